@@ -1,0 +1,77 @@
+/**
+ * The device lifecycle: canonical states (product contract) and the transitions allowed
+ * between them. Pure: callers persist the result with an ETag-guarded write.
+ *
+ * Two rules keep at-least-once delivery harmless:
+ * - only the transitions listed here are legal, so a late or repeated message that would
+ *   move a device backwards is refused;
+ * - deliberate restarts (a new file with a new group tag, a service-desk request) bump the
+ *   device's `generation`; work queued for an older generation is stale and ignored.
+ */
+
+export const DEVICE_STATES = [
+  'received',
+  'rejected',
+  'importing',
+  'registered',
+  'profile-assigned',
+  'enrolled',
+  'reprovisioning',
+  'deregistered',
+  'failed',
+  'stalled',
+] as const;
+
+export type DeviceState = (typeof DEVICE_STATES)[number];
+
+/** Why a device changed state; stable strings used in history events and logs. */
+export type TransitionReason =
+  | 'accepted-from-file'
+  | 'rejected-from-file'
+  | 'resubmitted-from-file'
+  | 'import-submitted'
+  | 'import-complete'
+  | 'already-registered'
+  | 'group-tag-changed'
+  | 'profile-assigned'
+  | 'enrolled'
+  | 'owned-by-other-tenant'
+  | 'autopilot-rejected-hash'
+  | 'autopilot-error'
+  | 'deadline-passed'
+  | 'reprovision-requested'
+  | 'reprovision-complete'
+  | 'deregistered'
+  | 'redriven';
+
+const ALLOWED: Readonly<Record<DeviceState, readonly DeviceState[]>> = {
+  received: ['importing', 'rejected', 'failed', 'received'],
+  rejected: ['received', 'rejected'],
+  importing: ['registered', 'failed', 'stalled'],
+  registered: ['profile-assigned', 'failed', 'stalled', 'reprovisioning', 'registered'],
+  'profile-assigned': ['enrolled', 'registered', 'failed', 'stalled', 'reprovisioning'],
+  enrolled: ['reprovisioning', 'registered'],
+  reprovisioning: ['registered', 'profile-assigned', 'enrolled', 'deregistered', 'failed', 'stalled'],
+  deregistered: ['received'],
+  failed: ['received', 'importing', 'registered', 'reprovisioning'],
+  stalled: ['importing', 'registered', 'profile-assigned', 'enrolled', 'failed', 'received', 'reprovisioning', 'stalled'],
+};
+
+/** States that end provisioning: nothing is scheduled for them unless someone asks. */
+export const SETTLED_STATES: ReadonlySet<DeviceState> = new Set(['rejected', 'enrolled', 'deregistered', 'failed']);
+
+export function isDeviceState(value: string): value is DeviceState {
+  return (DEVICE_STATES as readonly string[]).includes(value);
+}
+
+export function canTransition(from: DeviceState | undefined, to: DeviceState): boolean {
+  if (from === undefined) return to === 'received' || to === 'rejected';
+  return ALLOWED[from].includes(to);
+}
+
+export function allowedTransitions(from: DeviceState): readonly DeviceState[] {
+  return ALLOWED[from];
+}
+
+/** The provisioning step a waiting state is waiting on; recorded when a device stalls. */
+export type WaitStep = 'import' | 'group-tag' | 'profile-assignment' | 'enrolment' | 'reprovision';
