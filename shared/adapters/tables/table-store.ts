@@ -30,8 +30,11 @@ export type WriteOp<T extends EntityProps> =
   | { kind: 'delete'; partitionKey: string; rowKey: string };
 
 /** Table keys may not contain / \ # ? or control characters; serials may. Escape reversibly. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be escaped
+const KEY_UNSAFE = /[%/\\#?\u0000-\u001f\u007f-\u009f]/g;
+
 export function toKey(raw: string): string {
-  return raw.replace(/[%/\\#?\u0000-\u001f\u007f-\u009f]/g, (ch) => `%${ch.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
+  return raw.replace(KEY_UNSAFE, (ch) => `%${ch.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
 }
 
 export function fromKey(key: string): string {
