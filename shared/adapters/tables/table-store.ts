@@ -131,9 +131,11 @@ export class TableStore<T extends EntityProps> {
   /**
    * Atomic writes within one partition (at most 100). A stale ETag or an existing row makes
    * the whole transaction fail with the matching typed error; nothing is written.
+   * Returns the new ETag of each written row, by row key.
    */
-  async transact(ops: readonly WriteOp<T>[]): Promise<void> {
-    if (ops.length === 0) return;
+  async transact(ops: readonly WriteOp<T>[]): Promise<Map<string, string>> {
+    const etags = new Map<string, string>();
+    if (ops.length === 0) return etags;
     const partitions = new Set(ops.map((op) => op.partitionKey));
     if (partitions.size !== 1) throw new Error('A transaction must stay within one partition');
     if (ops.length > 100) throw new Error('A transaction holds at most 100 operations');
@@ -152,7 +154,12 @@ export class TableStore<T extends EntityProps> {
       }
     });
     try {
-      await this.client.submitTransaction(actions);
+      const response = await this.client.submitTransaction(actions);
+      response.subResponses.forEach((sub, index) => {
+        const rowKey = sub.rowKey ?? ops[index]?.rowKey;
+        if (rowKey !== undefined && sub.etag) etags.set(rowKey, sub.etag);
+      });
+      return etags;
     } catch (error) {
       const status = statusOf(error);
       const failed = failedOperation(error, ops);

@@ -1,0 +1,152 @@
+import { canTransition, type DeviceState, type TransitionReason, type WaitStep } from './lifecycle.js';
+
+/** A device as the product knows it: one per serial number. */
+export interface DeviceRecord {
+  readonly serialNumber: string;
+  readonly state: DeviceState;
+  /** Bumped by every deliberate restart (new group tag, service-desk request); stale work compares it. */
+  readonly generation: number;
+  readonly supplierId: string;
+  readonly batchId: string;
+  readonly line: number;
+  /** The group tag the device should carry in Autopilot. */
+  readonly groupTag: string | undefined;
+  /** The group tag Autopilot was last seen or set to carry. */
+  readonly autopilotGroupTag: string | undefined;
+  readonly productKey: string | undefined;
+  readonly hardwareHash: string | undefined;
+  readonly assignedUser: string | undefined;
+  readonly manufacturer: string | undefined;
+  readonly model: string | undefined;
+  /** Reason codes of the latest rejection or failure. */
+  readonly reasons: readonly string[];
+  readonly importId: string | undefined;
+  readonly importedIdentityId: string | undefined;
+  readonly autopilotId: string | undefined;
+  readonly managedDeviceId: string | undefined;
+  /** What a waiting state waits for, since when, and until when. */
+  readonly waitingFor: WaitStep | undefined;
+  readonly waitingSince: string | undefined;
+  readonly deadlineAt: string | undefined;
+  readonly pollAttempt: number;
+  readonly note: string | undefined;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly eventCount: number;
+}
+
+/** One entry of a device's history. */
+export interface DeviceEvent {
+  readonly sequence: number;
+  readonly at: string;
+  readonly from: DeviceState | undefined;
+  readonly to: DeviceState;
+  readonly reason: TransitionReason;
+  readonly correlationId: string;
+  readonly generation: number;
+  readonly batchId: string | undefined;
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+}
+
+export class IllegalTransitionError extends Error {
+  override readonly name = 'IllegalTransitionError';
+  constructor(readonly serialNumber: string, readonly from: DeviceState | undefined, readonly to: DeviceState) {
+    super(`Device ${serialNumber} cannot go from ${from ?? '(new)'} to ${to}`);
+  }
+}
+
+export interface TransitionInput {
+  readonly to: DeviceState;
+  readonly reason: TransitionReason;
+  readonly correlationId: string;
+  readonly now: Date;
+  /** Field changes that travel with the transition. */
+  readonly changes?: Partial<Omit<DeviceRecord, 'serialNumber' | 'state' | 'eventCount' | 'createdAt' | 'updatedAt'>>;
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+/** The next record and the history event for a transition; throws IllegalTransitionError. */
+export function transition(current: DeviceRecord, input: TransitionInput): { record: DeviceRecord; event: DeviceEvent } {
+  if (!canTransition(current.state, input.to)) throw new IllegalTransitionError(current.serialNumber, current.state, input.to);
+  const at = input.now.toISOString();
+  const record: DeviceRecord = {
+    ...current,
+    ...input.changes,
+    state: input.to,
+    updatedAt: at,
+    eventCount: current.eventCount + 1,
+  };
+  const event: DeviceEvent = {
+    sequence: record.eventCount,
+    at,
+    from: current.state,
+    to: input.to,
+    reason: input.reason,
+    correlationId: input.correlationId,
+    generation: record.generation,
+    batchId: record.batchId,
+    detail: input.detail,
+  };
+  return { record, event };
+}
+
+export type NewDeviceInput = Pick<DeviceRecord, 'serialNumber' | 'supplierId' | 'batchId' | 'line'> &
+  Partial<Pick<DeviceRecord, 'groupTag' | 'productKey' | 'hardwareHash' | 'assignedUser' | 'manufacturer' | 'model' | 'reasons'>>;
+
+/** The first record and event of a device seen for the first time. */
+export function newDevice(
+  input: NewDeviceInput,
+  state: 'received' | 'rejected',
+  reason: TransitionReason,
+  correlationId: string,
+  now: Date,
+  detail?: Readonly<Record<string, unknown>>,
+): { record: DeviceRecord; event: DeviceEvent } {
+  if (!canTransition(undefined, state)) throw new IllegalTransitionError(input.serialNumber, undefined, state);
+  const at = now.toISOString();
+  const record: DeviceRecord = {
+    serialNumber: input.serialNumber,
+    state,
+    generation: 1,
+    supplierId: input.supplierId,
+    batchId: input.batchId,
+    line: input.line,
+    groupTag: input.groupTag,
+    autopilotGroupTag: undefined,
+    productKey: input.productKey,
+    hardwareHash: input.hardwareHash,
+    assignedUser: input.assignedUser,
+    manufacturer: input.manufacturer,
+    model: input.model,
+    reasons: input.reasons ?? [],
+    importId: undefined,
+    importedIdentityId: undefined,
+    autopilotId: undefined,
+    managedDeviceId: undefined,
+    waitingFor: undefined,
+    waitingSince: undefined,
+    deadlineAt: undefined,
+    pollAttempt: 0,
+    note: undefined,
+    createdAt: at,
+    updatedAt: at,
+    eventCount: 1,
+  };
+  const event: DeviceEvent = {
+    sequence: 1,
+    at,
+    from: undefined,
+    to: state,
+    reason,
+    correlationId,
+    generation: 1,
+    batchId: input.batchId,
+    detail,
+  };
+  return { record, event };
+}
+
+/** Serial numbers are compared as Autopilot does: trimmed, case-insensitive. */
+export function serialKey(serialNumber: string): string {
+  return serialNumber.trim().toUpperCase();
+}
