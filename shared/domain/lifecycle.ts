@@ -45,16 +45,16 @@ export type TransitionReason =
   | 'redriven';
 
 const ALLOWED: Readonly<Record<DeviceState, readonly DeviceState[]>> = {
-  received: ['importing', 'rejected', 'failed', 'received'],
-  rejected: ['received', 'rejected'],
+  received: ['importing', 'rejected', 'failed'],
+  rejected: ['received'],
   importing: ['registered', 'failed', 'stalled'],
-  registered: ['profile-assigned', 'failed', 'stalled', 'reprovisioning', 'registered'],
+  registered: ['profile-assigned', 'failed', 'stalled', 'reprovisioning'],
   'profile-assigned': ['enrolled', 'registered', 'failed', 'stalled', 'reprovisioning'],
   enrolled: ['reprovisioning', 'registered'],
   reprovisioning: ['registered', 'profile-assigned', 'enrolled', 'deregistered', 'failed', 'stalled'],
   deregistered: ['received'],
   failed: ['received', 'importing', 'registered', 'reprovisioning'],
-  stalled: ['importing', 'registered', 'profile-assigned', 'enrolled', 'failed', 'received', 'reprovisioning', 'stalled'],
+  stalled: ['importing', 'registered', 'profile-assigned', 'enrolled', 'failed', 'received', 'reprovisioning'],
 };
 
 /** States that end provisioning: nothing is scheduled for them unless someone asks. */
@@ -64,9 +64,13 @@ export function isDeviceState(value: string): value is DeviceState {
   return (DEVICE_STATES as readonly string[]).includes(value);
 }
 
+/**
+ * Staying in the same state is always allowed: it records a change (new group tag, new
+ * reasons) without moving the device anywhere.
+ */
 export function canTransition(from: DeviceState | undefined, to: DeviceState): boolean {
   if (from === undefined) return to === 'received' || to === 'rejected';
-  return ALLOWED[from].includes(to);
+  return from === to || ALLOWED[from].includes(to);
 }
 
 export function allowedTransitions(from: DeviceState): readonly DeviceState[] {

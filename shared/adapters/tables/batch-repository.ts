@@ -1,0 +1,94 @@
+import { TableStore, type EntityProps } from './table-store.js';
+import type { Versioned } from './device-repository.js';
+
+/** One supplier file: identified by its content, so the same bytes are never imported twice. */
+export interface BatchRecord {
+  readonly batchId: string;
+  readonly supplierId: string;
+  readonly fileName: string;
+  readonly blobName: string;
+  readonly contentSha256: string;
+  readonly sizeBytes: number;
+  readonly status: 'processing' | 'complete' | 'rejected';
+  readonly receivedAt: string;
+  readonly completedAt: string | undefined;
+  readonly format: string | undefined;
+  readonly encoding: string | undefined;
+  readonly fileRejection: { readonly code: string; readonly message: string } | undefined;
+  readonly counts: Readonly<Record<string, number>>;
+  readonly reportBlob: string | undefined;
+  readonly correlationId: string;
+}
+
+type Row = EntityProps;
+const BATCH_ROW = 'batch';
+
+function toRow(batch: BatchRecord): Row {
+  return {
+    supplierId: batch.supplierId,
+    fileName: batch.fileName,
+    blobName: batch.blobName,
+    contentSha256: batch.contentSha256,
+    sizeBytes: batch.sizeBytes,
+    status: batch.status,
+    receivedAt: batch.receivedAt,
+    completedAt: batch.completedAt,
+    format: batch.format,
+    encoding: batch.encoding,
+    fileRejection: batch.fileRejection ? JSON.stringify(batch.fileRejection) : undefined,
+    counts: JSON.stringify(batch.counts),
+    reportBlob: batch.reportBlob,
+    correlationId: batch.correlationId,
+  };
+}
+
+const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+
+function fromRow(batchId: string, row: Row): BatchRecord {
+  return {
+    batchId,
+    supplierId: String(row.supplierId),
+    fileName: String(row.fileName),
+    blobName: String(row.blobName),
+    contentSha256: String(row.contentSha256),
+    sizeBytes: Number(row.sizeBytes ?? 0),
+    status: String(row.status) as BatchRecord['status'],
+    receivedAt: String(row.receivedAt),
+    completedAt: str(row.completedAt),
+    format: str(row.format),
+    encoding: str(row.encoding),
+    fileRejection: str(row.fileRejection) ? (JSON.parse(String(row.fileRejection)) as BatchRecord['fileRejection']) : undefined,
+    counts: JSON.parse(String(row.counts ?? '{}')) as Record<string, number>,
+    reportBlob: str(row.reportBlob),
+    correlationId: String(row.correlationId ?? ''),
+  };
+}
+
+export class BatchRepository {
+  constructor(private readonly store: TableStore<Row>) {}
+
+  static fromConnectionString(connectionString: string, tableName = 'batches'): BatchRepository {
+    return new BatchRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
+  }
+
+  ensure(): Promise<void> {
+    return this.store.ensureTable();
+  }
+
+  async get(batchId: string): Promise<Versioned<BatchRecord> | undefined> {
+    const row = await this.store.get(batchId, BATCH_ROW);
+    return row ? { value: fromRow(batchId, row.value), etag: row.etag } : undefined;
+  }
+
+  /** EntityExistsError when another upload of the same content got there first. */
+  async create(batch: BatchRecord): Promise<Versioned<BatchRecord>> {
+    const etag = await this.store.insert(batch.batchId, BATCH_ROW, toRow(batch));
+    return { value: batch, etag };
+  }
+
+  /** ConcurrencyConflictError when the batch changed since it was read. */
+  async save(batch: BatchRecord, etag: string): Promise<Versioned<BatchRecord>> {
+    const newEtag = await this.store.update(batch.batchId, BATCH_ROW, toRow(batch), etag);
+    return { value: batch, etag: newEtag };
+  }
+}

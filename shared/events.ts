@@ -1,0 +1,36 @@
+import type { DeviceEvent, DeviceRecord } from './domain/device.js';
+import type { Logger } from './log.js';
+
+/**
+ * Lifecycle events: one pino line per device transition, with stable field names.
+ * The full catalogue (every event name, its fields, when it fires) is docs/events.md.
+ */
+
+export const EVENTS = {
+  deviceTransition: 'device.transition',
+  batchReceived: 'batch.received',
+  batchResumed: 'batch.resumed',
+  batchCompleted: 'batch.completed',
+  batchRejected: 'batch.rejected',
+  batchDuplicate: 'batch.duplicate',
+  intakeBlobMissing: 'intake.blob-missing',
+} as const;
+
+export function logTransition(log: Logger, record: DeviceRecord, event: DeviceEvent): void {
+  log.info(
+    {
+      event: EVENTS.deviceTransition,
+      serial: record.serialNumber,
+      supplier: record.supplierId,
+      batchId: event.batchId,
+      from: event.from ?? null,
+      to: event.to,
+      reason: event.reason,
+      correlationId: event.correlationId,
+      generation: event.generation,
+      ...(record.waitingFor ? { waitingFor: record.waitingFor } : {}),
+      ...(event.detail ? { detail: event.detail } : {}),
+    },
+    `${record.serialNumber}: ${event.from ?? '(new)'} -> ${event.to} (${event.reason})`,
+  );
+}
