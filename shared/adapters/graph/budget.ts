@@ -1,0 +1,98 @@
+/**
+ * The app's own tenant-wide Graph budget: requests are counted per fixed window before they are
+ * sent, so the app slows itself down before Graph answers 429. Lower priorities may use only a
+ * share of each window, so imports are never starved by status polling or cleanup.
+ */
+
+export type BudgetPriority = 'import' | 'status' | 'cleanup';
+export type RequestKind = 'read' | 'write';
+
+export interface BudgetRequest {
+  kind: RequestKind;
+  priority: BudgetPriority;
+}
+
+export type BudgetDecision = { granted: true } | { granted: false; retryAfterMs: number };
+
+export interface RequestBudget {
+  /** Counts the request against the current window, or refuses with the wait until the next one. */
+  acquire(request: BudgetRequest): Promise<BudgetDecision>;
+  /** Graph answered 429: spend the rest of the current window so no caller sends more in it. */
+  reportThrottled(retryAfterMs: number): Promise<void>;
+  /** True for exactly one caller per interval across everyone sharing the budget. */
+  claimSync(intervalMs: number): Promise<boolean>;
+}
+
+export interface BudgetLimits {
+  writesPerWindow: number;
+  requestsPerWindow: number;
+  windowMs: number;
+  shares: Record<BudgetPriority, number>;
+}
+
+export interface WindowCounts {
+  writes: number;
+  requests: number;
+}
+
+/** How many requests of this priority a window allows (at least one whenever the share is positive). */
+export function ceilingFor(limit: number, share: number): number {
+  if (share <= 0 || limit <= 0) return 0;
+  return Math.max(1, Math.floor(limit * Math.min(share, 1)));
+}
+
+/** The counts after granting the request, or undefined when the window has no room for it. */
+export function admit(counts: WindowCounts, request: BudgetRequest, limits: BudgetLimits): WindowCounts | undefined {
+  const share = limits.shares[request.priority];
+  const requests = counts.requests + 1;
+  const writes = counts.writes + (request.kind === 'write' ? 1 : 0);
+  if (requests > ceilingFor(limits.requestsPerWindow, share)) return undefined;
+  if (request.kind === 'write' && writes > ceilingFor(limits.writesPerWindow, share)) return undefined;
+  return { writes, requests };
+}
+
+export function windowIndex(now: number, windowMs: number): number {
+  return Math.floor(now / windowMs);
+}
+
+export function untilWindowEnds(now: number, windowMs: number, index = windowIndex(now, windowMs)): number {
+  return Math.max(1, (index + 1) * windowMs - now);
+}
+
+export interface InMemoryBudgetOptions {
+  limits: BudgetLimits;
+  /** Real ms since epoch; injectable so tests control time. */
+  now?: () => number;
+}
+
+/** For one process (unit tests, a single dev host); scaled-out instances need the table budget. */
+export function createInMemoryBudget(options: InMemoryBudgetOptions): RequestBudget {
+  const { limits } = options;
+  const now = options.now ?? Date.now;
+  let current = { index: -1, counts: { writes: 0, requests: 0 } };
+  let lastSync: number | undefined;
+  const windowAt = (time: number): WindowCounts => {
+    const index = windowIndex(time, limits.windowMs);
+    if (index !== current.index) current = { index, counts: { writes: 0, requests: 0 } };
+    return current.counts;
+  };
+  return {
+    async acquire(request) {
+      const time = now();
+      const next = admit(windowAt(time), request, limits);
+      if (!next) return { granted: false, retryAfterMs: untilWindowEnds(time, limits.windowMs) };
+      current.counts = next;
+      return { granted: true };
+    },
+    async reportThrottled() {
+      windowAt(now());
+      current.counts = { writes: limits.writesPerWindow, requests: limits.requestsPerWindow };
+    },
+    async claimSync(intervalMs) {
+      const time = now();
+      if (lastSync !== undefined && time - lastSync < intervalMs) return false;
+      lastSync = time;
+      return true;
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import type { BudgetPriority } from './budget.js';
+
+/**
+ * What the product's config module hands the Graph adapter. Durations are real
+ * milliseconds: the config divides them by ZTP_TIME_SCALE when the simulator's clock runs fast.
+ */
+export interface GraphSettings {
+  /** GRAPH_BASE_URL: Graph's root, without version. */
+  baseUrl: string;
+  /** GRAPH_STATIC_TOKEN: a fixed bearer token for simulators; when set, no Azure credential is used. */
+  staticToken?: string;
+  /** GRAPH_WRITES_PER_20S: the app's own ceiling on non-GET requests per budget window, across all instances. */
+  writesPerWindow: number;
+  /** GRAPH_REQUESTS_PER_20S: the app's own ceiling on all requests per budget window. */
+  requestsPerWindow: number;
+  /** GRAPH_BUDGET_WINDOW_MS: length of a budget window (Graph's is 20 s). */
+  budgetWindowMs: number;
+  /** Fraction of each window a priority may use; `import` keeps what the others may not touch. */
+  priorityShares: Record<BudgetPriority, number>;
+  /** GRAPH_REQUEST_TIMEOUT_MS: every request is abandoned after this long (a transient failure). */
+  requestTimeoutMs: number;
+  /** GRAPH_IMPORT_CHUNK_SIZE: devices per import request (Graph's maximum is undocumented). */
+  importChunkSize: number;
+  /** GRAPH_SYNC_INTERVAL_MS: at most one Autopilot sync per interval across the app (Graph: 10 minutes). */
+  syncIntervalMs: number;
+  /** GRAPH_DEFAULT_RETRY_AFTER_MS: delay handed back for a 429 that carries no Retry-After. */
+  defaultRetryAfterMs: number;
+  /** Page size asked for with $top when listing. */
+  pageSize: number;
+  /** Safety cap on pages followed by one listing or serial scan. */
+  maxPages: number;
+  /** PEM of an extra CA to trust (a simulator's self-signed certificate over https). */
+  caCertPem?: string;
+}
+
+/**
+ * Defaults: the stricter documented Intune bucket (100 writes / 1000 requests per 20 s per
+ * app per tenant), a chunk size well under the portal's 500 rows, Graph's 10-minute sync rule.
+ */
+export const GRAPH_SETTINGS_DEFAULTS: GraphSettings = {
+  baseUrl: 'https://graph.microsoft.com',
+  writesPerWindow: 100,
+  requestsPerWindow: 1000,
+  budgetWindowMs: 20_000,
+  priorityShares: { import: 1, status: 0.75, cleanup: 0.5 },
+  requestTimeoutMs: 30_000,
+  importChunkSize: 100,
+  syncIntervalMs: 10 * 60_000,
+  defaultRetryAfterMs: 20_000,
+  pageSize: 100,
+  maxPages: 500,
+};
+
+export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
