@@ -1,0 +1,87 @@
+// The storage account behind the Functions host and the product: supplier intake and result
+// containers, the Flex Consumption deployment container, the dead-letter container for
+// undeliverable blob events, and the product's tables (the app also creates them if missing).
+
+param name string
+param location string = resourceGroup().location
+param tags object = {}
+param skuName string = 'Standard_LRS'
+param deploymentContainerName string
+param blobEventsDeadLetterContainerName string
+param intakeContainerName string
+param resultsContainerName string
+param tableNames array
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: skuName
+  }
+  properties: {
+    accessTier: 'Hot'
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    // The product reads AzureWebJobsStorage as a connection string today, and a connection
+    // string carries the account key; see infra/README.md ("Storage access") for the way out.
+    allowSharedKeyAccess: true
+    defaultToOAuthAuthentication: true
+    dnsEndpointType: 'Standard'
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    // A supplier file deleted or overwritten by mistake can be recovered for a week.
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+  for containerName in [
+    intakeContainerName
+    resultsContainerName
+    deploymentContainerName
+    blobEventsDeadLetterContainerName
+  ]: {
+    parent: blobService
+    name: containerName
+    properties: {
+      publicAccess: 'None'
+    }
+  }
+]
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
+  for tableName in tableNames: {
+    parent: tableService
+    name: tableName
+  }
+]
+
+output name string = storage.name
+output id string = storage.id
+output primaryBlobEndpoint string = storage.properties.primaryEndpoints.blob
