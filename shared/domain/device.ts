@@ -29,6 +29,11 @@ export interface DeviceRecord {
   readonly waitingSince: string | undefined;
   readonly deadlineAt: string | undefined;
   readonly pollAttempt: number;
+  /**
+   * The profile-assignment time Autopilot showed when the group tag was last set: a profile
+   * only counts as assigned for the current tag once that time changes.
+   */
+  readonly profileBaseline: string | undefined;
   readonly note: string | undefined;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -127,6 +132,7 @@ export function newDevice(
     waitingSince: undefined,
     deadlineAt: undefined,
     pollAttempt: 0,
+    profileBaseline: undefined,
     note: undefined,
     createdAt: at,
     updatedAt: at,

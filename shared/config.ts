@@ -1,0 +1,146 @@
+import { ConfigError } from './errors.js';
+import { loadSupplierPolicies, type SupplierPolicy } from './domain/suppliers.js';
+
+/**
+ * Every setting, read and validated once. A bad or missing setting fails start-up with a
+ * ConfigError that names it. Durations are given in real-world units and divided by
+ * ZTP_TIME_SCALE where the pipeline uses them (see `scaled`).
+ */
+
+export interface AppConfig {
+  readonly storageConnectionString: string;
+  readonly serviceBus: { readonly connectionString: string } | { readonly fullyQualifiedNamespace: string };
+  readonly graph: {
+    readonly baseUrl: string;
+    readonly staticToken: string | undefined;
+    readonly writesPer20s: number;
+    readonly requestsPer20s: number;
+    readonly requestTimeoutMs: number;
+    readonly importBatchSize: number;
+  };
+  readonly webhookSecret: string;
+  readonly suppliers: readonly SupplierPolicy[];
+  readonly timeScale: number;
+  readonly intake: {
+    readonly maxFileBytes: number;
+    readonly maxRows: number;
+    readonly importChunkSize: number;
+  };
+  readonly pipeline: {
+    readonly importDeadlineMs: number;
+    readonly profileDeadlineMs: number;
+    readonly enrolmentDeadlineMs: number;
+    readonly reprovisionDeadlineMs: number;
+    readonly firstPollMs: number;
+    readonly maxPollIntervalMs: number;
+  };
+  readonly logLevel: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function required(env: Env, name: string, hint: string): string {
+  const value = text(env, name);
+  if (value === undefined) throw new ConfigError(name, `is required (${hint})`);
+  return value;
+}
+
+function positiveNumber(env: Env, name: string, fallback: number, options: { integer?: boolean; max?: number } = {}): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || (options.integer && !Number.isInteger(value))) {
+    throw new ConfigError(name, `must be a positive ${options.integer ? 'integer' : 'number'}, got "${raw}"`);
+  }
+  if (options.max !== undefined && value > options.max) throw new ConfigError(name, `must be at most ${options.max}, got ${value}`);
+  return value;
+}
+
+function url(env: Env, name: string, fallback: string): string {
+  const raw = text(env, name) ?? fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be an absolute http(s) URL, got "${raw}"`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ConfigError(name, `must be an http(s) URL, got "${raw}"`);
+  return raw.replace(/\/+$/, '');
+}
+
+export function loadConfig(env: Env = process.env): AppConfig {
+  const storageConnectionString = required(env, 'AzureWebJobsStorage', 'the storage account connection string');
+  const sbConnection = text(env, 'ServiceBusConnection');
+  const sbNamespace = text(env, 'ServiceBusConnection__fullyQualifiedNamespace');
+  if (!sbConnection && !sbNamespace) {
+    throw new ConfigError('ServiceBusConnection', 'is required (a connection string, or ServiceBusConnection__fullyQualifiedNamespace for managed identity)');
+  }
+  const graphBaseUrl = url(env, 'GRAPH_BASE_URL', 'https://graph.microsoft.com');
+  const staticToken = text(env, 'GRAPH_STATIC_TOKEN');
+  if (staticToken && new URL(graphBaseUrl).hostname === 'graph.microsoft.com') {
+    throw new ConfigError('GRAPH_STATIC_TOKEN', 'is only for simulators; unset it when GRAPH_BASE_URL is Microsoft Graph');
+  }
+  const webhookSecret = required(env, 'REPROVISION_WEBHOOK_SECRET', 'the shared HMAC secret of the re-provisioning webhook');
+  if (webhookSecret.length < 16) throw new ConfigError('REPROVISION_WEBHOOK_SECRET', 'must be at least 16 characters');
+
+  let suppliers: readonly SupplierPolicy[];
+  try {
+    suppliers = loadSupplierPolicies(required(env, 'ZTP_SUPPLIERS', 'the supplier policy as JSON, inline or a file path'));
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError('ZTP_SUPPLIERS', error instanceof Error ? error.message : String(error));
+  }
+
+  const timeScale = positiveNumber(env, 'ZTP_TIME_SCALE', 1, { max: 1_000_000 });
+  return {
+    storageConnectionString,
+    serviceBus: sbConnection ? { connectionString: sbConnection } : { fullyQualifiedNamespace: sbNamespace! },
+    graph: {
+      baseUrl: graphBaseUrl,
+      staticToken,
+      writesPer20s: positiveNumber(env, 'GRAPH_WRITES_PER_20S', 100, { integer: true }),
+      requestsPer20s: positiveNumber(env, 'GRAPH_REQUESTS_PER_20S', 1000, { integer: true }),
+      requestTimeoutMs: positiveNumber(env, 'GRAPH_REQUEST_TIMEOUT_MS', 30_000, { integer: true }),
+      importBatchSize: positiveNumber(env, 'GRAPH_IMPORT_BATCH_SIZE', 100, { integer: true, max: 500 }),
+    },
+    webhookSecret,
+    suppliers,
+    timeScale,
+    intake: {
+      maxFileBytes: positiveNumber(env, 'ZTP_MAX_FILE_BYTES', 100 * 1024 * 1024, { integer: true }),
+      maxRows: positiveNumber(env, 'ZTP_MAX_ROWS', 100_000, { integer: true }),
+      importChunkSize: positiveNumber(env, 'ZTP_IMPORT_CHUNK_SIZE', 100, { integer: true, max: 500 }),
+    },
+    pipeline: {
+      importDeadlineMs: positiveNumber(env, 'ZTP_IMPORT_DEADLINE_MINUTES', 120) * MINUTE,
+      profileDeadlineMs: positiveNumber(env, 'ZTP_PROFILE_DEADLINE_HOURS', 72) * HOUR,
+      enrolmentDeadlineMs: positiveNumber(env, 'ZTP_ENROLMENT_DEADLINE_DAYS', 60) * DAY,
+      reprovisionDeadlineMs: positiveNumber(env, 'ZTP_REPROVISION_DEADLINE_HOURS', 24) * HOUR,
+      firstPollMs: positiveNumber(env, 'ZTP_FIRST_POLL_SECONDS', 60) * 1000,
+      maxPollIntervalMs: positiveNumber(env, 'ZTP_MAX_POLL_INTERVAL_MINUTES', 360) * MINUTE,
+    },
+    logLevel: text(env, 'LOG_LEVEL') ?? 'info',
+  };
+}
+
+/** A real-world duration as the pipeline should wait it under ZTP_TIME_SCALE. */
+export function scaled(config: Pick<AppConfig, 'timeScale'>, ms: number): number {
+  return ms / config.timeScale;
+}
+
+let cached: AppConfig | undefined;
+
+/** The process-wide configuration, validated on first use. */
+export function appConfig(): AppConfig {
+  cached ??= loadConfig();
+  return cached;
+}

@@ -1,0 +1,26 @@
+import type { WaitStep } from './lifecycle.js';
+
+/**
+ * Waiting policy: how long to wait before looking again, and when to give up. Every
+ * duration here is real-world; callers divide by ZTP_TIME_SCALE (config `scaled`).
+ */
+
+export interface WaitPolicy {
+  readonly firstPollMs: number;
+  readonly maxPollIntervalMs: number;
+  readonly deadlines: Readonly<Record<WaitStep, number>>;
+}
+
+/** Exponential backoff: first, 2×, 4×… capped. `attempt` counts from 0. */
+export function backoffMs(attempt: number, firstMs: number, maxMs: number): number {
+  const factor = 2 ** Math.min(Math.max(attempt, 0), 30);
+  return Math.min(firstMs * factor, maxMs);
+}
+
+export function deadlineAt(step: WaitStep, since: Date, policy: WaitPolicy): Date {
+  return new Date(since.getTime() + policy.deadlines[step]);
+}
+
+export function isPastDeadline(deadline: string | undefined, now: Date): boolean {
+  return deadline !== undefined && Date.parse(deadline) <= now.getTime();
+}

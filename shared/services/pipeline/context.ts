@@ -1,0 +1,26 @@
+import type { DeviceRepository } from '../../adapters/tables/device-repository.js';
+import type { WorkQueue } from '../../adapters/bus/work-queue.js';
+import type { WaitPolicy } from '../../domain/waiting.js';
+import type { Logger } from '../../log.js';
+import type { AutopilotPort } from './ports.js';
+import type { TickDeps } from './ticks.js';
+import type { RetryPolicy } from './work.js';
+
+/** Everything the pipeline handlers need; built once by the runtime. */
+export interface PipelineDeps {
+  readonly devices: Pick<DeviceRepository, 'get' | 'create' | 'save' | 'inStates'>;
+  readonly graph: AutopilotPort;
+  readonly queue: Pick<WorkQueue, 'send' | 'schedule'>;
+  readonly ticks: TickDeps;
+  readonly log: Logger;
+  readonly now: () => Date;
+  /** Already divided by ZTP_TIME_SCALE. */
+  readonly waits: WaitPolicy;
+  readonly retry: RetryPolicy;
+  /** Devices per Graph import request. */
+  readonly importBatchSize: number;
+  /** How long a claimed device may wait for its import call before it is presumed lost (real ms). */
+  readonly claimGraceMs: number;
+  /** Below this many waiting devices, per-device reads are cheaper than listing the tenant. */
+  readonly perDeviceReadLimit: number;
+}

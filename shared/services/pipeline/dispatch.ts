@@ -1,0 +1,54 @@
+import { parseEnvelope } from '../../adapters/bus/work-queue.js';
+import type { QueueName } from '../../adapters/bus/queues.js';
+import type { ImportChunkPayload, RetagPayload } from '../intake.js';
+import type { PipelineDeps } from './context.js';
+import { importChunk } from './import-chunk.js';
+import { pollAutopilot } from './poll-autopilot.js';
+import { pollImports } from './poll-imports.js';
+import { retag } from './retag.js';
+import type { TickPayload } from './ticks.js';
+import { RetriesExhaustedError, type PipelineEnvelope, type WorkResult } from './work.js';
+
+/** Throttling is expected and bounded by deadlines elsewhere, so it may be rescheduled far more often. */
+const THROTTLE_RETRY_FACTOR = 10;
+
+async function run(deps: PipelineDeps, envelope: PipelineEnvelope, attempt: number): Promise<WorkResult> {
+  switch (envelope.kind) {
+    case 'import-chunk':
+      return importChunk(deps, envelope.payload as ImportChunkPayload, envelope.correlationId, attempt);
+    case 'retag':
+      return retag(deps, envelope.payload as RetagPayload, envelope.correlationId, attempt);
+    case 'tick': {
+      const tick = envelope.payload as TickPayload;
+      return tick.tick === 'imports'
+        ? pollImports(deps, tick, envelope.correlationId, attempt)
+        : pollAutopilot(deps, tick, envelope.correlationId, attempt);
+    }
+  }
+}
+
+/**
+ * Runs one pipeline message and settles its outcome: a retry becomes a scheduled copy with
+ * a derived message id (so a redelivered original cannot schedule it twice), and the
+ * original completes normally. Past the retry limit the error is thrown, leaving the rest
+ * to the queue's max delivery count and dead-letter queue.
+ */
+export async function handlePipelineMessage(deps: PipelineDeps, queue: QueueName, body: unknown, messageId: string): Promise<WorkResult> {
+  const envelope = parseEnvelope(body) as PipelineEnvelope;
+  const attempt = envelope.attempt ?? 0;
+  const result = await run(deps, envelope, attempt);
+  if (result.kind === 'done') return result;
+  const limit = deps.retry.maxTransientRetries * (result.reason === 'throttled' ? THROTTLE_RETRY_FACTOR : 1);
+  if (attempt + 1 > limit) throw new RetriesExhaustedError(envelope.kind, attempt, result.detail);
+  const baseId = messageId.replace(/#\d+$/, '');
+  await deps.queue.schedule(
+    queue,
+    [{ kind: envelope.kind, correlationId: envelope.correlationId, messageId: `${baseId}#${attempt + 1}`, payload: envelope.payload, attempt: attempt + 1 }],
+    result.at,
+  );
+  deps.log.info(
+    { event: 'message.rescheduled', kind: envelope.kind, correlationId: envelope.correlationId, reason: result.reason, attempt: attempt + 1, at: result.at.toISOString(), detail: result.detail },
+    `${envelope.kind} rescheduled (${result.reason})`,
+  );
+  return result;
+}

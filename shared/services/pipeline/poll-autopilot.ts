@@ -1,0 +1,152 @@
+import type { Versioned } from '../../adapters/tables/device-repository.js';
+import type { AutopilotIdentity } from '../../adapters/graph/types.js';
+import { isEnrolled, isProfileAssigned } from '../../domain/autopilot-outcomes.js';
+import type { DeviceRecord } from '../../domain/device.js';
+import { backoffMs, deadlineAt, isPastDeadline } from '../../domain/waiting.js';
+import { ConcurrencyConflictError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { applyTransition } from '../device-lifecycle.js';
+import type { PipelineDeps } from './context.js';
+import { ensureTick, type TickPayload } from './ticks.js';
+import { DONE, retryFor, type WorkResult } from './work.js';
+
+/**
+ * The Autopilot poll: reads the registered devices' Autopilot identities (beta, for the
+ * profile-assignment status) and moves each on — group tag reconciled, profile assigned,
+ * enrolled — or to `stalled` past its deadline. Many waiting devices: one paged listing
+ * answers them all; a few: one read each is cheaper than listing the tenant.
+ */
+const WATCHED = new Set<DeviceRecord['state']>(['registered', 'profile-assigned']);
+
+export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
+  const log = deps.log.child({ correlationId, tick: tick.tick });
+  const waiting: Versioned<DeviceRecord>[] = [];
+  for await (const device of deps.devices.inStates(['registered', 'profile-assigned', 'stalled'])) {
+    const d = device.value;
+    if (!d.autopilotId) continue;
+    if (WATCHED.has(d.state) || d.waitingFor === 'profile-assignment' || d.waitingFor === 'enrolment' || d.waitingFor === 'group-tag') waiting.push(device);
+  }
+  if (waiting.length === 0) return DONE;
+
+  const identities = new Map<string, AutopilotIdentity>();
+  if (waiting.length <= deps.perDeviceReadLimit) {
+    for (const device of waiting) {
+      const read = await deps.graph.getAutopilotIdentity(device.value.autopilotId!);
+      if (read.ok) identities.set(read.value.id, read.value);
+      else if (read.kind !== 'not-found') return retryFor(read, attempt, deps.retry, deps.now(), 'reading Autopilot identities');
+    }
+  } else {
+    const listed = await deps.graph.listAutopilotIdentities();
+    if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing Autopilot identities');
+    for (const identity of listed.value) identities.set(identity.id, identity);
+  }
+
+  let progressed = 0;
+  let stillWaiting = 0;
+  for (const device of waiting) {
+    try {
+      const { moved, state } = await advance(deps, device, identities.get(device.value.autopilotId!), correlationId, log);
+      if (moved) progressed++;
+      if (state !== 'enrolled' && state !== 'failed') stillWaiting++;
+    } catch (error) {
+      if (!(error instanceof ConcurrencyConflictError)) throw error;
+      stillWaiting++;
+    }
+  }
+
+  if (stillWaiting > 0) {
+    const idle = progressed > 0 ? 0 : tick.idle + 1;
+    const next = new Date(deps.now().getTime() + backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs));
+    await ensureTick(deps.ticks, 'autopilot', next, { idle, replacing: tick.at, correlationId });
+  }
+  log.info({ event: 'pipeline.autopilot-poll', watched: waiting.length, progressed, stillWaiting, read: waiting.length <= deps.perDeviceReadLimit ? 'per-device' : 'listing' }, 'Autopilot poll done');
+  return DONE;
+}
+
+/** Moves one device as far as its Autopilot identity allows: tag, profile, enrolment, deadline. */
+export async function advance(
+  deps: PipelineDeps,
+  device: Versioned<DeviceRecord>,
+  identity: AutopilotIdentity | undefined,
+  correlationId: string,
+  log: Logger,
+): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
+  let current = device;
+  const now = deps.now();
+  if (!identity) return stallIfLate(deps, current, correlationId, log);
+
+  const wanted = current.value.groupTag ?? '';
+  if ((identity.groupTag ?? '') !== wanted) {
+    const updated = await deps.graph.updateDeviceProperties(identity.id, { groupTag: wanted });
+    if (!updated.ok) {
+      log.warn({ event: 'pipeline.retag-deferred', serial: current.value.serialNumber, kind: updated.kind }, 'group tag not updated this time');
+      return { moved: false, state: current.value.state };
+    }
+    const from = current.value.state;
+    const saved = await applyTransition(deps.devices, log, current, {
+      to: from === 'stalled' || from === 'profile-assigned' || from === 'enrolled' ? 'registered' : from,
+      reason: 'group-tag-changed',
+      correlationId,
+      now,
+      changes: {
+        autopilotGroupTag: wanted,
+        profileBaseline: identity.deploymentProfileAssignedDateTime ?? 'none',
+        waitingFor: 'profile-assignment',
+        waitingSince: now.toISOString(),
+        deadlineAt: deadlineAt('profile-assignment', now, deps.waits).toISOString(),
+      },
+      detail: { previousGroupTag: identity.groupTag ?? null, groupTag: wanted },
+    });
+    return { moved: true, state: saved.value.state };
+  }
+
+  let moved = false;
+  const assigned = isProfileAssigned(identity.deploymentProfileAssignmentStatus);
+  const baseline = current.value.profileBaseline;
+  if (baseline !== undefined && !assigned) {
+    // The re-tag has visibly taken effect: the next assignment is the new one.
+    current = await deps.devices.save({ ...current.value, profileBaseline: undefined, updatedAt: now.toISOString() }, current.etag);
+  }
+  const freshAssignment = current.value.profileBaseline === undefined || (identity.deploymentProfileAssignedDateTime ?? 'none') !== current.value.profileBaseline;
+  if ((current.value.state === 'registered' || current.value.waitingFor === 'profile-assignment') && assigned && freshAssignment) {
+    current = await applyTransition(deps.devices, log, current, {
+      to: 'profile-assigned',
+      reason: 'profile-assigned',
+      correlationId,
+      now,
+      changes: {
+        autopilotGroupTag: identity.groupTag || undefined,
+        waitingFor: 'enrolment',
+        waitingSince: now.toISOString(),
+        deadlineAt: deadlineAt('enrolment', now, deps.waits).toISOString(),
+      },
+      detail: { profileStatus: identity.deploymentProfileAssignmentStatus, assignedAt: identity.deploymentProfileAssignedDateTime },
+    });
+    moved = true;
+  }
+  if ((current.value.state === 'profile-assigned' || current.value.waitingFor === 'enrolment') && isEnrolled(identity.enrollmentState)) {
+    await applyTransition(deps.devices, log, current, {
+      to: 'enrolled',
+      reason: 'enrolled',
+      correlationId,
+      now,
+      changes: { managedDeviceId: identity.managedDeviceId, waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined },
+      detail: { managedDeviceId: identity.managedDeviceId ?? null },
+    });
+    return { moved: true, state: 'enrolled' };
+  }
+  if (moved) return { moved, state: current.value.state };
+  return stallIfLate(deps, current, correlationId, log);
+}
+
+async function stallIfLate(deps: PipelineDeps, device: Versioned<DeviceRecord>, correlationId: string, log: Logger): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
+  if (device.value.state === 'stalled' || !isPastDeadline(device.value.deadlineAt, deps.now())) return { moved: false, state: device.value.state };
+  await applyTransition(deps.devices, log, device, {
+    to: 'stalled',
+    reason: 'deadline-passed',
+    correlationId,
+    now: deps.now(),
+    detail: { waitingFor: device.value.waitingFor ?? null, deadlineAt: device.value.deadlineAt },
+  });
+  return { moved: true, state: 'stalled' };
+}

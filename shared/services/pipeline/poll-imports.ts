@@ -1,0 +1,167 @@
+import type { Versioned } from '../../adapters/tables/device-repository.js';
+import type { ImportedIdentity } from '../../adapters/graph/types.js';
+import { QUEUES } from '../../adapters/bus/queues.js';
+import { interpretImport } from '../../domain/autopilot-outcomes.js';
+import type { DeviceRecord } from '../../domain/device.js';
+import { backoffMs, deadlineAt, isPastDeadline } from '../../domain/waiting.js';
+import { ConcurrencyConflictError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { reasonText } from '../../domain/reason-codes.js';
+import { applyTransition } from '../device-lifecycle.js';
+import { IMPORT_ID_PREFIX, newImportId } from './import-chunk.js';
+import type { PipelineDeps } from './context.js';
+import { ensureTick, type TickPayload } from './ticks.js';
+import { DONE, retryFor, type WorkResult } from './work.js';
+
+/**
+ * The import poll: one listing of the imported records answers every importing device.
+ * Finished records move their devices on (806 counts as registered, 808/802 fail with a
+ * reason the supplier can act on), then are deleted at clean-up priority. The poll
+ * reschedules itself with backoff while anything is left to watch or clean.
+ */
+export async function pollImports(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
+  const log = deps.log.child({ correlationId, tick: tick.tick });
+  const waiting: Versioned<DeviceRecord>[] = [];
+  for await (const device of deps.devices.inStates(['importing', 'stalled'])) {
+    if (device.value.state === 'importing' || device.value.waitingFor === 'import') waiting.push(device);
+  }
+  const listed = await deps.graph.listImportedIdentities();
+  if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
+  const records = listed.value;
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const byImportId = new Map(records.map((r) => [r.importId, r]));
+
+  let progressed = 0;
+  let stillWaiting = 0;
+  let registeredAny = false;
+  const resubmit: string[] = [];
+  for (const device of waiting) {
+    const record = (device.value.importedIdentityId && byId.get(device.value.importedIdentityId)) || (device.value.importId && byImportId.get(device.value.importId)) || undefined;
+    try {
+      const result = await resolve(deps, device, record, correlationId, log);
+      if (result === 'waiting') stillWaiting++;
+      else progressed++;
+      if (result === 'registered') registeredAny = true;
+      if (result === 'resubmit') resubmit.push(device.value.serialNumber);
+    } catch (error) {
+      if (!(error instanceof ConcurrencyConflictError)) throw error;
+      stillWaiting++; // changed under us; the next poll looks again
+    }
+  }
+
+  if (resubmit.length > 0) {
+    await deps.queue.send(QUEUES.import, [
+      { kind: 'import-chunk', correlationId, messageId: `resubmit:${tick.at}:${resubmit[0]}`, payload: { batchId: 'resubmit', chunk: 0, serialNumbers: resubmit } },
+    ]);
+  }
+
+  // Clean-up: our finished records whose devices have moved on. Budget refusals just leave
+  // them for the next poll, which comes round while any are left.
+  let leftToClean = 0;
+  const stillOurs = new Set(waiting.filter((d) => d.value.state === 'importing').map((d) => d.value.importId));
+  for (const record of records) {
+    const finished = interpretImport(record.state).kind !== 'pending';
+    if (!finished || stillOurs.has(record.importId) || !isProductImport(record)) continue;
+    if (leftToClean > 0) {
+      leftToClean++;
+      continue;
+    }
+    const deleted = await deps.graph.deleteImportedIdentity(record.id);
+    if (!deleted.ok && deleted.kind !== 'not-found') leftToClean++;
+  }
+
+  if (registeredAny) {
+    const synced = await deps.graph.syncAutopilot();
+    if (!synced.ok) log.info({ event: 'graph.sync-skipped', kind: synced.kind }, 'Autopilot sync not sent this time');
+    await ensureTick(deps.ticks, 'autopilot', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
+  }
+  if (stillWaiting > 0 || leftToClean > 0) {
+    const idle = progressed > 0 ? 0 : tick.idle + 1;
+    const next = new Date(deps.now().getTime() + backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs));
+    await ensureTick(deps.ticks, 'imports', next, { idle, replacing: tick.at, correlationId });
+  }
+  log.info({ event: 'pipeline.import-poll', watched: waiting.length, progressed, stillWaiting, leftToClean, records: records.length }, 'import poll done');
+  return DONE;
+}
+
+/** Records of other tools in the tenant are left alone: the product's import ids carry a prefix. */
+function isProductImport(record: ImportedIdentity): boolean {
+  return record.importId.startsWith(IMPORT_ID_PREFIX);
+}
+
+type Resolution = 'waiting' | 'registered' | 'failed' | 'resubmit' | 'stalled';
+
+async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, record: ImportedIdentity | undefined, correlationId: string, log: Logger): Promise<Resolution> {
+  const now = deps.now();
+  const d = device.value;
+  if (!record) {
+    // Claimed but never seen by Autopilot (the import call failed before it arrived).
+    // Give an import call in flight time to return before presuming it lost.
+    const claimedAt = Date.parse(d.waitingSince ?? d.updatedAt);
+    if (!d.importedIdentityId && d.state === 'importing' && now.getTime() - claimedAt > deps.claimGraceMs) return 'resubmit';
+    return stallIfLate(deps, device, correlationId, log);
+  }
+  const outcome = interpretImport(record.state);
+  switch (outcome.kind) {
+    case 'pending':
+      return stallIfLate(deps, device, correlationId, log);
+    case 'registered':
+    case 'already-registered': {
+      let autopilotId = outcome.kind === 'registered' ? outcome.autopilotId : undefined;
+      let autopilotGroupTag: string | undefined = record.groupTag || undefined;
+      if (outcome.kind === 'already-registered' || !autopilotId) {
+        const found = await deps.graph.findAutopilotIdentityBySerial(d.serialNumber);
+        if (!found.ok) return 'waiting';
+        autopilotId = found.value?.id;
+        autopilotGroupTag = found.value?.groupTag || undefined;
+        if (!autopilotId) return 'waiting';
+      }
+      await applyTransition(deps.devices, log, device, {
+        to: 'registered',
+        reason: outcome.kind === 'registered' ? 'import-complete' : 'already-registered',
+        correlationId,
+        now,
+        changes: {
+          autopilotId,
+          autopilotGroupTag,
+          importedIdentityId: record.id,
+          waitingFor: 'profile-assignment',
+          waitingSince: now.toISOString(),
+          deadlineAt: deadlineAt('profile-assignment', now, deps.waits).toISOString(),
+          pollAttempt: 0,
+          profileBaseline: undefined,
+          reasons: outcome.kind === 'already-registered' ? ['already-registered'] : [],
+        },
+        detail: { autopilotId, ...(outcome.kind === 'already-registered' ? { code: '806 ZtdDeviceAlreadyAssigned' } : {}) },
+      });
+      return 'registered';
+    }
+    case 'retry':
+      log.warn({ event: 'pipeline.import-retry', serial: d.serialNumber, code: outcome.code }, 'Autopilot asked to retry the import');
+      // A fresh import id: the failed record is cleaned up, the device submitted again.
+      await deps.devices.save({ ...d, importedIdentityId: undefined, importId: newImportId(), updatedAt: now.toISOString() }, device.etag);
+      return 'resubmit';
+    case 'failed':
+      await applyTransition(deps.devices, log, device, {
+        to: 'failed',
+        reason: outcome.reason,
+        correlationId,
+        now,
+        changes: { reasons: [outcome.reason], note: `${reasonText(outcome.reason)} (Autopilot: ${outcome.code})`, importedIdentityId: record.id, waitingFor: undefined, deadlineAt: undefined },
+        detail: { code: outcome.code },
+      });
+      return 'failed';
+  }
+}
+
+async function stallIfLate(deps: PipelineDeps, device: Versioned<DeviceRecord>, correlationId: string, log: Logger): Promise<Resolution> {
+  if (device.value.state === 'stalled' || !isPastDeadline(device.value.deadlineAt, deps.now())) return 'waiting';
+  await applyTransition(deps.devices, log, device, {
+    to: 'stalled',
+    reason: 'deadline-passed',
+    correlationId,
+    now: deps.now(),
+    detail: { waitingFor: device.value.waitingFor ?? 'import', deadlineAt: device.value.deadlineAt },
+  });
+  return 'stalled';
+}

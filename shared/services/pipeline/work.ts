@@ -1,0 +1,43 @@
+import type { Envelope } from '../../adapters/bus/work-queue.js';
+import type { GraphFailure } from '../../adapters/graph/result.js';
+import { backoffMs } from '../../domain/waiting.js';
+
+/**
+ * What a pipeline handler tells its function: the work is done, or it must run again at a
+ * given time. Throttling and transient faults become rescheduled messages — a handler never
+ * sleeps, and a throttled message never counts as a failed delivery.
+ */
+export type WorkResult =
+  | { readonly kind: 'done' }
+  | { readonly kind: 'retry'; readonly at: Date; readonly reason: 'throttled' | 'transient'; readonly detail: string };
+
+export const DONE: WorkResult = { kind: 'done' };
+
+/** Message kinds on the pipeline queues. */
+export type PipelineKind = 'import-chunk' | 'tick' | 'retag';
+
+export type PipelineEnvelope<P = unknown> = Envelope<PipelineKind, P> & { readonly attempt?: number };
+
+export interface RetryPolicy {
+  /** Real ms before the first transient retry (already divided by ZTP_TIME_SCALE). */
+  readonly firstRetryMs: number;
+  readonly maxRetryMs: number;
+  /** Transient retries by rescheduling before the message is left to the queue's max delivery count. */
+  readonly maxTransientRetries: number;
+}
+
+/** Turns a Graph failure into a reschedule: at Retry-After when throttled, with backoff when transient. */
+export function retryFor(failure: GraphFailure, attempt: number, policy: RetryPolicy, now: Date, what: string): WorkResult {
+  if (failure.kind === 'throttled') {
+    return { kind: 'retry', at: new Date(now.getTime() + failure.retryAfterMs), reason: 'throttled', detail: `${what}: throttled (${failure.source})` };
+  }
+  const delay = backoffMs(attempt, policy.firstRetryMs, policy.maxRetryMs);
+  return { kind: 'retry', at: new Date(now.getTime() + delay), reason: 'transient', detail: `${what}: ${failure.kind} ${'message' in failure ? failure.message : ''}`.trim() };
+}
+
+export class RetriesExhaustedError extends Error {
+  override readonly name = 'RetriesExhaustedError';
+  constructor(readonly kind: string, readonly attempts: number, detail: string) {
+    super(`${kind}: still failing after ${attempts} rescheduled attempts (${detail}); leaving it to the queue's delivery count and dead-letter queue`);
+  }
+}
