@@ -21,6 +21,7 @@ beforeAll(async () => {
       { name: 'autorenew', lockDurationMs: LOCK_MS },
       { name: 'dedup', duplicateDetectionWindowMs: DEDUP_WINDOW_MS },
       { name: 'nodedup' },
+      { name: 'ttl' },
     ],
   });
   client = new ServiceBusClient(broker.connectionString);
@@ -136,6 +137,18 @@ describe('Service Bus test broker: locks', () => {
     expect(broker.stats('autorenew')).toMatchObject({ active: 0, locked: 1 });
     await receiver.completeMessage(message!);
     await receiver.close();
+  });
+});
+
+describe('Service Bus test broker: time to live', () => {
+  it('drops a message whose timeToLive has passed', async () => {
+    const sender = client.createSender('ttl');
+    await sender.sendMessages([{ body: 'short-lived', timeToLive: 200 }, { body: 'long-lived', timeToLive: 60_000 }]);
+    await sleep(300);
+    expect(broker.stats('ttl').active).toBe(1);
+    const receiver = client.createReceiver('ttl', { receiveMode: 'receiveAndDelete' });
+    expect(await receiveBodies(receiver, 1)).toEqual(['long-lived']);
+    await Promise.all([sender.close(), receiver.close()]);
   });
 });
 
