@@ -376,6 +376,15 @@ describe('Function App', () => {
     expect(read('azure.yaml')).toMatch(/services:\n {2}api:\n {4}project: \.\n {4}language: js\n {4}host: function\n/);
   });
 
+  it('is built on the server from the TypeScript sources, without the local node_modules', () => {
+    expect(read('azure.yaml')).toMatch(/\n {4}remoteBuild: true\n/);
+    const ignored = read('.funcignore').split('\n').map((line) => line.trim());
+    expect(ignored).toContain('node_modules');
+    for (const needed of ['*.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'host.json', 'functions', 'shared']) {
+      expect(ignored, `${needed} reaches the remote build`).not.toContain(needed);
+    }
+  });
+
   it('is HTTPS only with TLS 1.2 and no basic-auth publishing', () => {
     const site = resources(functionApp).find((r) => r.type === 'Microsoft.Web/sites');
     expect(site!.body).toMatch(/\n\s*httpsOnly: true\n/);
