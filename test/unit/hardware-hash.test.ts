@@ -29,7 +29,6 @@ describe('hardware hash decoding', () => {
       model: 'Latitude 7440',
       tpmVersion: '2.0',
       productKeyId: '3302158412345',
-      macAddresses: ['00:1b:44:11:3a:b7'],
       smbiosUuid: DELL.smbiosUuid,
       declaredLength: 3000,
       byteLength: 3000,
@@ -63,6 +62,10 @@ describe('hardware hash decoding', () => {
     ['base64 of three bytes', 'QUJD', 'too-short'],
     ['unpadded base64', 'T0E', 'not-base64'],
     ['padding in the middle', 'T0E=T0E=', 'not-base64'],
+    ['URL-safe base64', encodeHardwareHashBase64(DELL).slice(0, 96) + 'ab-_', 'not-base64'],
+    ['a character outside the alphabet', `${encodeHardwareHashBase64(DELL).slice(0, 95)}!`, 'not-base64'],
+    ['too much padding', 'T===', 'not-base64'],
+    ['only padding', '====', 'not-base64'],
     ['too short to hold a header', Buffer.from('OA').toString('base64'), 'too-short'],
     ['another binary', Buffer.from('PK\u0003\u0004 not a hash').toString('base64'), 'bad-signature'],
   ])('rejects %s', (_name, text, problem) => {
@@ -100,6 +103,21 @@ describe('hardware hash decoding', () => {
       }),
     );
     fc.assert(fc.property(fc.string({ unit: 'binary' }), (text) => void parseHardwareHash(text)));
+  });
+
+  it('accepts exactly standard padded base64 (as a regular expression defines it)', () => {
+    const STANDARD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+    const base = encodeHardwareHashBase64({ serialNumber: 'X1', targetBytes: 64 });
+    const noise = fc.constantFrom('A', 'b', '9', '+', '/', '=', '-', '_', '!', 'é', '\u0000', '.');
+    fc.assert(
+      fc.property(fc.nat(base.length), fc.array(noise, { maxLength: 4 }), fc.nat(4), (at, inserted, cut) => {
+        const text = (base.slice(0, at) + inserted.join('') + base.slice(at)).slice(0, base.length + inserted.length - cut);
+        const result = parseHardwareHash(text);
+        if (!STANDARD.test(text)) expect(result).toMatchObject({ ok: false, problem: 'not-base64' });
+        else expect(!result.ok && result.problem).not.toBe('not-base64');
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('decodes whatever strings were encoded', () => {

@@ -7,11 +7,11 @@ import type { Options as CsvParseOptions } from 'csv-parse/sync';
  * csv-parse is the authority on CSV syntax, but it walks every byte and manages about
  * 8,000 rows/s on rows carrying 4 KB hashes. So lines whose meaning cannot be in doubt
  * take a fast path: a line without any double quote (the Intune portal format, Out-File
- * output) splits on commas, and a line made only of fully quoted fields without inner
- * quotes (Export-Csv output) splits on `","`. Any other line (doubled quotes, fields
- * spanning lines, stray quotes, spaces around quotes) is handed to csv-parse together
- * with the lines that complete its record. A differential property test holds both paths
- * to csv-parse's streaming results.
+ * output) splits on commas, and a line whose quoted fields hold no quote and nothing
+ * around their quotes (Export-Csv, Excel) is cut at the quotes and commas. Any other line
+ * (doubled quotes, fields spanning lines, stray quotes, spaces around quotes) is handed to
+ * csv-parse together with the lines that complete its record. A differential property
+ * test holds both paths to csv-parse's streaming results.
  *
  * Line terminators are CRLF, LF or a lone CR. Every field is trimmed. Blank lines come out
  * as records of one empty field; the caller decides what they mean.
@@ -31,6 +31,8 @@ export const CSV_PARSE_OPTIONS = {
 } as const satisfies CsvParseOptions;
 
 const QUOTE = '"';
+const QUOTE_CODE = 34;
+const COMMA_CODE = 44;
 
 interface ParsedRecord {
   record: string[];
@@ -153,14 +155,34 @@ function tooLongMessage(maxRecordChars: number): string {
   return `A row is longer than ${maxRecordChars} characters; a quote is probably never closed, or this is not a CSV text file.`;
 }
 
-/** Fields of a line whose CSV meaning is beyond doubt, or undefined when csv-parse must decide. */
+/**
+ * Fields of a line whose CSV meaning is beyond doubt, or undefined when csv-parse must
+ * decide: every field is either unquoted without any quote in it, or quoted from its first
+ * to its last character with no quote inside (no "" escapes, nothing around the quotes).
+ */
 function splitUnambiguousLine(content: string): string[] | undefined {
   if (content.indexOf(QUOTE) === -1) return trimAll(content.split(','));
-  const last = content.length - 1;
-  if (last < 1 || content.charCodeAt(0) !== 34 || content.charCodeAt(last) !== 34) return undefined;
-  const fields = content.slice(1, last).split('","');
-  for (const field of fields) if (field.indexOf(QUOTE) !== -1) return undefined;
-  return trimAll(fields);
+  const fields: string[] = [];
+  let position = 0;
+  for (;;) {
+    if (content.charCodeAt(position) === QUOTE_CODE) {
+      const close = content.indexOf(QUOTE, position + 1);
+      if (close === -1) return undefined;
+      const after = close + 1;
+      if (after !== content.length && content.charCodeAt(after) !== COMMA_CODE) return undefined;
+      fields.push(content.slice(position + 1, close));
+      if (after === content.length) return trimAll(fields);
+      position = after + 1;
+    } else {
+      const comma = content.indexOf(',', position);
+      const end = comma === -1 ? content.length : comma;
+      const field = content.slice(position, end);
+      if (field.indexOf(QUOTE) !== -1) return undefined;
+      fields.push(field);
+      if (comma === -1) return trimAll(fields);
+      position = comma + 1;
+    }
+  }
 }
 
 function trimAll(fields: string[]): string[] {
