@@ -78,7 +78,7 @@ export interface GraphSimulatorOptions {
   maxPageSize?: number;
   /** Largest import batch accepted (undocumented; the portal caps files at 500 rows). */
   maxImportBatchSize?: number;
-  /** How an absent id is rendered in `managedDeviceId` (community output shows the zero GUID). */
+  /** How an absent id is rendered in `managedDeviceId` (unconfirmed; the zero GUID is the stricter choice). */
   emptyIdAs?: 'zero-guid' | 'null';
   /** Status and Graph code for deleting an Autopilot identity while a managed device exists (unconfirmed). */
   deleteEnrolledIdentityError?: { status: number; code: string };

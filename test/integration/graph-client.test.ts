@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestHardwareHash, startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import {
   createGraphClient,
+  createGraphClientFromSettings,
   createInMemoryBudget,
   GRAPH_SETTINGS_DEFAULTS,
   type GraphClient,
@@ -190,6 +192,39 @@ describe('Graph client against the simulator (https)', () => {
       trusted.close();
       untrusted.close();
     } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('Graph client authentication', () => {
+  it('asks a TokenCredential for the Graph scope, caches the token, and sends it', async () => {
+    const sim = await startGraphSimulator({ token: 'from-credential' });
+    const requested: string[][] = [];
+    const credential: TokenCredential = {
+      async getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
+        requested.push(Array.isArray(scopes) ? scopes : [scopes]);
+        return { token: 'from-credential', expiresOnTimestamp: Date.now() + 3_600_000 };
+      },
+    };
+    const graph = createGraphClient({ baseUrl: sim.baseUrl, credential, budget: generousBudget() });
+    try {
+      expect(await graph.checkReachable()).toEqual({ ok: true, value: undefined });
+      expect(await graph.checkReachable()).toEqual({ ok: true, value: undefined });
+      expect(requested).toEqual([['https://graph.microsoft.com/.default']]);
+    } finally {
+      graph.close();
+      await sim.stop();
+    }
+  });
+
+  it('builds the client from settings with the static token', async () => {
+    const sim = await startGraphSimulator({ token: TOKEN });
+    const graph = createGraphClientFromSettings({ ...GRAPH_SETTINGS_DEFAULTS, baseUrl: sim.baseUrl, staticToken: TOKEN }, generousBudget());
+    try {
+      expect(await graph.checkReachable()).toEqual({ ok: true, value: undefined });
+    } finally {
+      graph.close();
       await sim.stop();
     }
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { makeTestHardwareHash, startGraphSimulator, type GraphSimulator, type GraphSimulatorOptions } from '../../local/graph-simulator/index.js';
-import { createGraphClient, createInMemoryBudget, type BudgetLimits, type GraphClient, type GraphClientOptions } from '../../shared/adapters/graph/index.js';
+import { createGraphClient, createInMemoryBudget, type BudgetLimits, type GraphClient, type GraphClientOptions, type RequestBudget } from '../../shared/adapters/graph/index.js';
 
 /** Throttling, transient faults and permanent errors as typed results — and no hidden retries. */
 
@@ -116,6 +116,20 @@ describe('transient faults', () => {
     expect(result.kind).toBe('throttled');
     expect(result.imported.map((r) => r.serialNumber)).toEqual(['C-1', 'C-2', 'C-3', 'C-4']);
     expect(result.notSubmitted.map((d) => d.serialNumber)).toEqual(['C-5']);
+  });
+});
+
+describe('budget store trouble', () => {
+  it('turns an unreachable budget into a transient result, sending nothing', async () => {
+    const unreachable: RequestBudget = {
+      acquire: () => Promise.reject(new Error('table endpoint refused the connection')),
+      reportThrottled: () => Promise.resolve(),
+      claimSync: () => Promise.reject(new Error('table endpoint refused the connection')),
+    };
+    const { sim, graph } = await setup({}, { budget: unreachable });
+    expect(await graph.checkReachable()).toMatchObject({ ok: false, kind: 'transient', message: expect.stringContaining('budget unavailable') });
+    expect(await graph.syncAutopilot()).toMatchObject({ ok: false, kind: 'transient' });
+    expect(sim.stats().total).toBe(0);
   });
 });
 

@@ -57,7 +57,7 @@ export interface GraphClient {
   deleteImportedIdentity(id: string, options?: CallOptions): Promise<GraphResult<{ deleted: boolean }>>;
   /**
    * `contains(serialNumber,…)` then an exact (trimmed, case-insensitive) match on the client;
-   * when Graph rejects the filter, or finds nothing for a serial with characters other than
+   * when Graph rejects the filter (400), or finds nothing for a serial with characters other than
    * letters and digits, every page is scanned instead. Default priority: status.
    */
   findAutopilotIdentityBySerial(serialNumber: string, options?: CallOptions): Promise<GraphResult<AutopilotIdentity | undefined>>;
@@ -173,7 +173,12 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
 
   /** One request: budget first, then exactly one attempt, mapped to a typed result. */
   const call = async (method: Method, version: Version, path: string, priority: BudgetPriority, body?: unknown): Promise<GraphResult<Reply>> => {
-    const decision = await budget.acquire({ kind: method === 'GET' ? 'read' : 'write', priority });
+    let decision: Awaited<ReturnType<RequestBudget['acquire']>>;
+    try {
+      decision = await budget.acquire({ kind: method === 'GET' ? 'read' : 'write', priority });
+    } catch (error) {
+      return { ok: false, kind: 'transient', message: `request budget unavailable: ${describeThrown(error)}` };
+    }
     if (!decision.granted) return { ok: false, kind: 'throttled', retryAfterMs: decision.retryAfterMs, source: 'budget' };
     let response: Response;
     try {
@@ -287,7 +292,7 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
       if (filtered.ok) {
         const found = filtered.value.find(matches);
         if (found || /^[A-Za-z0-9]*$/.test(wanted)) return success(found);
-      } else if (filtered.kind !== 'permanent') {
+      } else if (filtered.kind !== 'permanent' || filtered.status !== 400) {
         return filtered;
       }
       // contains is unreliable for some serials (hyphens, spaces): look at every device instead.
@@ -302,7 +307,13 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
     deleteAutopilotIdentity: (id, callOptions) => remove(`${IDENTITIES}/${encodeURIComponent(id)}`, callOptions?.priority ?? 'cleanup'),
 
     async syncAutopilot(callOptions) {
-      if (!(await budget.claimSync(settings.syncIntervalMs))) return success<SyncOutcome>('coalesced');
+      let claimed: boolean;
+      try {
+        claimed = await budget.claimSync(settings.syncIntervalMs);
+      } catch (error) {
+        return { ok: false, kind: 'transient', message: `request budget unavailable: ${describeThrown(error)}` };
+      }
+      if (!claimed) return success<SyncOutcome>('coalesced');
       const reply = await call('POST', 'beta', 'deviceManagement/windowsAutopilotSettings/sync', callOptions?.priority ?? 'import');
       if (reply.ok) return success<SyncOutcome>('synced');
       if (reply.kind === 'permanent' && reply.status === 409) return success<SyncOutcome>('already-running');
