@@ -302,6 +302,32 @@ export function sampleHashFileBytes(options: SampleFileOptions, encoding: HashFi
   return { bytes: encodeText(file.text, encoding), rows: file.rows };
 }
 
+const BOM_LENGTH: Readonly<Record<HashFileEncoding, number>> = { 'utf-8': 0, 'utf-8-bom': 3, 'utf-16le': 2, 'utf-16be': 2, 'windows-1252': 0 };
+
+/** The file as encoded chunks of about `chunkChars` characters: for benchmark files too big to build in memory. */
+export function* sampleHashFileChunks(
+  options: SampleFileOptions,
+  encoding: HashFileEncoding = 'utf-8',
+  chunkChars = 1024 * 1024,
+): Generator<Buffer, void, undefined> {
+  let first = true;
+  const encode = (text: string): Buffer => {
+    const bytes = encodeText(text, encoding);
+    const body = first ? bytes : bytes.subarray(BOM_LENGTH[encoding]);
+    first = false;
+    return body;
+  };
+  let pending = sampleHeaderLines(options).join('');
+  for (const row of sampleRows(options)) {
+    pending += row.text;
+    if (pending.length >= chunkChars) {
+      yield encode(pending);
+      pending = '';
+    }
+  }
+  yield encode(pending);
+}
+
 function deviceOptionsFor(
   bad: BadRowKind | undefined,
   options: SampleFileOptions,

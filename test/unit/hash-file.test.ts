@@ -3,7 +3,7 @@ import { encodeHardwareHashBase64 } from '../../shared/domain/hardware-hash.js';
 import { collectHashFile, encodeText, validateHashFile } from '../../shared/domain/hash-file/index.js';
 import type { HashFileEncoding, HashFileOptions, ValidatedRow } from '../../shared/domain/hash-file/index.js';
 import type { SupplierPolicy } from '../../shared/domain/suppliers.js';
-import { formatCsvLine, sampleHashFile, sampleHashFileBytes } from '../../local/sample-data.js';
+import { formatCsvLine, sampleHashFile, sampleHashFileBytes, sampleHashFileChunks } from '../../local/sample-data.js';
 
 const LIMITS = { maxBytes: 10 * 1024 * 1024, maxRows: 1000 };
 const INTUNE_HEADER = 'Device Serial Number,Windows Product ID,Hardware Hash';
@@ -88,6 +88,12 @@ describe('real-world shaped files', () => {
       [6, 'PC0XYZ99', 'accepted', []],
     ]);
     expect(rows[1]?.errors[0]?.message).toMatch(/scientific notation/);
+  });
+
+  it("skips Excel's sep=, line before the header and counts it as a line", async () => {
+    const { rows, outcome } = await validate(`sep=,\r\n${INTUNE_HEADER}\r\nPF4ABC12,,${hashFor('PF4ABC12')}\r\n`);
+    expect(outcome.rejected).toBeUndefined();
+    expect(summary(rows)).toEqual([[3, 'PF4ABC12', 'accepted', []]]);
   });
 
   it('rejects a row whose hash was captured on another device', async () => {
@@ -321,6 +327,13 @@ describe('sample data', () => {
       expected.map((row) => [row.line, row.expectedStatus, row.expectedErrors, row.expectedWarnings]),
     );
     expect(Buffer.from(rows[0]?.device?.hardwareHash ?? '', 'base64').length).toBe(3000);
+  });
+
+  it('streams the same bytes in chunks as it builds in one piece', () => {
+    const options = { rows: 30, seed: 13, typeLine: true };
+    for (const encoding of ['utf-8-bom', 'utf-16le', 'utf-16be', 'windows-1252'] as const) {
+      expect(Buffer.concat([...sampleHashFileChunks(options, encoding, 5000)])).toEqual(sampleHashFileBytes(options, encoding).bytes);
+    }
   });
 
   it('quotes cells that need it when not quoting everything', () => {

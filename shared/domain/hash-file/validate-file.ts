@@ -17,7 +17,8 @@ export interface HashFileValidation {
   /** Rows in file order, one per non-blank data line. Iterate once. */
   rows: AsyncIterable<ValidatedRow>;
   /**
-   * Settles once `rows` has been iterated to its end (or the iteration stopped). When it
+   * Settles once `rows` has been iterated to its end (or the iteration stopped), so iterate
+   * `rows` before awaiting it. When it
    * carries `rejected`, the file is rejected as a whole and every row already yielded must
    * be discarded: nothing recorded as accepted, nothing queued.
    */
