@@ -1,5 +1,6 @@
 import { ConfigError } from './errors.js';
 import { loadSupplierPolicies, type SupplierPolicy } from './domain/suppliers.js';
+import { GRAPH_SETTINGS_DEFAULTS, type GraphSettings } from './adapters/graph/settings.js';
 
 /**
  * Every setting, read and validated once. A bad or missing setting fails start-up with a
@@ -10,14 +11,8 @@ import { loadSupplierPolicies, type SupplierPolicy } from './domain/suppliers.js
 export interface AppConfig {
   readonly storageConnectionString: string;
   readonly serviceBus: { readonly connectionString: string } | { readonly fullyQualifiedNamespace: string };
-  readonly graph: {
-    readonly baseUrl: string;
-    readonly staticToken: string | undefined;
-    readonly writesPer20s: number;
-    readonly requestsPer20s: number;
-    readonly requestTimeoutMs: number;
-    readonly importBatchSize: number;
-  };
+  /** Real-world durations; the runtime scales the budget window, sync interval and default Retry-After. */
+  readonly graph: GraphSettings;
   readonly webhookSecret: string;
   readonly suppliers: readonly SupplierPolicy[];
   readonly timeScale: number;
@@ -33,6 +28,11 @@ export interface AppConfig {
     readonly reprovisionDeadlineMs: number;
     readonly firstPollMs: number;
     readonly maxPollIntervalMs: number;
+    readonly firstRetryMs: number;
+    readonly maxRetryMs: number;
+    readonly maxTransientRetries: number;
+    /** Below this many waiting devices, per-device reads replace a listing of the tenant. */
+    readonly perDeviceReadLimit: number;
   };
   readonly logLevel: string;
 }
@@ -105,12 +105,16 @@ export function loadConfig(env: Env = process.env): AppConfig {
     storageConnectionString,
     serviceBus: sbConnection ? { connectionString: sbConnection } : { fullyQualifiedNamespace: sbNamespace! },
     graph: {
+      ...GRAPH_SETTINGS_DEFAULTS,
       baseUrl: graphBaseUrl,
-      staticToken,
-      writesPer20s: positiveNumber(env, 'GRAPH_WRITES_PER_20S', 100, { integer: true }),
-      requestsPer20s: positiveNumber(env, 'GRAPH_REQUESTS_PER_20S', 1000, { integer: true }),
-      requestTimeoutMs: positiveNumber(env, 'GRAPH_REQUEST_TIMEOUT_MS', 30_000, { integer: true }),
-      importBatchSize: positiveNumber(env, 'GRAPH_IMPORT_BATCH_SIZE', 100, { integer: true, max: 500 }),
+      ...(staticToken ? { staticToken } : {}),
+      writesPerWindow: positiveNumber(env, 'GRAPH_WRITES_PER_20S', GRAPH_SETTINGS_DEFAULTS.writesPerWindow, { integer: true }),
+      requestsPerWindow: positiveNumber(env, 'GRAPH_REQUESTS_PER_20S', GRAPH_SETTINGS_DEFAULTS.requestsPerWindow, { integer: true }),
+      requestTimeoutMs: positiveNumber(env, 'GRAPH_REQUEST_TIMEOUT_MS', GRAPH_SETTINGS_DEFAULTS.requestTimeoutMs, { integer: true }),
+      importChunkSize: positiveNumber(env, 'GRAPH_IMPORT_CHUNK_SIZE', GRAPH_SETTINGS_DEFAULTS.importChunkSize, { integer: true, max: 500 }),
+      pageSize: positiveNumber(env, 'GRAPH_PAGE_SIZE', GRAPH_SETTINGS_DEFAULTS.pageSize, { integer: true, max: 999 }),
+      syncIntervalMs: positiveNumber(env, 'GRAPH_SYNC_INTERVAL_SECONDS', GRAPH_SETTINGS_DEFAULTS.syncIntervalMs / 1000) * 1000,
+      defaultRetryAfterMs: positiveNumber(env, 'GRAPH_DEFAULT_RETRY_AFTER_SECONDS', GRAPH_SETTINGS_DEFAULTS.defaultRetryAfterMs / 1000) * 1000,
     },
     webhookSecret,
     suppliers,
@@ -127,6 +131,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
       reprovisionDeadlineMs: positiveNumber(env, 'ZTP_REPROVISION_DEADLINE_HOURS', 24) * HOUR,
       firstPollMs: positiveNumber(env, 'ZTP_FIRST_POLL_SECONDS', 60) * 1000,
       maxPollIntervalMs: positiveNumber(env, 'ZTP_MAX_POLL_INTERVAL_MINUTES', 360) * MINUTE,
+      firstRetryMs: positiveNumber(env, 'ZTP_FIRST_RETRY_SECONDS', 30) * 1000,
+      maxRetryMs: positiveNumber(env, 'ZTP_MAX_RETRY_MINUTES', 30) * MINUTE,
+      maxTransientRetries: positiveNumber(env, 'ZTP_MAX_TRANSIENT_RETRIES', 8, { integer: true }),
+      perDeviceReadLimit: positiveNumber(env, 'ZTP_PER_DEVICE_READ_LIMIT', 20, { integer: true }),
     },
     logLevel: text(env, 'LOG_LEVEL') ?? 'info',
   };

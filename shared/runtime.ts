@@ -5,6 +5,11 @@ import { DeviceRepository } from './adapters/tables/device-repository.js';
 import { appConfig, type AppConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import type { IntakeDeps } from './services/intake.js';
+import { TableClient } from '@azure/data-tables';
+import { budgetLimitsFrom, createGraphClientFromSettings, createTableBudget, type GraphClient, type GraphSettings } from './adapters/graph/index.js';
+import { TickLeaseRepository } from './adapters/tables/tick-leases.js';
+import { scaled } from './config.js';
+import type { PipelineDeps } from './services/pipeline/context.js';
 
 /**
  * The composition root: builds each adapter once per process from the validated
@@ -18,8 +23,10 @@ export interface Runtime {
   readonly devices: DeviceRepository;
   readonly batches: BatchRepository;
   readonly queue: WorkQueue;
+  readonly graph: GraphClient;
   readonly now: () => Date;
   intakeDeps(): IntakeDeps;
+  pipelineDeps(): PipelineDeps;
   close(): Promise<void>;
 }
 
@@ -27,10 +34,49 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const blobs = BlobStore.fromConnectionString(config.storageConnectionString);
   const devices = DeviceRepository.fromConnectionString(config.storageConnectionString);
   const batches = BatchRepository.fromConnectionString(config.storageConnectionString);
-  await Promise.all([devices.ensure(), batches.ensure()]);
+  const leases = TickLeaseRepository.fromConnectionString(config.storageConnectionString);
+  await Promise.all([devices.ensure(), batches.ensure(), leases.ensure()]);
   const bus = createServiceBusClient(config.serviceBus);
   const queue = new WorkQueue(bus);
   const now = (): Date => new Date();
+
+  // Graph's windows and Autopilot's waits run on the simulator's clock when ZTP_TIME_SCALE > 1.
+  const graphSettings: GraphSettings = {
+    ...config.graph,
+    budgetWindowMs: scaled(config, config.graph.budgetWindowMs),
+    syncIntervalMs: scaled(config, config.graph.syncIntervalMs),
+    defaultRetryAfterMs: scaled(config, config.graph.defaultRetryAfterMs),
+  };
+  const budgetTable = TableClient.fromConnectionString(config.storageConnectionString, 'graphbudget', {
+    allowInsecureConnection: /TableEndpoint=http:/i.test(config.storageConnectionString),
+  });
+  const budget = createTableBudget({ tableClient: budgetTable, limits: budgetLimitsFrom(graphSettings) });
+  const graph = createGraphClientFromSettings(graphSettings, budget);
+
+  const p = config.pipeline;
+  const pipeline: PipelineDeps = {
+    devices,
+    graph,
+    queue,
+    ticks: { leases, queue, now, staleAfterMs: scaled(config, 2 * p.maxPollIntervalMs) },
+    log,
+    now,
+    waits: {
+      firstPollMs: scaled(config, p.firstPollMs),
+      maxPollIntervalMs: scaled(config, p.maxPollIntervalMs),
+      deadlines: {
+        import: scaled(config, p.importDeadlineMs),
+        'group-tag': scaled(config, p.profileDeadlineMs),
+        'profile-assignment': scaled(config, p.profileDeadlineMs),
+        enrolment: scaled(config, p.enrolmentDeadlineMs),
+        reprovision: scaled(config, p.reprovisionDeadlineMs),
+      },
+    },
+    retry: { firstRetryMs: scaled(config, p.firstRetryMs), maxRetryMs: scaled(config, p.maxRetryMs), maxTransientRetries: p.maxTransientRetries },
+    claimGraceMs: Math.max(2 * config.graph.requestTimeoutMs, scaled(config, p.firstPollMs)),
+    perDeviceReadLimit: p.perDeviceReadLimit,
+  };
+
   return {
     config,
     log,
@@ -38,9 +84,12 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     devices,
     batches,
     queue,
+    graph,
     now,
     intakeDeps: () => ({ blobs, devices, batches, queue, suppliers: config.suppliers, limits: config.intake, log, now }),
+    pipelineDeps: () => pipeline,
     async close() {
+      graph.close();
       await queue.close();
       await bus.close();
     },

@@ -18,7 +18,7 @@ export const ROW_REASON_CODES = [
   'too-many-columns',
 ] as const;
 
-export const FILE_REASON_CODES = ['file-too-large', 'too-many-rows', 'unreadable-file', 'too-many-columns'] as const;
+export const FILE_REASON_CODES = ['file-too-large', 'too-many-rows', 'unreadable-file', 'too-many-columns', 'unknown-supplier'] as const;
 
 export const GRAPH_REASON_CODES = [
   'already-registered',
@@ -60,6 +60,8 @@ const REASON_TEXTS: Readonly<Record<ReasonCode, string>> = {
   'too-many-rows': 'The file has more rows than one file may have. Split it into smaller files and send them separately.',
   'unreadable-file':
     'The file could not be read as a hash file (not CSV text, no recognised header, or a quote that is never closed). Export it again as CSV with the header Device Serial Number,Windows Product ID,Hardware Hash.',
+  'unknown-supplier':
+    'The file was not put in the folder of a known supplier. Upload it into your own folder (hash-uploads/<your supplier id>/) or ask the operations team to set you up as a supplier.',
   'already-registered':
     'The device was already registered with Windows Autopilot for this organisation; its registration was kept and brought up to date. Nothing to do.',
   'owned-by-other-tenant':

@@ -128,6 +128,19 @@ describe('Graph client against the simulator (http)', () => {
     expect(assigned.deploymentProfileAssignedDateTime).toEqual(expect.any(String));
   });
 
+  it('lists every Autopilot identity from beta, page by page, with profile status', async () => {
+    await register('LIST-1');
+    await register('LIST-2');
+    sim.resetRequestLog();
+    const all = value(await graph.listAutopilotIdentities());
+    const serials = all.map((identity) => identity.serialNumber);
+    expect(serials).toEqual(expect.arrayContaining(['LIST-1', 'LIST-2', 'PROF-7']));
+    expect(all.every((identity) => identity.deploymentProfileAssignmentStatus !== undefined)).toBe(true);
+    const urls = sim.requestLog().map((e) => e.url);
+    expect(urls.every((u) => u.startsWith('/beta/'))).toBe(true);
+    expect(urls.length).toBe(Math.ceil(all.length / 2));
+  });
+
   it('updates device properties and re-tags', async () => {
     const { id } = sim.addAutopilotIdentity({ serialNumber: 'TAG-1', groupTag: 'OLD' });
     expect(await graph.updateDeviceProperties(id, { groupTag: 'KIOSK', displayName: 'kiosk-01' })).toEqual({ ok: true, value: undefined });

@@ -61,6 +61,8 @@ export interface GraphClient {
    * letters and digits, every page is scanned instead. Default priority: status.
    */
   findAutopilotIdentityBySerial(serialNumber: string, options?: CallOptions): Promise<GraphResult<AutopilotIdentity | undefined>>;
+  /** Every page, from /beta so each carries deploymentProfileAssignmentStatus. Default priority: status. */
+  listAutopilotIdentities(options?: CallOptions): Promise<GraphResult<AutopilotIdentity[]>>;
   /** Read from /beta, so it carries deploymentProfileAssignmentStatus. Default priority: status. */
   getAutopilotIdentity(id: string, options?: CallOptions): Promise<GraphResult<AutopilotIdentity>>;
   /** Default priority: import (it finishes a registration). */
@@ -299,6 +301,8 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
       const all = await collect('v1.0', `${IDENTITIES}?${top}`, identitySchema, priority, matches);
       return all.ok ? success(all.value.find(matches)) : all;
     },
+
+    listAutopilotIdentities: (callOptions) => collect('beta', `${IDENTITIES}?${top}`, identitySchema, callOptions?.priority ?? 'status'),
 
     getAutopilotIdentity: (id, callOptions) => getEntity('beta', `${IDENTITIES}/${encodeURIComponent(id)}`, identitySchema, callOptions?.priority ?? 'status'),
 

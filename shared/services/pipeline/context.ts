@@ -17,8 +17,6 @@ export interface PipelineDeps {
   /** Already divided by ZTP_TIME_SCALE. */
   readonly waits: WaitPolicy;
   readonly retry: RetryPolicy;
-  /** Devices per Graph import request. */
-  readonly importBatchSize: number;
   /** How long a claimed device may wait for its import call before it is presumed lost (real ms). */
   readonly claimGraceMs: number;
   /** Below this many waiting devices, per-device reads are cheaper than listing the tenant. */

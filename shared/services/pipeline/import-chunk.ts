@@ -55,23 +55,24 @@ export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayloa
   }
   toSubmit = toSubmit.filter((device) => device.value.importId);
 
-  for (let start = 0; start < toSubmit.length; start += deps.importBatchSize) {
-    const slice = toSubmit.slice(start, start + deps.importBatchSize);
-    const submitted = await deps.graph.importDevices(slice.map(importInput));
+  if (toSubmit.length > 0) {
+    // The adapter sends Graph-sized chunks in turn and says which it got through.
+    const submitted = await deps.graph.importDevices(toSubmit.map(importInput));
     const accepted = submitted.ok ? submitted.value : submitted.imported;
     const byImportId = new Map(accepted.map((record) => [record.importId, record]));
-    for (const device of slice) {
+    for (const device of toSubmit) {
       const record = byImportId.get(device.value.importId!);
       if (record) await confirm(deps, device, record, log);
     }
     if (!submitted.ok) {
-      if (submitted.kind === 'permanent') {
-        log.error({ event: 'graph.import-refused', status: submitted.status, code: submitted.code }, `Autopilot refused the import request: ${submitted.message}`);
-        for (const device of slice) if (!byImportId.has(device.value.importId!)) await failDevice(deps, device, correlationId, `${submitted.status} ${submitted.code}`, log);
-        continue;
+      if (submitted.kind !== 'permanent') {
+        // Claimed devices stay `importing` without a confirmed record: the retry reconciles them.
+        await ensureTick(deps.ticks, 'imports', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
+        return retryFor(submitted, attempt, deps.retry, deps.now(), 'importing devices');
       }
-      // Claimed devices stay `importing` without a confirmed record: the retry reconciles them.
-      return retryFor(submitted, attempt, deps.retry, deps.now(), 'importing devices');
+      log.error({ event: 'graph.import-refused', status: submitted.status, code: submitted.code }, `Autopilot refused the import request: ${submitted.message}`);
+      const refused = new Set(submitted.notSubmitted.map((input) => input.importId));
+      for (const device of toSubmit) if (refused.has(device.value.importId)) await failDevice(deps, device, correlationId, `${submitted.status} ${submitted.code}`, log);
     }
   }
   await ensureTick(deps.ticks, 'imports', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });

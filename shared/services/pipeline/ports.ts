@@ -1,6 +1,4 @@
 import type { GraphClient } from '../../adapters/graph/index.js';
-import type { GraphResult } from '../../adapters/graph/result.js';
-import type { AutopilotIdentity } from '../../adapters/graph/types.js';
 
 /** The Graph operations the provisioning pipeline uses; the Graph adapter's client provides them. */
 export type AutopilotPort = Pick<
@@ -10,9 +8,7 @@ export type AutopilotPort = Pick<
   | 'deleteImportedIdentity'
   | 'findAutopilotIdentityBySerial'
   | 'getAutopilotIdentity'
+  | 'listAutopilotIdentities'
   | 'updateDeviceProperties'
   | 'syncAutopilot'
-> & {
-  /** Beta, every page: carries the deployment profile assignment status. */
-  listAutopilotIdentities(): Promise<GraphResult<AutopilotIdentity[]>>;
-};
+>;
