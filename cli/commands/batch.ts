@@ -1,0 +1,108 @@
+import { BatchRepository, type BatchRecord } from '../../shared/adapters/tables/batch-repository.js';
+import { DeviceRepository } from '../../shared/adapters/tables/device-repository.js';
+import { DEVICE_STATES, type DeviceState } from '../../shared/domain/lifecycle.js';
+import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../shared/services/intake.js';
+import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
+import { EXIT_NOT_FOUND, EXIT_OK, fields, printable, type ZtpIo } from '../io.js';
+import { connect, resolveStorage } from '../storage.js';
+import { describeReason } from './status.js';
+
+/**
+ * `ztp batch <batchId> [--json]`: one supplier file — the batch record, how many of its
+ * devices are in each state now, and the devices that need attention with their reasons.
+ * Exit 0, 1 for an unknown batch, 2 on errors.
+ */
+
+export const BATCH_USAGE = 'Usage: ztp batch <batchId> [--json]\n';
+
+/** Devices that will not provision without someone acting on them. */
+const ATTENTION_STATES: ReadonlySet<DeviceState> = new Set(['rejected', 'failed', 'stalled']);
+
+export interface BatchDeviceProblem {
+  readonly serialNumber: string;
+  readonly line: number;
+  readonly state: DeviceState;
+  readonly reasons: readonly string[];
+  readonly note: string | undefined;
+}
+
+export interface BatchSummary {
+  readonly batch: BatchRecord;
+  /** Devices whose latest file is this batch, counted by current state. */
+  readonly devices: { readonly total: number; readonly byState: Partial<Record<DeviceState, number>> };
+  /** Rejected, failed and stalled devices, in file order. */
+  readonly problems: readonly BatchDeviceProblem[];
+}
+
+export async function runBatch(argv: string[], io: ZtpIo): Promise<number> {
+  return runCommand('batch', BATCH_USAGE, io, async () => {
+    const { values, positionals } = parseCommandArgs(argv, { json: { type: 'boolean', default: false } });
+    if (wantsHelp(values, BATCH_USAGE, io)) return EXIT_OK;
+    const batchId = onePositional(positionals, 'batch id');
+
+    const storage = await resolveStorage(io);
+    const batches = connect(storage, (connectionString) => BatchRepository.fromConnectionString(connectionString, io.tables?.batches));
+    const found = await batches.get(batchId);
+    if (found === undefined) {
+      io.stderr(`ztp batch: no batch "${printable(batchId)}" is known in ${storage.description}\n`);
+      return EXIT_NOT_FOUND;
+    }
+
+    const byState: Partial<Record<DeviceState, number>> = {};
+    const problems: BatchDeviceProblem[] = [];
+    let total = 0;
+    const devices = connect(storage, (connectionString) => DeviceRepository.fromConnectionString(connectionString, io.tables?.devices));
+    for await (const device of devices.inBatch(batchId)) {
+      total += 1;
+      byState[device.state] = (byState[device.state] ?? 0) + 1;
+      if (ATTENTION_STATES.has(device.state)) {
+        problems.push({ serialNumber: device.serialNumber, line: device.line, state: device.state, reasons: device.reasons, note: device.note });
+      }
+    }
+    problems.sort((a, b) => a.line - b.line || a.serialNumber.localeCompare(b.serialNumber));
+    const summary: BatchSummary = { batch: found.value, devices: { total, byState }, problems };
+
+    if (values.json === true) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+    else io.stdout(batchText(summary));
+    return EXIT_OK;
+  });
+}
+
+export function batchText({ batch, devices, problems }: BatchSummary): string {
+  const show = (value: string | undefined): string | undefined => (value === undefined ? undefined : printable(value));
+  const lines = [`Batch ${printable(batch.batchId)}: ${batch.status}`];
+  const described = [batch.format, batch.encoding].filter((part): part is string => part !== undefined).map(printable);
+  lines.push(
+    ...fields([
+      ['supplier', show(batch.supplierId)],
+      ['file', `${printable(batch.fileName)} (${INTAKE_CONTAINER}/${printable(batch.blobName)}, ${batch.sizeBytes.toLocaleString('en-US')} bytes)`],
+      ['format', described.length > 0 ? described.join(', ') : undefined],
+      ['received', batch.receivedAt],
+      ['completed', show(batch.completedAt)],
+      ['counts', countsText(batch.counts)],
+      ['file rejection', batch.fileRejection === undefined ? undefined : `${describeReason(batch.fileRejection.code)}: ${printable(batch.fileRejection.message)}`],
+      ['report', batch.reportBlob === undefined ? undefined : `${RESULTS_CONTAINER}/${printable(batch.reportBlob)}`],
+      ['correlation id', show(batch.correlationId || undefined)],
+    ]),
+  );
+
+  lines.push(`Devices by current state (${devices.total}):`);
+  const states = DEVICE_STATES.filter((state) => (devices.byState[state] ?? 0) > 0);
+  const width = Math.max(0, ...states.map((state) => state.length));
+  for (const state of states) lines.push(`  ${state.padEnd(width)}  ${devices.byState[state]}`);
+  if (states.length === 0) lines.push('  (none)');
+
+  if (problems.length > 0) {
+    lines.push(`Rejected, failed or stalled devices (${problems.length}):`);
+    for (const problem of problems) {
+      const why = [problem.reasons.join(', '), problem.note].filter(Boolean).join(' - ');
+      lines.push(printable(`  line ${problem.line}  ${problem.serialNumber}  ${problem.state}${why ? `  ${why}` : ''}`));
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function countsText(counts: Readonly<Record<string, number>>): string | undefined {
+  const entries = Object.entries(counts);
+  return entries.length === 0 ? undefined : entries.map(([name, count]) => `${printable(name)} ${count}`).join(', ');
+}

@@ -1,0 +1,41 @@
+import type { CliIo } from './commands/validate.js';
+
+/**
+ * What a command gets from the outside world. Tests pass their own; only `cli/ztp.ts`
+ * builds one from `process`.
+ */
+export interface ZtpIo extends CliIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Where `.local/stack.json` is looked for (this folder and those above it). */
+  readonly cwd: string;
+  /** Other table names than the product's, so tests can share one storage account. */
+  readonly tables?: { readonly devices?: string; readonly batches?: string };
+}
+
+export const EXIT_OK = 0;
+/** The device or batch asked about is not known. */
+export const EXIT_NOT_FOUND = 1;
+/** Bad usage, a missing file, no storage to talk to, or storage errors. */
+export const EXIT_ERROR = 2;
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Stored values (serials, file names, reasons) go to a terminal: control characters are shown, never sent. */
+export function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** SDK errors can carry a whole response body; the first line says what went wrong. */
+export function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return printable(message.split('\n', 1)[0]?.trim() ?? '');
+}
+
+/** Key/value lines with the values aligned; undefined values are left out. */
+export function fields(rows: readonly (readonly [string, string | undefined])[], indent = '  '): string[] {
+  const present = rows.filter((row): row is readonly [string, string] => row[1] !== undefined);
+  const width = Math.max(0, ...present.map(([label]) => label.length)) + 1;
+  return present.map(([label, value]) => `${indent}${`${label}:`.padEnd(width + 1)}${value}`);
+}

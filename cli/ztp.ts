@@ -1,0 +1,79 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runBatch } from './commands/batch.js';
+import { runStatus } from './commands/status.js';
+import { runUpload } from './commands/upload.js';
+import { runValidate } from './commands/validate.js';
+import { EXIT_ERROR, EXIT_OK, firstLine, printable, type ZtpIo } from './io.js';
+
+/** `ztp`: the product's command line. `bin/ztp.js` and `npm run ztp` both end up in `runFromProcess`. */
+
+export const USAGE = `Usage: ztp <command> [options]
+
+Commands:
+  validate <file> [--supplier <id>] [--json]            validate a hash file offline, exactly as the intake would
+  upload <file> --supplier <id> [--name <file name>]    put a file into hash-uploads/<supplier>/ for the intake
+  status <serial> [--json]                              a device's state, ids and full history
+  batch <batchId> [--json]                              a supplier file: counts per state, rejected and failed devices
+  help                                                  this text
+
+upload, status and batch use the storage account in AzureWebJobsStorage when it is set,
+otherwise the running local stack (found through .local/stack.json; start it with npm start).
+
+Exit codes: 0 done; 1 rows rejected (validate) or device/batch not found (status, batch);
+2 usage errors, unreadable files, no storage or storage errors.
+`;
+
+type Command = (argv: string[], io: ZtpIo) => Promise<number>;
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  validate: runValidate,
+  upload: runUpload,
+  status: runStatus,
+  batch: runBatch,
+};
+
+/** Runs one command line (without the `node ztp` prefix) and resolves to its exit code; never throws. */
+export async function main(argv: readonly string[], io: ZtpIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.stderr(USAGE);
+    return EXIT_ERROR;
+  }
+  if (name === 'help' || name === '--help' || name === '-h') {
+    io.stdout(USAGE);
+    return EXIT_OK;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    io.stderr(`ztp: unknown command "${printable(name)}"\n\n${USAGE}`);
+    return EXIT_ERROR;
+  }
+  try {
+    return await command(rest, io);
+  } catch (error) {
+    io.stderr(`ztp ${name}: ${firstLine(error)}\n`);
+    return EXIT_ERROR;
+  }
+}
+
+export async function runFromProcess(): Promise<void> {
+  process.exitCode = await main(process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+    cwd: process.cwd(),
+  });
+}
+
+function isEntryPoint(): boolean {
+  const invoked = process.argv[1];
+  if (invoked === undefined) return false;
+  try {
+    return realpathSync(invoked) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) await runFromProcess();
