@@ -60,7 +60,8 @@ export function statusText(device: PublicDevice, history: readonly DeviceEvent[]
       ['supplier', show(device.supplierId)],
       ['batch', device.batchId ? `${printable(device.batchId)} (line ${device.line})` : undefined],
       ['group tag', show(device.groupTag)],
-      ['Autopilot group tag', device.autopilotGroupTag === device.groupTag ? undefined : (show(device.autopilotGroupTag) ?? '(none yet)')],
+      // Shown only while Autopilot still carries another tag than the one wanted.
+      ['Autopilot group tag', device.autopilotGroupTag === device.groupTag ? undefined : show(device.autopilotGroupTag)],
       ['manufacturer', show(device.manufacturer)],
       ['model', show(device.model)],
       ['user assigned', device.userAssigned ? 'yes' : 'no'],
