@@ -28,6 +28,7 @@ export interface AppConfig {
     readonly reprovisionDeadlineMs: number;
     readonly firstPollMs: number;
     readonly maxPollIntervalMs: number;
+    readonly retagSettleMs: number;
     readonly firstRetryMs: number;
     readonly maxRetryMs: number;
     readonly maxTransientRetries: number;
@@ -131,6 +132,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       reprovisionDeadlineMs: positiveNumber(env, 'ZTP_REPROVISION_DEADLINE_HOURS', 24) * HOUR,
       firstPollMs: positiveNumber(env, 'ZTP_FIRST_POLL_SECONDS', 60) * 1000,
       maxPollIntervalMs: positiveNumber(env, 'ZTP_MAX_POLL_INTERVAL_MINUTES', 360) * MINUTE,
+      retagSettleMs: positiveNumber(env, 'ZTP_RETAG_SETTLE_MINUTES', 30) * MINUTE,
       firstRetryMs: positiveNumber(env, 'ZTP_FIRST_RETRY_SECONDS', 30) * 1000,
       maxRetryMs: positiveNumber(env, 'ZTP_MAX_RETRY_MINUTES', 30) * MINUTE,
       maxTransientRetries: positiveNumber(env, 'ZTP_MAX_TRANSIENT_RETRIES', 8, { integer: true }),

@@ -64,6 +64,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     waits: {
       firstPollMs: scaled(config, p.firstPollMs),
       maxPollIntervalMs: scaled(config, p.maxPollIntervalMs),
+      retagSettleMs: scaled(config, p.retagSettleMs),
       deadlines: {
         import: scaled(config, p.importDeadlineMs),
         'group-tag': scaled(config, p.profileDeadlineMs),

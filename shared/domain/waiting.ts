@@ -9,6 +9,11 @@ export interface WaitPolicy {
   readonly firstPollMs: number;
   readonly maxPollIntervalMs: number;
   readonly deadlines: Readonly<Record<WaitStep, number>>;
+  /**
+   * After a re-tag, how long a profile that stays assigned (same profile for the new tag, so
+   * Autopilot shows no change) must keep showing before it counts as assigned for the new tag.
+   */
+  readonly retagSettleMs: number;
 }
 
 /** Exponential backoff: first, 2×, 4×… capped. `attempt` counts from 0. */

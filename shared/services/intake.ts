@@ -243,13 +243,14 @@ async function recordRow(ctx: RowContext, row: ValidatedRow): Promise<RowOutcome
 async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOutcome> {
   const outcome: RowOutcome = { outcome: 'rejected' };
   // A duplicate row must not touch the device its first occurrence recorded.
-  if (!row.serialNumber || row.errors.some((e) => e.code === 'duplicate-in-file')) return outcome;
+  const serialNumber = row.serialNumber;
+  if (!serialNumber || row.errors.some((e) => e.code === 'duplicate-in-file')) return outcome;
   const { deps, batch, correlationId, log } = ctx;
   const reasons = row.errors.map((e) => e.code);
-  const current = await deps.devices.get(row.serialNumber);
-  if (!current) {
-    await recordNewDevice(deps.devices, log, { serialNumber: row.serialNumber, supplierId: batch.supplierId, batchId: batch.batchId, line: row.line, reasons }, 'rejected', 'rejected-from-file', correlationId, deps.now(), { reasons });
-  } else if (current.value.state === 'rejected' && current.value.batchId !== batch.batchId) {
+  const current = await createUnlessKnown(deps.devices, serialNumber, () =>
+    recordNewDevice(deps.devices, log, { serialNumber, supplierId: batch.supplierId, batchId: batch.batchId, line: row.line, reasons }, 'rejected', 'rejected-from-file', correlationId, deps.now(), { reasons }),
+  );
+  if (current && current.value.state === 'rejected' && current.value.batchId !== batch.batchId) {
     await applyTransition(deps.devices, log, current, {
       to: 'rejected', reason: 'rejected-from-file', correlationId, now: deps.now(),
       changes: { batchId: batch.batchId, supplierId: batch.supplierId, line: row.line, reasons }, detail: { reasons },
@@ -274,11 +275,10 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
     model: device.model,
   };
   const accepted: RowOutcome = { outcome: 'accepted', queue: device.serialNumber };
-  const current = await deps.devices.get(device.serialNumber);
-  if (!current) {
-    await recordNewDevice(deps.devices, log, data, 'received', 'accepted-from-file', correlationId, deps.now());
-    return accepted;
-  }
+  const current = await createUnlessKnown(deps.devices, device.serialNumber, () =>
+    recordNewDevice(deps.devices, log, data, 'received', 'accepted-from-file', correlationId, deps.now()),
+  );
+  if (!current) return accepted;
   const known = current.value;
   // Recorded by an earlier run of this same batch: queue it again; the chunk ids dedupe.
   if (known.batchId === batch.batchId) return accepted;
@@ -319,6 +319,28 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
     message: `already known (state ${known.state}); group tag changes from "${known.groupTag ?? ''}" to "${wanted}"`,
     retag: { serialNumber: device.serialNumber, generation },
   };
+}
+
+/**
+ * Nearly every row of a delivery is a device seen for the first time, so the insert is tried
+ * first and the record read only when it already exists: one Table Storage round trip per
+ * new device instead of two. Undefined when this call created the device.
+ */
+async function createUnlessKnown(
+  devices: IntakeDeps['devices'],
+  serialNumber: string,
+  create: () => Promise<unknown>,
+): Promise<Versioned<DeviceRecord> | undefined> {
+  try {
+    await create();
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof EntityExistsError)) throw error;
+  }
+  const current = await devices.get(serialNumber);
+  // Gone again between the two calls: recordRow starts the row over.
+  if (!current) throw new ConcurrencyConflictError('devices', serialNumber, 'device');
+  return current;
 }
 
 async function createBatch(deps: IntakeDeps, batch: BatchRecord): Promise<Versioned<BatchRecord>> {

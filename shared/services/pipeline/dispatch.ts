@@ -6,7 +6,7 @@ import { importChunk } from './import-chunk.js';
 import { pollAutopilot } from './poll-autopilot.js';
 import { pollImports } from './poll-imports.js';
 import { retag } from './retag.js';
-import type { TickPayload } from './ticks.js';
+import { ensureTick, type TickPayload } from './ticks.js';
 import { RetriesExhaustedError, type PipelineEnvelope, type WorkResult } from './work.js';
 
 /** Throttling is expected and bounded by deadlines elsewhere, so it may be rescheduled far more often. */
@@ -38,6 +38,16 @@ export async function handlePipelineMessage(deps: PipelineDeps, queue: QueueName
   const attempt = envelope.attempt ?? 0;
   const result = await run(deps, envelope, attempt);
   if (result.kind === 'done') return result;
+  if (envelope.kind === 'tick') {
+    // A poll is never given up: it runs again when Graph allows, as the same single chain.
+    const tick = envelope.payload as TickPayload;
+    await ensureTick(deps.ticks, tick.tick, result.at, { idle: tick.idle, replacing: tick.at, correlationId: envelope.correlationId });
+    deps.log.info(
+      { event: 'message.rescheduled', kind: envelope.kind, tick: tick.tick, correlationId: envelope.correlationId, reason: result.reason, at: result.at.toISOString(), detail: result.detail },
+      `${tick.tick} poll rescheduled (${result.reason})`,
+    );
+    return result;
+  }
   const limit = deps.retry.maxTransientRetries * (result.reason === 'throttled' ? THROTTLE_RETRY_FACTOR : 1);
   if (attempt + 1 > limit) throw new RetriesExhaustedError(envelope.kind, attempt, result.detail);
   const baseId = messageId.replace(/#\d+$/, '');

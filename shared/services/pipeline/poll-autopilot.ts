@@ -1,5 +1,6 @@
 import type { Versioned } from '../../adapters/tables/device-repository.js';
 import type { AutopilotIdentity } from '../../adapters/graph/types.js';
+import type { GraphFailure } from '../../adapters/graph/result.js';
 import { isEnrolled, isProfileAssigned } from '../../domain/autopilot-outcomes.js';
 import type { DeviceRecord } from '../../domain/device.js';
 import { backoffMs, deadlineAt, isPastDeadline } from '../../domain/waiting.js';
@@ -21,39 +22,60 @@ const WATCHED = new Set<DeviceRecord['state']>(['registered', 'profile-assigned'
 export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
   const waiting: Versioned<DeviceRecord>[] = [];
-  for await (const device of deps.devices.inStates(['registered', 'profile-assigned', 'stalled'])) {
+  for await (const device of deps.devices.inStates(['registered', 'profile-assigned', 'stalled', 'enrolled'])) {
     const d = device.value;
     if (!d.autopilotId) continue;
+    // An enrolled device is watched only while a new group tag still has to reach Autopilot.
+    if (d.state === 'enrolled') {
+      if ((d.groupTag ?? '') !== (d.autopilotGroupTag ?? '')) waiting.push(device);
+      continue;
+    }
     if (WATCHED.has(d.state) || d.waitingFor === 'profile-assignment' || d.waitingFor === 'enrolment' || d.waitingFor === 'group-tag') waiting.push(device);
   }
   if (waiting.length === 0) return DONE;
 
   const identities = new Map<string, AutopilotIdentity>();
+  let deferred: WorkResult | undefined;
   if (waiting.length <= deps.perDeviceReadLimit) {
+    // One read each; a failed read only leaves that device for the next poll, and
+    // throttling stops the reads but not the work on what was already read.
     for (const device of waiting) {
       const read = await deps.graph.getAutopilotIdentity(device.value.autopilotId!);
       if (read.ok) identities.set(read.value.id, read.value);
-      else if (read.kind !== 'not-found') return retryFor(read, attempt, deps.retry, deps.now(), 'reading Autopilot identities');
+      else if (read.kind === 'throttled') {
+        deferred = retryFor(read, attempt, deps.retry, deps.now(), 'reading Autopilot identities');
+        break;
+      } else if (read.kind === 'not-found') identities.delete(device.value.autopilotId!);
+      else deferred ??= retryFor(read, attempt, deps.retry, deps.now(), 'reading Autopilot identities');
     }
   } else {
     const listed = await deps.graph.listAutopilotIdentities();
     if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing Autopilot identities');
     for (const identity of listed.value) identities.set(identity.id, identity);
   }
+  const unread = new Set(waiting.filter((d) => !identities.has(d.value.autopilotId!)).map((d) => d.value.serialNumber));
 
   let progressed = 0;
   let stillWaiting = 0;
   for (const device of waiting) {
+    if (deferred && unread.has(device.value.serialNumber)) {
+      stillWaiting++;
+      continue;
+    }
     try {
       const { moved, state } = await advance(deps, device, identities.get(device.value.autopilotId!), correlationId, log);
       if (moved) progressed++;
-      if (state !== 'enrolled' && state !== 'failed') stillWaiting++;
+      if ((state !== 'enrolled' && state !== 'failed') || (await retagPending(deps, device.value.serialNumber))) stillWaiting++;
     } catch (error) {
       if (!(error instanceof ConcurrencyConflictError)) throw error;
       stillWaiting++;
     }
   }
 
+  if (deferred) {
+    log.info({ event: 'pipeline.autopilot-poll', watched: waiting.length, progressed, unread: unread.size }, 'Autopilot poll partly done');
+    return deferred;
+  }
   if (stillWaiting > 0) {
     const idle = progressed > 0 ? 0 : tick.idle + 1;
     const next = new Date(deps.now().getTime() + backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs));
@@ -70,7 +92,7 @@ export async function advance(
   identity: AutopilotIdentity | undefined,
   correlationId: string,
   log: Logger,
-): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
+): Promise<{ moved: boolean; state: DeviceRecord['state']; failure?: GraphFailure }> {
   let current = device;
   const now = deps.now();
   if (!identity) return stallIfLate(deps, current, correlationId, log);
@@ -80,7 +102,7 @@ export async function advance(
     const updated = await deps.graph.updateDeviceProperties(identity.id, { groupTag: wanted });
     if (!updated.ok) {
       log.warn({ event: 'pipeline.retag-deferred', serial: current.value.serialNumber, kind: updated.kind }, 'group tag not updated this time');
-      return { moved: false, state: current.value.state };
+      return { moved: false, state: current.value.state, failure: updated };
     }
     const from = current.value.state;
     const saved = await applyTransition(deps.devices, log, current, {
@@ -107,7 +129,10 @@ export async function advance(
     // The re-tag has visibly taken effect: the next assignment is the new one.
     current = await deps.devices.save({ ...current.value, profileBaseline: undefined, updatedAt: now.toISOString() }, current.etag);
   }
-  const freshAssignment = current.value.profileBaseline === undefined || (identity.deploymentProfileAssignedDateTime ?? 'none') !== current.value.profileBaseline;
+  const since = Date.parse(current.value.waitingSince ?? current.value.updatedAt);
+  const settled = now.getTime() - since >= deps.waits.retagSettleMs;
+  const freshAssignment =
+    current.value.profileBaseline === undefined || (identity.deploymentProfileAssignedDateTime ?? 'none') !== current.value.profileBaseline || settled;
   if ((current.value.state === 'registered' || current.value.waitingFor === 'profile-assignment') && assigned && freshAssignment) {
     current = await applyTransition(deps.devices, log, current, {
       to: 'profile-assigned',
@@ -149,4 +174,9 @@ async function stallIfLate(deps: PipelineDeps, device: Versioned<DeviceRecord>, 
     detail: { waitingFor: device.value.waitingFor ?? null, deadlineAt: device.value.deadlineAt },
   });
   return { moved: true, state: 'stalled' };
+}
+
+async function retagPending(deps: PipelineDeps, serialNumber: string): Promise<boolean> {
+  const d = (await deps.devices.get(serialNumber))?.value;
+  return d !== undefined && d.state === 'enrolled' && (d.groupTag ?? '') !== (d.autopilotGroupTag ?? '');
 }

@@ -35,10 +35,15 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   let stillWaiting = 0;
   let registeredAny = false;
   const resubmit: string[] = [];
+  // Import ids whose devices still wait on their record: those records must stay.
+  const pendingImportIds = new Set<string>();
   for (const device of waiting) {
     const record = (device.value.importedIdentityId && byId.get(device.value.importedIdentityId)) || (device.value.importId && byImportId.get(device.value.importId)) || undefined;
     try {
       const result = await resolve(deps, device, record, correlationId, log);
+      if (result === 'waiting' || result === 'resubmit') {
+        if (device.value.importId) pendingImportIds.add(device.value.importId);
+      }
       if (result === 'waiting') stillWaiting++;
       else progressed++;
       if (result === 'registered') registeredAny = true;
@@ -46,6 +51,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
     } catch (error) {
       if (!(error instanceof ConcurrencyConflictError)) throw error;
       stillWaiting++; // changed under us; the next poll looks again
+      if (device.value.importId) pendingImportIds.add(device.value.importId);
     }
   }
 
@@ -58,10 +64,9 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   // Clean-up: our finished records whose devices have moved on. Budget refusals just leave
   // them for the next poll, which comes round while any are left.
   let leftToClean = 0;
-  const stillOurs = new Set(waiting.filter((d) => d.value.state === 'importing').map((d) => d.value.importId));
   for (const record of records) {
     const finished = interpretImport(record.state).kind !== 'pending';
-    if (!finished || stillOurs.has(record.importId) || !isProductImport(record)) continue;
+    if (!finished || pendingImportIds.has(record.importId) || !isProductImport(record)) continue;
     if (leftToClean > 0) {
       leftToClean++;
       continue;
