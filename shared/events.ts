@@ -14,6 +14,14 @@ export const EVENTS = {
   batchRejected: 'batch.rejected',
   batchDuplicate: 'batch.duplicate',
   intakeBlobMissing: 'intake.blob-missing',
+  importPoll: 'pipeline.import-poll',
+  importRetry: 'pipeline.import-retry',
+  autopilotPoll: 'pipeline.autopilot-poll',
+  retagDeferred: 'pipeline.retag-deferred',
+  conflict: 'pipeline.conflict',
+  importRefused: 'graph.import-refused',
+  syncSkipped: 'graph.sync-skipped',
+  messageRescheduled: 'message.rescheduled',
 } as const;
 
 export function logTransition(log: Logger, record: DeviceRecord, event: DeviceEvent): void {

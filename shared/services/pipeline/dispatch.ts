@@ -1,4 +1,5 @@
 import { parseEnvelope } from '../../adapters/bus/work-queue.js';
+import { EVENTS } from '../../events.js';
 import type { QueueName } from '../../adapters/bus/queues.js';
 import type { ImportChunkPayload, RetagPayload } from '../intake.js';
 import type { PipelineDeps } from './context.js';
@@ -43,7 +44,7 @@ export async function handlePipelineMessage(deps: PipelineDeps, queue: QueueName
     const tick = envelope.payload as TickPayload;
     await ensureTick(deps.ticks, tick.tick, result.at, { idle: tick.idle, replacing: tick.at, correlationId: envelope.correlationId });
     deps.log.info(
-      { event: 'message.rescheduled', kind: envelope.kind, tick: tick.tick, correlationId: envelope.correlationId, reason: result.reason, at: result.at.toISOString(), detail: result.detail },
+      { event: EVENTS.messageRescheduled, kind: envelope.kind, tick: tick.tick, correlationId: envelope.correlationId, reason: result.reason, at: result.at.toISOString(), detail: result.detail },
       `${tick.tick} poll rescheduled (${result.reason})`,
     );
     return result;
@@ -57,7 +58,7 @@ export async function handlePipelineMessage(deps: PipelineDeps, queue: QueueName
     result.at,
   );
   deps.log.info(
-    { event: 'message.rescheduled', kind: envelope.kind, correlationId: envelope.correlationId, reason: result.reason, attempt: attempt + 1, at: result.at.toISOString(), detail: result.detail },
+    { event: EVENTS.messageRescheduled, kind: envelope.kind, correlationId: envelope.correlationId, reason: result.reason, attempt: attempt + 1, at: result.at.toISOString(), detail: result.detail },
     `${envelope.kind} rescheduled (${result.reason})`,
   );
   return result;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { EVENTS } from '../../events.js';
 import type { Versioned } from '../../adapters/tables/device-repository.js';
 import type { ImportDeviceInput, ImportedIdentity } from '../../adapters/graph/types.js';
 import type { DeviceRecord } from '../../domain/device.js';
@@ -70,7 +71,7 @@ export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayloa
         await ensureTick(deps.ticks, 'imports', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
         return retryFor(submitted, attempt, deps.retry, deps.now(), 'importing devices');
       }
-      log.error({ event: 'graph.import-refused', status: submitted.status, code: submitted.code }, `Autopilot refused the import request: ${submitted.message}`);
+      log.error({ event: EVENTS.importRefused, status: submitted.status, code: submitted.code }, `Autopilot refused the import request: ${submitted.message}`);
       const refused = new Set(submitted.notSubmitted.map((input) => input.importId));
       for (const device of toSubmit) if (refused.has(device.value.importId)) await failDevice(deps, device, correlationId, `${submitted.status} ${submitted.code}`, log);
     }
@@ -121,7 +122,7 @@ async function confirm(deps: PipelineDeps, device: Versioned<DeviceRecord>, reco
     await deps.devices.save({ ...device.value, importedIdentityId: record.id, updatedAt: deps.now().toISOString() }, device.etag);
   } catch (error) {
     if (!(error instanceof ConcurrencyConflictError)) throw error;
-    log.warn({ event: 'pipeline.conflict', serial: device.value.serialNumber }, 'device changed while recording its import; the poll reconciles it by importId');
+    log.warn({ event: EVENTS.conflict, serial: device.value.serialNumber }, 'device changed while recording its import; the poll reconciles it by importId');
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Versioned } from '../../adapters/tables/device-repository.js';
+import { EVENTS } from '../../events.js';
 import type { AutopilotIdentity } from '../../adapters/graph/types.js';
 import type { GraphFailure } from '../../adapters/graph/result.js';
 import { isEnrolled, isProfileAssigned } from '../../domain/autopilot-outcomes.js';
@@ -73,7 +74,7 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
   }
 
   if (deferred) {
-    log.info({ event: 'pipeline.autopilot-poll', watched: waiting.length, progressed, unread: unread.size }, 'Autopilot poll partly done');
+    log.info({ event: EVENTS.autopilotPoll, watched: waiting.length, progressed, unread: unread.size }, 'Autopilot poll partly done');
     return deferred;
   }
   if (stillWaiting > 0) {
@@ -81,7 +82,7 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
     const next = new Date(deps.now().getTime() + backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs));
     await ensureTick(deps.ticks, 'autopilot', next, { idle, replacing: tick.at, correlationId });
   }
-  log.info({ event: 'pipeline.autopilot-poll', watched: waiting.length, progressed, stillWaiting, read: waiting.length <= deps.perDeviceReadLimit ? 'per-device' : 'listing' }, 'Autopilot poll done');
+  log.info({ event: EVENTS.autopilotPoll, watched: waiting.length, progressed, stillWaiting, read: waiting.length <= deps.perDeviceReadLimit ? 'per-device' : 'listing' }, 'Autopilot poll done');
   return DONE;
 }
 
@@ -101,7 +102,7 @@ export async function advance(
   if ((identity.groupTag ?? '') !== wanted) {
     const updated = await deps.graph.updateDeviceProperties(identity.id, { groupTag: wanted });
     if (!updated.ok) {
-      log.warn({ event: 'pipeline.retag-deferred', serial: current.value.serialNumber, kind: updated.kind }, 'group tag not updated this time');
+      log.warn({ event: EVENTS.retagDeferred, serial: current.value.serialNumber, kind: updated.kind }, 'group tag not updated this time');
       return { moved: false, state: current.value.state, failure: updated };
     }
     const from = current.value.state;

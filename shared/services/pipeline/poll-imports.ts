@@ -1,4 +1,5 @@
 import type { Versioned } from '../../adapters/tables/device-repository.js';
+import { EVENTS } from '../../events.js';
 import type { ImportedIdentity } from '../../adapters/graph/types.js';
 import { QUEUES } from '../../adapters/bus/queues.js';
 import { interpretImport } from '../../domain/autopilot-outcomes.js';
@@ -77,7 +78,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
 
   if (registeredAny) {
     const synced = await deps.graph.syncAutopilot();
-    if (!synced.ok) log.info({ event: 'graph.sync-skipped', kind: synced.kind }, 'Autopilot sync not sent this time');
+    if (!synced.ok) log.info({ event: EVENTS.syncSkipped, kind: synced.kind }, 'Autopilot sync not sent this time');
     await ensureTick(deps.ticks, 'autopilot', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
   }
   if (stillWaiting > 0 || leftToClean > 0) {
@@ -85,7 +86,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
     const next = new Date(deps.now().getTime() + backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs));
     await ensureTick(deps.ticks, 'imports', next, { idle, replacing: tick.at, correlationId });
   }
-  log.info({ event: 'pipeline.import-poll', watched: waiting.length, progressed, stillWaiting, leftToClean, records: records.length }, 'import poll done');
+  log.info({ event: EVENTS.importPoll, watched: waiting.length, progressed, stillWaiting, leftToClean, records: records.length }, 'import poll done');
   return DONE;
 }
 
@@ -142,7 +143,7 @@ async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, reco
       return 'registered';
     }
     case 'retry':
-      log.warn({ event: 'pipeline.import-retry', serial: d.serialNumber, code: outcome.code }, 'Autopilot asked to retry the import');
+      log.warn({ event: EVENTS.importRetry, serial: d.serialNumber, code: outcome.code }, 'Autopilot asked to retry the import');
       // A fresh import id: the failed record is cleaned up, the device submitted again.
       await deps.devices.save({ ...d, importedIdentityId: undefined, importId: newImportId(), updatedAt: now.toISOString() }, device.etag);
       return 'resubmit';
