@@ -1,17 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { loadConfig, type AppConfig } from '../../shared/config.js';
+import type { AppConfig } from '../../shared/config.js';
 import { createLogger, type Logger } from '../../shared/log.js';
-import { createRuntime, useRuntime, type Runtime } from '../../shared/runtime.js';
-import { QUEUES } from '../../shared/adapters/bus/queues.js';
-import { startAzurite, type AzuriteInstance } from '../../local/azurite.js';
-import { startServiceBusBroker, type BrokerQueueOptions, type ServiceBusBroker } from '../../local/servicebus-broker/index.js';
+import type { Runtime } from '../../shared/runtime.js';
+import type { AzuriteInstance } from '../../local/azurite.js';
+import type { ServiceBusBroker } from '../../local/servicebus-broker/index.js';
+import { pipelineQueueOptions, startLocalStack } from '../../local/stack.js';
 
 /**
- * A private set of the real local components for one end-to-end test file: its own
- * Azurite (blob triggers watch the fixed contract containers, so stacks must not share
- * storage), its own Service Bus test broker, and the product runtime built from settings
- * exactly as in Azure.
+ * A private set of the real local components for one end-to-end test file (see
+ * local/stack.ts): its own Azurite, its own Service Bus test broker, and the product runtime
+ * built from settings exactly as in Azure, logging into memory for assertions.
  */
 
 export const TEST_SUPPLIERS = [
@@ -29,9 +27,7 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export function queueOptions(overrides: Partial<BrokerQueueOptions> = {}): BrokerQueueOptions[] {
-  return Object.values(QUEUES).map((name) => ({ name, maxDeliveryCount: 10, lockDurationMs: 30_000, duplicateDetectionWindowMs: 10 * 60_000, ...overrides }));
-}
+export const queueOptions = pipelineQueueOptions;
 
 export function captureLogger(): { log: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
@@ -45,29 +41,7 @@ export function captureLogger(): { log: Logger; lines: Record<string, unknown>[]
 }
 
 export async function startTestStack(env: Record<string, string> = {}): Promise<TestStack> {
-  const azurite = await startAzurite();
-  const storageConnectionString = azurite.connectionString;
-  const broker = await startServiceBusBroker({ queues: queueOptions() });
-  const config = loadConfig({
-    AzureWebJobsStorage: storageConnectionString,
-    ServiceBusConnection: broker.connectionString,
-    REPROVISION_WEBHOOK_SECRET: `test-secret-${randomUUID()}`,
-    ZTP_SUPPLIERS: JSON.stringify(TEST_SUPPLIERS),
-    ...env,
-  });
   const { log, lines } = captureLogger();
-  const runtime = await createRuntime(config, log);
-  useRuntime(runtime);
-  return {
-    azurite,
-    broker,
-    runtime,
-    config,
-    logLines: lines,
-    async stop() {
-      await runtime.close();
-      await broker.stop();
-      await azurite.stop();
-    },
-  };
+  const stack = await startLocalStack({ ZTP_SUPPLIERS: JSON.stringify(TEST_SUPPLIERS), ...env }, { log });
+  return { azurite: stack.azurite, broker: stack.broker, runtime: stack.runtime, config: stack.config, logLines: lines, stop: stack.stop };
 }
