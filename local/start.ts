@@ -1,3 +1,53 @@
-// The one-command local stack is being assembled; until then the pieces run in the tests.
-console.error('local stack not yet available: run `npm test` to exercise intake and the pipeline end to end');
-process.exitCode = 1;
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { sampleHashFileBytes } from './sample-data.js';
+import { startStack } from './run-stack.js';
+
+/**
+ * `npm start`: the whole product on this machine until Ctrl-C. Connection settings in the
+ * environment (AzureWebJobsStorage + ServiceBusConnection, GRAPH_BASE_URL + GRAPH_STATIC_TOKEN)
+ * point it at real resources instead of the local emulators.
+ */
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const print = (line: string): void => void process.stdout.write(`${line}\n`);
+
+const stack = await startStack({ root, env: process.env, console: print });
+
+const samplePath = path.join(root, '.local', 'sample-demo.csv');
+writeFileSync(samplePath, sampleHashFileBytes({ rows: 10, seed: Date.now() % 100_000, groupTags: ['MPS-STD', 'MPS-KIOSK'] }, 'utf-8').bytes);
+
+print('');
+print('ztp local stack is running');
+print(`  API (status, health)   ${stack.apiBaseUrl}   e.g. curl ${stack.apiBaseUrl}/health`);
+print(`  Storage (Azurite)      ${stack.infrastructure ? stack.infrastructure.azurite.blobEndpoint : 'Azure (AzureWebJobsStorage)'}`);
+print(`  Service Bus            ${stack.infrastructure ? `test broker on 127.0.0.1:${stack.infrastructure.broker.port}` : 'Azure (ServiceBusConnection)'}`);
+print(`  Graph                  ${stack.graphBaseUrl}${stack.simulator ? ` (simulator, clock ${stack.timeScale}x)` : ''}`);
+print(`  Endpoints file         ${path.relative(root, stack.endpointsFile)} (used by npx ztp upload/status/batch)`);
+print(`  JSON log               ${path.relative(root, stack.logFile)}`);
+print('');
+print('Drop a file:');
+print(`  npx ztp upload ${path.relative(root, samplePath)} --supplier demo`);
+print('  npx ztp batch <batch id printed by upload>      npx ztp status <serial>');
+print('Suppliers: demo (tags MPS-STD, MPS-KIOSK), contoso (any tag). Ctrl-C stops everything.');
+print('');
+
+let stopping = false;
+const shutdown = (signal: string): void => {
+  if (stopping) return;
+  stopping = true;
+  print(`\n${signal}: stopping the local stack...`);
+  stack.stop().then(
+    () => {
+      print('stopped.');
+      process.exit(0);
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));

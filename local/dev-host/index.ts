@@ -1,9 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import {
-  InvocationContext,
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import functionsRuntime, {
+  type HttpFunctionOptions,
+  type HttpResponseInit,
   type ServiceBusQueueFunctionOptions,
   type StorageBlobFunctionOptions,
+  type Timer,
+  type TimerFunctionOptions,
 } from '@azure/functions';
+import { CronExpressionParser } from 'cron-parser';
+
+// @azure/functions is CommonJS and Node's ESM loader does not see these two classes as named exports.
+const { HttpRequest, InvocationContext } = functionsRuntime;
 import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiver } from '@azure/service-bus';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { Logger } from '../../shared/log.js';
@@ -17,6 +26,10 @@ import type { Logger } from '../../shared/log.js';
  * - Blob triggers with source EventGrid: a watcher lists the container and delivers each new
  *   or changed blob once (as Event Grid's BlobCreated would), retrying a failed invocation
  *   a few times with backoff, as the host does before giving up.
+ * - HTTP triggers: their routes under /api on one local port. Function keys are not checked
+ *   locally (the Functions host does not check them locally either); in Azure they are.
+ * - Timer triggers: run at the schedule's period divided by the stack's time scale, so
+ *   they keep pace with a fast simulator clock.
  * It is for local runs and end-to-end tests, not a production host.
  */
 
@@ -28,6 +41,35 @@ export interface DevHostOptions {
   readonly blobPollMs?: number;
   /** Concurrent messages per queue (host.json maxConcurrentCalls). */
   readonly maxConcurrentCalls?: number;
+  /** Port for HTTP routes; 0 picks a free one. */
+  readonly httpPort?: number;
+  /** Timer periods are divided by this (ZTP_TIME_SCALE). */
+  readonly timeScale?: number;
+}
+
+interface HttpRoute {
+  readonly name: string;
+  readonly options: HttpFunctionOptions;
+  readonly pattern: RegExp;
+  readonly params: string[];
+}
+
+/** `devices/{serial}` -> a matcher for `/api/devices/<anything but a slash>`. */
+function compileRoute(route: string): { pattern: RegExp; params: string[] } {
+  const params: string[] = [];
+  const body = route
+    .replace(/^\/+|\/+$/g, '')
+    .split('/')
+    .map((segment) => {
+      const param = /^\{([A-Za-z0-9_]+)(?::[^}]*)?\??\}$/.exec(segment);
+      if (param?.[1]) {
+        params.push(param[1]);
+        return '([^/]+)';
+      }
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('/');
+  return { pattern: new RegExp(`^/api/${body}/?$`, 'i'), params };
 }
 
 interface BlobWatch {
@@ -45,7 +87,13 @@ export class DevHost {
   private readonly receivers: ServiceBusReceiver[] = [];
   private readonly queues: { name: string; options: ServiceBusQueueFunctionOptions }[] = [];
   private readonly blobs: BlobWatch[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly routes: HttpRoute[] = [];
+  private readonly timers: { name: string; options: TimerFunctionOptions }[] = [];
+  private readonly timerHandles: NodeJS.Timeout[] = [];
+  private server: Server | undefined;
+  /** Where the HTTP routes listen, once started. */
+  httpBaseUrl: string | undefined;
+  private blobTimer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
   private stopped = false;
@@ -69,14 +117,26 @@ export class DevHost {
     return this;
   }
 
+  http(name: string, options: HttpFunctionOptions): this {
+    this.routes.push({ name, options, ...compileRoute(options.route ?? name) });
+    return this;
+  }
+
+  timer(name: string, options: TimerFunctionOptions): this {
+    this.timers.push({ name, options });
+    return this;
+  }
+
   async start(): Promise<void> {
     for (const { name, options } of this.queues) this.startQueue(name, options);
+    if (this.routes.length > 0) await this.startHttp();
+    for (const { name, options } of this.timers) this.startTimer(name, options);
     for (const watch of this.blobs) await this.blobService.getContainerClient(watch.container).createIfNotExists();
     const pollMs = this.options.blobPollMs ?? 250;
     const loop = (): void => {
       if (this.stopped) return;
       this.polling = this.pollBlobs().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(loop, pollMs);
+        if (!this.stopped) this.blobTimer = setTimeout(loop, pollMs);
       });
     };
     if (this.blobs.length > 0) loop();
@@ -166,6 +226,86 @@ export class DevHost {
     }
   }
 
+  private async startHttp(): Promise<void> {
+    const server = createServer((req, res) => {
+      const run = this.serveHttp(req, res);
+      this.inFlight.add(run);
+      void run.finally(() => this.inFlight.delete(run));
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.httpPort ?? 0, '127.0.0.1', () => resolve());
+    });
+    this.httpBaseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  private async serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    let matchedPath = false;
+    for (const route of this.routes) {
+      const match = route.pattern.exec(url.pathname);
+      if (!match) continue;
+      matchedPath = true;
+      const methods = (route.options.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase());
+      if (!methods.includes(method)) continue;
+      const params = Object.fromEntries(route.params.map((name, index) => [name, decodeURIComponent(match[index + 1] ?? '')]));
+      const headers = Object.fromEntries(Object.entries(req.headers).map(([key, value]) => [key, Array.isArray(value) ? value.join(', ') : (value ?? '')]));
+      const request = new HttpRequest({
+        method,
+        url: url.toString(),
+        headers,
+        query: Object.fromEntries(url.searchParams),
+        params,
+        ...(chunks.length > 0 ? { body: { bytes: Buffer.concat(chunks) } } : {}),
+      });
+      const context = new InvocationContext({ invocationId: randomUUID(), functionName: route.name, logHandler: () => undefined });
+      try {
+        const response = ((await route.options.handler(request, context)) ?? {}) as HttpResponseInit;
+        await writeResponse(res, response);
+      } catch (error) {
+        this.options.log.warn({ event: 'devhost.invocation-failed', functionName: route.name, err: error }, `${route.name} failed`);
+        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'internal-error', message: 'The function failed; see the log.' } }));
+      }
+      return;
+    }
+    res.writeHead(matchedPath ? 405 : 404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { code: matchedPath ? 'method-not-allowed' : 'not-found', message: `${method} ${url.pathname}` } }));
+  }
+
+  private startTimer(name: string, options: TimerFunctionOptions): void {
+    const schedule = CronExpressionParser.parse(String(options.schedule));
+    const first = schedule.next().getTime();
+    const period = Math.max(50, (schedule.next().getTime() - first) / (this.options.timeScale ?? 1));
+    const fire = async (): Promise<void> => {
+      const timer: Timer = {
+        isPastDue: false,
+        schedule: { adjustForDST: false },
+        scheduleStatus: { last: new Date().toISOString(), next: new Date(Date.now() + period).toISOString(), lastUpdated: new Date().toISOString() },
+      };
+      const context = new InvocationContext({ invocationId: randomUUID(), functionName: name, logHandler: () => undefined });
+      try {
+        await options.handler(timer, context);
+      } catch (error) {
+        this.options.log.warn({ event: 'devhost.invocation-failed', functionName: name, err: error }, `${name} failed`);
+      }
+    };
+    const tick = (): void => {
+      if (this.stopped) return;
+      const run = fire();
+      this.inFlight.add(run);
+      void run.finally(() => {
+        this.inFlight.delete(run);
+        if (!this.stopped) this.timerHandles.push(setTimeout(tick, period));
+      });
+    };
+    if (options.runOnStartup) tick();
+    else this.timerHandles.push(setTimeout(tick, period));
+  }
+
   /** Resolves when no invocation is running. */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
@@ -173,10 +313,36 @@ export class DevHost {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.blobTimer) clearTimeout(this.blobTimer);
+    for (const handle of this.timerHandles) clearTimeout(handle);
+    if (this.server) {
+      const server = this.server;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
     await this.polling;
     await Promise.allSettled(this.receivers.map((receiver) => receiver.close()));
     await Promise.allSettled([...this.inFlight]);
     await this.bus.close();
   }
+}
+
+async function writeResponse(res: ServerResponse, response: HttpResponseInit): Promise<void> {
+  const headers: Record<string, string> = {};
+  if (response.headers) {
+    const entries = response.headers instanceof Headers ? [...response.headers.entries()] : Object.entries(response.headers as Record<string, string>);
+    for (const [key, value] of entries) headers[key.toLowerCase()] = String(value);
+  }
+  let body: Buffer | undefined;
+  if (response.jsonBody !== undefined) {
+    body = Buffer.from(JSON.stringify(response.jsonBody));
+    headers['content-type'] ??= 'application/json';
+  } else if (typeof response.body === 'string') {
+    body = Buffer.from(response.body);
+    headers['content-type'] ??= 'text/plain; charset=utf-8';
+  } else if (response.body instanceof Uint8Array) {
+    body = Buffer.from(response.body);
+  }
+  res.writeHead(response.status ?? 200, headers);
+  res.end(body);
 }

@@ -1,0 +1,20 @@
+import type { HttpFunctionOptions, ServiceBusQueueFunctionOptions, StorageBlobFunctionOptions, TimerFunctionOptions } from '@azure/functions';
+import { followUpOptions } from '../functions/follow-up.js';
+import { importDevicesOptions } from '../functions/import-devices.js';
+import { intakeHashFileOptions } from '../functions/intake-hash-file.js';
+
+/**
+ * Every function of the app with the exact options object its module registers with the
+ * Functions host, for the local dev host. A function missing here does not run locally.
+ */
+export type FunctionDefinition =
+  | { readonly name: string; readonly trigger: 'blob'; readonly options: StorageBlobFunctionOptions }
+  | { readonly name: string; readonly trigger: 'serviceBus'; readonly options: ServiceBusQueueFunctionOptions }
+  | { readonly name: string; readonly trigger: 'http'; readonly options: HttpFunctionOptions }
+  | { readonly name: string; readonly trigger: 'timer'; readonly options: TimerFunctionOptions };
+
+export const FUNCTIONS: readonly FunctionDefinition[] = [
+  { name: 'intakeHashFile', trigger: 'blob', options: intakeHashFileOptions },
+  { name: 'importDevices', trigger: 'serviceBus', options: importDevicesOptions },
+  { name: 'followUp', trigger: 'serviceBus', options: followUpOptions },
+];

@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { REDACTED_PATHS } from '../shared/log.js';
+import { loadConfig } from '../shared/config.js';
+import { createRuntime, useRuntime, type Runtime } from '../shared/runtime.js';
+import { DevHost } from './dev-host/index.js';
+import { FUNCTIONS } from './functions.js';
+import { startGraphSimulator, type GraphSimulator } from './graph-simulator/index.js';
+import { startLocalInfrastructure, type LocalInfrastructure } from './stack.js';
+import { removeStackEndpoints, writeStackEndpoints } from './stack-endpoints.js';
+
+/**
+ * The whole product on one machine: Azurite and the Service Bus test broker (unless
+ * connection settings point at Azure), the Graph simulator (unless GRAPH_BASE_URL points
+ * elsewhere), and the dev host running every function definition the Functions host gets.
+ * `npm start` and `npm run demo` both run it.
+ */
+
+export const DEMO_SUPPLIERS = [
+  { id: 'demo', name: 'Demo Supplier Ltd', allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'], defaultGroupTag: 'MPS-STD' },
+  { id: 'contoso', name: 'Contoso Ltd', allowedGroupTags: [], defaultGroupTag: 'MPS-STD' },
+];
+
+/** Local default: one simulated hour of Autopilot waiting passes in one real minute. */
+export const LOCAL_TIME_SCALE = 60;
+
+export interface RunningStack {
+  readonly runtime: Runtime;
+  readonly host: DevHost;
+  readonly simulator: GraphSimulator | undefined;
+  readonly infrastructure: LocalInfrastructure | undefined;
+  readonly apiBaseUrl: string;
+  readonly storageConnectionString: string;
+  readonly serviceBusConnectionString: string;
+  readonly graphBaseUrl: string;
+  readonly timeScale: number;
+  readonly endpointsFile: string;
+  readonly logFile: string;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** The repository root: `.local/` goes here. */
+  readonly root: string;
+  /** Settings, normally process.env. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Where readable lifecycle lines go (stdout for `npm start`); JSON lines always go to .local/stack.log. */
+  readonly console?: (line: string) => void;
+  /** Simulator serials that end in 808 (the demo uses one). */
+  readonly otherTenantSerials?: readonly string[];
+}
+
+export async function startStack(options: StackOptions): Promise<RunningStack> {
+  const env = options.env;
+  const localDir = path.join(options.root, '.local');
+  mkdirSync(localDir, { recursive: true });
+  const logFile = path.join(localDir, 'stack.log');
+  const logStream = createWriteStream(logFile, { flags: 'a' });
+  const log = stackLogger(logStream, options.console);
+
+  const useAzure = Boolean(env.AzureWebJobsStorage) && Boolean(env.ServiceBusConnection || env.ServiceBusConnection__fullyQualifiedNamespace);
+  const infrastructure = useAzure ? undefined : await startLocalInfrastructure();
+  const stops: (() => Promise<unknown>)[] = [];
+  if (infrastructure) stops.push(() => infrastructure.stop());
+
+  try {
+    const timeScale = Number(env.ZTP_TIME_SCALE ?? LOCAL_TIME_SCALE);
+    let simulator: GraphSimulator | undefined;
+    let graphEnv: Record<string, string> = {};
+    if (!env.GRAPH_BASE_URL) {
+      const token = `local-${randomUUID()}`;
+      simulator = await startGraphSimulator({
+        token,
+        clock: { timeScale },
+        profileRules: [{ groupTag: '/.+/', profileName: 'Standard Autopilot profile' }],
+        otherTenantSerials: [...(options.otherTenantSerials ?? [])],
+      });
+      stops.unshift(() => simulator!.stop());
+      graphEnv = { GRAPH_BASE_URL: simulator.baseUrl, GRAPH_STATIC_TOKEN: token };
+    }
+
+    const settings: Record<string, string> = {};
+    for (const [key, value] of Object.entries(env)) if (value !== undefined) settings[key] = value;
+    const config = loadConfig({
+      ...settings,
+      ...(infrastructure
+        ? { AzureWebJobsStorage: infrastructure.storageConnectionString, ServiceBusConnection: infrastructure.serviceBusConnectionString }
+        : {}),
+      ...graphEnv,
+      ZTP_TIME_SCALE: String(timeScale),
+      REPROVISION_WEBHOOK_SECRET: env.REPROVISION_WEBHOOK_SECRET ?? `local-${randomUUID()}`,
+      ZTP_SUPPLIERS: env.ZTP_SUPPLIERS ?? JSON.stringify(DEMO_SUPPLIERS),
+    });
+    const runtime = await createRuntime(config, log);
+    useRuntime(runtime);
+    stops.unshift(() => runtime.close());
+
+    const host = new DevHost({
+      serviceBusConnectionString: 'connectionString' in config.serviceBus ? config.serviceBus.connectionString : '',
+      storageConnectionString: config.storageConnectionString,
+      log,
+      httpPort: Number(env.ZTP_API_PORT ?? 7071),
+      timeScale,
+    });
+    for (const fn of FUNCTIONS) {
+      if (fn.trigger === 'blob') host.storageBlob(fn.name, fn.options);
+      else if (fn.trigger === 'serviceBus') host.serviceBusQueue(fn.name, fn.options);
+      else if (fn.trigger === 'http') host.http(fn.name, fn.options);
+      else host.timer(fn.name, fn.options);
+    }
+    await host.start();
+    stops.unshift(() => host.stop());
+    const apiBaseUrl = `${host.httpBaseUrl ?? `http://127.0.0.1:${env.ZTP_API_PORT ?? 7071}`}/api`;
+
+    const serviceBusConnectionString = 'connectionString' in config.serviceBus ? config.serviceBus.connectionString : '';
+    const endpointsFile = await writeStackEndpoints(options.root, {
+      storageConnectionString: config.storageConnectionString,
+      serviceBusConnectionString,
+      apiBaseUrl,
+      graphBaseUrl: config.graph.baseUrl,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+    });
+
+    let stopped: Promise<void> | undefined;
+    return {
+      runtime,
+      host,
+      simulator,
+      infrastructure,
+      apiBaseUrl,
+      storageConnectionString: config.storageConnectionString,
+      serviceBusConnectionString,
+      graphBaseUrl: config.graph.baseUrl,
+      timeScale,
+      endpointsFile,
+      logFile,
+      stop() {
+        stopped ??= (async () => {
+          await removeStackEndpoints(options.root);
+          for (const stop of stops) await stop().catch(() => undefined);
+          await new Promise<void>((resolve) => logStream.end(() => resolve()));
+        })();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    for (const stop of stops) await stop().catch(() => undefined);
+    logStream.end();
+    throw error;
+  }
+}
+
+/** JSON lines to the log file; readable lifecycle lines to the console. */
+function stackLogger(file: WriteStream, console?: (line: string) => void): Logger {
+  const streams: { stream: NodeJS.WritableStream }[] = [{ stream: file }];
+  if (console) {
+    streams.push({
+      stream: new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          for (const text of chunk.toString().split('\n')) {
+            if (!text.trim()) continue;
+            const line = readable(JSON.parse(text) as Record<string, unknown>);
+            if (line) console(line);
+          }
+          done();
+        },
+      }),
+    });
+  }
+  return pino(
+    {
+      name: 'ztp',
+      level: process.env.LOG_LEVEL ?? 'info',
+      redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pino.multistream(streams),
+  );
+}
+
+const QUIET = new Set(['pipeline.import-poll', 'pipeline.autopilot-poll', 'devhost.receiver-error', 'devhost.blob-poll-failed']);
+
+/** One readable line per interesting event, pino-pretty style. */
+export function readable(entry: Record<string, unknown>): string | undefined {
+  const event = String(entry.event ?? '');
+  const time = String(entry.time ?? '').slice(11, 19);
+  if (QUIET.has(event)) return undefined;
+  if (event === 'device.transition') {
+    const from = entry.from === null ? 'new' : String(entry.from);
+    const detail = entry.detail ? ` ${JSON.stringify(entry.detail)}` : '';
+    return `${time} ${String(entry.serial).padEnd(16)} ${from} -> ${String(entry.to)} (${String(entry.reason)})${detail}`;
+  }
+  if (event === 'batch.completed') return `${time} batch ${String(entry.batchId)} from ${String(entry.supplier)} done: ${JSON.stringify(entry.counts)}`;
+  if (event.startsWith('batch.')) return `${time} ${event} ${String(entry.batchId ?? '')} ${String(entry.msg ?? '')}`.trim();
+  const level = String(entry.level ?? 'info');
+  if (level === 'warn' || level === 'error' || level === 'fatal') return `${time} ${level.toUpperCase()} ${event} ${String(entry.msg ?? '')}`;
+  if (event === 'message.rescheduled' || event === 'deadletter.found') return `${time} ${event} ${String(entry.msg ?? '')}`;
+  return undefined;
+}
