@@ -10,7 +10,8 @@ import { startStack } from './run-stack.js';
  * point it at real resources instead of the local emulators.
  */
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// ZTP_LOCAL_ROOT moves `.local/` (endpoints file, log, sample) elsewhere, e.g. for a second stack.
+const root = path.resolve(process.env.ZTP_LOCAL_ROOT ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..'));
 const print = (line: string): void => void process.stdout.write(`${line}\n`);
 
 const stack = await startStack({ root, env: process.env, console: print });
