@@ -3,7 +3,7 @@ import type { AppConfig } from '../../shared/config.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import type { Runtime } from '../../shared/runtime.js';
 import type { AzuriteInstance } from '../../local/azurite.js';
-import type { ServiceBusBroker } from '../../local/servicebus-broker/index.js';
+import type { BrokerQueueOptions, ServiceBusBroker } from '../../local/servicebus-broker/index.js';
 import { pipelineQueueOptions, startLocalStack } from '../../local/stack.js';
 
 /**
@@ -40,8 +40,8 @@ export function captureLogger(): { log: Logger; lines: Record<string, unknown>[]
   return { log: createLogger({ level: 'debug' }, sink), lines };
 }
 
-export async function startTestStack(env: Record<string, string> = {}): Promise<TestStack> {
+export async function startTestStack(env: Record<string, string> = {}, options: { queues?: BrokerQueueOptions[] } = {}): Promise<TestStack> {
   const { log, lines } = captureLogger();
-  const stack = await startLocalStack({ ZTP_SUPPLIERS: JSON.stringify(TEST_SUPPLIERS), ...env }, { log });
+  const stack = await startLocalStack({ ZTP_SUPPLIERS: JSON.stringify(TEST_SUPPLIERS), ...env }, { log, ...options });
   return { azurite: stack.azurite, broker: stack.broker, runtime: stack.runtime, config: stack.config, logLines: lines, stop: stack.stop };
 }
