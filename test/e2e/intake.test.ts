@@ -6,7 +6,7 @@ import { DevHost } from '../../local/dev-host/index.js';
 import { sampleHashFileBytes } from '../../local/sample-data.js';
 import { QUEUES } from '../../shared/adapters/bus/queues.js';
 import { parseEnvelope } from '../../shared/adapters/bus/work-queue.js';
-import type { ImportChunkPayload } from '../../shared/services/intake.js';
+import { ingestHashFile, type ImportChunkPayload } from '../../shared/services/intake.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -32,7 +32,6 @@ describe('supplier intake end to end: Azurite -> intake -> tables, Service Bus, 
   let stack: TestStack;
   let host: DevHost;
   let blobs: BlobServiceClient;
-  let bus: ServiceBusClient;
 
   beforeAll(async () => {
     stack = await startTestStack({ ZTP_IMPORT_CHUNK_SIZE: '5', ZTP_MAX_ROWS: '100' });
@@ -44,12 +43,10 @@ describe('supplier intake end to end: Azurite -> intake -> tables, Service Bus, 
     }).storageBlob('intakeHashFile', intakeHashFileOptions);
     await host.start();
     blobs = BlobServiceClient.fromConnectionString(stack.config.storageConnectionString);
-    bus = new ServiceBusClient(stack.broker.connectionString);
   });
 
   afterAll(async () => {
     await host?.stop();
-    await bus?.close();
     await stack?.stop();
   });
 
@@ -61,10 +58,12 @@ describe('supplier intake end to end: Azurite -> intake -> tables, Service Bus, 
       const blob = blobs.getContainerClient('hash-results').getBlobClient(name);
       return (await blob.exists()) ? (await blob.downloadToBuffer()).toString('utf8') : undefined;
     });
+  // The SDK keeps one peek cursor per entity and client, so each look uses a fresh client.
   const importMessages = async (): Promise<ImportChunkPayload[]> => {
-    const receiver = bus.createReceiver(QUEUES.import);
-    const peeked = await receiver.peekMessages(1000, { fromSequenceNumber: undefined });
-    await receiver.close();
+    const client = new ServiceBusClient(stack.broker.connectionString);
+    const receiver = client.createReceiver(QUEUES.import);
+    const peeked = await receiver.peekMessages(1000);
+    await client.close();
     return peeked.map((m) => parseEnvelope(m.body).payload as ImportChunkPayload);
   };
 
@@ -168,5 +167,40 @@ describe('supplier intake end to end: Azurite -> intake -> tables, Service Bus, 
     expect(device?.value).toMatchObject({ state: 'received', groupTag: 'MPS-KIOSK', generation: 2 });
     const history = await stack.runtime.devices.history(first.device.serialNumber);
     expect(history.map((e) => e.reason)).toEqual(['accepted-from-file', 'group-tag-changed']);
+  });
+  it('finishes a file whose first run crashed half way, without duplicates', async () => {
+    const crashFile = sampleHashFileBytes({ rows: 30, seed: 99, groupTags: ['MPS-STD'] }, 'utf-8');
+    // The last test: the host stops watching, and intake runs directly, as the function would,
+    // first with a device store that dies mid-way.
+    await host.stop();
+    await blobs.getContainerClient('hash-uploads').getBlockBlobClient('contoso/crashy.csv').uploadData(crashFile.bytes);
+    const deps = stack.runtime.intakeDeps();
+    let creates = 0;
+    const dying = {
+      ...deps,
+      devices: {
+        ...deps.devices,
+        get: deps.devices.get.bind(deps.devices),
+        save: deps.devices.save.bind(deps.devices),
+        create: async (...args: Parameters<typeof deps.devices.create>) => {
+          if (++creates > 12) throw new Error('simulated crash');
+          return deps.devices.create(...args);
+        },
+      },
+    };
+    const before = (await importMessages()).length;
+    await expect(ingestHashFile(dying, 'contoso/crashy.csv', 'crash-1')).rejects.toThrow('simulated crash');
+    const result = await ingestHashFile(deps, 'contoso/crashy.csv', 'crash-2');
+    expect(result.status).toBe('complete');
+    expect(result.counts).toMatchObject({ rows: 30, accepted: 30 });
+    for (const row of crashFile.rows) {
+      const history = await stack.runtime.devices.history(row.device.serialNumber);
+      expect(history, row.device.serialNumber).toHaveLength(1);
+    }
+    const queued = (await importMessages()).slice(before).flatMap((c) => c.serialNumbers);
+    expect(queued.sort()).toEqual(crashFile.rows.map((r) => r.device.serialNumber).sort());
+    // A third run (a redelivered trigger) is a duplicate: nothing more is queued.
+    expect((await ingestHashFile(deps, 'contoso/crashy.csv', 'crash-3')).status).toBe('duplicate');
+    expect((await importMessages()).length).toBe(before + 6);
   });
 });
