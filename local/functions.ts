@@ -1,7 +1,11 @@
 import type { HttpFunctionOptions, ServiceBusQueueFunctionOptions, StorageBlobFunctionOptions, TimerFunctionOptions } from '@azure/functions';
 import { followUpOptions } from '../functions/follow-up.js';
+import { getBatchOptions } from '../functions/get-batch.js';
+import { getDeviceOptions } from '../functions/get-device.js';
+import { healthOptions } from '../functions/health.js';
 import { importDevicesOptions } from '../functions/import-devices.js';
 import { intakeHashFileOptions } from '../functions/intake-hash-file.js';
+import { sweeperOptions } from '../functions/sweeper.js';
 
 /**
  * Every function of the app with the exact options object its module registers with the
@@ -17,4 +21,8 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
   { name: 'intakeHashFile', trigger: 'blob', options: intakeHashFileOptions },
   { name: 'importDevices', trigger: 'serviceBus', options: importDevicesOptions },
   { name: 'followUp', trigger: 'serviceBus', options: followUpOptions },
+  { name: 'getDevice', trigger: 'http', options: getDeviceOptions },
+  { name: 'getBatch', trigger: 'http', options: getBatchOptions },
+  { name: 'health', trigger: 'http', options: healthOptions },
+  { name: 'sweeper', trigger: 'timer', options: sweeperOptions },
 ];

@@ -22,6 +22,12 @@ export const EVENTS = {
   importRefused: 'graph.import-refused',
   syncSkipped: 'graph.sync-skipped',
   messageRescheduled: 'message.rescheduled',
+  sweeperRun: 'sweeper.run',
+  sweeperTickRevived: 'sweeper.tick-revived',
+  sweeperRequeued: 'sweeper.requeued',
+  sweeperStepFailed: 'sweeper.step-failed',
+  deadLetterFound: 'deadletter.found',
+  healthDegraded: 'health.degraded',
 } as const;
 
 export function logTransition(log: Logger, record: DeviceRecord, event: DeviceEvent): void {

@@ -1,7 +1,8 @@
-import { BatchRepository, type BatchRecord } from '../../shared/adapters/tables/batch-repository.js';
+import { BatchRepository } from '../../shared/adapters/tables/batch-repository.js';
 import { DeviceRepository } from '../../shared/adapters/tables/device-repository.js';
-import { DEVICE_STATES, type DeviceState } from '../../shared/domain/lifecycle.js';
+import { DEVICE_STATES } from '../../shared/domain/lifecycle.js';
 import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../shared/services/intake.js';
+import { batchSummary, type BatchSummary } from '../../shared/services/status.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_NOT_FOUND, EXIT_OK, fields, printable, type ZtpIo } from '../io.js';
 import { connect, resolveStorage } from '../storage.js';
@@ -15,25 +16,6 @@ import { describeReason } from './status.js';
 
 export const BATCH_USAGE = 'Usage: ztp batch <batchId> [--json]\n';
 
-/** Devices that will not provision without someone acting on them. */
-const ATTENTION_STATES: ReadonlySet<DeviceState> = new Set(['rejected', 'failed', 'stalled']);
-
-export interface BatchDeviceProblem {
-  readonly serialNumber: string;
-  readonly line: number;
-  readonly state: DeviceState;
-  readonly reasons: readonly string[];
-  readonly note: string | undefined;
-}
-
-export interface BatchSummary {
-  readonly batch: BatchRecord;
-  /** Devices whose latest file is this batch, counted by current state. */
-  readonly devices: { readonly total: number; readonly byState: Partial<Record<DeviceState, number>> };
-  /** Rejected, failed and stalled devices, in file order. */
-  readonly problems: readonly BatchDeviceProblem[];
-}
-
 export async function runBatch(argv: string[], io: ZtpIo): Promise<number> {
   return runCommand('batch', BATCH_USAGE, io, async () => {
     const { values, positionals } = parseCommandArgs(argv, { json: { type: 'boolean', default: false } });
@@ -42,33 +24,21 @@ export async function runBatch(argv: string[], io: ZtpIo): Promise<number> {
 
     const storage = await resolveStorage(io);
     const batches = connect(storage, (connectionString) => BatchRepository.fromConnectionString(connectionString, io.tables?.batches));
-    const found = await batches.get(batchId);
-    if (found === undefined) {
+    const devices = connect(storage, (connectionString) => DeviceRepository.fromConnectionString(connectionString, io.tables?.devices));
+    const summary = await batchSummary({ batches, devices }, batchId);
+    if (summary === undefined) {
       io.stderr(`ztp batch: no batch "${printable(batchId)}" is known in ${storage.description}\n`);
       return EXIT_NOT_FOUND;
     }
 
-    const byState: Partial<Record<DeviceState, number>> = {};
-    const problems: BatchDeviceProblem[] = [];
-    let total = 0;
-    const devices = connect(storage, (connectionString) => DeviceRepository.fromConnectionString(connectionString, io.tables?.devices));
-    for await (const device of devices.inBatch(batchId)) {
-      total += 1;
-      byState[device.state] = (byState[device.state] ?? 0) + 1;
-      if (ATTENTION_STATES.has(device.state)) {
-        problems.push({ serialNumber: device.serialNumber, line: device.line, state: device.state, reasons: device.reasons, note: device.note });
-      }
-    }
-    problems.sort((a, b) => a.line - b.line || a.serialNumber.localeCompare(b.serialNumber));
-    const summary: BatchSummary = { batch: found.value, devices: { total, byState }, problems };
-
-    if (values.json === true) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+    // The command's JSON names the list `problems`; the status API calls it `rejects`.
+    if (values.json === true) io.stdout(`${JSON.stringify({ batch: summary.batch, devices: summary.devices, problems: summary.rejects }, null, 2)}\n`);
     else io.stdout(batchText(summary));
     return EXIT_OK;
   });
 }
 
-export function batchText({ batch, devices, problems }: BatchSummary): string {
+export function batchText({ batch, devices, rejects: problems }: BatchSummary): string {
   const show = (value: string | undefined): string | undefined => (value === undefined ? undefined : printable(value));
   const lines = [`Batch ${printable(batch.batchId)}: ${batch.status}`];
   const described = [batch.format, batch.encoding].filter((part): part is string => part !== undefined).map(printable);

@@ -1,6 +1,7 @@
 import { DeviceRepository } from '../../shared/adapters/tables/device-repository.js';
-import type { DeviceEvent, DeviceRecord } from '../../shared/domain/device.js';
+import type { DeviceEvent } from '../../shared/domain/device.js';
 import { isReasonCode, reasonText } from '../../shared/domain/reason-codes.js';
+import { deviceStatus, type PublicDevice } from '../../shared/services/status.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_NOT_FOUND, EXIT_OK, fields, printable, type ZtpIo } from '../io.js';
 import { connect, resolveStorage } from '../storage.js';
@@ -13,23 +14,6 @@ import { connect, resolveStorage } from '../storage.js';
 
 export const STATUS_USAGE = 'Usage: ztp status <serial> [--json]\n';
 
-/** The stored record without the hardware hash and the UPN. */
-export type PublicDevice = Omit<DeviceRecord, 'hardwareHash' | 'assignedUser'> & { readonly userAssigned: boolean };
-
-export function publicDevice(record: DeviceRecord): PublicDevice {
-  const { hardwareHash: _hash, assignedUser, ...rest } = record;
-  return { ...rest, userAssigned: assignedUser !== undefined };
-}
-
-const SENSITIVE_DETAIL_KEYS = new Set(['hardwareHash', 'hardwareIdentifier', 'assignedUser', 'assignedUserPrincipalName', 'userPrincipalName', 'requestedBy']);
-
-/** Event details are free-form; whatever a writer put there, the same two things stay out. */
-export function publicEvent(event: DeviceEvent): DeviceEvent {
-  if (event.detail === undefined) return event;
-  const detail = Object.fromEntries(Object.entries(event.detail).filter(([key]) => !SENSITIVE_DETAIL_KEYS.has(key)));
-  return { ...event, detail };
-}
-
 export async function runStatus(argv: string[], io: ZtpIo): Promise<number> {
   return runCommand('status', STATUS_USAGE, io, async () => {
     const { values, positionals } = parseCommandArgs(argv, { json: { type: 'boolean', default: false } });
@@ -38,13 +22,12 @@ export async function runStatus(argv: string[], io: ZtpIo): Promise<number> {
 
     const storage = await resolveStorage(io);
     const devices = connect(storage, (connectionString) => DeviceRepository.fromConnectionString(connectionString, io.tables?.devices));
-    const found = await devices.get(serialNumber);
-    if (found === undefined) {
+    const status = await deviceStatus(devices, serialNumber);
+    if (status === undefined) {
       io.stderr(`ztp status: no device with serial number "${printable(serialNumber)}" is known in ${storage.description}\n`);
       return EXIT_NOT_FOUND;
     }
-    const device = publicDevice(found.value);
-    const history = (await devices.history(serialNumber)).map(publicEvent);
+    const { device, history } = status;
 
     if (values.json === true) io.stdout(`${JSON.stringify({ device, history }, null, 2)}\n`);
     else io.stdout(statusText(device, history));

@@ -1,5 +1,6 @@
 import { DefaultAzureCredential } from '@azure/identity';
-import { ServiceBusClient, type ServiceBusMessage, type ServiceBusSender } from '@azure/service-bus';
+import { ServiceBusClient, type ServiceBusMessage, type ServiceBusReceivedMessage, type ServiceBusSender } from '@azure/service-bus';
+import Long from 'long';
 
 /**
  * The one place that puts work on Service Bus. Every message is a typed envelope with a
@@ -20,6 +21,30 @@ export interface OutgoingMessage<K extends string = string, P = unknown> extends
   /** Deterministic id for duplicate detection: same logical work, same id. */
   readonly messageId: string;
 }
+
+/** What a dead-lettered message says about itself; never its body. */
+export interface DeadLetteredMessage {
+  /** 64-bit, as a decimal string: a number would lose precision. */
+  readonly sequenceNumber: string;
+  readonly messageId: string | undefined;
+  /** The envelope kind (the message's subject). */
+  readonly kind: string | undefined;
+  readonly correlationId: string | undefined;
+  readonly deadLetterReason: string | undefined;
+  readonly deadLetterErrorDescription: string | undefined;
+  /** ISO 8601. */
+  readonly enqueuedTime: string | undefined;
+  readonly deliveryCount: number | undefined;
+}
+
+export interface PeekDeadLettersOptions {
+  /** Only messages with a higher sequence number; from the first one when absent. */
+  readonly afterSequenceNumber?: string;
+  readonly maxMessages: number;
+  readonly abortSignal?: AbortSignal;
+}
+
+const PEEK_PAGE = 250;
 
 export type ServiceBusSettings =
   | { readonly connectionString: string }
@@ -58,6 +83,23 @@ export function parseEnvelope(body: unknown): Envelope {
     return value as Envelope;
   }
   throw new Error('Message body is not a work envelope {kind, correlationId, payload}');
+}
+
+function optionalText(value: unknown): string | undefined {
+  return value === undefined || value === null ? undefined : String(value);
+}
+
+function deadLetterInfo(message: ServiceBusReceivedMessage): DeadLetteredMessage {
+  return {
+    sequenceNumber: message.sequenceNumber?.toString() ?? '0',
+    messageId: optionalText(message.messageId),
+    kind: optionalText(message.subject),
+    correlationId: optionalText(message.correlationId),
+    deadLetterReason: message.deadLetterReason,
+    deadLetterErrorDescription: message.deadLetterErrorDescription,
+    enqueuedTime: message.enqueuedTimeUtc?.toISOString(),
+    deliveryCount: message.deliveryCount,
+  };
 }
 
 function safeJson(text: string): unknown {
@@ -105,6 +147,32 @@ export class WorkQueue {
   async schedule(queue: string, messages: readonly OutgoingMessage[], at: Date): Promise<void> {
     if (messages.length === 0) return;
     await this.sender(queue).scheduleMessages(messages.map(toServiceBusMessage), at);
+  }
+
+  /**
+   * Reads a queue's dead-letter sub-queue in sequence order without locking or removing
+   * anything. Every page names its starting sequence number: the SDK's implicit "continue
+   * where the last peek stopped" is shared by every receiver of the same entity.
+   */
+  async peekDeadLetters(queue: string, options: PeekDeadLettersOptions): Promise<DeadLetteredMessage[]> {
+    const receiver = this.client.createReceiver(queue, { subQueueType: 'deadLetter' });
+    const found: DeadLetteredMessage[] = [];
+    try {
+      let from = options.afterSequenceNumber === undefined ? Long.ZERO : Long.fromString(options.afterSequenceNumber).add(1);
+      while (found.length < options.maxMessages) {
+        const page = await receiver.peekMessages(Math.min(PEEK_PAGE, options.maxMessages - found.length), {
+          fromSequenceNumber: from,
+          ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
+        });
+        const last = page.at(-1)?.sequenceNumber;
+        if (last === undefined) break;
+        found.push(...page.map(deadLetterInfo));
+        from = last.add(1);
+      }
+    } finally {
+      await receiver.close();
+    }
+    return found;
   }
 
   async close(): Promise<void> {

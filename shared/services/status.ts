@@ -1,0 +1,85 @@
+import type { BatchRecord, BatchRepository } from '../adapters/tables/batch-repository.js';
+import type { DeviceRepository } from '../adapters/tables/device-repository.js';
+import type { DeviceEvent, DeviceRecord } from '../domain/device.js';
+import type { DeviceState } from '../domain/lifecycle.js';
+
+/**
+ * Device and batch status as the service desk and operations see it, shared by the status
+ * API and the `ztp` CLI. The hardware hash and the assigned user's UPN never leave through
+ * here: the service desk needs to know whether a user is assigned, not who.
+ */
+
+/** The stored record without the hardware hash and the UPN. */
+export type PublicDevice = Omit<DeviceRecord, 'hardwareHash' | 'assignedUser'> & { readonly userAssigned: boolean };
+
+export function publicDevice(record: DeviceRecord): PublicDevice {
+  const { hardwareHash: _hash, assignedUser, ...rest } = record;
+  return { ...rest, userAssigned: assignedUser !== undefined };
+}
+
+const SENSITIVE_DETAIL_KEYS = new Set(['hardwareHash', 'hardwareIdentifier', 'assignedUser', 'assignedUserPrincipalName', 'userPrincipalName', 'requestedBy']);
+
+/** Event details are free-form; whatever a writer put there, the hash and the UPN stay out. */
+export function publicEvent(event: DeviceEvent): DeviceEvent {
+  if (event.detail === undefined) return event;
+  const detail = Object.fromEntries(Object.entries(event.detail).filter(([key]) => !SENSITIVE_DETAIL_KEYS.has(key)));
+  return { ...event, detail };
+}
+
+export interface DeviceStatus {
+  readonly device: PublicDevice;
+  /** Every history event, oldest first. */
+  readonly history: readonly DeviceEvent[];
+}
+
+/** Undefined for a serial number no file ever brought. */
+export async function deviceStatus(devices: Pick<DeviceRepository, 'get' | 'history'>, serialNumber: string): Promise<DeviceStatus | undefined> {
+  const found = await devices.get(serialNumber);
+  if (found === undefined) return undefined;
+  const history = await devices.history(serialNumber);
+  return { device: publicDevice(found.value), history: history.map(publicEvent) };
+}
+
+/** Devices that will not provision without someone acting on them. */
+export const ATTENTION_STATES: ReadonlySet<DeviceState> = new Set(['rejected', 'failed', 'stalled']);
+
+export interface BatchReject {
+  readonly serialNumber: string;
+  readonly line: number;
+  readonly state: DeviceState;
+  readonly reasons: readonly string[];
+  readonly note: string | undefined;
+}
+
+export interface BatchSummary {
+  readonly batch: BatchRecord;
+  /** Devices whose latest file is this batch, counted by current state. */
+  readonly devices: { readonly total: number; readonly byState: Partial<Record<DeviceState, number>> };
+  /** Rejected, failed and stalled devices, in file order. */
+  readonly rejects: readonly BatchReject[];
+}
+
+export async function summariseBatch(batch: BatchRecord, devices: AsyncIterable<DeviceRecord> | Iterable<DeviceRecord>): Promise<BatchSummary> {
+  const byState: Partial<Record<DeviceState, number>> = {};
+  const rejects: BatchReject[] = [];
+  let total = 0;
+  for await (const device of devices) {
+    total += 1;
+    byState[device.state] = (byState[device.state] ?? 0) + 1;
+    if (ATTENTION_STATES.has(device.state)) {
+      rejects.push({ serialNumber: device.serialNumber, line: device.line, state: device.state, reasons: device.reasons, note: device.note });
+    }
+  }
+  rejects.sort((a, b) => a.line - b.line || a.serialNumber.localeCompare(b.serialNumber));
+  return { batch, devices: { total, byState }, rejects };
+}
+
+/** Undefined for a batch id no file ever had. */
+export async function batchSummary(
+  deps: { readonly batches: Pick<BatchRepository, 'get'>; readonly devices: Pick<DeviceRepository, 'inBatch'> },
+  batchId: string,
+): Promise<BatchSummary | undefined> {
+  const found = await deps.batches.get(batchId);
+  if (found === undefined) return undefined;
+  return summariseBatch(found.value, deps.devices.inBatch(batchId));
+}

@@ -1,0 +1,170 @@
+import { describe, expect, it } from 'vitest';
+import type { BatchRecord } from '../../shared/adapters/tables/batch-repository.js';
+import { newDevice, transition, type DeviceRecord } from '../../shared/domain/device.js';
+import { ConfigError } from '../../shared/errors.js';
+import { checkHealth, failureReason, sharedHealthCheck, startupFailureReason, type HealthProbes, type HealthReport } from '../../shared/services/health.js';
+import { publicDevice, publicEvent, summariseBatch } from '../../shared/services/status.js';
+
+const at = new Date('2026-03-02T09:00:00.000Z');
+const UPN = 'jane.doe@contoso.example';
+const HASH = 'T0gBAgAcAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+
+function device(serialNumber: string, line: number, fields: Partial<DeviceRecord> = {}): DeviceRecord {
+  const { record } = newDevice({ serialNumber, supplierId: 'contoso', batchId: 'b1', line, hardwareHash: HASH, assignedUser: UPN }, 'received', 'accepted-from-file', 'corr', at);
+  return { ...record, ...fields };
+}
+
+describe('publicDevice and publicEvent', () => {
+  it('drop the hardware hash and the UPN, and say whether a user is assigned', () => {
+    const shown = publicDevice(device('S1', 2));
+    expect(shown).not.toHaveProperty('hardwareHash');
+    expect(shown).not.toHaveProperty('assignedUser');
+    expect(shown.userAssigned).toBe(true);
+    expect(shown.serialNumber).toBe('S1');
+    expect(publicDevice(device('S2', 3, { assignedUser: undefined })).userAssigned).toBe(false);
+  });
+
+  it('strip sensitive keys from event details whoever wrote them', () => {
+    const { event } = transition(device('S1', 2), {
+      to: 'importing',
+      reason: 'import-submitted',
+      correlationId: 'c',
+      now: at,
+      detail: { importId: 'ztp-1', assignedUserPrincipalName: UPN, hardwareIdentifier: HASH, requestedBy: 'desk@contoso.example' },
+    });
+    const shown = publicEvent(event);
+    expect(shown.detail).toEqual({ importId: 'ztp-1' });
+    expect(JSON.stringify(shown)).not.toContain(UPN);
+    expect(publicEvent({ ...event, detail: undefined }).detail).toBeUndefined();
+  });
+});
+
+describe('summariseBatch', () => {
+  const batch = { batchId: 'b1', status: 'complete' } as BatchRecord;
+
+  it('counts devices per current state and lists rejected, failed and stalled ones in file order', async () => {
+    const devices = [
+      device('S4', 9, { state: 'failed', reasons: ['owned-by-other-tenant'], note: 'registered in another tenant' }),
+      device('S1', 2),
+      device('S3', 5, { state: 'rejected', reasons: ['invalid-hash'] }),
+      device('S2', 3, { state: 'enrolled' }),
+      device('S5', 5, { state: 'stalled', reasons: [] }),
+    ];
+    async function* stream(): AsyncGenerator<DeviceRecord> {
+      yield* devices;
+    }
+    const summary = await summariseBatch(batch, stream());
+    expect(summary.devices).toEqual({ total: 5, byState: { received: 1, enrolled: 1, rejected: 1, failed: 1, stalled: 1 } });
+    expect(summary.rejects.map((reject) => [reject.line, reject.serialNumber, reject.state])).toEqual([
+      [5, 'S3', 'rejected'],
+      [5, 'S5', 'stalled'],
+      [9, 'S4', 'failed'],
+    ]);
+    expect(summary.rejects[2]).toEqual({ serialNumber: 'S4', line: 9, state: 'failed', reasons: ['owned-by-other-tenant'], note: 'registered in another tenant' });
+    expect(JSON.stringify(summary)).not.toContain(UPN);
+  });
+
+  it('is empty for a batch without devices', async () => {
+    expect(await summariseBatch(batch, [])).toEqual({ batch, devices: { total: 0, byState: {} }, rejects: [] });
+  });
+});
+
+describe('checkHealth', () => {
+  const ok: HealthProbes = {
+    storage: async () => undefined,
+    serviceBus: async () => [],
+    graph: async () => ({ ok: true, value: undefined }),
+  };
+
+  it('is ok when every dependency answers', async () => {
+    const report = await checkHealth(ok, { timeoutMs: 1000 });
+    expect(report.status).toBe('ok');
+    for (const check of Object.values(report.checks)) {
+      expect(check.ok).toBe(true);
+      expect(check.ms).toBeGreaterThanOrEqual(0);
+      expect(check).not.toHaveProperty('reason');
+    }
+  });
+
+  it('counts a throttled Graph as reachable', async () => {
+    const report = await checkHealth({ ...ok, graph: async () => ({ ok: false, kind: 'throttled', retryAfterMs: 1000, source: 'graph' }) }, { timeoutMs: 1000 });
+    expect(report.status).toBe('ok');
+    expect(report.checks.graph).toMatchObject({ ok: true, reason: 'throttled by Graph (429)' });
+  });
+
+  it('is degraded with a short reason per failing check, never the error message', async () => {
+    const secret = 'DefaultEndpointsProtocol=https;AccountName=x;AccountKey=c2VjcmV0';
+    const report = await checkHealth(
+      {
+        storage: async () => {
+          throw Object.assign(new Error(`connect failed for ${secret}`), { code: 'ECONNREFUSED' });
+        },
+        serviceBus: () => new Promise(() => undefined),
+        graph: async () => ({ ok: false, kind: 'permanent', status: 403, code: 'Forbidden', message: secret }),
+      },
+      { timeoutMs: 100 },
+    );
+    expect(report.status).toBe('degraded');
+    expect(report.checks.storage).toMatchObject({ ok: false, reason: 'failed (ECONNREFUSED)' });
+    expect(report.checks.serviceBus).toMatchObject({ ok: false, reason: 'no answer within 100 ms' });
+    expect(report.checks.serviceBus.ms).toBeGreaterThanOrEqual(90);
+    expect(report.checks.graph).toMatchObject({ ok: false, reason: 'answered 403 Forbidden' });
+    expect(JSON.stringify(report)).not.toContain('AccountKey');
+  });
+
+  it('aborts a probe that runs out of time', async () => {
+    let aborted = false;
+    await checkHealth(
+      {
+        ...ok,
+        serviceBus: (signal) =>
+          new Promise(() => {
+            signal.addEventListener('abort', () => (aborted = true));
+          }),
+      },
+      { timeoutMs: 50 },
+    );
+    expect(aborted).toBe(true);
+  });
+
+  it('describes errors by status, code or type only', () => {
+    expect(failureReason(Object.assign(new Error('x'), { statusCode: 503 }))).toBe('answered 503');
+    expect(failureReason(Object.assign(new Error('x'), { code: 'ServiceCommunicationProblem' }))).toBe('failed (ServiceCommunicationProblem)');
+    expect(failureReason(new TypeError('secret inside'))).toBe('failed (TypeError)');
+    expect(failureReason(new Error('secret inside'))).toBe('failed');
+    expect(failureReason('text')).toBe('failed');
+    expect(startupFailureReason(new ConfigError('AzureWebJobsStorage', 'is required'))).toBe('setting AzureWebJobsStorage is missing or invalid');
+  });
+});
+
+describe('sharedHealthCheck', () => {
+  it('runs one check for every caller within the time to live, then a fresh one', async () => {
+    let now = 0;
+    let runs = 0;
+    const report: HealthReport = { status: 'ok', checks: { storage: { ok: true, ms: 1 }, serviceBus: { ok: true, ms: 1 }, graph: { ok: true, ms: 1 } } };
+    const shared = sharedHealthCheck(async () => (runs++, report), 1000, () => now);
+    await Promise.all([shared(), shared(), shared()]);
+    expect(runs).toBe(1);
+    now = 999;
+    await shared();
+    expect(runs).toBe(1);
+    now = 1000;
+    await shared();
+    expect(runs).toBe(2);
+  });
+
+  it('does not keep a check that threw', async () => {
+    let runs = 0;
+    const shared = sharedHealthCheck(
+      async () => {
+        runs++;
+        throw new Error('boom');
+      },
+      60_000,
+      () => 0,
+    );
+    await expect(shared()).rejects.toThrow('boom');
+    await expect(shared()).rejects.toThrow('boom');
+    expect(runs).toBe(2);
+  });
+});
