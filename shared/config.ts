@@ -121,7 +121,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     suppliers,
     timeScale,
     intake: {
-      maxFileBytes: positiveNumber(env, 'ZTP_MAX_FILE_BYTES', 100 * 1024 * 1024, { integer: true }),
+      // 50,000 rows of ~4 KB hashes are ~200 MB in UTF-8 and twice that in UTF-16.
+      maxFileBytes: positiveNumber(env, 'ZTP_MAX_FILE_BYTES', 512 * 1024 * 1024, { integer: true }),
       maxRows: positiveNumber(env, 'ZTP_MAX_ROWS', 100_000, { integer: true }),
       importChunkSize: positiveNumber(env, 'ZTP_IMPORT_CHUNK_SIZE', 100, { integer: true, max: 500 }),
     },

@@ -19,6 +19,7 @@ export const EVENTS = {
   autopilotPoll: 'pipeline.autopilot-poll',
   retagDeferred: 'pipeline.retag-deferred',
   conflict: 'pipeline.conflict',
+  deviceStepFailed: 'pipeline.device-step-failed',
   importRefused: 'graph.import-refused',
   syncSkipped: 'graph.sync-skipped',
   messageRescheduled: 'message.rescheduled',

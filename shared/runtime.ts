@@ -54,11 +54,13 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const graph = createGraphClientFromSettings(graphSettings, budget);
 
   const p = config.pipeline;
+  // An import call may be in flight this long (real time: network, not Autopilot's clock).
+  const claimGraceMs = Math.max(2 * config.graph.requestTimeoutMs, scaled(config, p.firstPollMs));
   const pipeline: PipelineDeps = {
     devices,
     graph,
     queue,
-    ticks: { leases, queue, now, staleAfterMs: scaled(config, 2 * p.maxPollIntervalMs) },
+    ticks: { leases, queue, now },
     log,
     now,
     waits: {
@@ -66,7 +68,8 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
       maxPollIntervalMs: scaled(config, p.maxPollIntervalMs),
       retagSettleMs: scaled(config, p.retagSettleMs),
       deadlines: {
-        import: scaled(config, p.importDeadlineMs),
+        // Never shorter than a few claim graces, or a fast clock stalls imports before a lost one is retried.
+        import: Math.max(scaled(config, p.importDeadlineMs), 4 * claimGraceMs),
         'group-tag': scaled(config, p.profileDeadlineMs),
         'profile-assignment': scaled(config, p.profileDeadlineMs),
         enrolment: scaled(config, p.enrolmentDeadlineMs),
@@ -74,7 +77,8 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
       },
     },
     retry: { firstRetryMs: scaled(config, p.firstRetryMs), maxRetryMs: scaled(config, p.maxRetryMs), maxTransientRetries: p.maxTransientRetries },
-    claimGraceMs: Math.max(2 * config.graph.requestTimeoutMs, scaled(config, p.firstPollMs)),
+    claimGraceMs,
+    importRequestSize: config.graph.importChunkSize,
     perDeviceReadLimit: p.perDeviceReadLimit,
   };
 

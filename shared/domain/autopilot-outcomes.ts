@@ -13,8 +13,12 @@ export interface ImportState {
 export type ImportOutcome =
   | { readonly kind: 'pending' }
   | { readonly kind: 'registered'; readonly autopilotId: string | undefined }
-  /** 806: already registered in this tenant — a success once the tag is reconciled. */
-  | { readonly kind: 'already-registered' }
+  /**
+   * 806: already registered in this tenant — a success once the tag is reconciled. Also
+   * ZtdDeviceDuplicated (the same hash twice in one request: one of them was processed),
+   * confirmed the same way, by finding the device's Autopilot identity.
+   */
+  | { readonly kind: 'already-registered'; readonly code: string }
   /** Autopilot asks to try again later (StorageError). */
   | { readonly kind: 'retry'; readonly code: string }
   | { readonly kind: 'failed'; readonly reason: 'owned-by-other-tenant' | 'autopilot-rejected-hash' | 'autopilot-error'; readonly code: string };
@@ -28,7 +32,7 @@ export function interpretImport(state: ImportState): ImportOutcome {
   const name = (state.deviceErrorName ?? '').toLowerCase();
   const label = `${code}${state.deviceErrorName ? ` ${state.deviceErrorName}` : ''}`;
   if (status === 'complete' && code === 0) return { kind: 'registered', autopilotId: state.deviceRegistrationId || undefined };
-  if (code === 806 || name === 'ztddevicealreadyassigned') return { kind: 'already-registered' };
+  if (code === 806 || name === 'ztddevicealreadyassigned' || name === 'ztddeviceduplicated') return { kind: 'already-registered', code: label };
   if (code === 808 || OTHER_TENANT.has(name)) return { kind: 'failed', reason: 'owned-by-other-tenant', code: label };
   if (code === 802 || name === 'invalidztdhardwarehash') return { kind: 'failed', reason: 'autopilot-rejected-hash', code: label };
   if (name === 'storageerror' || code === 640) return { kind: 'retry', code: label };

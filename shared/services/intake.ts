@@ -27,6 +27,12 @@ export interface ImportChunkPayload {
   readonly batchId: string;
   readonly chunk: number;
   readonly serialNumbers: readonly string[];
+  /**
+   * On a rescheduled copy: the import ids this work claimed before its call failed. Those
+   * devices are this work's own, with no call of theirs still in flight, so the retry may
+   * reconcile and resubmit them at once.
+   */
+  readonly claims?: Readonly<Record<string, string>>;
 }
 
 export interface RetagPayload {

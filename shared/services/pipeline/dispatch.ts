@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { parseEnvelope } from '../../adapters/bus/work-queue.js';
 import { EVENTS } from '../../events.js';
 import type { QueueName } from '../../adapters/bus/queues.js';
@@ -10,9 +11,6 @@ import { retag } from './retag.js';
 import { ensureTick, type TickPayload } from './ticks.js';
 import { RetriesExhaustedError, type PipelineEnvelope, type WorkResult } from './work.js';
 
-/** Throttling is expected and bounded by deadlines elsewhere, so it may be rescheduled far more often. */
-const THROTTLE_RETRY_FACTOR = 10;
-
 async function run(deps: PipelineDeps, envelope: PipelineEnvelope, attempt: number): Promise<WorkResult> {
   switch (envelope.kind) {
     case 'import-chunk':
@@ -20,10 +18,11 @@ async function run(deps: PipelineDeps, envelope: PipelineEnvelope, attempt: numb
     case 'retag':
       return retag(deps, envelope.payload as RetagPayload, envelope.correlationId, attempt);
     case 'tick': {
+      // A poll's failures back off with its idle count; its messages carry no attempt.
       const tick = envelope.payload as TickPayload;
       return tick.tick === 'imports'
-        ? pollImports(deps, tick, envelope.correlationId, attempt)
-        : pollAutopilot(deps, tick, envelope.correlationId, attempt);
+        ? pollImports(deps, tick, envelope.correlationId, tick.idle)
+        : pollAutopilot(deps, tick, envelope.correlationId, tick.idle);
     }
   }
 }
@@ -42,23 +41,26 @@ export async function handlePipelineMessage(deps: PipelineDeps, queue: QueueName
   if (envelope.kind === 'tick') {
     // A poll is never given up: it runs again when Graph allows, as the same single chain.
     const tick = envelope.payload as TickPayload;
-    await ensureTick(deps.ticks, tick.tick, result.at, { idle: tick.idle, replacing: tick.at, correlationId: envelope.correlationId });
+    await ensureTick(deps.ticks, tick.tick, result.at, { idle: tick.idle + 1, replacing: tick.at, correlationId: envelope.correlationId });
     deps.log.info(
       { event: EVENTS.messageRescheduled, kind: envelope.kind, tick: tick.tick, correlationId: envelope.correlationId, reason: result.reason, at: result.at.toISOString(), detail: result.detail },
       `${tick.tick} poll rescheduled (${result.reason})`,
     );
     return result;
   }
-  const limit = deps.retry.maxTransientRetries * (result.reason === 'throttled' ? THROTTLE_RETRY_FACTOR : 1);
-  if (attempt + 1 > limit) throw new RetriesExhaustedError(envelope.kind, attempt, result.detail);
-  const baseId = messageId.replace(/#\d+$/, '');
+  // Throttling is bounded by the devices' deadlines, not by a count; transient faults are.
+  if (result.reason === 'transient' && attempt + 1 > deps.retry.maxTransientRetries) throw new RetriesExhaustedError(envelope.kind, attempt, result.detail);
+  // The copy's id derives from the original's, so a redelivered original schedules the same copy.
+  const baseId = messageId.replace(/([#@][0-9a-f]+)+$/, '');
+  const next = result.reason === 'transient' ? attempt + 1 : attempt;
+  const copyId = result.reason === 'transient' ? `${baseId}#${next}` : `${baseId}#${attempt}@${createHash('sha256').update(messageId).digest('hex').slice(0, 12)}`;
   await deps.queue.schedule(
     queue,
-    [{ kind: envelope.kind, correlationId: envelope.correlationId, messageId: `${baseId}#${attempt + 1}`, payload: envelope.payload, attempt: attempt + 1 }],
+    [{ kind: envelope.kind, correlationId: envelope.correlationId, messageId: copyId, payload: result.payload ?? envelope.payload, attempt: next }],
     result.at,
   );
   deps.log.info(
-    { event: EVENTS.messageRescheduled, kind: envelope.kind, correlationId: envelope.correlationId, reason: result.reason, attempt: attempt + 1, at: result.at.toISOString(), detail: result.detail },
+    { event: EVENTS.messageRescheduled, kind: envelope.kind, correlationId: envelope.correlationId, reason: result.reason, attempt: next, at: result.at.toISOString(), detail: result.detail },
     `${envelope.kind} rescheduled (${result.reason})`,
   );
   return result;

@@ -24,8 +24,9 @@ export function newImportId(): string {
  *
  * Devices are claimed (received -> importing, with a fresh importId) before Graph is called,
  * so two deliveries never submit the same device twice. A device claimed earlier whose
- * import was never confirmed (crash, throttling, timeout) is first looked up among the
- * imported records by its importId: only a device Autopilot has not seen is submitted again.
+ * import was never confirmed (crash, throttling, timeout) is submitted again only when the
+ * imported records do not show its importId, its last claim is older than any import call
+ * could still be in flight (claimGraceMs), and it wins a new ETag-guarded claim.
  */
 export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, batchId: payload.batchId, chunk: payload.chunk });
@@ -39,23 +40,35 @@ export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayloa
   }
   if (fresh.length === 0 && unconfirmed.length === 0) return DONE;
 
-  let toSubmit: Versioned<DeviceRecord>[] = [];
-  if (unconfirmed.length > 0) {
-    const listed = await deps.graph.listImportedIdentities();
-    if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
-    const byImportId = new Map(listed.value.map((record) => [record.importId, record]));
-    for (const device of unconfirmed) {
-      const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
-      if (record) await confirm(deps, device, record, log);
-      else toSubmit.push(device);
-    }
-  }
+  // Fresh devices first: they need no listing, so a failing listing cannot hold them back.
+  const toSubmit: Versioned<DeviceRecord>[] = [];
   for (const device of fresh) {
     const claimed = await claim(deps, device, correlationId, log);
     if (claimed) toSubmit.push(claimed);
   }
-  toSubmit = toSubmit.filter((device) => device.value.importId);
+  let deferred: WorkResult | undefined;
+  const now = deps.now().getTime();
+  const own = payload.claims ?? {};
+  const settled = unconfirmed.filter(
+    (d) => own[d.value.serialNumber] === d.value.importId || now - Date.parse(d.value.waitingSince ?? d.value.updatedAt) > deps.claimGraceMs,
+  );
+  if (settled.length > 0) {
+    const listed = await deps.graph.listImportedIdentities();
+    if (!listed.ok) deferred = retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
+    else {
+      const byImportId = new Map(listed.value.map((record) => [record.importId, record]));
+      for (const device of settled) {
+        const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
+        if (record) await confirm(deps, device, record, log);
+        else {
+          const reclaimed = await reclaim(deps, device, log);
+          if (reclaimed) toSubmit.push(reclaimed);
+        }
+      }
+    }
+  }
 
+  let claims: Record<string, string> = {};
   if (toSubmit.length > 0) {
     // The adapter sends Graph-sized chunks in turn and says which it got through.
     const submitted = await deps.graph.importDevices(toSubmit.map(importInput));
@@ -64,20 +77,27 @@ export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayloa
     for (const device of toSubmit) {
       const record = byImportId.get(device.value.importId!);
       if (record) await confirm(deps, device, record, log);
+      else claims[device.value.serialNumber] = device.value.importId!;
     }
     if (!submitted.ok) {
-      if (submitted.kind !== 'permanent') {
+      // Only a 400 is Autopilot refusing the request itself; and only the chunk it refused —
+      // the chunks after it were never sent. Anything else is retried and reconciled.
+      if (submitted.kind === 'permanent' && submitted.status === 400) {
+        log.error({ event: EVENTS.importRefused, status: submitted.status, code: submitted.code }, 'Autopilot refused an import request');
+        const refused = new Set(submitted.notSubmitted.slice(0, deps.importRequestSize).map((input) => input.importId));
+        for (const device of toSubmit) if (refused.has(device.value.importId)) await failDevice(deps, device, correlationId, `${submitted.status} ${submitted.code}`, log);
+        if (submitted.notSubmitted.length > refused.size) deferred ??= retryFor({ ok: false, kind: 'transient', message: 'import chunks after a refused one' }, attempt, deps.retry, deps.now(), 'importing devices');
+      } else {
         // Claimed devices stay `importing` without a confirmed record: the retry reconciles them.
-        await ensureTick(deps.ticks, 'imports', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
-        return retryFor(submitted, attempt, deps.retry, deps.now(), 'importing devices');
+        deferred ??= retryFor(submitted.kind === 'permanent' ? { ok: false, kind: 'transient', message: `${submitted.status} ${submitted.code}` } : submitted, attempt, deps.retry, deps.now(), 'importing devices');
       }
-      log.error({ event: EVENTS.importRefused, status: submitted.status, code: submitted.code }, `Autopilot refused the import request: ${submitted.message}`);
-      const refused = new Set(submitted.notSubmitted.map((input) => input.importId));
-      for (const device of toSubmit) if (refused.has(device.value.importId)) await failDevice(deps, device, correlationId, `${submitted.status} ${submitted.code}`, log);
     }
   }
   await ensureTick(deps.ticks, 'imports', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
-  return DONE;
+  if (!deferred || deferred.kind === 'done') return DONE;
+  // Claims this work still holds (and those it held before) travel with its retry.
+  claims = { ...Object.fromEntries(Object.entries(own).filter(([serial]) => payload.serialNumbers.includes(serial))), ...claims };
+  return { ...deferred, payload: { ...payload, claims } };
 }
 
 function importInput(device: Versioned<DeviceRecord>): ImportDeviceInput {
@@ -113,6 +133,21 @@ async function claim(deps: PipelineDeps, device: Versioned<DeviceRecord>, correl
     // Another delivery claimed it first; that one submits it.
     if (error instanceof ConcurrencyConflictError) return undefined;
     throw error;
+  }
+}
+
+/**
+ * A fresh import id and claim time for a device whose earlier claim was never confirmed.
+ * ETag-guarded, so of two deliveries only one submits it again.
+ */
+async function reclaim(deps: PipelineDeps, device: Versioned<DeviceRecord>, log: Logger): Promise<Versioned<DeviceRecord> | undefined> {
+  const now = deps.now().toISOString();
+  try {
+    return await deps.devices.save({ ...device.value, importId: newImportId(), waitingSince: now, updatedAt: now }, device.etag);
+  } catch (error) {
+    if (!(error instanceof ConcurrencyConflictError)) throw error;
+    log.info({ event: EVENTS.conflict, serial: device.value.serialNumber }, 'another delivery re-claimed the device first');
+    return undefined;
   }
 }
 

@@ -46,8 +46,8 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
       else if (read.kind === 'throttled') {
         deferred = retryFor(read, attempt, deps.retry, deps.now(), 'reading Autopilot identities');
         break;
-      } else if (read.kind === 'not-found') identities.delete(device.value.autopilotId!);
-      else deferred ??= retryFor(read, attempt, deps.retry, deps.now(), 'reading Autopilot identities');
+      }
+      // Not found or failing: no identity this round; the device's deadline still applies.
     }
   } else {
     const listed = await deps.graph.listAutopilotIdentities();
@@ -64,11 +64,13 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
       continue;
     }
     try {
-      const { moved, state } = await advance(deps, device, identities.get(device.value.autopilotId!), correlationId, log);
+      const { moved, state, failure } = await advance(deps, device, identities.get(device.value.autopilotId!), correlationId, log);
       if (moved) progressed++;
+      if (failure?.kind === 'throttled') deferred ??= retryFor(failure, attempt, deps.retry, deps.now(), 'updating group tags');
       if ((state !== 'enrolled' && state !== 'failed') || (await retagPending(deps, device.value.serialNumber))) stillWaiting++;
     } catch (error) {
-      if (!(error instanceof ConcurrencyConflictError)) throw error;
+      // Changed under us, or one device's trouble: the next poll looks again; the others go on.
+      if (!(error instanceof ConcurrencyConflictError)) log.error({ event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error }, 'Autopilot poll could not handle a device');
       stillWaiting++;
     }
   }
@@ -98,29 +100,29 @@ export async function advance(
   const now = deps.now();
   if (!identity) return stallIfLate(deps, current, correlationId, log);
 
-  const wanted = current.value.groupTag ?? '';
-  if ((identity.groupTag ?? '') !== wanted) {
+  let wanted = current.value.groupTag ?? '';
+  const inAutopilot = identity.groupTag ?? '';
+  if (inAutopilot !== wanted) {
+    // Read the record again right before writing: a newer file may have changed the tag.
+    const latest = await deps.devices.get(current.value.serialNumber);
+    if (latest && latest.etag !== current.etag) {
+      current = latest;
+      wanted = current.value.groupTag ?? '';
+    }
+  }
+  if (inAutopilot !== wanted) {
     const updated = await deps.graph.updateDeviceProperties(identity.id, { groupTag: wanted });
     if (!updated.ok) {
       log.warn({ event: EVENTS.retagDeferred, serial: current.value.serialNumber, kind: updated.kind }, 'group tag not updated this time');
-      return { moved: false, state: current.value.state, failure: updated };
+      if (updated.kind === 'throttled') return { moved: false, state: current.value.state, failure: updated };
+      return { ...(await stallIfLate(deps, current, correlationId, log)), failure: updated };
     }
-    const from = current.value.state;
-    const saved = await applyTransition(deps.devices, log, current, {
-      to: from === 'stalled' || from === 'profile-assigned' || from === 'enrolled' ? 'registered' : from,
-      reason: 'group-tag-changed',
-      correlationId,
-      now,
-      changes: {
-        autopilotGroupTag: wanted,
-        profileBaseline: identity.deploymentProfileAssignedDateTime ?? 'none',
-        waitingFor: 'profile-assignment',
-        waitingSince: now.toISOString(),
-        deadlineAt: deadlineAt('profile-assignment', now, deps.waits).toISOString(),
-      },
-      detail: { previousGroupTag: identity.groupTag ?? null, groupTag: wanted },
-    });
-    return { moved: true, state: saved.value.state };
+    return recordRetag(deps, current, identity, wanted, correlationId, log);
+  }
+  if ((current.value.autopilotGroupTag ?? '') !== wanted) {
+    // Autopilot has the tag but the record does not say so (the update went through, the save
+    // did not): record it now, and wait for the profile as after any re-tag.
+    return recordRetag(deps, current, identity, wanted, correlationId, log);
   }
 
   let moved = false;
@@ -163,6 +165,33 @@ export async function advance(
   }
   if (moved) return { moved, state: current.value.state };
   return stallIfLate(deps, current, correlationId, log);
+}
+
+async function recordRetag(
+  deps: PipelineDeps,
+  current: Versioned<DeviceRecord>,
+  identity: AutopilotIdentity,
+  wanted: string,
+  correlationId: string,
+  log: Logger,
+): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
+  const now = deps.now();
+  const from = current.value.state;
+  const saved = await applyTransition(deps.devices, log, current, {
+    to: from === 'stalled' || from === 'profile-assigned' || from === 'enrolled' ? 'registered' : from,
+    reason: 'group-tag-changed',
+    correlationId,
+    now,
+    changes: {
+      autopilotGroupTag: wanted,
+      profileBaseline: identity.deploymentProfileAssignedDateTime ?? 'none',
+      waitingFor: 'profile-assignment',
+      waitingSince: now.toISOString(),
+      deadlineAt: deadlineAt('profile-assignment', now, deps.waits).toISOString(),
+    },
+    detail: { previousGroupTag: current.value.autopilotGroupTag ?? null, groupTag: wanted },
+  });
+  return { moved: true, state: saved.value.state };
 }
 
 async function stallIfLate(deps: PipelineDeps, device: Versioned<DeviceRecord>, correlationId: string, log: Logger): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {

@@ -22,13 +22,15 @@ import { DONE, retryFor, type WorkResult } from './work.js';
  */
 export async function pollImports(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
+  // Listing first, devices second: a device claimed in between then has no finished record
+  // in this listing, so clean-up can never delete a record a waiting device still needs.
+  const listed = await deps.graph.listImportedIdentities();
+  if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
+  const records = listed.value;
   const waiting: Versioned<DeviceRecord>[] = [];
   for await (const device of deps.devices.inStates(['importing', 'stalled'])) {
     if (device.value.state === 'importing' || device.value.waitingFor === 'import') waiting.push(device);
   }
-  const listed = await deps.graph.listImportedIdentities();
-  if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
-  const records = listed.value;
   const byId = new Map(records.map((r) => [r.id, r]));
   const byImportId = new Map(records.map((r) => [r.importId, r]));
 
@@ -50,17 +52,19 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
       if (result === 'registered') registeredAny = true;
       if (result === 'resubmit') resubmit.push(device.value.serialNumber);
     } catch (error) {
-      if (!(error instanceof ConcurrencyConflictError)) throw error;
-      stillWaiting++; // changed under us; the next poll looks again
+      // Changed under us, or one device's trouble: the next poll looks again; the others go on.
+      if (!(error instanceof ConcurrencyConflictError)) log.error({ event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error }, 'import poll could not handle a device');
+      stillWaiting++;
       if (device.value.importId) pendingImportIds.add(device.value.importId);
     }
   }
 
-  if (resubmit.length > 0) {
-    await deps.queue.send(QUEUES.import, [
-      { kind: 'import-chunk', correlationId, messageId: `resubmit:${tick.at}:${resubmit[0]}`, payload: { batchId: 'resubmit', chunk: 0, serialNumbers: resubmit } },
-    ]);
+  const chunks = [];
+  for (let start = 0; start < resubmit.length; start += deps.importRequestSize) {
+    const serialNumbers = resubmit.slice(start, start + deps.importRequestSize);
+    chunks.push({ kind: 'import-chunk', correlationId, messageId: `resubmit:${tick.at}:${start}`, payload: { batchId: 'resubmit', chunk: start, serialNumbers } });
   }
+  await deps.queue.send(QUEUES.import, chunks);
 
   // Clean-up: our finished records whose devices have moved on. Budget refusals just leave
   // them for the next poll, which comes round while any are left.
@@ -101,11 +105,12 @@ async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, reco
   const now = deps.now();
   const d = device.value;
   if (!record) {
-    // Claimed but never seen by Autopilot (the import call failed before it arrived).
-    // Give an import call in flight time to return before presuming it lost.
+    // Claimed but never seen by Autopilot (the import call failed before it arrived). Give an
+    // import call in flight time to return before presuming it lost; past the deadline, stall.
+    if (isPastDeadline(d.deadlineAt, now)) return stallIfLate(deps, device, correlationId, log);
     const claimedAt = Date.parse(d.waitingSince ?? d.updatedAt);
     if (!d.importedIdentityId && d.state === 'importing' && now.getTime() - claimedAt > deps.claimGraceMs) return 'resubmit';
-    return stallIfLate(deps, device, correlationId, log);
+    return 'waiting';
   }
   const outcome = interpretImport(record.state);
   switch (outcome.kind) {
@@ -117,10 +122,10 @@ async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, reco
       let autopilotGroupTag: string | undefined = record.groupTag || undefined;
       if (outcome.kind === 'already-registered' || !autopilotId) {
         const found = await deps.graph.findAutopilotIdentityBySerial(d.serialNumber);
-        if (!found.ok) return 'waiting';
+        if (!found.ok) return found.kind === 'throttled' ? 'waiting' : stallIfLate(deps, device, correlationId, log);
         autopilotId = found.value?.id;
         autopilotGroupTag = found.value?.groupTag || undefined;
-        if (!autopilotId) return 'waiting';
+        if (!autopilotId) return stallIfLate(deps, device, correlationId, log);
       }
       await applyTransition(deps.devices, log, device, {
         to: 'registered',
@@ -138,11 +143,14 @@ async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, reco
           profileBaseline: undefined,
           reasons: outcome.kind === 'already-registered' ? ['already-registered'] : [],
         },
-        detail: { autopilotId, ...(outcome.kind === 'already-registered' ? { code: '806 ZtdDeviceAlreadyAssigned' } : {}) },
+        detail: { autopilotId, ...(outcome.kind === 'already-registered' ? { code: outcome.code } : {}) },
       });
       return 'registered';
     }
     case 'retry':
+      // Stalled devices are only watched for a late result; past the deadline, stall.
+      if (d.state === 'stalled') return 'waiting';
+      if (isPastDeadline(d.deadlineAt, now)) return stallIfLate(deps, device, correlationId, log);
       log.warn({ event: EVENTS.importRetry, serial: d.serialNumber, code: outcome.code }, 'Autopilot asked to retry the import');
       // A fresh import id: the failed record is cleaned up, the device submitted again.
       await deps.devices.save({ ...d, importedIdentityId: undefined, importId: newImportId(), updatedAt: now.toISOString() }, device.etag);

@@ -23,8 +23,6 @@ export interface TickDeps {
   readonly leases: Pick<TickLeaseRepository, 'get' | 'set'>;
   readonly queue: Pick<WorkQueue, 'schedule'>;
   readonly now: () => Date;
-  /** A scheduled run this far in the past is presumed lost and may be replaced (real ms). */
-  readonly staleAfterMs: number;
 }
 
 export function tickMessageId(tick: TickName, at: Date): string {
@@ -32,25 +30,24 @@ export function tickMessageId(tick: TickName, at: Date): string {
 }
 
 /**
- * Makes sure a run of `tick` happens at or before `at`. `replacing` is the run that is asking
- * for its successor: its own lease entry no longer counts as a future run.
+ * Makes sure a run of `tick` happens at or before `at`. A run counts as pending only while
+ * its time is still ahead: a run that is due or running may already have looked at the
+ * devices, so asking again schedules another. `replacing` is the run asking for its
+ * successor. The message goes out before the lease is written, so a crash in between leaves
+ * an extra run (harmless: chains merge at their next request) rather than a lease that
+ * points at nothing.
  */
 export async function ensureTick(deps: TickDeps, tick: TickName, at: Date, options: { idle?: number; replacing?: string; correlationId: string }): Promise<void> {
-  for (let attempt = 0; attempt < 8; attempt++) {
-    const lease = await deps.leases.get(tick);
-    const due = lease.scheduledFor ? Date.parse(lease.scheduledFor) : undefined;
-    const now = deps.now().getTime();
-    const pendingRun = due !== undefined && lease.scheduledFor !== options.replacing && due > now - deps.staleAfterMs;
-    if (pendingRun && due <= at.getTime()) return;
-    try {
-      await deps.leases.set(tick, at.toISOString(), lease.etag);
-    } catch (error) {
-      if (error instanceof ConcurrencyConflictError || error instanceof EntityExistsError) continue;
-      throw error;
-    }
-    const payload: TickPayload = { tick, at: at.toISOString(), idle: options.idle ?? 0 };
-    await deps.queue.schedule(QUEUES.followup, [{ kind: 'tick', correlationId: options.correlationId, messageId: tickMessageId(tick, at), payload }], at);
-    return;
+  const lease = await deps.leases.get(tick);
+  const due = lease.scheduledFor ? Date.parse(lease.scheduledFor) : undefined;
+  const pendingRun = due !== undefined && lease.scheduledFor !== options.replacing && due > deps.now().getTime();
+  if (pendingRun && due <= at.getTime()) return;
+  const payload: TickPayload = { tick, at: at.toISOString(), idle: options.idle ?? 0 };
+  await deps.queue.schedule(QUEUES.followup, [{ kind: 'tick', correlationId: options.correlationId, messageId: tickMessageId(tick, at), payload }], at);
+  try {
+    await deps.leases.set(tick, at.toISOString(), lease.etag);
+  } catch (error) {
+    // Another caller moved the lease meanwhile: both runs exist and merge.
+    if (!(error instanceof ConcurrencyConflictError) && !(error instanceof EntityExistsError)) throw error;
   }
-  throw new Error(`Could not schedule the ${tick} poll: the lease kept changing`);
 }

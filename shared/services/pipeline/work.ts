@@ -9,7 +9,14 @@ import { backoffMs } from '../../domain/waiting.js';
  */
 export type WorkResult =
   | { readonly kind: 'done' }
-  | { readonly kind: 'retry'; readonly at: Date; readonly reason: 'throttled' | 'transient'; readonly detail: string };
+  | {
+      readonly kind: 'retry';
+      readonly at: Date;
+      readonly reason: 'throttled' | 'transient';
+      readonly detail: string;
+      /** What the rescheduled copy carries instead of the original payload. */
+      readonly payload?: unknown;
+    };
 
 export const DONE: WorkResult = { kind: 'done' };
 
