@@ -1,0 +1,136 @@
+import type { InvocationContext } from '@azure/functions';
+import { performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
+import { DevHost } from '../../local/dev-host/index.js';
+import { FUNCTIONS } from '../../local/functions.js';
+import { startLocalRuntime } from '../../local/stack.js';
+import { parseEnvelope } from '../../shared/adapters/bus/work-queue.js';
+import { EVENTS } from '../../shared/events.js';
+import { createLogger } from '../../shared/log.js';
+import { TIMED_STATES, type HandlerTiming, type ParentMessage, type PollRecord, type TimedState, type WorkerFinal, type WorkerMessage } from './protocol.js';
+
+/**
+ * The product as the benchmark runs it, in a process of its own so that its peak RSS and
+ * CPU are its own: the runtime built from settings, and the dev host running the real
+ * intake, import and follow-up functions. Lifecycle events are read from the product's own
+ * log lines (one per transition), so no extra Table Storage reads disturb the timing.
+ *
+ * Environment: AzureWebJobsStorage, ServiceBusConnection, BENCH_SETTINGS (JSON of app settings).
+ */
+
+const send = (message: WorkerMessage, sent?: () => void): void => {
+  process.send?.(message, undefined, {}, () => sent?.());
+};
+
+const firstReached = Object.fromEntries(TIMED_STATES.map((state) => [state, new Map<string, number>()])) as Record<TimedState, Map<string, number>>;
+const latestState = new Map<string, string>();
+const SETTLED = new Set(['enrolled', 'failed', 'stalled']);
+const events: Record<string, number> = {};
+const polls: PollRecord[] = [];
+const handlers: Record<string, HandlerTiming> = {};
+
+const EVENT_NAME = /"event":"([^"]+)"/;
+const POLL_EVENTS = new Set<string>([EVENTS.importPoll, EVENTS.autopilotPoll]);
+
+function observe(line: string): void {
+  const name = EVENT_NAME.exec(line)?.[1];
+  if (name === undefined) return;
+  events[name] = (events[name] ?? 0) + 1;
+  if (name !== EVENTS.deviceTransition && !POLL_EVENTS.has(name)) return;
+  const entry = JSON.parse(line) as Record<string, unknown>;
+  const at = Date.parse(String(entry.time));
+  if (name === EVENTS.deviceTransition) {
+    const reached = firstReached[entry.to as TimedState] as Map<string, number> | undefined;
+    const serial = String(entry.serial);
+    if (reached && !reached.has(serial)) reached.set(serial, at);
+    latestState.set(serial, String(entry.to));
+    return;
+  }
+  const { level: _level, time: _time, msg: _msg, name: _name, event: _event, correlationId: _correlationId, tick: _tick, ...fields } = entry;
+  polls.push({ at, tick: name === EVENTS.importPoll ? 'imports' : 'autopilot', fields });
+}
+
+let pending = '';
+const sink = new Writable({
+  write(chunk: Buffer, _encoding, done) {
+    const lines = (pending + chunk.toString()).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) if (line) observe(line);
+    done();
+  },
+});
+
+/** Times every invocation, keyed by what it did: intake, import-chunk, the import poll, the Autopilot poll, re-tag, sweeper. */
+function timed<H extends (input: never, context: InvocationContext) => unknown>(name: string, handler: H): H {
+  const wrapped = async (input: never, context: InvocationContext): Promise<unknown> => {
+    const started = performance.now();
+    try {
+      return await handler(input, context);
+    } finally {
+      const key = invocationKind(name, input);
+      const timing = (handlers[key] ??= { invocations: 0, totalMs: 0, maxMs: 0 });
+      const ms = performance.now() - started;
+      timing.invocations += 1;
+      timing.totalMs += ms;
+      timing.maxMs = Math.max(timing.maxMs, ms);
+    }
+  };
+  return wrapped as H;
+}
+
+function invocationKind(functionName: string, input: unknown): string {
+  if (functionName === 'intakeHashFile') return 'intake (one file)';
+  if (functionName !== 'importDevices' && functionName !== 'followUp') return functionName;
+  try {
+    const envelope = parseEnvelope(input);
+    const payload = envelope.payload as { tick?: string } | undefined;
+    return envelope.kind === 'tick' ? `${payload?.tick ?? '?'} poll` : envelope.kind;
+  } catch {
+    return functionName;
+  }
+}
+
+const rssMib = (): number => process.memoryUsage().rss / 1024 / 1024;
+
+const settings = JSON.parse(process.env.BENCH_SETTINGS ?? '{}') as Record<string, string>;
+const log = createLogger({ level: 'info' }, sink);
+const connections = { storageConnectionString: process.env.AzureWebJobsStorage ?? '', serviceBusConnectionString: process.env.ServiceBusConnection ?? '' };
+const local = await startLocalRuntime(connections, settings, log);
+// Every function the app has, but the HTTP ones (nobody calls them here); timers on the scaled clock.
+const host = new DevHost({ ...connections, log, blobPollMs: 100, timeScale: local.config.timeScale });
+for (const fn of FUNCTIONS) {
+  if (fn.trigger === 'blob') host.storageBlob(fn.name, { ...fn.options, handler: timed(fn.name, fn.options.handler) });
+  else if (fn.trigger === 'serviceBus') host.serviceBusQueue(fn.name, { ...fn.options, handler: timed(fn.name, fn.options.handler) });
+  else if (fn.trigger === 'timer') host.timer(fn.name, { ...fn.options, handler: timed(fn.name, fn.options.handler) });
+}
+await host.start();
+send({ type: 'ready', rssMib: rssMib() });
+
+const reachedCounts = (): Record<TimedState, number> => Object.fromEntries(TIMED_STATES.map((state) => [state, firstReached[state].size])) as Record<TimedState, number>;
+const settledCount = (): number => {
+  let settled = 0;
+  for (const state of latestState.values()) if (SETTLED.has(state)) settled++;
+  return settled;
+};
+const progress = setInterval(() => send({ type: 'progress', reached: reachedCounts(), settled: settledCount() }), 250);
+
+process.on('message', (message: ParentMessage) => {
+  if (message.type !== 'stop') return;
+  clearInterval(progress);
+  void (async () => {
+    // The figures are sent even when shutting down fails: they are what the run is for.
+    const stopped = await Promise.allSettled([host.stop().then(() => local.stop())]);
+    for (const outcome of stopped) if (outcome.status === 'rejected') console.error('stopping the product failed:', outcome.reason);
+    const final: WorkerFinal = {
+      type: 'final',
+      firstReached: Object.fromEntries(TIMED_STATES.map((state) => [state, [...firstReached[state].values()].sort((a, b) => a - b)])) as Record<TimedState, number[]>,
+      events,
+      handlers,
+      polls,
+      failedInvocations: events['devhost.invocation-failed'] ?? 0,
+      peakRssMib: process.resourceUsage().maxRSS / 1024,
+    };
+    // A large message is still being written when send returns: disconnect once it is out.
+    send(final, () => process.disconnect());
+  })();
+});
