@@ -89,6 +89,22 @@ describe('table budget shared by instances', () => {
     expect((await instanceB.acquire({ kind: 'read', priority: 'import' })).granted).toBe(true);
   });
 
+  it('a longer Retry-After holds back every instance for every window it reaches', async () => {
+    const table = uniqueTable();
+    const limits: BudgetLimits = { writesPerWindow: 10, requestsPerWindow: 40, windowMs: 20_000, shares };
+    const start = 1_700_000_000_000;
+    const clock = manualClock(start);
+    const instanceA = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
+    const instanceB = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
+    await instanceA.reportThrottled(45_000);
+    for (const offset of [0, 20_000, 40_000]) {
+      clock.set(start + offset);
+      expect((await instanceB.acquire({ kind: 'read', priority: 'import' })).granted, `at +${offset} ms`).toBe(false);
+    }
+    clock.set(start + 60_000);
+    expect((await instanceB.acquire({ kind: 'read', priority: 'import' })).granted).toBe(true);
+  });
+
   it('lets exactly one instance claim the sync per interval', async () => {
     const table = uniqueTable();
     const limits: BudgetLimits = { writesPerWindow: 10, requestsPerWindow: 40, windowMs: 20_000, shares };

@@ -17,7 +17,7 @@ export type BudgetDecision = { granted: true } | { granted: false; retryAfterMs:
 export interface RequestBudget {
   /** Counts the request against the current window, or refuses with the wait until the next one. */
   acquire(request: BudgetRequest): Promise<BudgetDecision>;
-  /** Graph answered 429: spend the rest of the current window so no caller sends more in it. */
+  /** Graph answered 429: no caller sends more until its Retry-After has passed (whole windows). */
   reportThrottled(retryAfterMs: number): Promise<void>;
   /** True for exactly one caller per interval across everyone sharing the budget. */
   claimSync(intervalMs: number): Promise<boolean>;
@@ -71,6 +71,7 @@ export function createInMemoryBudget(options: InMemoryBudgetOptions): RequestBud
   const now = options.now ?? Date.now;
   let current = { index: -1, counts: { writes: 0, requests: 0 } };
   let lastSync: number | undefined;
+  let blockedUntil = 0;
   const windowAt = (time: number): WindowCounts => {
     const index = windowIndex(time, limits.windowMs);
     if (index !== current.index) current = { index, counts: { writes: 0, requests: 0 } };
@@ -79,14 +80,17 @@ export function createInMemoryBudget(options: InMemoryBudgetOptions): RequestBud
   return {
     async acquire(request) {
       const time = now();
+      if (time < blockedUntil) return { granted: false, retryAfterMs: blockedUntil - time };
       const next = admit(windowAt(time), request, limits);
       if (!next) return { granted: false, retryAfterMs: untilWindowEnds(time, limits.windowMs) };
       current.counts = next;
       return { granted: true };
     },
-    async reportThrottled() {
-      windowAt(now());
+    async reportThrottled(retryAfterMs) {
+      const time = now();
+      windowAt(time);
       current.counts = { writes: limits.writesPerWindow, requests: limits.requestsPerWindow };
+      blockedUntil = Math.max(blockedUntil, time + retryAfterMs);
     },
     async claimSync(intervalMs) {
       const time = now();

@@ -57,10 +57,13 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
   };
 
   /** Reads the slot for `index` and applies `change` to it with optimistic concurrency. */
-  const updateWindow = async (change: (counts: WindowCounts, index: number) => WindowCounts | undefined): Promise<{ applied: boolean; index: number }> => {
+  const updateWindow = async (
+    change: (counts: WindowCounts, index: number) => WindowCounts | undefined,
+    offsetMs = 0,
+  ): Promise<{ applied: boolean; index: number }> => {
     await ensureTable();
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const index = windowIndex(now(), limits.windowMs);
+      const index = windowIndex(now() + offsetMs, limits.windowMs);
       const rowKey = `window-${index % ringSize}`;
       const existing = await readEntity<WindowEntity>(tableClient, rowKey);
       const storedIndex = existing ? Number(existing.windowIndex) : undefined;
@@ -98,11 +101,19 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
         return { granted: false, retryAfterMs: untilWindowEnds(time, limits.windowMs) };
       }),
 
-    reportThrottled: () =>
+    // Graph's Retry-After holds for the whole app: every window it reaches is spent, for
+    // every instance (up to the ring's span).
+    reportThrottled: (retryAfterMs: number) =>
       serialised(async () => {
-        await updateWindow((counts) =>
-          counts.requests >= limits.requestsPerWindow && counts.writes >= limits.writesPerWindow ? undefined : { writes: limits.writesPerWindow, requests: limits.requestsPerWindow },
-        );
+        const windows = Math.min(ringSize - 1, Math.max(1, Math.ceil(retryAfterMs / limits.windowMs)));
+        for (let ahead = 0; ahead < windows; ahead++) {
+          await updateWindow(
+            (counts) =>
+              counts.requests >= limits.requestsPerWindow && counts.writes >= limits.writesPerWindow ? undefined : { writes: limits.writesPerWindow, requests: limits.requestsPerWindow },
+            ahead === 0 ? 0 : ahead * limits.windowMs,
+          );
+          if (ahead * limits.windowMs >= retryAfterMs) break;
+        }
       }),
 
     claimSync: (intervalMs: number) =>
