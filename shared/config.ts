@@ -20,6 +20,8 @@ export interface AppConfig {
     readonly maxFileBytes: number;
     readonly maxRows: number;
     readonly importChunkSize: number;
+    /** Prefix of the import ids this deployment creates. */
+    readonly importIdPrefix: string;
   };
   readonly pipeline: {
     readonly importDeadlineMs: number;
@@ -78,6 +80,12 @@ function url(env: Env, name: string, fallback: string): string {
   return raw.replace(/\/+$/, '');
 }
 
+function importIdPrefix(env: Env): string {
+  const value = text(env, 'ZTP_IMPORT_ID_PREFIX') ?? 'ztp-';
+  if (!/^[A-Za-z0-9-]{1,32}$/.test(value)) throw new ConfigError('ZTP_IMPORT_ID_PREFIX', 'must be 1-32 letters, digits or hyphens');
+  return value;
+}
+
 export function loadConfig(env: Env = process.env): AppConfig {
   const storageConnectionString = required(env, 'AzureWebJobsStorage', 'the storage account connection string');
   const sbConnection = text(env, 'ServiceBusConnection');
@@ -125,6 +133,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxFileBytes: positiveNumber(env, 'ZTP_MAX_FILE_BYTES', 512 * 1024 * 1024, { integer: true }),
       maxRows: positiveNumber(env, 'ZTP_MAX_ROWS', 100_000, { integer: true }),
       importChunkSize: positiveNumber(env, 'ZTP_IMPORT_CHUNK_SIZE', 100, { integer: true, max: 500 }),
+      importIdPrefix: importIdPrefix(env),
     },
     pipeline: {
       importDeadlineMs: positiveNumber(env, 'ZTP_IMPORT_DEADLINE_MINUTES', 120) * MINUTE,

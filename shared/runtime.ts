@@ -79,6 +79,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     retry: { firstRetryMs: scaled(config, p.firstRetryMs), maxRetryMs: scaled(config, p.maxRetryMs), maxTransientRetries: p.maxTransientRetries },
     claimGraceMs,
     importRequestSize: config.graph.importChunkSize,
+    importIdPrefix: config.intake.importIdPrefix,
     perDeviceReadLimit: p.perDeviceReadLimit,
   };
 

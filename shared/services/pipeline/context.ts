@@ -17,6 +17,8 @@ export interface PipelineDeps {
   /** Already divided by ZTP_TIME_SCALE. */
   readonly waits: WaitPolicy;
   readonly retry: RetryPolicy;
+  /** Starts every import id this deployment creates (its records, and only those, are cleaned up). */
+  readonly importIdPrefix: string;
   /** Devices per Graph import request (the adapter's chunk size). */
   readonly importRequestSize: number;
   /** How long a claimed device may wait for its import call before it is presumed lost (real ms). */

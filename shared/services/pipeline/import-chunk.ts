@@ -12,11 +12,12 @@ import type { PipelineDeps } from './context.js';
 import { ensureTick } from './ticks.js';
 import { DONE, retryFor, type WorkResult } from './work.js';
 
-/** Marks the product's own imported records, so clean-up never touches other tools' records. */
-export const IMPORT_ID_PREFIX = 'ztp-';
-
-export function newImportId(): string {
-  return `${IMPORT_ID_PREFIX}${randomUUID()}`;
+/**
+ * Import ids carry this deployment's prefix (ZTP_IMPORT_ID_PREFIX), so clean-up never
+ * touches records of other tools, or of another deployment sharing the tenant.
+ */
+export function newImportId(deps: Pick<PipelineDeps, 'importIdPrefix'>): string {
+  return `${deps.importIdPrefix}${randomUUID()}`;
 }
 
 /**
@@ -121,7 +122,7 @@ async function claim(deps: PipelineDeps, device: Versioned<DeviceRecord>, correl
       correlationId,
       now,
       changes: {
-        importId: newImportId(),
+        importId: newImportId(deps),
         importedIdentityId: undefined,
         waitingFor: 'import',
         waitingSince: now.toISOString(),
@@ -143,7 +144,7 @@ async function claim(deps: PipelineDeps, device: Versioned<DeviceRecord>, correl
 async function reclaim(deps: PipelineDeps, device: Versioned<DeviceRecord>, log: Logger): Promise<Versioned<DeviceRecord> | undefined> {
   const now = deps.now().toISOString();
   try {
-    return await deps.devices.save({ ...device.value, importId: newImportId(), waitingSince: now, updatedAt: now }, device.etag);
+    return await deps.devices.save({ ...device.value, importId: newImportId(deps), waitingSince: now, updatedAt: now }, device.etag);
   } catch (error) {
     if (!(error instanceof ConcurrencyConflictError)) throw error;
     log.info({ event: EVENTS.conflict, serial: device.value.serialNumber }, 'another delivery re-claimed the device first');

@@ -9,7 +9,7 @@ import { ConcurrencyConflictError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { reasonText } from '../../domain/reason-codes.js';
 import { applyTransition } from '../device-lifecycle.js';
-import { IMPORT_ID_PREFIX, newImportId } from './import-chunk.js';
+import { newImportId } from './import-chunk.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick, type TickPayload } from './ticks.js';
 import { DONE, retryFor, type WorkResult } from './work.js';
@@ -71,7 +71,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   let leftToClean = 0;
   for (const record of records) {
     const finished = interpretImport(record.state).kind !== 'pending';
-    if (!finished || pendingImportIds.has(record.importId) || !isProductImport(record)) continue;
+    if (!finished || pendingImportIds.has(record.importId) || !isProductImport(deps, record)) continue;
     if (leftToClean > 0) {
       leftToClean++;
       continue;
@@ -95,8 +95,8 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
 }
 
 /** Records of other tools in the tenant are left alone: the product's import ids carry a prefix. */
-function isProductImport(record: ImportedIdentity): boolean {
-  return record.importId.startsWith(IMPORT_ID_PREFIX);
+function isProductImport(deps: Pick<PipelineDeps, 'importIdPrefix'>, record: ImportedIdentity): boolean {
+  return record.importId.startsWith(deps.importIdPrefix);
 }
 
 type Resolution = 'waiting' | 'registered' | 'failed' | 'resubmit' | 'stalled';
@@ -153,7 +153,7 @@ async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, reco
       if (isPastDeadline(d.deadlineAt, now)) return stallIfLate(deps, device, correlationId, log);
       log.warn({ event: EVENTS.importRetry, serial: d.serialNumber, code: outcome.code }, 'Autopilot asked to retry the import');
       // A fresh import id: the failed record is cleaned up, the device submitted again.
-      await deps.devices.save({ ...d, importedIdentityId: undefined, importId: newImportId(), updatedAt: now.toISOString() }, device.etag);
+      await deps.devices.save({ ...d, importedIdentityId: undefined, importId: newImportId(deps), updatedAt: now.toISOString() }, device.etag);
       return 'resubmit';
     case 'failed':
       await applyTransition(deps.devices, log, device, {
