@@ -31,13 +31,18 @@ const handlers: Record<string, HandlerTiming> = {};
 
 const EVENT_NAME = /"event":"([^"]+)"/;
 const POLL_EVENTS = new Set<string>([EVENTS.importPoll, EVENTS.autopilotPoll]);
+let requeuedDevices = 0;
 
 function observe(line: string): void {
   const name = EVENT_NAME.exec(line)?.[1];
   if (name === undefined) return;
   events[name] = (events[name] ?? 0) + 1;
-  if (name !== EVENTS.deviceTransition && !POLL_EVENTS.has(name)) return;
+  if (name !== EVENTS.deviceTransition && name !== EVENTS.sweeperRequeued && !POLL_EVENTS.has(name)) return;
   const entry = JSON.parse(line) as Record<string, unknown>;
+  if (name === EVENTS.sweeperRequeued) {
+    requeuedDevices += Number(entry.count ?? 0);
+    return;
+  }
   const at = Date.parse(String(entry.time));
   if (name === EVENTS.deviceTransition) {
     const reached = firstReached[entry.to as TimedState] as Map<string, number> | undefined;
@@ -125,6 +130,8 @@ process.on('message', (message: ParentMessage) => {
       type: 'final',
       firstReached: Object.fromEntries(TIMED_STATES.map((state) => [state, [...firstReached[state].values()].sort((a, b) => a - b)])) as Record<TimedState, number[]>,
       events,
+      requeuedDevices,
+      cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
       handlers,
       polls,
       failedInvocations: events['devhost.invocation-failed'] ?? 0,

@@ -38,6 +38,10 @@ export interface WorkerFinal {
   firstReached: Record<TimedState, number[]>;
   /** Log lines per event name. */
   events: Record<string, number>;
+  /** Devices the sweeper put back on the import queue. */
+  requeuedDevices: number;
+  /** CPU seconds (user + system) the product process used. */
+  cpuSeconds: number;
   handlers: Record<string, HandlerTiming>;
   polls: PollRecord[];
   /** Invocations that threw (the message is redelivered or dead-lettered). */

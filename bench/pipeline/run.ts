@@ -1,5 +1,6 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +87,23 @@ interface ProductRun {
   timedOut: boolean;
   /** Real ms → simulated ms. */
   toSim: (realMs: number) => number;
+  /** CPU seconds spent during the run by Azurite and by this process (the simulator), beside the product's own. */
+  azuriteCpuSeconds: number | undefined;
+  simulatorCpuSeconds: number;
+  /** Real seconds from t0 to the end of the run. */
+  realSeconds: number;
+}
+
+/** CPU seconds a process has used so far, from /proc (Linux only). */
+function processCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 function startWorker(env: Record<string, string>): { child: ChildProcess; messages: AsyncIterableIterator<WorkerMessage>; latest: () => WorkerProgress | undefined } {
@@ -129,6 +147,8 @@ async function nextMessage<T extends WorkerMessage['type']>(messages: AsyncItera
 async function runProduct(workload: Workload): Promise<ProductRun> {
   const infrastructure = await startLocalInfrastructure();
   const sim = await startSimulator();
+  const azuriteCpuAtStart = processCpuSeconds(infrastructure.azurite.pid);
+  const ownCpuAtStart = process.cpuUsage();
   let worker: ReturnType<typeof startWorker> | undefined;
   try {
     const settings: Record<string, string> = {
@@ -193,9 +213,14 @@ async function runProduct(workload: Workload): Promise<ProductRun> {
       .managedDevices()
       .map((device) => Date.parse(String(device.enrolledDateTime)))
       .sort((a, b) => a - b);
+    const azuriteCpu = processCpuSeconds(infrastructure.azurite.pid);
+    const ownCpu = process.cpuUsage(ownCpuAtStart);
     return {
       t0,
       final,
+      azuriteCpuSeconds: azuriteCpu === undefined || azuriteCpuAtStart === undefined ? undefined : azuriteCpu - azuriteCpuAtStart,
+      simulatorCpuSeconds: (ownCpu.user + ownCpu.system) / 1e6,
+      realSeconds: (Date.now() - t0Real) / 1000,
       startRssMib: ready.rssMib,
       requests: sim.requestLog(),
       autopilotEnrolledAt,
@@ -367,6 +392,17 @@ function report(workload: Workload, floor: Floor, product: ProductRun, baseline:
   log('');
   log('== Product: handler time (real, and what it is worth on the simulated clock) ==');
   printHandlers(product);
+
+  log(
+    `  CPU over the run (${int(product.realSeconds)} s real): product ${int(product.final.cpuSeconds)} s, Azurite ${product.azuriteCpuSeconds === undefined ? '?' : int(product.azuriteCpuSeconds)} s, ` +
+      `simulator and benchmark ${int(product.simulatorCpuSeconds)} s, on ${os.cpus().length} cores`,
+  );
+
+  log('');
+  log('== Product: log events ==');
+  const events = Object.entries(product.final.events).sort((a, b) => b[1] - a[1]);
+  log(`  ${events.map(([name, count]) => `${name} ${int(count)}`).join(', ')}`);
+  log(`  devices re-queued by the sweeper: ${int(product.final.requeuedDevices)}`);
 
   log('');
   log('== Product: polls ==');
