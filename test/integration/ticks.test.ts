@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { TickLeaseRepository } from '../../shared/adapters/tables/tick-leases.js';
 import { TableStore } from '../../shared/adapters/tables/table-store.js';
-import { ensureTick, type TickDeps } from '../../shared/services/pipeline/ticks.js';
+import { beginTickRun, endTickRun, ensureTick, type TickDeps } from '../../shared/services/pipeline/ticks.js';
 import type { OutgoingMessage } from '../../shared/adapters/bus/work-queue.js';
 
 /** The poll chains' lease, against Azurite: one chain however many ask, and never a dead one. */
@@ -47,5 +47,17 @@ describe('ensureTick', () => {
     await ensureTick(deps, 'imports', at(4), { replacing: own, idle: 2, correlationId: 'f' });
     expect(scheduled.length).toBe(before + 1);
     expect(scheduled.at(-1)!.messages[0]!.payload).toMatchObject({ tick: 'imports', idle: 2 });
+  });
+
+  it('runs one poll at a time: a second run stands down and asks for a rerun', async () => {
+    const first = { tick: 'autopilot' as const, at: at(0).toISOString(), idle: 0 };
+    const second = { tick: 'autopilot' as const, at: at(1).toISOString(), idle: 0 };
+    expect(await beginTickRun(deps, first)).toBe(true);
+    expect(await beginTickRun(deps, second)).toBe(false);
+    // The first run's own redelivery may go on; its end reports the rerun that was asked for.
+    expect(await beginTickRun(deps, first)).toBe(true);
+    expect(await endTickRun(deps, first)).toBe(true);
+    expect(await beginTickRun(deps, second)).toBe(true);
+    expect(await endTickRun(deps, second)).toBe(false);
   });
 });

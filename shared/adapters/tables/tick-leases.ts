@@ -9,7 +9,15 @@ export interface TickLease {
   readonly etag: string | undefined;
 }
 
-type Row = EntityProps & { scheduledFor?: string };
+/** Who is running a poll now, until when, and whether another run was asked for meanwhile. */
+export interface TickRunLock {
+  readonly owner: string | undefined;
+  readonly until: string | undefined;
+  readonly rerun: boolean;
+  readonly etag: string | undefined;
+}
+
+type Row = EntityProps & { scheduledFor?: string; owner?: string; until?: string; rerun?: boolean };
 
 export class TickLeaseRepository {
   constructor(private readonly store: TableStore<Row>) {}
@@ -25,6 +33,18 @@ export class TickLeaseRepository {
   async get(tick: string): Promise<TickLease> {
     const row = await this.store.get('tick', tick);
     return { scheduledFor: row?.value.scheduledFor || undefined, etag: row?.etag };
+  }
+
+  async getLock(tick: string): Promise<TickRunLock> {
+    const row = await this.store.get('lock', tick);
+    return { owner: row?.value.owner || undefined, until: row?.value.until || undefined, rerun: row?.value.rerun === true, etag: row?.etag };
+  }
+
+  /** Conflict errors when another instance moved first. */
+  async setLock(tick: string, lock: Omit<TickRunLock, 'etag'>, etag: string | undefined): Promise<void> {
+    const value = { owner: lock.owner ?? '', until: lock.until ?? '', rerun: lock.rerun };
+    if (etag === undefined) await this.store.insert('lock', tick, value);
+    else await this.store.update('lock', tick, value, etag);
   }
 
   /** Conflict errors (EntityExistsError / ConcurrencyConflictError) when another instance moved first. */

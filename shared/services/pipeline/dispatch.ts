@@ -8,8 +8,8 @@ import { importChunk } from './import-chunk.js';
 import { pollAutopilot } from './poll-autopilot.js';
 import { pollImports } from './poll-imports.js';
 import { retag } from './retag.js';
-import { ensureTick, type TickPayload } from './ticks.js';
-import { RetriesExhaustedError, type PipelineEnvelope, type WorkResult } from './work.js';
+import { beginTickRun, endTickRun, ensureTick, type TickPayload } from './ticks.js';
+import { DONE, RetriesExhaustedError, type PipelineEnvelope, type WorkResult } from './work.js';
 
 async function run(deps: PipelineDeps, envelope: PipelineEnvelope, attempt: number): Promise<WorkResult> {
   switch (envelope.kind) {
@@ -20,9 +20,19 @@ async function run(deps: PipelineDeps, envelope: PipelineEnvelope, attempt: numb
     case 'tick': {
       // A poll's failures back off with its idle count; its messages carry no attempt.
       const tick = envelope.payload as TickPayload;
-      return tick.tick === 'imports'
-        ? pollImports(deps, tick, envelope.correlationId, tick.idle)
-        : pollAutopilot(deps, tick, envelope.correlationId, tick.idle);
+      if (!(await beginTickRun(deps.ticks, tick))) return DONE;
+      let result: WorkResult;
+      try {
+        result = tick.tick === 'imports'
+          ? await pollImports(deps, tick, envelope.correlationId, tick.idle)
+          : await pollAutopilot(deps, tick, envelope.correlationId, tick.idle);
+      } finally {
+        // A run asked for while this one ran comes soon after it, as the same chain.
+        if (await endTickRun(deps.ticks, tick)) {
+          await ensureTick(deps.ticks, tick.tick, new Date(deps.now().getTime() + deps.waits.firstPollMs), { replacing: tick.at, correlationId: envelope.correlationId });
+        }
+      }
+      return result;
     }
   }
 }

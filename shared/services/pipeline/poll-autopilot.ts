@@ -10,7 +10,7 @@ import type { Logger } from '../../log.js';
 import { applyTransition } from '../device-lifecycle.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick, type TickPayload } from './ticks.js';
-import { DONE, retryFor, type WorkResult } from './work.js';
+import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } from './work.js';
 
 /**
  * The Autopilot poll: reads the registered devices' Autopilot identities (beta, for the
@@ -58,10 +58,10 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
 
   let progressed = 0;
   let stillWaiting = 0;
-  for (const device of waiting) {
+  await forEachLimited(waiting, DEVICE_CONCURRENCY, async (device) => {
     if (deferred && unread.has(device.value.serialNumber)) {
       stillWaiting++;
-      continue;
+      return;
     }
     try {
       const { moved, state, failure } = await advance(deps, device, identities.get(device.value.autopilotId!), correlationId, log);
@@ -73,7 +73,7 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
       if (!(error instanceof ConcurrencyConflictError)) log.error({ event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error }, 'Autopilot poll could not handle a device');
       stillWaiting++;
     }
-  }
+  });
 
   if (deferred) {
     log.info({ event: EVENTS.autopilotPoll, watched: waiting.length, progressed, unread: unread.size }, 'Autopilot poll partly done');

@@ -12,7 +12,7 @@ import { applyTransition } from '../device-lifecycle.js';
 import { newImportId } from './import-chunk.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick, type TickPayload } from './ticks.js';
-import { DONE, retryFor, type WorkResult } from './work.js';
+import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } from './work.js';
 
 /**
  * The import poll: one listing of the imported records answers every importing device.
@@ -40,7 +40,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   const resubmit: string[] = [];
   // Import ids whose devices still wait on their record: those records must stay.
   const pendingImportIds = new Set<string>();
-  for (const device of waiting) {
+  await forEachLimited(waiting, DEVICE_CONCURRENCY, async (device) => {
     const record = (device.value.importedIdentityId && byId.get(device.value.importedIdentityId)) || (device.value.importId && byImportId.get(device.value.importId)) || undefined;
     try {
       const result = await resolve(deps, device, record, correlationId, log);
@@ -57,7 +57,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
       stillWaiting++;
       if (device.value.importId) pendingImportIds.add(device.value.importId);
     }
-  }
+  });
 
   const chunks = [];
   for (let start = 0; start < resubmit.length; start += deps.importRequestSize) {
@@ -69,15 +69,21 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   // Clean-up: our finished records whose devices have moved on. Budget refusals just leave
   // them for the next poll, which comes round while any are left.
   let leftToClean = 0;
+  let deleted = 0;
+  let cleanupRetryMs: number | undefined;
   for (const record of records) {
     const finished = interpretImport(record.state).kind !== 'pending';
     if (!finished || pendingImportIds.has(record.importId) || !isProductImport(deps, record)) continue;
-    if (leftToClean > 0) {
+    if (cleanupRetryMs !== undefined) {
       leftToClean++;
       continue;
     }
-    const deleted = await deps.graph.deleteImportedIdentity(record.id);
-    if (!deleted.ok && deleted.kind !== 'not-found') leftToClean++;
+    const result = await deps.graph.deleteImportedIdentity(record.id);
+    if (result.ok || result.kind === 'not-found') deleted++;
+    else {
+      leftToClean++;
+      cleanupRetryMs = result.kind === 'throttled' ? result.retryAfterMs : deps.retry.firstRetryMs;
+    }
   }
 
   if (registeredAny) {
@@ -86,11 +92,13 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
     await ensureTick(deps.ticks, 'autopilot', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
   }
   if (stillWaiting > 0 || leftToClean > 0) {
-    const idle = progressed > 0 ? 0 : tick.idle + 1;
-    const next = new Date(deps.now().getTime() + backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs));
+    // Clean-up counts as progress: records left behind are deleted as soon as the budget allows.
+    const idle = progressed > 0 || deleted > 0 ? 0 : tick.idle + 1;
+    const backoff = backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs);
+    const next = new Date(deps.now().getTime() + (leftToClean > 0 && cleanupRetryMs !== undefined ? Math.min(backoff, Math.max(cleanupRetryMs, 1)) : backoff));
     await ensureTick(deps.ticks, 'imports', next, { idle, replacing: tick.at, correlationId });
   }
-  log.info({ event: EVENTS.importPoll, watched: waiting.length, progressed, stillWaiting, leftToClean, records: records.length }, 'import poll done');
+  log.info({ event: EVENTS.importPoll, watched: waiting.length, progressed, stillWaiting, deleted, leftToClean, records: records.length }, 'import poll done');
   return DONE;
 }
 

@@ -20,7 +20,7 @@ export interface TickPayload {
 }
 
 export interface TickDeps {
-  readonly leases: Pick<TickLeaseRepository, 'get' | 'set'>;
+  readonly leases: Pick<TickLeaseRepository, 'get' | 'set' | 'getLock' | 'setLock'>;
   readonly queue: Pick<WorkQueue, 'schedule'>;
   readonly now: () => Date;
 }
@@ -50,4 +50,49 @@ export async function ensureTick(deps: TickDeps, tick: TickName, at: Date, optio
     // Another caller moved the lease meanwhile: both runs exist and merge.
     if (!(error instanceof ConcurrencyConflictError) && !(error instanceof EntityExistsError)) throw error;
   }
+}
+
+/** Longest a poll run may hold its lock before it is presumed dead (the function timeout). */
+const RUN_LOCK_MS = 10 * 60_000;
+
+/**
+ * Only one run of a poll at a time, across instances: a run that finds another one running
+ * leaves a note asking for a rerun and does nothing else, so extra scheduled runs (several
+ * handlers asked at once) fold into the one chain instead of running side by side.
+ * Returns false when this run should stand down.
+ */
+export async function beginTickRun(deps: TickDeps, tick: TickPayload): Promise<boolean> {
+  const owner = `${tick.tick}:${tick.at}`;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const lock = await deps.leases.getLock(tick.tick);
+    const now = deps.now().getTime();
+    const heldByOther = lock.owner !== undefined && lock.owner !== owner && lock.until !== undefined && Date.parse(lock.until) > now;
+    try {
+      if (heldByOther) {
+        if (!lock.rerun) await deps.leases.setLock(tick.tick, { owner: lock.owner, until: lock.until, rerun: true }, lock.etag);
+        return false;
+      }
+      await deps.leases.setLock(tick.tick, { owner, until: new Date(now + RUN_LOCK_MS).toISOString(), rerun: false }, lock.etag);
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConcurrencyConflictError) && !(error instanceof EntityExistsError)) throw error;
+    }
+  }
+  return false;
+}
+
+/** Releases the run lock; true when another run was asked for while this one ran. */
+export async function endTickRun(deps: TickDeps, tick: TickPayload): Promise<boolean> {
+  const owner = `${tick.tick}:${tick.at}`;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const lock = await deps.leases.getLock(tick.tick);
+    if (lock.owner !== owner) return false;
+    try {
+      await deps.leases.setLock(tick.tick, { owner: undefined, until: undefined, rerun: false }, lock.etag);
+      return lock.rerun;
+    } catch (error) {
+      if (!(error instanceof ConcurrencyConflictError)) throw error;
+    }
+  }
+  return false;
 }

@@ -48,3 +48,15 @@ export class RetriesExhaustedError extends Error {
     super(`${kind}: still failing after ${attempts} rescheduled attempts (${detail}); leaving it to the queue's delivery count and dead-letter queue`);
   }
 }
+
+/** Devices a poll handles at once: Table Storage round trips overlap, Graph calls still queue for the budget. */
+export const DEVICE_CONCURRENCY = 16;
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  });
+  await Promise.all(lanes);
+}
