@@ -72,7 +72,8 @@ export async function beginTickRun(deps: TickDeps, tick: TickPayload): Promise<b
         if (!lock.rerun) await deps.leases.setLock(tick.tick, { owner: lock.owner, until: lock.until, rerun: true }, lock.etag);
         return false;
       }
-      await deps.leases.setLock(tick.tick, { owner, until: new Date(now + RUN_LOCK_MS).toISOString(), rerun: false }, lock.etag);
+      // A redelivery of the same run keeps any rerun already asked for.
+      await deps.leases.setLock(tick.tick, { owner, until: new Date(now + RUN_LOCK_MS).toISOString(), rerun: lock.owner === owner && lock.rerun }, lock.etag);
       return true;
     } catch (error) {
       if (!(error instanceof ConcurrencyConflictError) && !(error instanceof EntityExistsError)) throw error;
