@@ -39,7 +39,7 @@ const { values: flags } = parseArgs({
      */
     'until-registered': { type: 'boolean', default: false },
     /** How long (simulated seconds) to wait after the last device settles for the import records to be cleaned up. */
-    'cleanup-grace': { type: 'string', default: '3600' },
+    'cleanup-grace': { type: 'string', default: '14400' },
     /** Give up on the product run after this many real minutes. */
     'timeout-minutes': { type: 'string', default: '30' },
   },
