@@ -65,6 +65,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     now,
     waits: {
       firstPollMs: scaled(config, p.firstPollMs),
+      importPollMs: scaled(config, p.importPollMs),
       maxPollIntervalMs: scaled(config, p.maxPollIntervalMs),
       retagSettleMs: scaled(config, p.retagSettleMs),
       deadlines: {

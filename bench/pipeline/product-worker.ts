@@ -138,6 +138,10 @@ process.on('message', (message: ParentMessage) => {
       peakRssMib: process.resourceUsage().maxRSS / 1024,
     };
     // A large message is still being written when send returns: disconnect once it is out.
-    send(final, () => process.disconnect());
+    // Then exit, which is also when a CPU profile (--cpu-prof-dir) gets written.
+    send(final, () => {
+      process.disconnect();
+      process.exit(0);
+    });
   })();
 });

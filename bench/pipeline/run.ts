@@ -40,6 +40,8 @@ const { values: flags } = parseArgs({
     'until-registered': { type: 'boolean', default: false },
     /** How long (simulated seconds) to wait after the last device settles for the import records to be cleaned up. */
     'cleanup-grace': { type: 'string', default: '14400' },
+    /** Write a V8 CPU profile of the product process into this directory. */
+    'cpu-prof-dir': { type: 'string' },
     /** Give up on the product run after this many real minutes. */
     'timeout-minutes': { type: 'string', default: '30' },
   },
@@ -113,7 +115,8 @@ function processCpuSeconds(pid: number): number | undefined {
 }
 
 function startWorker(env: Record<string, string>): { child: ChildProcess; messages: AsyncIterableIterator<WorkerMessage>; latest: () => WorkerProgress | undefined } {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], env: { ...process.env, ...env } });
+  const profile = flags['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${flags['cpu-prof-dir']}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], env: { ...process.env, ...env } });
   // Outside the Functions host, @azure/functions warns once per registered function: noise here.
   createInterface({ input: child.stderr! }).on('line', (line) => {
     if (!/^WARNING: (Failed to detect the Azure Functions runtime|Skipping call to register function)/.test(line)) process.stderr.write(`${line}\n`);
@@ -236,7 +239,12 @@ async function runProduct(workload: Workload): Promise<ProductRun> {
       toSim,
     };
   } finally {
-    if (worker && worker.child.exitCode === null) worker.child.kill('SIGTERM');
+    // The product exits by itself once it has reported (writing its CPU profile, if asked).
+    if (worker && worker.child.exitCode === null) {
+      const child = worker.child;
+      await Promise.race([new Promise((resolve) => child.once('exit', resolve)), sleep(15_000)]);
+      if (child.exitCode === null) child.kill('SIGTERM');
+    }
     await sim.stop();
     await infrastructure.stop();
   }

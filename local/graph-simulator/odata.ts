@@ -145,9 +145,9 @@ export interface CollectionQuery {
 const SUPPORTED_OPTIONS = new Set(['$filter', '$top', '$skiptoken', '$select']);
 
 /** Reads $filter/$top/$select/$skiptoken; other system query options answer 400 as unsupported. */
-export function readCollectionQuery(query: URLSearchParams, pageSize: number, maxPageSize: number): CollectionQuery {
+export function readCollectionQuery(query: URLSearchParams, pageSize: number, maxPageSize: number, refused: ReadonlySet<string> = new Set()): CollectionQuery {
   for (const key of query.keys()) {
-    if (key.startsWith('$') && !SUPPORTED_OPTIONS.has(key.toLowerCase())) {
+    if (key.startsWith('$') && (!SUPPORTED_OPTIONS.has(key.toLowerCase()) || refused.has(key.toLowerCase()))) {
       throw new GraphHttpError(400, 'BadRequest', `Query option '${key}' is not supported.`);
     }
   }

@@ -76,6 +76,8 @@ export interface GraphSimulatorOptions {
   /** Default and maximum page size of collections. */
   pageSize?: number;
   maxPageSize?: number;
+  /** System query options (e.g. `$select`) answered with 400 as unsupported, as a stricter service might. */
+  refusedQueryOptions?: readonly string[];
   /** Largest import batch accepted (undocumented; the portal caps files at 500 rows). */
   maxImportBatchSize?: number;
   /** How an absent id is rendered in `managedDeviceId` (unconfirmed; the zero GUID is the stricter choice). */
@@ -124,6 +126,7 @@ export interface ResolvedOptions {
   containsMisbehavesOn: RegExp | undefined;
   pageSize: number;
   maxPageSize: number;
+  refusedQueryOptions: ReadonlySet<string>;
   maxImportBatchSize: number;
   emptyId: string | null;
   deleteEnrolledIdentityError: { status: number; code: string };
@@ -145,6 +148,7 @@ export function resolveOptions(options: GraphSimulatorOptions): ResolvedOptions 
     containsMisbehavesOn: misbehaves === '' ? undefined : new RegExp(misbehaves),
     pageSize: options.pageSize ?? 100,
     maxPageSize: options.maxPageSize ?? 1000,
+    refusedQueryOptions: new Set((options.refusedQueryOptions ?? []).map((option) => option.toLowerCase())),
     maxImportBatchSize: options.maxImportBatchSize ?? 500,
     emptyId: (options.emptyIdAs ?? 'zero-guid') === 'zero-guid' ? '00000000-0000-0000-0000-000000000000' : null,
     deleteEnrolledIdentityError: options.deleteEnrolledIdentityError ?? { status: 400, code: 'BadRequest' },

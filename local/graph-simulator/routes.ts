@@ -64,7 +64,7 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
   const context = (suffix: string): string => `${request.origin}/${request.version}/$metadata#${suffix}`;
   const collectionUrl = `${request.origin}/${request.version}/deviceManagement/${collection}`;
   const page = (items: Record<string, unknown>[], filterFor: (filter: string) => (item: Record<string, unknown>) => boolean): Answer => {
-    const query = readCollectionQuery(request.query, options.pageSize, options.maxPageSize);
+    const query = readCollectionQuery(request.query, options.pageSize, options.maxPageSize, options.refusedQueryOptions);
     const filtered = query.filter === undefined ? items : items.filter(filterFor(query.filter));
     return { status: 200, body: collectionPage(filtered, query, collectionUrl, context(`deviceManagement/${collection}`)) };
   };

@@ -7,6 +7,12 @@ import type { WaitStep } from './lifecycle.js';
 
 export interface WaitPolicy {
   readonly firstPollMs: number;
+  /**
+   * Once the first import poll has run, the import poll's interval while records are still
+   * pending (backing off from here when nothing moves): imports finish over a spread of
+   * about a minute, and each device should be registered soon after its record is.
+   */
+  readonly importPollMs: number;
   readonly maxPollIntervalMs: number;
   readonly deadlines: Readonly<Record<WaitStep, number>>;
   /**

@@ -174,6 +174,18 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
   // Rows are recorded a window at a time (Table Storage calls overlap) but reported and
   // chunked in file order, so re-runs produce the same chunks and message ids.
   const windowSize = deps.concurrency ?? 16;
+  const chunkSize = deps.limits.importChunkSize;
+  let chunksSent = 0;
+  // A chunk goes out as soon as it is full, so the import starts while the file is still read.
+  const sendChunks = async (all: boolean): Promise<void> => {
+    const messages: OutgoingMessage<'import-chunk', ImportChunkPayload>[] = [];
+    while (chunksSent * chunkSize < toImport.length && (all || (chunksSent + 1) * chunkSize <= toImport.length)) {
+      const serialNumbers = toImport.slice(chunksSent * chunkSize, (chunksSent + 1) * chunkSize);
+      messages.push({ kind: 'import-chunk', correlationId, messageId: importChunkMessageId(batchId, chunksSent), payload: { batchId, chunk: chunksSent, serialNumbers } });
+      chunksSent++;
+    }
+    await deps.queue.send(QUEUES.import, messages);
+  };
   let window: ValidatedRow[] = [];
   const flush = async (): Promise<void> => {
     const outcomes = await Promise.all(window.map((row) => recordRow(ctx, row)));
@@ -186,6 +198,7 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
       if (outcome.retag) retags.push(outcome.retag);
     });
     window = [];
+    await sendChunks(false);
   };
   for await (const row of validation.rows) {
     window.push(row);
@@ -199,12 +212,7 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
     throw new Error(`Second pass over ${blobName} disagreed with the first: ${fileOutcome.rejected.code}`);
   }
 
-  const messages: OutgoingMessage<'import-chunk', ImportChunkPayload>[] = [];
-  for (let i = 0; i * deps.limits.importChunkSize < toImport.length; i++) {
-    const serialNumbers = toImport.slice(i * deps.limits.importChunkSize, (i + 1) * deps.limits.importChunkSize);
-    messages.push({ kind: 'import-chunk', correlationId, messageId: importChunkMessageId(batchId, i), payload: { batchId, chunk: i, serialNumbers } });
-  }
-  await deps.queue.send(QUEUES.import, messages);
+  await sendChunks(true);
   await deps.queue.send(
     QUEUES.followup,
     retags.map((payload) => ({ kind: 'retag', correlationId, messageId: `retag:${payload.serialNumber}:${payload.generation}`, payload })),
@@ -217,7 +225,7 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
     completedAt: deps.now().toISOString(),
     format: fileOutcome.format,
     encoding: fileOutcome.encoding,
-    counts: { ...counts, queued: toImport.length, chunks: messages.length },
+    counts: { ...counts, queued: toImport.length, chunks: chunksSent },
   };
   await saveBatch(deps, done);
   batchLog.info({ event: EVENTS.batchCompleted, counts: done.counts }, 'supplier file processed');

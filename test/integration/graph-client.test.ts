@@ -83,6 +83,35 @@ describe('Graph client against the simulator (http)', () => {
     expect(await graph.getImportedIdentity(victim!.id)).toMatchObject({ ok: false, kind: 'not-found' });
   });
 
+  it('lists imported records with $top and $select, leaving the hashes behind', async () => {
+    sim.resetRequestLog();
+    const listed = value(await graph.listImportedIdentities());
+    expect(listed.length).toBe(sim.importedRecords().length);
+    const [first] = sim.requestLog();
+    expect(decodeURIComponent(first!.url)).toContain('$top=2&$select=id,serialNumber,groupTag,importId,state');
+    expect(listed.every((record) => record.importId !== '' && record.state.deviceImportStatus !== undefined)).toBe(true);
+  });
+
+  it('lists plainly, from then on, a service that refuses $select', async () => {
+    const strict = await startGraphSimulator({ token: TOKEN, clock: { timeScale: 1 }, refusedQueryOptions: ['$select'], pageSize: 2 });
+    const client = clientFor(strict, { pageSize: 50 });
+    try {
+      value(await client.importDevices(['PLAIN-1', 'PLAIN-2', 'PLAIN-3'].map((serial) => input(serial))));
+      const listed = value(await client.listImportedIdentities());
+      expect(listed.map((r) => r.serialNumber).sort()).toEqual(['PLAIN-1', 'PLAIN-2', 'PLAIN-3']);
+      const refused = strict.requestLog().filter((entry) => entry.method === 'GET' && entry.status === 400);
+      expect(refused).toHaveLength(1);
+      // The service's own page size now: 2 a page, following nextLink.
+      strict.resetRequestLog();
+      expect(value(await client.listImportedIdentities())).toHaveLength(3);
+      expect(strict.requestLog().map((entry) => entry.status)).toEqual([200, 200]);
+      expect(strict.requestLog().every((entry) => !decodeURIComponent(entry.url).includes('$select'))).toBe(true);
+    } finally {
+      client.close();
+      await strict.stop();
+    }
+  });
+
   it('hands back Autopilot import errors as data', async () => {
     const records = value(await graph.importDevices([input('CH-1'), input('THEIRS-9'), { ...input('BAD-1'), hardwareIdentifier: 'AAAA' }]));
     sim.clock.advance(121);

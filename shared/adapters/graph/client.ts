@@ -51,7 +51,10 @@ export interface GraphClient {
   importDevices(devices: readonly ImportDeviceInput[], options?: CallOptions): Promise<ImportResult>;
   /** Default priority: status. */
   getImportedIdentity(id: string, options?: CallOptions): Promise<GraphResult<ImportedIdentity>>;
-  /** Every page. Default priority: status. */
+  /**
+   * Every page, with only what the pipeline reads back (no hardware hash, product key or
+   * user: those come back empty). Default priority: status.
+   */
   listImportedIdentities(options?: CallOptions): Promise<GraphResult<ImportedIdentity[]>>;
   /** Already gone counts as done: `{ deleted: false }`. Default priority: cleanup. */
   deleteImportedIdentity(id: string, options?: CallOptions): Promise<GraphResult<{ deleted: boolean }>>;
@@ -144,6 +147,9 @@ const managedSchema = z.object({
     .nullish()
     .transform((v) => v ?? []),
 });
+
+/** What the pipeline reads of an imported record (importedSchema minus what it never uses back). */
+const IMPORTED_SELECT = 'id,serialNumber,groupTag,importId,state';
 
 const pageSchema = z.object({ value: z.array(z.unknown()), '@odata.nextLink': z.string().optional() });
 const errorSchema = z.object({ error: z.object({ code: z.string().optional(), message: z.string().optional() }) });
@@ -264,6 +270,19 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
   const sameSerial = (a: string, b: string): boolean => a.trim().toUpperCase() === b.trim().toUpperCase();
   const top = `$top=${settings.pageSize}`;
 
+  // Set once a service has refused a listing's $top or $select (400): from then on its
+  // listings ask for neither and take its default pages whole.
+  let plainListings = false;
+  /** A whole collection, in pages of `pageSize`, with only the `select`ed properties. */
+  const list = async <T>(version: Version, path: string, select: string | undefined, schema: z.ZodType<T>, priority: BudgetPriority): Promise<GraphResult<T[]>> => {
+    if (!plainListings) {
+      const listed = await collect(version, `${path}?${top}${select ? `&$select=${select}` : ''}`, schema, priority);
+      if (listed.ok || listed.kind !== 'permanent' || listed.status !== 400) return listed;
+      plainListings = true;
+    }
+    return collect(version, path, schema, priority);
+  };
+
   return {
     async importDevices(devices, callOptions) {
       const priority = callOptions?.priority ?? 'import';
@@ -281,7 +300,8 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
 
     getImportedIdentity: (id, callOptions) => getEntity('v1.0', `${IMPORTED}/${encodeURIComponent(id)}`, importedSchema, callOptions?.priority ?? 'status'),
 
-    listImportedIdentities: (callOptions) => collect('v1.0', `${IMPORTED}?${top}`, importedSchema, callOptions?.priority ?? 'status'),
+    // The records' hardware hashes (~4 KB each) are never needed back.
+    listImportedIdentities: (callOptions) => list('v1.0', IMPORTED, IMPORTED_SELECT, importedSchema, callOptions?.priority ?? 'status'),
 
     deleteImportedIdentity: (id, callOptions) => remove(`${IMPORTED}/${encodeURIComponent(id)}`, callOptions?.priority ?? 'cleanup'),
 
@@ -302,7 +322,7 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
       return all.ok ? success(all.value.find(matches)) : all;
     },
 
-    listAutopilotIdentities: (callOptions) => collect('beta', `${IDENTITIES}?${top}`, identitySchema, callOptions?.priority ?? 'status'),
+    listAutopilotIdentities: (callOptions) => list('beta', IDENTITIES, undefined, identitySchema, callOptions?.priority ?? 'status'),
 
     getAutopilotIdentity: (id, callOptions) => getEntity('beta', `${IDENTITIES}/${encodeURIComponent(id)}`, identitySchema, callOptions?.priority ?? 'status'),
 

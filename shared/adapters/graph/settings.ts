@@ -25,7 +25,11 @@ export interface GraphSettings {
   syncIntervalMs: number;
   /** GRAPH_DEFAULT_RETRY_AFTER_MS: delay handed back for a 429 that carries no Retry-After. */
   defaultRetryAfterMs: number;
-  /** Page size asked for with $top when listing. */
+  /**
+   * GRAPH_PAGE_SIZE: page size asked for with $top when listing. The most Graph gives per
+   * page varies by API and is not documented for these; a larger ask is capped by the
+   * service, and one that refuses $top (400) is listed with its default pages.
+   */
   pageSize: number;
   /** Safety cap on pages followed by one listing or serial scan. */
   maxPages: number;
@@ -47,7 +51,7 @@ export const GRAPH_SETTINGS_DEFAULTS: GraphSettings = {
   importChunkSize: 100,
   syncIntervalMs: 10 * 60_000,
   defaultRetryAfterMs: 20_000,
-  pageSize: 100,
+  pageSize: 999,
   maxPages: 500,
 };
 

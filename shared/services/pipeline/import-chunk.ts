@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EVENTS } from '../../events.js';
 import type { Versioned } from '../../adapters/tables/device-repository.js';
-import type { ImportDeviceInput, ImportedIdentity } from '../../adapters/graph/types.js';
+import type { ImportDeviceInput } from '../../adapters/graph/types.js';
 import type { DeviceRecord } from '../../domain/device.js';
 import { deadlineAt } from '../../domain/waiting.js';
 import { ConcurrencyConflictError } from '../../errors.js';
@@ -10,7 +10,7 @@ import { applyTransition } from '../device-lifecycle.js';
 import type { ImportChunkPayload } from '../intake.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick } from './ticks.js';
-import { DONE, retryFor, type WorkResult } from './work.js';
+import { DEVICE_CONCURRENCY, DONE, mapLimited, retryFor, type WorkResult } from './work.js';
 
 /**
  * Import ids carry this deployment's prefix (ZTP_IMPORT_ID_PREFIX), so clean-up never
@@ -24,48 +24,40 @@ export function newImportId(deps: Pick<PipelineDeps, 'importIdPrefix'>): string 
  * Submits a chunk of received devices to Autopilot with the batch import action.
  *
  * Devices are claimed (received -> importing, with a fresh importId) before Graph is called,
- * so two deliveries never submit the same device twice. A device claimed earlier whose
- * import was never confirmed (crash, throttling, timeout) is submitted again only when the
- * imported records do not show its importId, its last claim is older than any import call
- * could still be in flight (claimGraceMs), and it wins a new ETag-guarded claim.
+ * so two deliveries never submit the same device twice; the claims of a chunk are written
+ * side by side, and nothing more is written before the import poll finds the records by
+ * importId. A claimed device whose import may have been lost (crash, throttling, timeout) is
+ * submitted again only when the imported records do not show its importId, its last claim is
+ * older than any import call could still be in flight (claimGraceMs), and it wins a new
+ * ETag-guarded claim.
  */
 export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, batchId: payload.batchId, chunk: payload.chunk });
-  const fresh: Versioned<DeviceRecord>[] = [];
-  const unconfirmed: Versioned<DeviceRecord>[] = [];
-  for (const serialNumber of payload.serialNumbers) {
-    const device = await deps.devices.get(serialNumber);
-    if (!device) continue;
-    if (device.value.state === 'received') fresh.push(device);
-    else if (device.value.state === 'importing' && !device.value.importedIdentityId) unconfirmed.push(device);
-  }
-  if (fresh.length === 0 && unconfirmed.length === 0) return DONE;
+  const devices = await mapLimited(payload.serialNumbers, DEVICE_CONCURRENCY, (serialNumber) => deps.devices.get(serialNumber));
+  const fresh = devices.filter((device): device is Versioned<DeviceRecord> => device?.value.state === 'received');
+  const claimedBefore = devices.filter((device): device is Versioned<DeviceRecord> => device?.value.state === 'importing' && !device.value.importedIdentityId);
+  if (fresh.length === 0 && claimedBefore.length === 0) return DONE;
 
   // Fresh devices first: they need no listing, so a failing listing cannot hold them back.
-  const toSubmit: Versioned<DeviceRecord>[] = [];
-  for (const device of fresh) {
-    const claimed = await claim(deps, device, correlationId, log);
-    if (claimed) toSubmit.push(claimed);
-  }
+  const toSubmit = (await mapLimited(fresh, DEVICE_CONCURRENCY, (device) => claim(deps, device, correlationId, log))).filter(
+    (device): device is Versioned<DeviceRecord> => device !== undefined,
+  );
   let deferred: WorkResult | undefined;
   const now = deps.now().getTime();
   const own = payload.claims ?? {};
-  const settled = unconfirmed.filter(
+  // This work's own earlier claims, and claims old enough that no call for them can still be in flight.
+  const settled = claimedBefore.filter(
     (d) => own[d.value.serialNumber] === d.value.importId || now - Date.parse(d.value.waitingSince ?? d.value.updatedAt) > deps.claimGraceMs,
   );
   if (settled.length > 0) {
     const listed = await deps.graph.listImportedIdentities();
     if (!listed.ok) deferred = retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
     else {
-      const byImportId = new Map(listed.value.map((record) => [record.importId, record]));
-      for (const device of settled) {
-        const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
-        if (record) await confirm(deps, device, record, log);
-        else {
-          const reclaimed = await reclaim(deps, device, log);
-          if (reclaimed) toSubmit.push(reclaimed);
-        }
-      }
+      const seen = new Set(listed.value.map((record) => record.importId));
+      // Autopilot has the others: the import poll takes them from here.
+      const lost = settled.filter((device) => !seen.has(device.value.importId ?? ''));
+      const reclaimed = await mapLimited(lost, DEVICE_CONCURRENCY, (device) => reclaim(deps, device, log));
+      for (const device of reclaimed) if (device) toSubmit.push(device);
     }
   }
 
@@ -73,13 +65,8 @@ export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayloa
   if (toSubmit.length > 0) {
     // The adapter sends Graph-sized chunks in turn and says which it got through.
     const submitted = await deps.graph.importDevices(toSubmit.map(importInput));
-    const accepted = submitted.ok ? submitted.value : submitted.imported;
-    const byImportId = new Map(accepted.map((record) => [record.importId, record]));
-    for (const device of toSubmit) {
-      const record = byImportId.get(device.value.importId!);
-      if (record) await confirm(deps, device, record, log);
-      else claims[device.value.serialNumber] = device.value.importId!;
-    }
+    const accepted = new Set((submitted.ok ? submitted.value : submitted.imported).map((record) => record.importId));
+    for (const device of toSubmit) if (!accepted.has(device.value.importId!)) claims[device.value.serialNumber] = device.value.importId!;
     if (!submitted.ok) {
       // Only a 400 is Autopilot refusing the request itself; and only the chunk it refused —
       // the chunks after it were never sent. Anything else is retried and reconciled.
@@ -89,7 +76,7 @@ export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayloa
         for (const device of toSubmit) if (refused.has(device.value.importId)) await failDevice(deps, device, correlationId, `${submitted.status} ${submitted.code}`, log);
         if (submitted.notSubmitted.length > refused.size) deferred ??= retryFor({ ok: false, kind: 'transient', message: 'import chunks after a refused one' }, attempt, deps.retry, deps.now(), 'importing devices');
       } else {
-        // Claimed devices stay `importing` without a confirmed record: the retry reconciles them.
+        // Claimed devices stay `importing` without a record: the retry reconciles them.
         deferred ??= retryFor(submitted.kind === 'permanent' ? { ok: false, kind: 'transient', message: `${submitted.status} ${submitted.code}` } : submitted, attempt, deps.retry, deps.now(), 'importing devices');
       }
     }
@@ -149,16 +136,6 @@ async function reclaim(deps: PipelineDeps, device: Versioned<DeviceRecord>, log:
     if (!(error instanceof ConcurrencyConflictError)) throw error;
     log.info({ event: EVENTS.conflict, serial: device.value.serialNumber }, 'another delivery re-claimed the device first');
     return undefined;
-  }
-}
-
-/** Records which imported record tracks the device. A field update, not a transition. */
-async function confirm(deps: PipelineDeps, device: Versioned<DeviceRecord>, record: ImportedIdentity, log: Logger): Promise<void> {
-  try {
-    await deps.devices.save({ ...device.value, importedIdentityId: record.id, updatedAt: deps.now().toISOString() }, device.etag);
-  } catch (error) {
-    if (!(error instanceof ConcurrencyConflictError)) throw error;
-    log.warn({ event: EVENTS.conflict, serial: device.value.serialNumber }, 'device changed while recording its import; the poll reconciles it by importId');
   }
 }
 

@@ -14,23 +14,26 @@ import type { PipelineDeps } from './context.js';
 import { ensureTick, type TickPayload } from './ticks.js';
 import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } from './work.js';
 
+/** Finished records carried to the next run, at most: a Service Bus message stays small. */
+const CARRIED_CLEANUP = 1000;
+
 /**
  * The import poll: one listing of the imported records answers every importing device.
  * Finished records move their devices on (806 counts as registered, 808/802 fail with a
  * reason the supplier can act on), then are deleted at clean-up priority. The poll
- * reschedules itself with backoff while anything is left to watch or clean.
+ * reschedules itself with backoff while anything is left to watch or clean; once nothing
+ * waits on an import, the records left to delete travel with the next run instead of being
+ * listed again.
  */
 export async function pollImports(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
+  if (tick.cleanup?.length && (await waitingForImport(deps)).length === 0) return cleanUpCarried(deps, tick, tick.cleanup, correlationId, log);
   // Listing first, devices second: a device claimed in between then has no finished record
   // in this listing, so clean-up can never delete a record a waiting device still needs.
   const listed = await deps.graph.listImportedIdentities();
   if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
   const records = listed.value;
-  const waiting: Versioned<DeviceRecord>[] = [];
-  for await (const device of deps.devices.inStates(['importing', 'stalled'])) {
-    if (device.value.state === 'importing' || device.value.waitingFor === 'import') waiting.push(device);
-  }
+  const waiting = await waitingForImport(deps);
   const byId = new Map(records.map((r) => [r.id, r]));
   const byImportId = new Map(records.map((r) => [r.importId, r]));
 
@@ -66,40 +69,77 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   }
   await deps.queue.send(QUEUES.import, chunks);
 
-  // Clean-up: our finished records whose devices have moved on. Budget refusals just leave
-  // them for the next poll, which comes round while any are left.
-  let leftToClean = 0;
-  let deleted = 0;
-  let cleanupRetryMs: number | undefined;
-  for (const record of records) {
-    const finished = interpretImport(record.state).kind !== 'pending';
-    if (!finished || pendingImportIds.has(record.importId) || !isProductImport(deps, record)) continue;
-    if (cleanupRetryMs !== undefined) {
-      leftToClean++;
-      continue;
-    }
-    const result = await deps.graph.deleteImportedIdentity(record.id);
-    if (result.ok || result.kind === 'not-found') deleted++;
-    else {
-      leftToClean++;
-      cleanupRetryMs = result.kind === 'throttled' ? result.retryAfterMs : deps.retry.firstRetryMs;
-    }
-  }
+  // Clean-up: our finished records whose devices have moved on.
+  const finished = records.filter((r) => interpretImport(r.state).kind !== 'pending' && !pendingImportIds.has(r.importId) && isProductImport(deps, r));
+  const cleanup = await deleteRecords(deps, finished.map((r) => r.id));
 
   if (registeredAny) {
     const synced = await deps.graph.syncAutopilot();
     if (!synced.ok) log.info({ event: EVENTS.syncSkipped, kind: synced.kind }, 'Autopilot sync not sent this time');
     await ensureTick(deps.ticks, 'autopilot', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
   }
-  if (stillWaiting > 0 || leftToClean > 0) {
-    // Clean-up counts as progress: records left behind are deleted as soon as the budget allows.
-    const idle = progressed > 0 || deleted > 0 ? 0 : tick.idle + 1;
-    const backoff = backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs);
-    const next = new Date(deps.now().getTime() + (leftToClean > 0 && cleanupRetryMs !== undefined ? Math.min(backoff, Math.max(cleanupRetryMs, 1)) : backoff));
-    await ensureTick(deps.ticks, 'imports', next, { idle, replacing: tick.at, correlationId });
+  const leftToClean = cleanup.left.length;
+  if (stillWaiting > 0) {
+    // Progress (clean-up included) keeps the interval short while imports finish. A run that
+    // moved nothing backs off from the second such run on: the first poll after an import
+    // often comes before Autopilot has finished any.
+    const idle = progressed > 0 || cleanup.deleted > 0 ? 0 : tick.idle + 1;
+    const backoff = backoffMs(idle - 1, deps.waits.importPollMs, deps.waits.maxPollIntervalMs);
+    const next = cleanup.retryMs !== undefined && leftToClean > 0 ? Math.min(backoff, cleanup.retryMs) : backoff;
+    await ensureTick(deps.ticks, 'imports', new Date(deps.now().getTime() + next), { idle, replacing: tick.at, correlationId });
+  } else if (leftToClean > 0) {
+    await scheduleCleanup(deps, tick, cleanup, correlationId);
   }
-  log.info({ event: EVENTS.importPoll, watched: waiting.length, progressed, stillWaiting, deleted, leftToClean, records: records.length }, 'import poll done');
+  log.info({ event: EVENTS.importPoll, watched: waiting.length, progressed, stillWaiting, deleted: cleanup.deleted, leftToClean, records: records.length }, 'import poll done');
   return DONE;
+}
+
+/** Devices whose import is still being watched: importing, or stalled while waiting on it. */
+async function waitingForImport(deps: PipelineDeps): Promise<Versioned<DeviceRecord>[]> {
+  const waiting: Versioned<DeviceRecord>[] = [];
+  for await (const device of deps.devices.inStates(['importing', 'stalled'])) {
+    if (device.value.state === 'importing' || device.value.waitingFor === 'import') waiting.push(device);
+  }
+  return waiting;
+}
+
+interface Cleanup {
+  readonly deleted: number;
+  readonly left: readonly string[];
+  /** When the budget allows clean-up again (real ms from now); set when it refused. */
+  readonly retryMs?: number;
+}
+
+/** Deletes records in turn until the clean-up share of the budget refuses; a 404 is done too. */
+async function deleteRecords(deps: PipelineDeps, ids: readonly string[]): Promise<Cleanup> {
+  let deleted = 0;
+  for (const [index, id] of ids.entries()) {
+    const result = await deps.graph.deleteImportedIdentity(id);
+    if (result.ok || result.kind === 'not-found') {
+      deleted++;
+      continue;
+    }
+    return { deleted, left: ids.slice(index), retryMs: Math.max(result.kind === 'throttled' ? result.retryAfterMs : deps.retry.firstRetryMs, 1) };
+  }
+  return { deleted, left: [] };
+}
+
+/**
+ * Nothing waits on an import any more: deletes the records an earlier run found finished,
+ * without listing them again. When they are gone, one more listing run picks up any beyond
+ * those carried, and ends the chain if there are none.
+ */
+async function cleanUpCarried(deps: PipelineDeps, tick: TickPayload, ids: readonly string[], correlationId: string, log: Logger): Promise<WorkResult> {
+  const cleanup = await deleteRecords(deps, ids);
+  if (cleanup.left.length > 0) await scheduleCleanup(deps, tick, cleanup, correlationId);
+  else await ensureTick(deps.ticks, 'imports', deps.now(), { replacing: tick.at, correlationId });
+  log.info({ event: EVENTS.importPoll, watched: 0, progressed: 0, stillWaiting: 0, deleted: cleanup.deleted, leftToClean: cleanup.left.length, records: ids.length }, 'import clean-up run done');
+  return DONE;
+}
+
+async function scheduleCleanup(deps: PipelineDeps, tick: TickPayload, cleanup: Cleanup, correlationId: string): Promise<void> {
+  const next = new Date(deps.now().getTime() + (cleanup.retryMs ?? 0));
+  await ensureTick(deps.ticks, 'imports', next, { replacing: tick.at, correlationId, cleanup: cleanup.left.slice(0, CARRIED_CLEANUP) });
 }
 
 /** Records of other tools in the tenant are left alone: the product's import ids carry a prefix. */

@@ -17,6 +17,11 @@ export interface TickPayload {
   readonly at: string;
   /** Consecutive runs that saw no progress: drives the backoff. */
   readonly idle: number;
+  /**
+   * Import records an earlier run found finished, with their devices moved on, and could not
+   * delete yet: deleted without listing again while no device waits on an import.
+   */
+  readonly cleanup?: readonly string[];
 }
 
 export interface TickDeps {
@@ -37,12 +42,17 @@ export function tickMessageId(tick: TickName, at: Date): string {
  * an extra run (harmless: chains merge at their next request) rather than a lease that
  * points at nothing.
  */
-export async function ensureTick(deps: TickDeps, tick: TickName, at: Date, options: { idle?: number; replacing?: string; correlationId: string }): Promise<void> {
+export async function ensureTick(
+  deps: TickDeps,
+  tick: TickName,
+  at: Date,
+  options: { idle?: number; replacing?: string; correlationId: string; cleanup?: readonly string[] },
+): Promise<void> {
   const lease = await deps.leases.get(tick);
   const due = lease.scheduledFor ? Date.parse(lease.scheduledFor) : undefined;
   const pendingRun = due !== undefined && lease.scheduledFor !== options.replacing && due > deps.now().getTime();
   if (pendingRun && due <= at.getTime()) return;
-  const payload: TickPayload = { tick, at: at.toISOString(), idle: options.idle ?? 0 };
+  const payload: TickPayload = { tick, at: at.toISOString(), idle: options.idle ?? 0, ...(options.cleanup?.length ? { cleanup: options.cleanup } : {}) };
   await deps.queue.schedule(QUEUES.followup, [{ kind: 'tick', correlationId: options.correlationId, messageId: tickMessageId(tick, at), payload }], at);
   try {
     await deps.leases.set(tick, at.toISOString(), lease.etag);

@@ -52,6 +52,19 @@ export class RetriesExhaustedError extends Error {
 /** Devices a poll handles at once: Table Storage round trips overlap, Graph calls still queue for the budget. */
 export const DEVICE_CONCURRENCY = 16;
 
+/** Maps `items` through `work` with at most `limit` in flight; results keep the items' order. */
+export async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  await forEachLimited(
+    items.map((item, index) => ({ item, index })),
+    limit,
+    async ({ item, index }) => {
+      results[index] = await work(item);
+    },
+  );
+  return results;
+}
+
 /** Runs `work` over `items` with at most `limit` in flight. */
 export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
