@@ -318,14 +318,17 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
       ...(lagging ? { retag: { serialNumber: known.serialNumber, generation: known.generation } } : {}),
     };
   }
-  // The device keeps the batch that registered it; the re-tag is in its history.
+  // The device keeps the batch that registered it; the re-tag is in its history. An enrolled
+  // device is watched again (by the Autopilot poll) until Autopilot has its new tag.
   const generation = known.generation + 1;
+  const watchEnrolled =
+    known.state === 'enrolled' ? { waitingFor: wanted !== (known.autopilotGroupTag ?? '') ? ('group-tag' as const) : undefined, waitingSince: deps.now().toISOString() } : {};
   await applyTransition(deps.devices, log, current, {
     to: known.state,
     reason: 'group-tag-changed',
     correlationId,
     now: deps.now(),
-    changes: { groupTag: device.groupTag, generation },
+    changes: { groupTag: device.groupTag, generation, ...watchEnrolled },
     detail: { previousGroupTag: known.groupTag ?? null, groupTag: device.groupTag ?? null, retagBatchId: batch.batchId, line: row.line },
   });
   return {

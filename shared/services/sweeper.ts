@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { QUEUES } from '../adapters/bus/queues.js';
 import type { DeadLetteredMessage, OutgoingMessage, WorkQueue } from '../adapters/bus/work-queue.js';
 import type { BatchRecord, BatchRepository } from '../adapters/tables/batch-repository.js';
-import type { DeviceRepository } from '../adapters/tables/device-repository.js';
+import type { DeviceRepository, StateClause } from '../adapters/tables/device-repository.js';
 import type { EntityProps, TableStore } from '../adapters/tables/table-store.js';
 import { scaled, type AppConfig } from '../config.js';
 import { serialKey, type DeviceRecord } from '../domain/device.js';
@@ -13,6 +13,7 @@ import { EVENTS } from '../events.js';
 import type { Logger } from '../log.js';
 import type { ImportChunkPayload } from './intake.js';
 import { ensureTick, type TickDeps, type TickName } from './pipeline/ticks.js';
+import { pollWaitedOn, WATCHED } from './pipeline/watched.js';
 
 /**
  * The sweeper (a timer): the safety net under the message-driven pipeline. Each run
@@ -94,7 +95,7 @@ export function tableDeadLetterCursors(store: Pick<TableStore<CursorRow>, 'get' 
 }
 
 export interface SweeperDeps {
-  readonly devices: Pick<DeviceRepository, 'inStates'>;
+  readonly devices: Pick<DeviceRepository, 'matching'>;
   readonly batches: Pick<BatchRepository, 'get'>;
   readonly queue: Pick<WorkQueue, 'send' | 'peekDeadLetters'>;
   readonly ticks: TickDeps;
@@ -133,19 +134,8 @@ export interface SweepSummary {
   readonly failedSteps: readonly string[];
 }
 
-const SCANNED_STATES: readonly DeviceState[] = ['received', 'importing', 'registered', 'profile-assigned', 'stalled', 'enrolled'];
-const AUTOPILOT_WAITS = new Set(['group-tag', 'profile-assignment', 'enrolment']);
-
-/** The poll a device waits on; mirrors what each poll watches, so a revived poll has work. */
-export function pollWaitedOn(device: DeviceRecord): TickName | undefined {
-  if (device.state === 'importing') return 'imports';
-  if (device.state === 'stalled' && device.waitingFor === 'import') return 'imports';
-  if (!device.autopilotId) return undefined;
-  if (device.state === 'registered' || device.state === 'profile-assigned') return 'autopilot';
-  if (device.state === 'enrolled') return (device.groupTag ?? '') !== (device.autopilotGroupTag ?? '') ? 'autopilot' : undefined;
-  if (device.state === 'stalled' && device.waitingFor !== undefined && AUTOPILOT_WAITS.has(device.waitingFor)) return 'autopilot';
-  return undefined;
-}
+/** Devices the sweeper looks at: those not yet picked up, and those a poll watches. */
+const SCANNED: readonly StateClause[] = [{ state: 'received' }, ...WATCHED.imports, ...WATCHED.autopilot];
 
 /** Same devices and generations, same id: overlapping runs and repeats within the duplicate-detection window are dropped. */
 export function requeueMessageId(devices: readonly Pick<DeviceRecord, 'serialNumber' | 'generation'>[]): string {
@@ -171,7 +161,7 @@ async function scanDevices(deps: SweeperDeps): Promise<Scan> {
   const oldReceived: ReceivedDevice[] = [];
   let stalled = 0;
   let overdue = 0;
-  for await (const { value: device } of deps.devices.inStates(SCANNED_STATES)) {
+  for await (const { value: device } of deps.devices.matching(SCANNED)) {
     const poll = pollWaitedOn(device);
     if (poll) polls.add(poll);
     if (device.state !== 'received' && device.state !== 'stalled' && poll === undefined) continue;

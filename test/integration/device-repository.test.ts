@@ -70,4 +70,21 @@ describe('DeviceRepository against Azurite', () => {
     for await (const device of repo.inStates(['rejected'])) rejected.push(device.value.serialNumber);
     expect(rejected).toContain('SER/005');
   });
+
+  it('filters by state and waiting step in the service: a poll never reads the settled fleet', async () => {
+    const seed = async (serialNumber: string, state: 'enrolled' | 'stalled' | 'registered', waitingFor?: 'group-tag' | 'import' | 'enrolment') => {
+      const { record, event } = newDevice({ serialNumber, supplierId: 'contoso', batchId: 'b-watch', line: 2 }, 'received', 'accepted-from-file', 'c', now);
+      await repo.create({ ...record, state, waitingFor }, event);
+    };
+    await seed('W-ENROLLED', 'enrolled');
+    await seed('W-ENROLLED-RETAG', 'enrolled', 'group-tag');
+    await seed('W-STALLED-IMPORT', 'stalled', 'import');
+    await seed('W-STALLED-ENROLMENT', 'stalled', 'enrolment');
+    await seed('W-REGISTERED', 'registered');
+    const found: string[] = [];
+    for await (const device of repo.matching([{ state: 'registered' }, { state: 'stalled', waitingFor: ['enrolment'] }, { state: 'enrolled', waitingFor: ['group-tag'] }])) {
+      if (device.value.serialNumber.startsWith('W-')) found.push(device.value.serialNumber);
+    }
+    expect(found.sort()).toEqual(['W-ENROLLED-RETAG', 'W-REGISTERED', 'W-STALLED-ENROLMENT']);
+  });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
 import { newDevice, type DeviceRecord } from '../../shared/domain/device.js';
-import { pollWaitedOn, requeueMessageId, sweeperPolicy } from '../../shared/services/sweeper.js';
+import { pollWaitedOn } from '../../shared/services/pipeline/watched.js';
+import { requeueMessageId, sweeperPolicy } from '../../shared/services/sweeper.js';
 
 const at = new Date('2026-03-02T09:00:00.000Z');
 
@@ -22,7 +23,7 @@ describe('pollWaitedOn', () => {
     // The Autopilot poll skips devices without an Autopilot id: reviving it for them would do nothing.
     expect(pollWaitedOn(device({ state: 'registered', autopilotId: undefined }))).toBeUndefined();
     expect(pollWaitedOn(device({ state: 'enrolled', autopilotId: 'ap-1', groupTag: 'MPS-STD', autopilotGroupTag: 'MPS-STD' }))).toBeUndefined();
-    expect(pollWaitedOn(device({ state: 'enrolled', autopilotId: 'ap-1', groupTag: 'MPS-KIOSK', autopilotGroupTag: 'MPS-STD' }))).toBe('autopilot');
+    expect(pollWaitedOn(device({ state: 'enrolled', autopilotId: 'ap-1', groupTag: 'MPS-KIOSK', autopilotGroupTag: 'MPS-STD', waitingFor: 'group-tag' }))).toBe('autopilot');
     expect(pollWaitedOn(device({ state: 'failed' }))).toBeUndefined();
   });
 });

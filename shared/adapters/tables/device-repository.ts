@@ -1,6 +1,6 @@
 import type { DeviceEvent, DeviceRecord } from '../../domain/device.js';
 import { serialKey } from '../../domain/device.js';
-import { isDeviceState, type DeviceState } from '../../domain/lifecycle.js';
+import { isDeviceState, type DeviceState, type WaitStep } from '../../domain/lifecycle.js';
 import { odataString, TableStore, toKey, type EntityProps, type WriteOp } from './table-store.js';
 
 /**
@@ -8,6 +8,12 @@ import { odataString, TableStore, toKey, type EntityProps, type WriteOp } from '
  * (record update guarded by ETag + history event insert) is one atomic transaction.
  * Row keys: `device` for the record, `event-000001`… for the history in order.
  */
+
+/** Devices in `state`, and when given, waiting for one of `waitingFor`. */
+export interface StateClause {
+  readonly state: DeviceState;
+  readonly waitingFor?: readonly WaitStep[];
+}
 
 export interface Versioned<T> {
   readonly value: T;
@@ -167,9 +173,23 @@ export class DeviceRepository {
   }
 
   /** Every device in the given states (a filtered scan; Table Storage has no secondary index). */
-  async *inStates(states: readonly DeviceState[]): AsyncGenerator<Versioned<DeviceRecord>> {
-    const stateFilter = states.map((state) => `state eq ${odataString(state)}`).join(' or ');
-    for await (const row of this.store.query(`RowKey eq '${DEVICE_ROW}' and (${stateFilter})`)) {
+  inStates(states: readonly DeviceState[]): AsyncGenerator<Versioned<DeviceRecord>> {
+    return this.matching(states.map((state) => ({ state })));
+  }
+
+  /**
+   * Every device matching any of the clauses, filtered by the service: a poll that watches
+   * waiting devices never reads the settled fleet.
+   */
+  async *matching(clauses: readonly StateClause[]): AsyncGenerator<Versioned<DeviceRecord>> {
+    const filter = clauses
+      .map(({ state, waitingFor }) => {
+        const stateIs = `state eq ${odataString(state)}`;
+        if (!waitingFor?.length) return stateIs;
+        return `(${stateIs} and (${waitingFor.map((step) => `waitingFor eq ${odataString(step)}`).join(' or ')}))`;
+      })
+      .join(' or ');
+    for await (const row of this.store.query(`RowKey eq '${DEVICE_ROW}' and (${filter})`)) {
       yield { value: fromDeviceRow(row.value), etag: row.etag };
     }
   }

@@ -8,7 +8,7 @@ import type { RetryPolicy } from './work.js';
 
 /** Everything the pipeline handlers need; built once by the runtime. */
 export interface PipelineDeps {
-  readonly devices: Pick<DeviceRepository, 'get' | 'create' | 'save' | 'inStates'>;
+  readonly devices: Pick<DeviceRepository, 'get' | 'create' | 'save' | 'matching'>;
   readonly graph: AutopilotPort;
   readonly queue: Pick<WorkQueue, 'send' | 'schedule'>;
   readonly ticks: TickDeps;

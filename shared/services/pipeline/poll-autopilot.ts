@@ -10,6 +10,7 @@ import type { Logger } from '../../log.js';
 import { applyTransition } from '../device-lifecycle.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick, type TickPayload } from './ticks.js';
+import { WATCHED } from './watched.js';
 import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } from './work.js';
 
 /**
@@ -18,24 +19,15 @@ import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } f
  * enrolled — or to `stalled` past its deadline. Many waiting devices: one paged listing
  * answers them all; a few: one read each is cheaper than listing the tenant.
  */
-const WATCHED = new Set<DeviceRecord['state']>(['registered', 'profile-assigned']);
-
 export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
   const waiting: Versioned<DeviceRecord>[] = [];
-  for await (const device of deps.devices.inStates(['registered', 'profile-assigned', 'stalled', 'enrolled'])) {
-    const d = device.value;
-    if (!d.autopilotId) continue;
-    // An enrolled device is watched only while a new group tag still has to reach Autopilot.
-    if (d.state === 'enrolled') {
-      if ((d.groupTag ?? '') !== (d.autopilotGroupTag ?? '')) waiting.push(device);
-      continue;
-    }
-    if (WATCHED.has(d.state) || d.waitingFor === 'profile-assignment' || d.waitingFor === 'enrolment' || d.waitingFor === 'group-tag') waiting.push(device);
-  }
+  for await (const device of deps.devices.matching(WATCHED.autopilot)) if (device.value.autopilotId) waiting.push(device);
   if (waiting.length === 0) return DONE;
 
   const identities = new Map<string, AutopilotIdentity>();
+  // Reads that failed (not "not found"): those devices wait for the next poll.
+  const unreadable = new Set<string>();
   let deferred: WorkResult | undefined;
   if (waiting.length <= deps.perDeviceReadLimit) {
     // One read each; a failed read only leaves that device for the next poll, and
@@ -46,8 +38,8 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
       else if (read.kind === 'throttled') {
         deferred = retryFor(read, attempt, deps.retry, deps.now(), 'reading Autopilot identities');
         break;
-      }
-      // Not found or failing: no identity this round; the device's deadline still applies.
+      } else if (read.kind !== 'not-found') unreadable.add(device.value.serialNumber);
+      // Not found: Autopilot no longer has the device; its deadline still applies.
     }
   } else {
     const listed = await deps.graph.listAutopilotIdentities();
@@ -59,7 +51,7 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
   let progressed = 0;
   let stillWaiting = 0;
   await forEachLimited(waiting, DEVICE_CONCURRENCY, async (device) => {
-    if (deferred && unread.has(device.value.serialNumber)) {
+    if ((deferred && unread.has(device.value.serialNumber)) || unreadable.has(device.value.serialNumber)) {
       stillWaiting++;
       return;
     }
@@ -67,7 +59,8 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
       const { moved, state, failure } = await advance(deps, device, identities.get(device.value.autopilotId!), correlationId, log);
       if (moved) progressed++;
       if (failure?.kind === 'throttled') deferred ??= retryFor(failure, attempt, deps.retry, deps.now(), 'updating group tags');
-      if ((state !== 'enrolled' && state !== 'failed') || (await retagPending(deps, device.value.serialNumber))) stillWaiting++;
+      // A re-tag recorded meanwhile asks for its own run (the retag handler ensures the poll).
+      if (state !== 'enrolled' && state !== 'failed') stillWaiting++;
     } catch (error) {
       // Changed under us, or one device's trouble: the next poll looks again; the others go on.
       if (!(error instanceof ConcurrencyConflictError)) log.error({ event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error }, 'Autopilot poll could not handle a device');
@@ -98,7 +91,10 @@ export async function advance(
 ): Promise<{ moved: boolean; state: DeviceRecord['state']; failure?: GraphFailure }> {
   let current = device;
   const now = deps.now();
-  if (!identity) return stallIfLate(deps, current, correlationId, log);
+  if (!identity) {
+    if (current.value.state === 'enrolled') return giveUpRetag(deps, current, 'the device is no longer in Autopilot', log);
+    return stallIfLate(deps, current, correlationId, log);
+  }
 
   let wanted = current.value.groupTag ?? '';
   const inAutopilot = identity.groupTag ?? '';
@@ -124,6 +120,8 @@ export async function advance(
     // did not): record it now, and wait for the profile as after any re-tag.
     return recordRetag(deps, current, identity, wanted, correlationId, log);
   }
+
+  if (current.value.state === 'enrolled') return giveUpRetag(deps, current, 'Autopilot already has the group tag', log);
 
   let moved = false;
   const assigned = isProfileAssigned(identity.deploymentProfileAssignmentStatus);
@@ -206,7 +204,14 @@ async function stallIfLate(deps: PipelineDeps, device: Versioned<DeviceRecord>, 
   return { moved: true, state: 'stalled' };
 }
 
-async function retagPending(deps: PipelineDeps, serialNumber: string): Promise<boolean> {
-  const d = (await deps.devices.get(serialNumber))?.value;
-  return d !== undefined && d.state === 'enrolled' && (d.groupTag ?? '') !== (d.autopilotGroupTag ?? '');
+/**
+ * An enrolled device watched for a new group tag that cannot or need not be applied: it
+ * stops being watched (a field update, not a transition; it stays enrolled).
+ */
+async function giveUpRetag(deps: PipelineDeps, device: Versioned<DeviceRecord>, why: string, log: Logger): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
+  if (device.value.waitingFor !== undefined) {
+    await deps.devices.save({ ...device.value, waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined, updatedAt: deps.now().toISOString() }, device.etag);
+    log.warn({ event: EVENTS.retagDeferred, serial: device.value.serialNumber, groupTag: device.value.groupTag ?? null }, `enrolled device no longer watched for its group tag: ${why}`);
+  }
+  return { moved: false, state: 'enrolled' };
 }

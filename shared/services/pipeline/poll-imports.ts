@@ -12,6 +12,7 @@ import { applyTransition } from '../device-lifecycle.js';
 import { newImportId } from './import-chunk.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick, type TickPayload } from './ticks.js';
+import { WATCHED } from './watched.js';
 import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } from './work.js';
 
 /** Finished records carried to the next run, at most: a Service Bus message stays small. */
@@ -97,9 +98,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
 /** Devices whose import is still being watched: importing, or stalled while waiting on it. */
 async function waitingForImport(deps: PipelineDeps): Promise<Versioned<DeviceRecord>[]> {
   const waiting: Versioned<DeviceRecord>[] = [];
-  for await (const device of deps.devices.inStates(['importing', 'stalled'])) {
-    if (device.value.state === 'importing' || device.value.waitingFor === 'import') waiting.push(device);
-  }
+  for await (const device of deps.devices.matching(WATCHED.imports)) waiting.push(device);
   return waiting;
 }
 
