@@ -3,7 +3,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { REDACTED_PATHS } from '../shared/log.js';
+import { createLogger } from '../shared/log.js';
 import { loadConfig } from '../shared/config.js';
 import { createRuntime, useRuntime, type Runtime } from '../shared/runtime.js';
 import { DevHost } from './dev-host/index.js';
@@ -171,17 +171,7 @@ function stackLogger(file: WriteStream, console?: (line: string) => void): Logge
       }),
     });
   }
-  return pino(
-    {
-      name: 'ztp',
-      level: process.env.LOG_LEVEL ?? 'info',
-      redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
-      base: undefined,
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    pino.multistream(streams),
-  );
+  return createLogger({}, pino.multistream(streams));
 }
 
 const QUIET = new Set(['pipeline.import-poll', 'pipeline.autopilot-poll', 'devhost.receiver-error', 'devhost.blob-poll-failed']);
