@@ -1,52 +1,160 @@
 import { randomUUID } from 'node:crypto';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { ServiceBusClient } from '@azure/service-bus';
+import Long from 'long';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startServiceBusBroker, type ServiceBusBroker } from '../../local/servicebus-broker/index.js';
+import { QUEUES } from '../../shared/adapters/bus/queues.js';
+import { parseEnvelope, WorkQueue } from '../../shared/adapters/bus/work-queue.js';
 import { TickLeaseRepository } from '../../shared/adapters/tables/tick-leases.js';
 import { TableStore } from '../../shared/adapters/tables/table-store.js';
 import { beginTickRun, endTickRun, ensureTick, type TickDeps } from '../../shared/services/pipeline/ticks.js';
-import type { OutgoingMessage } from '../../shared/adapters/bus/work-queue.js';
 
-/** The poll chains' lease, against Azurite: one chain however many ask, and never a dead one. */
+interface ScheduledTick {
+  readonly messageId: unknown;
+  readonly state: string;
+  readonly scheduledFor: string | undefined;
+  readonly kind: string | undefined;
+  readonly correlationId: unknown;
+  readonly payload: unknown;
+}
+
+/**
+ * The poll chains' lease, against Azurite, and their messages, through the real SDK on the
+ * Service Bus test broker: one chain however many ask, and never a dead one.
+ */
 describe('ensureTick', () => {
+  let broker: ServiceBusBroker;
+  let client: ServiceBusClient;
+  let queue: WorkQueue;
   let leases: TickLeaseRepository;
-  const scheduled: { at: Date; messages: readonly OutgoingMessage[] }[] = [];
-  let clock = new Date('2026-01-01T10:00:00Z');
+  // Anchored on the real time so that every run the test asks for is still ahead on the broker.
+  let clock = new Date();
   let deps: TickDeps;
 
   beforeAll(async () => {
+    // Duplicate detection off: a second schedule of the same run must show, not be dropped.
+    broker = await startServiceBusBroker({ queues: [{ name: QUEUES.followup, duplicateDetectionWindowMs: 0 }] });
+    client = new ServiceBusClient(broker.connectionString);
+    queue = new WorkQueue(client);
     leases = new TickLeaseRepository(TableStore.fromConnectionString(inject('storageConnectionString'), `ticks${randomUUID().replace(/-/g, '')}`));
     await leases.ensure();
-    // The schedule port records what would go on the queue; the lease is the real table.
-    deps = { leases, now: () => clock, queue: { schedule: async (_queue, messages, at) => void scheduled.push({ at, messages }) } };
+    deps = { leases, now: () => clock, queue };
+  });
+
+  afterAll(async () => {
+    await queue?.close();
+    await client?.close();
+    await broker?.stop();
   });
 
   const at = (minutes: number): Date => new Date(clock.getTime() + minutes * 60_000);
 
+  /** Everything on the follow-up queue, scheduled messages included, without taking any. */
+  async function onQueue(): Promise<ScheduledTick[]> {
+    const receiver = client.createReceiver(QUEUES.followup);
+    try {
+      // From the first message each time: an implicit peek continues where the last one stopped.
+      const messages = await receiver.peekMessages(100, { fromSequenceNumber: Long.ZERO });
+      return messages.map((message) => {
+        const envelope = parseEnvelope(message.body);
+        return {
+          messageId: message.messageId,
+          state: message.state,
+          scheduledFor: message.scheduledEnqueueTimeUtc?.toISOString(),
+          kind: message.subject,
+          correlationId: message.correlationId,
+          payload: envelope.payload,
+        };
+      });
+    } finally {
+      await receiver.close();
+    }
+  }
+
   it('schedules once for many requests while a run is ahead, and earlier when asked for earlier', async () => {
-    await ensureTick(deps, 'imports', at(5), { correlationId: 'a' });
+    const first = at(5);
+    await ensureTick(deps, 'imports', first, { correlationId: 'a' });
     await ensureTick(deps, 'imports', at(5), { correlationId: 'b' });
     await ensureTick(deps, 'imports', at(8), { correlationId: 'c' });
-    expect(scheduled).toHaveLength(1);
-    await ensureTick(deps, 'imports', at(2), { correlationId: 'd' });
-    expect(scheduled).toHaveLength(2);
-    expect(scheduled[1]!.at).toEqual(at(2));
-    expect((await leases.get('imports')).scheduledFor).toBe(at(2).toISOString());
+    expect(await onQueue()).toEqual([
+      {
+        messageId: `tick:imports:${first.getTime()}`,
+        state: 'scheduled',
+        scheduledFor: first.toISOString(),
+        kind: 'tick',
+        correlationId: 'a',
+        payload: { tick: 'imports', at: first.toISOString(), idle: 0 },
+      },
+    ]);
+
+    const earlier = at(2);
+    await ensureTick(deps, 'imports', earlier, { correlationId: 'd', cleanup: [] });
+    const queued = await onQueue();
+    // The later run stays scheduled (stale runs are never cancelled) and merges into the chain.
+    expect(queued.map((m) => m.messageId)).toEqual([`tick:imports:${first.getTime()}`, `tick:imports:${earlier.getTime()}`]);
+    expect(queued[1]).toEqual({
+      messageId: `tick:imports:${earlier.getTime()}`,
+      state: 'scheduled',
+      scheduledFor: earlier.toISOString(),
+      kind: 'tick',
+      correlationId: 'd',
+      payload: { tick: 'imports', at: earlier.toISOString(), idle: 0 },
+    });
+    expect((await leases.get('imports')).scheduledFor).toBe(earlier.toISOString());
+    expect(broker.stats(QUEUES.followup)).toMatchObject({ active: 0, scheduled: 2 });
   });
 
   it('starts again after a quiet spell: a run in the past is not a pending run', async () => {
     clock = at(60); // every scheduled run is long over; the chain ended
-    const before = scheduled.length;
+    const before = await onQueue();
     await ensureTick(deps, 'imports', at(1), { correlationId: 'e' });
-    expect(scheduled.length).toBe(before + 1);
-    expect(scheduled.at(-1)!.messages[0]!.messageId).toBe(`tick:imports:${at(1).getTime()}`);
+    const after = await onQueue();
+    expect(after).toHaveLength(before.length + 1);
+    expect(after.at(-1)).toMatchObject({
+      messageId: `tick:imports:${at(1).getTime()}`,
+      state: 'scheduled',
+      scheduledFor: at(1).toISOString(),
+      correlationId: 'e',
+      payload: { tick: 'imports', at: at(1).toISOString(), idle: 0 },
+    });
+    expect((await leases.get('imports')).scheduledFor).toBe(at(1).toISOString());
   });
 
   it('lets the running poll schedule its successor even though its own lease is still there', async () => {
     const own = (await leases.get('imports')).scheduledFor!;
     clock = new Date(Date.parse(own) + 1000); // the run is executing now
-    const before = scheduled.length;
-    await ensureTick(deps, 'imports', at(4), { replacing: own, idle: 2, correlationId: 'f' });
-    expect(scheduled.length).toBe(before + 1);
-    expect(scheduled.at(-1)!.messages[0]!.payload).toMatchObject({ tick: 'imports', idle: 2 });
+    const before = await onQueue();
+    const cleanup = ['imp-1', 'imp-2'];
+    await ensureTick(deps, 'imports', at(4), { replacing: own, idle: 2, correlationId: 'f', cleanup });
+    const after = await onQueue();
+    expect(after).toHaveLength(before.length + 1);
+    expect(after.at(-1)).toEqual({
+      messageId: `tick:imports:${at(4).getTime()}`,
+      state: 'scheduled',
+      scheduledFor: at(4).toISOString(),
+      kind: 'tick',
+      correlationId: 'f',
+      payload: { tick: 'imports', at: at(4).toISOString(), idle: 2, cleanup },
+    });
+
+    // Its successor is now the pending run: a later request from anyone adds nothing.
+    await ensureTick(deps, 'imports', at(9), { correlationId: 'g' });
+    expect(await onQueue()).toHaveLength(after.length);
+    expect((await leases.get('imports')).scheduledFor).toBe(at(4).toISOString());
+  });
+
+  it('lets a run that starts a moment early (clocks differ) schedule its successor past its own pending time', async () => {
+    const own = (await leases.get('imports')).scheduledFor!;
+    clock = new Date(Date.parse(own) - 500); // by this instance's clock the run is still ahead
+    const before = await onQueue();
+    await ensureTick(deps, 'imports', at(3), { correlationId: 'h' });
+    expect(await onQueue()).toHaveLength(before.length);
+
+    await ensureTick(deps, 'imports', at(3), { replacing: own, idle: 1, correlationId: 'h' });
+    const after = await onQueue();
+    expect(after).toHaveLength(before.length + 1);
+    expect(after.at(-1)).toMatchObject({ messageId: `tick:imports:${at(3).getTime()}`, state: 'scheduled', payload: { tick: 'imports', idle: 1 } });
+    expect((await leases.get('imports')).scheduledFor).toBe(at(3).toISOString());
   });
 
   it('runs one poll at a time: a second run stands down and asks for a rerun', async () => {
