@@ -24,8 +24,8 @@ import type { Logger } from '../../shared/log.js';
  *   abandon when it throws (the queue's max delivery count then dead-letters), like the host
  *   with autoCompleteMessages.
  * - Blob triggers with source EventGrid: a watcher lists the container and delivers each new
- *   or changed blob once (as Event Grid's BlobCreated would), retrying a failed invocation
- *   a few times with backoff, as the host does before giving up.
+ *   or changed blob once (as Event Grid's BlobCreated would), four at a time (host.json),
+ *   retrying a failed invocation a few times with backoff, as the host does before giving up.
  * - HTTP triggers: their routes under /api on one local port. Function keys are not checked
  *   locally (the Functions host does not check them locally either); in Azure they are.
  * - Timer triggers: run at the schedule's period divided by the stack's time scale, so
@@ -41,6 +41,8 @@ export interface DevHostOptions {
   readonly blobPollMs?: number;
   /** Concurrent messages per queue (host.json maxConcurrentCalls). */
   readonly maxConcurrentCalls?: number;
+  /** Blob-triggered invocations at once; more wait their turn (host.json blobs.maxDegreeOfParallelism). */
+  readonly maxBlobInvocations?: number;
   /** Port for HTTP routes; 0 picks a free one. */
   readonly httpPort?: number;
   /** Timer periods are divided by this (ZTP_TIME_SCALE). */
@@ -96,6 +98,8 @@ export class DevHost {
   private blobTimer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private blobInvocations = 0;
+  private readonly blobTurns: (() => void)[] = [];
   private stopped = false;
   /** Invocations that failed for good (after the blob retries). */
   readonly failures: { functionName: string; error: string }[] = [];
@@ -202,6 +206,19 @@ export class DevHost {
   }
 
   private async invokeBlob(watch: BlobWatch, blobName: string): Promise<void> {
+    // A finishing invocation hands its slot straight to the next one waiting.
+    if (this.blobInvocations >= (this.options.maxBlobInvocations ?? 4)) await new Promise<void>((resolve) => this.blobTurns.push(resolve));
+    else this.blobInvocations++;
+    try {
+      await this.invokeBlobWithRetries(watch, blobName);
+    } finally {
+      const next = this.blobTurns.shift();
+      if (next) next();
+      else this.blobInvocations--;
+    }
+  }
+
+  private async invokeBlobWithRetries(watch: BlobWatch, blobName: string): Promise<void> {
     const fullPath = `${watch.container}/${blobName}`;
     const [, supplier, ...rest] = fullPath.split('/');
     for (let attempt = 1; attempt <= BLOB_ATTEMPTS && !this.stopped; attempt++) {
