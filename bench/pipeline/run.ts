@@ -328,10 +328,17 @@ function printPhases(run: ProductRun, phases: readonly Phase[]): void {
   log(table(['phase (simulated time)', 'length', 'requests', '429', 'by kind'], rows));
 }
 
+/** A poll's log field: numbers with separators, timings (`ms`) as `list 12 scan 40 …`. */
+function showField(value: unknown): string {
+  if (typeof value === 'number') return int(value);
+  if (value !== null && typeof value === 'object') return `(${Object.entries(value).map(([key, inner]) => `${key} ${showField(inner)}`).join(' ')})`;
+  return String(value);
+}
+
 function printPolls(run: ProductRun): void {
   const rows = run.final.polls.map((poll) => {
     const fields = Object.entries(poll.fields)
-      .map(([key, value]) => `${key} ${typeof value === 'number' ? int(value) : String(value)}`)
+      .map(([key, value]) => `${key} ${showField(value)}`)
       .join(', ');
     return [`t+${int((run.toSim(poll.at) - run.t0) / 1000)} s`, poll.tick, fields];
   });

@@ -95,6 +95,8 @@ const SYNC_COOLDOWN_MS = 10 * 60 * 1000;
 export class Tenant {
   readonly imported = new Map<string, ImportedRecord>();
   readonly identities = new Map<string, AutopilotIdentity>();
+  /** Identities by normalised serial, in creation order: an import must not scan them all. */
+  private readonly identitiesBySerial = new Map<string, Set<AutopilotIdentity>>();
   readonly managedDevices = new Map<string, ManagedDevice>();
   private readonly timeline = new Timeline();
   private readonly profileBlocked = new Map<string, 'notAssigned' | 'pending'>();
@@ -190,14 +192,16 @@ export class Tenant {
       deleting: false,
     };
     this.identities.set(identity.id, identity);
+    const serial = normaliseSerial(identity.serialNumber);
+    const sameSerial = this.identitiesBySerial.get(serial) ?? new Set<AutopilotIdentity>();
+    this.identitiesBySerial.set(serial, sameSerial.add(identity));
     this.groupTagChanged(identity, at);
     return identity;
   }
 
   findIdentityBySerial(serial: string): AutopilotIdentity | undefined {
-    const wanted = normaliseSerial(serial);
-    for (const identity of this.identities.values()) if (normaliseSerial(identity.serialNumber) === wanted) return identity;
-    return undefined;
+    const [first] = this.identitiesBySerial.get(normaliseSerial(serial)) ?? [];
+    return first;
   }
 
   updateDeviceProperties(id: string, properties: Partial<Record<'groupTag' | 'displayName' | 'userPrincipalName' | 'addressableUserName', string>>): boolean {
@@ -219,12 +223,20 @@ export class Tenant {
     identity.generation += 1;
     const delayMs = this.draw(this.options.latencies.identityDeletionSeconds);
     if (delayMs <= 0) {
-      this.identities.delete(id);
+      this.removeIdentity(identity);
     } else {
       identity.deleting = true;
-      this.timeline.at(this.clock.now() + delayMs, () => this.identities.delete(id));
+      this.timeline.at(this.clock.now() + delayMs, () => this.removeIdentity(identity));
     }
     return 'deleted';
+  }
+
+  private removeIdentity(identity: AutopilotIdentity): void {
+    this.identities.delete(identity.id);
+    const serial = normaliseSerial(identity.serialNumber);
+    const sameSerial = this.identitiesBySerial.get(serial);
+    sameSerial?.delete(identity);
+    if (sameSerial?.size === 0) this.identitiesBySerial.delete(serial);
   }
 
   /**
@@ -441,28 +453,55 @@ function text(value: unknown): string {
   return typeof value === 'string' ? value : '';
 }
 
-/** Events ordered by simulated time (ties in scheduling order). */
+/** Events ordered by simulated time (ties in scheduling order): a binary heap, as tens of thousands wait at once. */
 class Timeline {
-  private events: { at: number; seq: number; run: (at: number) => void }[] = [];
+  private readonly heap: { at: number; seq: number; run: (at: number) => void }[] = [];
   private seq = 0;
 
   at(at: number, run: (at: number) => void): void {
-    const event = { at, seq: this.seq++, run };
-    let low = 0;
-    let high = this.events.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      const other = this.events[mid];
-      if (other && (other.at < at || (other.at === at && other.seq < event.seq))) low = mid + 1;
-      else high = mid;
+    this.heap.push({ at, seq: this.seq++, run });
+    let index = this.heap.length - 1;
+    while (index > 0) {
+      const parent = (index - 1) >>> 1;
+      if (!this.before(index, parent)) break;
+      this.swap(index, parent);
+      index = parent;
     }
-    this.events.splice(low, 0, event);
   }
 
   runDue(now: number): void {
-    for (let next = this.events[0]; next && next.at <= now; next = this.events[0]) {
-      this.events.shift();
+    for (let next = this.heap[0]; next && next.at <= now; next = this.heap[0]) {
+      this.pop();
       next.run(next.at);
     }
+  }
+
+  private pop(): void {
+    const last = this.heap.pop();
+    if (last === undefined || this.heap.length === 0) return;
+    this.heap[0] = last;
+    let index = 0;
+    for (;;) {
+      const left = 2 * index + 1;
+      const right = left + 1;
+      let first = index;
+      if (left < this.heap.length && this.before(left, first)) first = left;
+      if (right < this.heap.length && this.before(right, first)) first = right;
+      if (first === index) return;
+      this.swap(index, first);
+      index = first;
+    }
+  }
+
+  private before(a: number, b: number): boolean {
+    const x = this.heap[a]!;
+    const y = this.heap[b]!;
+    return x.at < y.at || (x.at === y.at && x.seq < y.seq);
+  }
+
+  private swap(a: number, b: number): void {
+    const x = this.heap[a]!;
+    this.heap[a] = this.heap[b]!;
+    this.heap[b] = x;
   }
 }

@@ -29,7 +29,8 @@ async function run(deps: PipelineDeps, envelope: PipelineEnvelope, attempt: numb
       } finally {
         // A run asked for while this one ran comes soon after it, as the same chain.
         if (await endTickRun(deps.ticks, tick)) {
-          await ensureTick(deps.ticks, tick.tick, new Date(deps.now().getTime() + deps.waits.firstPollMs), { replacing: tick.at, correlationId: envelope.correlationId });
+          const soon = tick.tick === 'imports' ? deps.waits.importPollMs : deps.waits.firstPollMs;
+          await ensureTick(deps.ticks, tick.tick, new Date(deps.now().getTime() + soon), { replacing: tick.at, correlationId: envelope.correlationId });
         }
       }
       return result;

@@ -31,10 +31,14 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   if (tick.cleanup?.length && (await waitingForImport(deps)).length === 0) return cleanUpCarried(deps, tick, tick.cleanup, correlationId, log);
   // Listing first, devices second: a device claimed in between then has no finished record
   // in this listing, so clean-up can never delete a record a waiting device still needs.
+  const started = Date.now();
+  const runStart = deps.now().getTime();
   const listed = await deps.graph.listImportedIdentities();
   if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
   const records = listed.value;
+  const listedAt = Date.now();
   const waiting = await waitingForImport(deps);
+  const scannedAt = Date.now();
   const byId = new Map(records.map((r) => [r.id, r]));
   const byImportId = new Map(records.map((r) => [r.importId, r]));
 
@@ -69,10 +73,13 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
     chunks.push({ kind: 'import-chunk', correlationId, messageId: `resubmit:${tick.at}:${start}`, payload: { batchId: 'resubmit', chunk: start, serialNumbers } });
   }
   await deps.queue.send(QUEUES.import, chunks);
+  const resolvedAt = Date.now();
 
   // Clean-up: our finished records whose devices have moved on.
   const finished = records.filter((r) => interpretImport(r.state).kind !== 'pending' && !pendingImportIds.has(r.importId) && isProductImport(deps, r));
-  const cleanup = await deleteRecords(deps, finished.map((r) => r.id));
+  // While devices still wait, clean-up gets a slice of the poll interval, so it never holds
+  // back the next look at the imports still finishing.
+  const cleanup = await deleteRecords(deps, finished.map((r) => r.id), stillWaiting > 0 ? Date.now() + deps.waits.importPollMs / 4 : undefined);
 
   if (registeredAny) {
     const synced = await deps.graph.syncAutopilot();
@@ -86,12 +93,18 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
     // often comes before Autopilot has finished any.
     const idle = progressed > 0 || cleanup.deleted > 0 ? 0 : tick.idle + 1;
     const backoff = backoffMs(idle - 1, deps.waits.importPollMs, deps.waits.maxPollIntervalMs);
-    const next = cleanup.retryMs !== undefined && leftToClean > 0 ? Math.min(backoff, cleanup.retryMs) : backoff;
-    await ensureTick(deps.ticks, 'imports', new Date(deps.now().getTime() + next), { idle, replacing: tick.at, correlationId });
+    // Counted from this run's start: a long run (thousands of devices moved on) does not
+    // delay the next look at the imports still finishing.
+    // Never before this run has let go of the poll's lock, or the successor would stand down.
+    const next = Math.max(runStart + backoff, deps.now().getTime() + Math.min(1000, deps.waits.importPollMs / 10));
+    const cleanupNext = cleanup.retryMs !== undefined && leftToClean > 0 ? deps.now().getTime() + cleanup.retryMs : Number.POSITIVE_INFINITY;
+    await ensureTick(deps.ticks, 'imports', new Date(Math.min(next, cleanupNext)), { idle, replacing: tick.at, correlationId });
   } else if (leftToClean > 0) {
     await scheduleCleanup(deps, tick, cleanup, correlationId);
   }
-  log.info({ event: EVENTS.importPoll, watched: waiting.length, progressed, stillWaiting, deleted: cleanup.deleted, leftToClean, records: records.length }, 'import poll done');
+  // Real milliseconds spent listing, reading the waiting devices, moving them on, and the rest.
+  const ms = { list: listedAt - started, scan: scannedAt - listedAt, resolve: resolvedAt - scannedAt, rest: Date.now() - resolvedAt };
+  log.info({ event: EVENTS.importPoll, watched: waiting.length, progressed, stillWaiting, deleted: cleanup.deleted, leftToClean, records: records.length, ms }, 'import poll done');
   return DONE;
 }
 
@@ -109,10 +122,14 @@ interface Cleanup {
   readonly retryMs?: number;
 }
 
-/** Deletes records in turn until the clean-up share of the budget refuses; a 404 is done too. */
-async function deleteRecords(deps: PipelineDeps, ids: readonly string[]): Promise<Cleanup> {
+/**
+ * Deletes records in turn until the clean-up share of the budget refuses, or (real clock)
+ * `stopAt` passes; a 404 is done too.
+ */
+async function deleteRecords(deps: PipelineDeps, ids: readonly string[], stopAt?: number): Promise<Cleanup> {
   let deleted = 0;
   for (const [index, id] of ids.entries()) {
+    if (stopAt !== undefined && Date.now() >= stopAt) return { deleted, left: ids.slice(index) };
     const result = await deps.graph.deleteImportedIdentity(id);
     if (result.ok || result.kind === 'not-found') {
       deleted++;
