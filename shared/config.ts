@@ -142,7 +142,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       enrolmentDeadlineMs: positiveNumber(env, 'ZTP_ENROLMENT_DEADLINE_DAYS', 60) * DAY,
       reprovisionDeadlineMs: positiveNumber(env, 'ZTP_REPROVISION_DEADLINE_HOURS', 24) * HOUR,
       firstPollMs: positiveNumber(env, 'ZTP_FIRST_POLL_SECONDS', 60) * 1000,
-      importPollMs: positiveNumber(env, 'ZTP_IMPORT_POLL_SECONDS', 15) * 1000,
+      importPollMs: positiveNumber(env, 'ZTP_IMPORT_POLL_SECONDS', 10) * 1000,
       maxPollIntervalMs: positiveNumber(env, 'ZTP_MAX_POLL_INTERVAL_MINUTES', 360) * MINUTE,
       retagSettleMs: positiveNumber(env, 'ZTP_RETAG_SETTLE_MINUTES', 30) * MINUTE,
       firstRetryMs: positiveNumber(env, 'ZTP_FIRST_RETRY_SECONDS', 30) * 1000,
