@@ -190,7 +190,12 @@ describe('provisioning pipeline end to end', () => {
     expect(alreadyHistory.map((e) => e.reason)).toEqual(
       expect.arrayContaining(['accepted-from-file', 'import-submitted', 'already-registered', 'group-tag-changed', 'profile-assigned', 'enrolled']),
     );
-    expect((await stack.runtime.devices.history(never.serialNumber)).at(-1)).toMatchObject({ to: 'stalled', reason: 'deadline-passed' });
+    // The stall says what Autopilot last showed: the profile stuck at pending.
+    expect((await stack.runtime.devices.history(never.serialNumber)).at(-1)).toMatchObject({
+      to: 'stalled',
+      reason: 'deadline-passed',
+      detail: { waitingFor: 'profile-assignment', profileStatus: 'pending' },
+    });
 
     // The faults really happened and were survived.
     expect(crashes).toBe(1);

@@ -111,7 +111,7 @@ export async function advance(
     if (!updated.ok) {
       log.warn({ event: EVENTS.retagDeferred, serial: current.value.serialNumber, kind: updated.kind }, 'group tag not updated this time');
       if (updated.kind === 'throttled') return { moved: false, state: current.value.state, failure: updated };
-      return { ...(await stallIfLate(deps, current, correlationId, log)), failure: updated };
+      return { ...(await stallIfLate(deps, current, correlationId, log, identity)), failure: updated };
     }
     return recordRetag(deps, current, identity, wanted, correlationId, log);
   }
@@ -162,7 +162,7 @@ export async function advance(
     return { moved: true, state: 'enrolled' };
   }
   if (moved) return { moved, state: current.value.state };
-  return stallIfLate(deps, current, correlationId, log);
+  return stallIfLate(deps, current, correlationId, log, identity);
 }
 
 async function recordRetag(
@@ -192,14 +192,29 @@ async function recordRetag(
   return { moved: true, state: saved.value.state };
 }
 
-async function stallIfLate(deps: PipelineDeps, device: Versioned<DeviceRecord>, correlationId: string, log: Logger): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
+/**
+ * Past its deadline, a waiting device stalls. What Autopilot last showed goes with it (a
+ * profile assignment that `failed`, a device that never contacted Intune), so operations
+ * can see why without another lookup.
+ */
+async function stallIfLate(
+  deps: PipelineDeps,
+  device: Versioned<DeviceRecord>,
+  correlationId: string,
+  log: Logger,
+  identity?: AutopilotIdentity,
+): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
   if (device.value.state === 'stalled' || !isPastDeadline(device.value.deadlineAt, deps.now())) return { moved: false, state: device.value.state };
   await applyTransition(deps.devices, log, device, {
     to: 'stalled',
     reason: 'deadline-passed',
     correlationId,
     now: deps.now(),
-    detail: { waitingFor: device.value.waitingFor ?? null, deadlineAt: device.value.deadlineAt },
+    detail: {
+      waitingFor: device.value.waitingFor ?? null,
+      deadlineAt: device.value.deadlineAt,
+      ...(identity ? { profileStatus: identity.deploymentProfileAssignmentStatus ?? null, enrollmentState: identity.enrollmentState } : { inAutopilot: false }),
+    },
   });
   return { moved: true, state: 'stalled' };
 }
