@@ -1,12 +1,9 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { followUpOptions } from '../../functions/follow-up.js';
-import { importDevicesOptions } from '../../functions/import-devices.js';
-import { intakeHashFileOptions } from '../../functions/intake-hash-file.js';
-import { DevHost } from '../../local/dev-host/index.js';
+import type { DevHost } from '../../local/dev-host/index.js';
 import { startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
 import { Random, sampleDevice } from '../../local/sample-data.js';
-import { startTestStack, type TestStack } from '../support/stack.js';
+import { startPipelineHost, startTestStack, type TestStack } from '../support/stack.js';
 
 /**
  * Clean-up of finished import records when the budget allows only a few deletes per window:
@@ -44,16 +41,7 @@ describe('import record clean-up under a small write budget', () => {
       // Clean-up may use half the writes of a window: 4 deletes per 20 simulated seconds.
       GRAPH_WRITES_PER_20S: '8',
     });
-    host = new DevHost({
-      serviceBusConnectionString: stack.broker.connectionString,
-      storageConnectionString: stack.config.storageConnectionString,
-      log: stack.runtime.log,
-      blobPollMs: 100,
-    })
-      .storageBlob('intakeHashFile', intakeHashFileOptions)
-      .serviceBusQueue('importDevices', importDevicesOptions)
-      .serviceBusQueue('followUp', followUpOptions);
-    await host.start();
+    host = await startPipelineHost(stack);
   });
 
   afterAll(async () => {

@@ -1,17 +1,14 @@
 import { ServiceBusClient } from '@azure/service-bus';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { followUpOptions } from '../../functions/follow-up.js';
-import { importDevicesOptions } from '../../functions/import-devices.js';
-import { intakeHashFileOptions } from '../../functions/intake-hash-file.js';
-import { DevHost } from '../../local/dev-host/index.js';
+import type { DevHost } from '../../local/dev-host/index.js';
 import { startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
 import { Random, sampleDevice, type SampleDevice } from '../../local/sample-data.js';
 import { QUEUES } from '../../shared/adapters/bus/queues.js';
 import type { DeviceRecord } from '../../shared/domain/device.js';
 import type { DeviceState } from '../../shared/domain/lifecycle.js';
 import type { PipelineDeps } from '../../shared/services/pipeline/context.js';
-import { startTestStack, type TestStack } from '../support/stack.js';
+import { startPipelineHost, startTestStack, type TestStack } from '../support/stack.js';
 
 /**
  * Files dropped into Azurite -> intake -> Service Bus (real SDK, test broker) -> import and
@@ -111,16 +108,7 @@ describe('provisioning pipeline end to end', () => {
     };
     Object.assign(stack.runtime, { pipelineDeps: () => crashing });
 
-    host = new DevHost({
-      serviceBusConnectionString: stack.broker.connectionString,
-      storageConnectionString: stack.config.storageConnectionString,
-      log: stack.runtime.log,
-      blobPollMs: 100,
-    })
-      .storageBlob('intakeHashFile', intakeHashFileOptions)
-      .serviceBusQueue('importDevices', importDevicesOptions)
-      .serviceBusQueue('followUp', followUpOptions);
-    await host.start();
+    host = await startPipelineHost(stack);
     blobs = BlobServiceClient.fromConnectionString(stack.config.storageConnectionString);
   });
 

@@ -1,4 +1,8 @@
 import { Writable } from 'node:stream';
+import { followUpOptions } from '../../functions/follow-up.js';
+import { importDevicesOptions } from '../../functions/import-devices.js';
+import { intakeHashFileOptions } from '../../functions/intake-hash-file.js';
+import { DevHost } from '../../local/dev-host/index.js';
 import type { AppConfig } from '../../shared/config.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import type { Runtime } from '../../shared/runtime.js';
@@ -44,4 +48,22 @@ export async function startTestStack(env: Record<string, string> = {}, options: 
   const { log, lines } = captureLogger();
   const stack = await startLocalStack({ ZTP_SUPPLIERS: JSON.stringify(TEST_SUPPLIERS), ...env }, { log, ...options });
   return { azurite: stack.azurite, broker: stack.broker, runtime: stack.runtime, config: stack.config, logLines: lines, stop: stack.stop };
+}
+
+/**
+ * The dev host on a test stack, running the pipeline's functions: intake (blob trigger),
+ * import and follow-up (Service Bus), the way the Functions host would.
+ */
+export async function startPipelineHost(stack: TestStack): Promise<DevHost> {
+  const host = new DevHost({
+    serviceBusConnectionString: stack.broker.connectionString,
+    storageConnectionString: stack.config.storageConnectionString,
+    log: stack.runtime.log,
+    blobPollMs: 100,
+  })
+    .storageBlob('intakeHashFile', intakeHashFileOptions)
+    .serviceBusQueue('importDevices', importDevicesOptions)
+    .serviceBusQueue('followUp', followUpOptions);
+  await host.start();
+  return host;
 }
