@@ -155,6 +155,9 @@ describe('provisioning pipeline end to end', () => {
     });
 
     expect(await states(good)).toEqual(good.map(() => 'enrolled'));
+    // Once Autopilot has a device, its hardware hash is not kept.
+    for (const d of good) expect((await device(d.serialNumber))?.hardwareHash, d.serialNumber).toBeUndefined();
+    expect((await device(foreign.serialNumber))?.hardwareHash).toBe(foreign.hardwareHash);
     expect(await device(already.serialNumber)).toMatchObject({ state: 'enrolled', groupTag: 'MPS-STD', autopilotGroupTag: 'MPS-STD' });
     expect(await device(foreign.serialNumber)).toMatchObject({ state: 'failed', reasons: ['owned-by-other-tenant'] });
     expect((await device(foreign.serialNumber))?.note).toMatch(/another organisation/);

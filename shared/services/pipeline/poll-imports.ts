@@ -200,6 +200,8 @@ async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, reco
           autopilotId,
           autopilotGroupTag,
           importedIdentityId: record.id,
+          // Autopilot has the device: the hash is not kept beyond the one use it had.
+          hardwareHash: undefined,
           waitingFor: 'profile-assignment',
           waitingSince: now.toISOString(),
           deadlineAt: deadlineAt('profile-assignment', now, deps.waits).toISOString(),
