@@ -95,8 +95,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
     const backoff = backoffMs(idle - 1, deps.waits.importPollMs, deps.waits.maxPollIntervalMs);
     // Counted from this run's start: a long run (thousands of devices moved on) does not
     // delay the next look at the imports still finishing.
-    // Never before this run has let go of the poll's lock, or the successor would stand down.
-    const next = Math.max(runStart + backoff, deps.now().getTime() + Math.min(1000, deps.waits.importPollMs / 10));
+    const next = Math.max(runStart + backoff, afterThisRun(deps));
     const cleanupNext = cleanup.retryMs !== undefined && leftToClean > 0 ? deps.now().getTime() + cleanup.retryMs : Number.POSITIVE_INFINITY;
     await ensureTick(deps.ticks, 'imports', new Date(Math.min(next, cleanupNext)), { idle, replacing: tick.at, correlationId });
   } else if (leftToClean > 0) {
@@ -148,13 +147,21 @@ async function deleteRecords(deps: PipelineDeps, ids: readonly string[], stopAt?
 async function cleanUpCarried(deps: PipelineDeps, tick: TickPayload, ids: readonly string[], correlationId: string, log: Logger): Promise<WorkResult> {
   const cleanup = await deleteRecords(deps, ids);
   if (cleanup.left.length > 0) await scheduleCleanup(deps, tick, cleanup, correlationId);
-  else await ensureTick(deps.ticks, 'imports', deps.now(), { replacing: tick.at, correlationId });
+  else await ensureTick(deps.ticks, 'imports', new Date(afterThisRun(deps)), { replacing: tick.at, correlationId });
   log.info({ event: EVENTS.importPoll, watched: 0, progressed: 0, stillWaiting: 0, deleted: cleanup.deleted, leftToClean: cleanup.left.length, records: ids.length }, 'import clean-up run done');
   return DONE;
 }
 
+/**
+ * The earliest a successor should run: once this run has let go of the poll's lock. One that
+ * arrives sooner stands down and becomes a rerun, losing what it carried.
+ */
+function afterThisRun(deps: PipelineDeps): number {
+  return deps.now().getTime() + Math.min(1000, deps.waits.importPollMs / 10);
+}
+
 async function scheduleCleanup(deps: PipelineDeps, tick: TickPayload, cleanup: Cleanup, correlationId: string): Promise<void> {
-  const next = new Date(deps.now().getTime() + (cleanup.retryMs ?? 0));
+  const next = new Date(Math.max(deps.now().getTime() + (cleanup.retryMs ?? 0), afterThisRun(deps)));
   await ensureTick(deps.ticks, 'imports', next, { replacing: tick.at, correlationId, cleanup: cleanup.left.slice(0, CARRIED_CLEANUP) });
 }
 
