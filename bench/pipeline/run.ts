@@ -30,7 +30,7 @@ const { values: flags } = parseArgs({
     files: { type: 'string', default: '20' },
     /** Simulated seconds per real second, for the simulator and ZTP_TIME_SCALE alike. */
     scale: { type: 'string', default: '60' },
-    /** An app setting for the product run, e.g. --set GRAPH_PAGE_SIZE=999 (repeatable). */
+    /** An app setting for the product run, e.g. --set GRAPH_PAGE_SIZE=100 (repeatable). */
     set: { type: 'string', multiple: true, default: [] },
     'skip-baseline': { type: 'boolean', default: false },
     /**
