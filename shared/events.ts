@@ -18,6 +18,7 @@ export const EVENTS = {
   importRetry: 'pipeline.import-retry',
   autopilotPoll: 'pipeline.autopilot-poll',
   retagDeferred: 'pipeline.retag-deferred',
+  profileAssignmentFailed: 'pipeline.profile-assignment-failed',
   conflict: 'pipeline.conflict',
   deviceStepFailed: 'pipeline.device-step-failed',
   importRefused: 'graph.import-refused',

@@ -66,7 +66,7 @@ export interface GraphSimulator {
   setFaults(faults: Partial<FaultSettings>): void;
   setThrottle(throttle: Partial<ThrottleSettings>): void;
   /** The device with this serial never gets its profile: it stays `notAssigned` or sticks at `pending`. */
-  blockProfileAssignment(serial: string, stuckAt?: 'notAssigned' | 'pending'): void;
+  blockProfileAssignment(serial: string, stuckAt?: 'notAssigned' | 'pending' | 'failed'): void;
   /** Whether this device boots (and so enrols) once its profile is assigned. */
   setDeviceBoots(serial: string, boots: boolean): void;
   addOtherTenantSerial(serial: string): void;

@@ -99,7 +99,7 @@ export class Tenant {
   private readonly identitiesBySerial = new Map<string, Set<AutopilotIdentity>>();
   readonly managedDevices = new Map<string, ManagedDevice>();
   private readonly timeline = new Timeline();
-  private readonly profileBlocked = new Map<string, 'notAssigned' | 'pending'>();
+  private readonly profileBlocked = new Map<string, 'notAssigned' | 'pending' | 'failed'>();
   private readonly bootOverride = new Map<string, boolean>();
   private lastSyncStartedAt: number | undefined;
   private lastSyncEndsAt = 0;
@@ -266,6 +266,12 @@ export class Tenant {
       if (!current()) return;
       identity.profileStatus = identity.profileName === undefined ? 'pending' : 'assignedOutOfSync';
       if (blocked === 'pending') return;
+      if (blocked === 'failed') {
+        this.timeline.at(joinedAt + this.draw(this.options.latencies.profileAssignmentSeconds), () => {
+          if (current()) identity.profileStatus = 'failed';
+        });
+        return;
+      }
       this.timeline.at(joinedAt + this.draw(this.options.latencies.profileAssignmentSeconds), (assignedAt) => {
         if (!current()) return;
         identity.profileStatus = 'assignedInSync';
@@ -421,7 +427,7 @@ export class Tenant {
 
   // ---- controls for tests ----
 
-  blockProfileAssignment(serial: string, stuckAt: 'notAssigned' | 'pending'): void {
+  blockProfileAssignment(serial: string, stuckAt: 'notAssigned' | 'pending' | 'failed'): void {
     this.profileBlocked.set(normaliseSerial(serial), stuckAt);
     const identity = this.findIdentityBySerial(serial);
     if (identity && identity.profileStatus !== 'assignedInSync') {

@@ -56,7 +56,8 @@ describe('provisioning pipeline end to end', () => {
   const foreign = sampleDevice(random); // 808: owned by another tenant
   const badHash = sampleDevice(random); // 802: Autopilot refuses the hash
   const never = sampleDevice(random); // profile never assigned -> stalled
-  const all = [...good, already, foreign, badHash, never];
+  const profileFails = sampleDevice(random); // Autopilot reports the assignment failed -> noted, then stalled
+  const all = [...good, already, foreign, badHash, never, profileFails];
 
   beforeAll(async () => {
     sim = await startGraphSimulator({
@@ -71,6 +72,7 @@ describe('provisioning pipeline end to end', () => {
     });
     sim.addAutopilotIdentity({ serialNumber: already.serialNumber, groupTag: 'OLD-TAG' });
     sim.blockProfileAssignment(never.serialNumber, 'pending');
+    sim.blockProfileAssignment(profileFails.serialNumber, 'failed');
 
     stack = await startTestStack({
       GRAPH_BASE_URL: sim.baseUrl,
@@ -129,6 +131,7 @@ describe('provisioning pipeline end to end', () => {
       { device: foreign, groupTag: 'MPS-STD' },
       { device: badHash, groupTag: 'MPS-STD', hash: withTrailingBytes(badHash.hardwareHash) },
       { device: never, groupTag: 'MPS-STD' },
+      { device: profileFails, groupTag: 'MPS-KIOSK' },
     ];
     await blobs.getContainerClient('hash-uploads').getBlockBlobClient('contoso/wave-1.csv').uploadData(csv(rows));
 
@@ -181,6 +184,10 @@ describe('provisioning pipeline end to end', () => {
     expect(alreadyHistory.map((e) => e.reason)).toEqual(
       expect.arrayContaining(['accepted-from-file', 'import-submitted', 'already-registered', 'group-tag-changed', 'profile-assigned', 'enrolled']),
     );
+    // A failed assignment is said once, on the record and in the log, then the deadline applies.
+    expect(await device(profileFails.serialNumber)).toMatchObject({ state: 'stalled', waitingFor: 'profile-assignment', note: expect.stringMatching(/deployment profile failed/) });
+    expect((await stack.runtime.devices.history(profileFails.serialNumber)).at(-1)).toMatchObject({ to: 'stalled', detail: { profileStatus: 'failed' } });
+    expect(stack.logLines.filter((l) => l.event === 'pipeline.profile-assignment-failed' && l.serial === profileFails.serialNumber)).toHaveLength(1);
     // The stall says what Autopilot last showed: the profile stuck at pending.
     expect((await stack.runtime.devices.history(never.serialNumber)).at(-1)).toMatchObject({
       to: 'stalled',

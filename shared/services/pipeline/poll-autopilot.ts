@@ -19,6 +19,8 @@ import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } f
  * enrolled — or to `stalled` past its deadline. Many waiting devices: one paged listing
  * answers them all; a few: one read each is cheaper than listing the tenant.
  */
+const PROFILE_FAILED_NOTE = 'Autopilot reports that assigning a deployment profile failed: check the profile and the groups it is assigned to';
+
 export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
   const waiting: Versioned<DeviceRecord>[] = [];
@@ -125,6 +127,12 @@ export async function advance(
 
   let moved = false;
   const assigned = isProfileAssigned(identity.deploymentProfileAssignmentStatus);
+  if (identity.deploymentProfileAssignmentStatus === 'failed' && current.value.note !== PROFILE_FAILED_NOTE) {
+    // Said once, on the record and in the log, well before the deadline stalls the device;
+    // it keeps waiting, as an assignment fixed in Intune still counts.
+    current = await deps.devices.save({ ...current.value, note: PROFILE_FAILED_NOTE, updatedAt: now.toISOString() }, current.etag);
+    log.warn({ event: EVENTS.profileAssignmentFailed, serial: current.value.serialNumber, groupTag: current.value.groupTag ?? null }, PROFILE_FAILED_NOTE);
+  }
   const baseline = current.value.profileBaseline;
   if (baseline !== undefined && !assigned) {
     // The re-tag has visibly taken effect: the next assignment is the new one.
@@ -142,6 +150,7 @@ export async function advance(
       now,
       changes: {
         autopilotGroupTag: identity.groupTag || undefined,
+        ...(current.value.note === PROFILE_FAILED_NOTE ? { note: undefined } : {}),
         waitingFor: 'enrolment',
         waitingSince: now.toISOString(),
         deadlineAt: deadlineAt('enrolment', now, deps.waits).toISOString(),
