@@ -1,6 +1,5 @@
 import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,6 +11,7 @@ import { QUEUES } from '../../shared/adapters/bus/queues.js';
 import type { HashFileEncoding } from '../../shared/domain/hash-file/index.js';
 import { INTAKE_CONTAINER } from '../../shared/services/intake.js';
 import { BENCH_MAX_FILE_BYTES, BENCH_SUPPLIER, benchFileOptions, benchQueueOptions, MIB } from './common.js';
+import { processCpuSeconds } from '../process-cpu.js';
 import { buildWorkers, canPinToOneCore, runWorker } from './workers.js';
 import type { E2eMeasurement } from './e2e-worker.js';
 import type { ParseMeasurement, ParseMode } from './parse-worker.js';
@@ -154,17 +154,6 @@ async function storedCounts(azurite: AzuriteInstance, broker: ServiceBusBroker):
   return counts;
 }
 
-/** User + system CPU time of another process (Linux /proc; clock ticks are 1/100 s there). */
-async function processCpuMs(pid: number): Promise<number | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
-}
-
 async function upload(azurite: AzuriteInstance, blobName: string, rows: number, encoding: HashFileEncoding): Promise<{ bytes: number; ms: number }> {
   const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(INTAKE_CONTAINER);
   await container.createIfNotExists();
@@ -197,10 +186,10 @@ async function e2eCase(rows: number): Promise<E2eCase> {
     const blobName = `${BENCH_SUPPLIER.id}/bench-${rows}.csv`;
     const uploaded = await upload(azurite, blobName, rows, 'utf-8');
     const ingest = (): Promise<E2eMeasurement> => runWorker<E2eMeasurement>('e2e-worker', { args: ['--blob', blobName, ...(flags.concurrency ? ['--concurrency', flags.concurrency] : [])], env, timeoutMs: 30 * 60_000, nodeOptions: intakeNodeOptions });
-    const azuriteCpuBefore = await processCpuMs(azurite.pid);
+    const azuriteCpuBefore = processCpuSeconds(azurite.pid);
     const first = await ingest();
-    const azuriteCpuAfter = await processCpuMs(azurite.pid);
-    const azuriteCpuMs = azuriteCpuBefore !== undefined && azuriteCpuAfter !== undefined ? azuriteCpuAfter - azuriteCpuBefore : undefined;
+    const azuriteCpuAfter = processCpuSeconds(azurite.pid);
+    const azuriteCpuMs = azuriteCpuBefore !== undefined && azuriteCpuAfter !== undefined ? (azuriteCpuAfter - azuriteCpuBefore) * 1000 : undefined;
     const afterFirst = await storedCounts(azurite, broker);
     const again = await ingest();
     const afterAgain = await storedCounts(azurite, broker);

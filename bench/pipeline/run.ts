@@ -1,6 +1,5 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +9,7 @@ import { startLocalInfrastructure } from '../../local/stack.js';
 import { INTAKE_CONTAINER } from '../../shared/services/intake.js';
 import { runImportAutopilotCsvBaseline, type BaselineResult } from './baseline.js';
 import { computeFloor, type Floor } from './floor.js';
+import { processCpuSeconds } from '../process-cpu.js';
 import { fixed, int, ratio, seconds, table } from './format.js';
 import type { TimedState, WorkerFinal, WorkerMessage, WorkerProgress } from './protocol.js';
 import { countRequests, kindOf, REQUEST_KINDS, type RequestCounts } from './requests.js';
@@ -100,18 +100,6 @@ interface ProductRun {
   simulatorCpuSeconds: number;
   /** Real seconds from t0 to the end of the run. */
   realSeconds: number;
-}
-
-/** CPU seconds a process has used so far, from /proc (Linux only). */
-function processCpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 function startWorker(env: Record<string, string>): { child: ChildProcess; messages: AsyncIterableIterator<WorkerMessage>; latest: () => WorkerProgress | undefined } {

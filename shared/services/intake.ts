@@ -321,8 +321,9 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
   // The device keeps the batch that registered it; the re-tag is in its history. An enrolled
   // device is watched again (by the Autopilot poll) until Autopilot has its new tag.
   const generation = known.generation + 1;
+  const tagPending = known.state === 'enrolled' && wanted !== (known.autopilotGroupTag ?? '');
   const watchEnrolled =
-    known.state === 'enrolled' ? { waitingFor: wanted !== (known.autopilotGroupTag ?? '') ? ('group-tag' as const) : undefined, waitingSince: deps.now().toISOString() } : {};
+    known.state === 'enrolled' ? { waitingFor: tagPending ? ('group-tag' as const) : undefined, waitingSince: tagPending ? deps.now().toISOString() : undefined } : {};
   await applyTransition(deps.devices, log, current, {
     to: known.state,
     reason: 'group-tag-changed',

@@ -49,6 +49,16 @@ describe('ensureTick', () => {
 
   const at = (minutes: number): Date => new Date(clock.getTime() + minutes * 60_000);
 
+  /** The imports poll's run at `when`, as it should sit on the queue. */
+  const scheduledRun = (when: Date, correlationId: string, payload: { idle?: number; cleanup?: readonly string[] } = {}): ScheduledTick => ({
+    messageId: `tick:imports:${when.getTime()}`,
+    state: 'scheduled',
+    scheduledFor: when.toISOString(),
+    kind: 'tick',
+    correlationId,
+    payload: { tick: 'imports', at: when.toISOString(), idle: payload.idle ?? 0, ...(payload.cleanup ? { cleanup: payload.cleanup } : {}) },
+  });
+
   /** Everything on the follow-up queue, scheduled messages included, without taking any. */
   async function onQueue(): Promise<ScheduledTick[]> {
     const receiver = client.createReceiver(QUEUES.followup);
@@ -76,30 +86,14 @@ describe('ensureTick', () => {
     await ensureTick(deps, 'imports', first, { correlationId: 'a' });
     await ensureTick(deps, 'imports', at(5), { correlationId: 'b' });
     await ensureTick(deps, 'imports', at(8), { correlationId: 'c' });
-    expect(await onQueue()).toEqual([
-      {
-        messageId: `tick:imports:${first.getTime()}`,
-        state: 'scheduled',
-        scheduledFor: first.toISOString(),
-        kind: 'tick',
-        correlationId: 'a',
-        payload: { tick: 'imports', at: first.toISOString(), idle: 0 },
-      },
-    ]);
+    expect(await onQueue()).toEqual([scheduledRun(first, 'a')]);
 
     const earlier = at(2);
     await ensureTick(deps, 'imports', earlier, { correlationId: 'd', cleanup: [] });
     const queued = await onQueue();
     // The later run stays scheduled (stale runs are never cancelled) and merges into the chain.
     expect(queued.map((m) => m.messageId)).toEqual([`tick:imports:${first.getTime()}`, `tick:imports:${earlier.getTime()}`]);
-    expect(queued[1]).toEqual({
-      messageId: `tick:imports:${earlier.getTime()}`,
-      state: 'scheduled',
-      scheduledFor: earlier.toISOString(),
-      kind: 'tick',
-      correlationId: 'd',
-      payload: { tick: 'imports', at: earlier.toISOString(), idle: 0 },
-    });
+    expect(queued[1]).toEqual(scheduledRun(earlier, 'd'));
     expect((await leases.get('imports')).scheduledFor).toBe(earlier.toISOString());
     expect(broker.stats(QUEUES.followup)).toMatchObject({ active: 0, scheduled: 2 });
   });
@@ -110,13 +104,7 @@ describe('ensureTick', () => {
     await ensureTick(deps, 'imports', at(1), { correlationId: 'e' });
     const after = await onQueue();
     expect(after).toHaveLength(before.length + 1);
-    expect(after.at(-1)).toMatchObject({
-      messageId: `tick:imports:${at(1).getTime()}`,
-      state: 'scheduled',
-      scheduledFor: at(1).toISOString(),
-      correlationId: 'e',
-      payload: { tick: 'imports', at: at(1).toISOString(), idle: 0 },
-    });
+    expect(after.at(-1)).toEqual(scheduledRun(at(1), 'e'));
     expect((await leases.get('imports')).scheduledFor).toBe(at(1).toISOString());
   });
 
@@ -128,14 +116,7 @@ describe('ensureTick', () => {
     await ensureTick(deps, 'imports', at(4), { replacing: own, idle: 2, correlationId: 'f', cleanup });
     const after = await onQueue();
     expect(after).toHaveLength(before.length + 1);
-    expect(after.at(-1)).toEqual({
-      messageId: `tick:imports:${at(4).getTime()}`,
-      state: 'scheduled',
-      scheduledFor: at(4).toISOString(),
-      kind: 'tick',
-      correlationId: 'f',
-      payload: { tick: 'imports', at: at(4).toISOString(), idle: 2, cleanup },
-    });
+    expect(after.at(-1)).toEqual(scheduledRun(at(4), 'f', { idle: 2, cleanup }));
 
     // Its successor is now the pending run: a later request from anyone adds nothing.
     await ensureTick(deps, 'imports', at(9), { correlationId: 'g' });

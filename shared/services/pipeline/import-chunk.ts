@@ -35,7 +35,7 @@ export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayloa
   const log = deps.log.child({ correlationId, batchId: payload.batchId, chunk: payload.chunk });
   const devices = await mapLimited(payload.serialNumbers, DEVICE_CONCURRENCY, (serialNumber) => deps.devices.get(serialNumber));
   const fresh = devices.filter((device): device is Versioned<DeviceRecord> => device?.value.state === 'received');
-  const claimedBefore = devices.filter((device): device is Versioned<DeviceRecord> => device?.value.state === 'importing' && !device.value.importedIdentityId);
+  const claimedBefore = devices.filter((device): device is Versioned<DeviceRecord> => device?.value.state === 'importing');
   if (fresh.length === 0 && claimedBefore.length === 0) return DONE;
 
   // Fresh devices first: they need no listing, so a failing listing cannot hold them back.

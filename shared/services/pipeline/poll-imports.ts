@@ -28,7 +28,7 @@ const CARRIED_CLEANUP = 1000;
  */
 export async function pollImports(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
-  if (tick.cleanup?.length && (await waitingForImport(deps)).length === 0) return cleanUpCarried(deps, tick, tick.cleanup, correlationId, log);
+  if (tick.cleanup?.length && !(await anyWaitingForImport(deps))) return cleanUpCarried(deps, tick, tick.cleanup, correlationId, log);
   // Listing first, devices second: a device claimed in between then has no finished record
   // in this listing, so clean-up can never delete a record a waiting device still needs.
   const started = Date.now();
@@ -39,7 +39,8 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   const listedAt = Date.now();
   const waiting = await waitingForImport(deps);
   const scannedAt = Date.now();
-  const byId = new Map(records.map((r) => [r.id, r]));
+  // A claimed device's record is known by its import id alone (the record id is kept only
+  // once the device has moved on).
   const byImportId = new Map(records.map((r) => [r.importId, r]));
 
   let progressed = 0;
@@ -49,7 +50,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   // Import ids whose devices still wait on their record: those records must stay.
   const pendingImportIds = new Set<string>();
   await forEachLimited(waiting, DEVICE_CONCURRENCY, async (device) => {
-    const record = (device.value.importedIdentityId && byId.get(device.value.importedIdentityId)) || (device.value.importId && byImportId.get(device.value.importId)) || undefined;
+    const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
     try {
       const result = await resolve(deps, device, record, correlationId, log);
       if (result === 'waiting' || result === 'resubmit') {
@@ -105,6 +106,12 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   const ms = { list: listedAt - started, scan: scannedAt - listedAt, resolve: resolvedAt - scannedAt, rest: Date.now() - resolvedAt };
   log.info({ event: EVENTS.importPoll, watched: waiting.length, progressed, stillWaiting, deleted: cleanup.deleted, leftToClean, records: records.length, ms }, 'import poll done');
   return DONE;
+}
+
+/** Whether any device waits on an import: the first match answers, no whole scan. */
+async function anyWaitingForImport(deps: PipelineDeps): Promise<boolean> {
+  for await (const _device of deps.devices.matching(WATCHED.imports)) return true;
+  return false;
 }
 
 /** Devices whose import is still being watched: importing, or stalled while waiting on it. */
@@ -180,7 +187,7 @@ async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, reco
     // import call in flight time to return before presuming it lost; past the deadline, stall.
     if (isPastDeadline(d.deadlineAt, now)) return stallIfLate(deps, device, correlationId, log);
     const claimedAt = Date.parse(d.waitingSince ?? d.updatedAt);
-    if (!d.importedIdentityId && d.state === 'importing' && now.getTime() - claimedAt > deps.claimGraceMs) return 'resubmit';
+    if (d.state === 'importing' && now.getTime() - claimedAt > deps.claimGraceMs) return 'resubmit';
     return 'waiting';
   }
   const outcome = interpretImport(record.state);
@@ -226,7 +233,7 @@ async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, reco
       if (isPastDeadline(d.deadlineAt, now)) return stallIfLate(deps, device, correlationId, log);
       log.warn({ event: EVENTS.importRetry, serial: d.serialNumber, code: outcome.code }, 'Autopilot asked to retry the import');
       // A fresh import id: the failed record is cleaned up, the device submitted again.
-      await deps.devices.save({ ...d, importedIdentityId: undefined, importId: newImportId(deps), updatedAt: now.toISOString() }, device.etag);
+      await deps.devices.save({ ...d, importId: newImportId(deps), updatedAt: now.toISOString() }, device.etag);
       return 'resubmit';
     case 'failed':
       await applyTransition(deps.devices, log, device, {
