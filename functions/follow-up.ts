@@ -6,7 +6,12 @@ import { handlePipelineMessage } from '../shared/services/pipeline/dispatch.js';
 /** Scheduled follow-ups: the import and Autopilot polls, and re-tags. */
 export async function followUp(message: unknown, context: InvocationContext): Promise<void> {
   const rt = await runtime();
-  await handlePipelineMessage(rt.pipelineDeps(), QUEUES.followup, message, String(context.triggerMetadata?.messageId ?? context.invocationId));
+  await handlePipelineMessage(
+    rt.pipelineDeps(),
+    QUEUES.followup,
+    message,
+    String(context.triggerMetadata?.messageId ?? context.invocationId),
+  );
 }
 
 export const followUpOptions: ServiceBusQueueFunctionOptions = {

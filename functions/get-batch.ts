@@ -20,12 +20,20 @@ const NO_STORE = { 'Cache-Control': 'no-store' };
 export async function getBatch(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
   const batchId = batchIdParam.safeParse(request.params.batchId ?? '');
   if (!batchId.success) {
-    return { status: 400, headers: NO_STORE, jsonBody: { error: { code: 'invalid-batch-id', message: `The batch id ${batchId.error.issues[0]?.message ?? 'is invalid'}.` } } };
+    return {
+      status: 400,
+      headers: NO_STORE,
+      jsonBody: { error: { code: 'invalid-batch-id', message: `The batch id ${batchId.error.issues[0]?.message ?? 'is invalid'}.` } },
+    };
   }
   const rt = await runtime();
   const summary = await batchSummary(rt, batchId.data);
   if (summary === undefined) {
-    return { status: 404, headers: NO_STORE, jsonBody: { error: { code: 'batch-not-found', message: 'No file with this batch id is known.' } } };
+    return {
+      status: 404,
+      headers: NO_STORE,
+      jsonBody: { error: { code: 'batch-not-found', message: 'No file with this batch id is known.' } },
+    };
   }
   return { status: 200, headers: NO_STORE, jsonBody: summary };
 }

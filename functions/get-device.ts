@@ -21,12 +21,20 @@ const NO_STORE = { 'Cache-Control': 'no-store' };
 export async function getDevice(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
   const serial = serialParam.safeParse(request.params.serial ?? '');
   if (!serial.success) {
-    return { status: 400, headers: NO_STORE, jsonBody: { error: { code: 'invalid-serial', message: `The serial number ${serial.error.issues[0]?.message ?? 'is invalid'}.` } } };
+    return {
+      status: 400,
+      headers: NO_STORE,
+      jsonBody: { error: { code: 'invalid-serial', message: `The serial number ${serial.error.issues[0]?.message ?? 'is invalid'}.` } },
+    };
   }
   const rt = await runtime();
   const status = await deviceStatus(rt.devices, serial.data);
   if (status === undefined) {
-    return { status: 404, headers: NO_STORE, jsonBody: { error: { code: 'device-not-found', message: 'No device with this serial number is known.' } } };
+    return {
+      status: 404,
+      headers: NO_STORE,
+      jsonBody: { error: { code: 'device-not-found', message: 'No device with this serial number is known.' } },
+    };
   }
   return { status: 200, headers: NO_STORE, jsonBody: status };
 }

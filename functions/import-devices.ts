@@ -6,7 +6,12 @@ import { handlePipelineMessage } from '../shared/services/pipeline/dispatch.js';
 /** A chunk of received devices to submit to Autopilot (queued by intake). */
 export async function importDevices(message: unknown, context: InvocationContext): Promise<void> {
   const rt = await runtime();
-  await handlePipelineMessage(rt.pipelineDeps(), QUEUES.import, message, String(context.triggerMetadata?.messageId ?? context.invocationId));
+  await handlePipelineMessage(
+    rt.pipelineDeps(),
+    QUEUES.import,
+    message,
+    String(context.triggerMetadata?.messageId ?? context.invocationId),
+  );
 }
 
 export const importDevicesOptions: ServiceBusQueueFunctionOptions = {

@@ -9,7 +9,10 @@ import { INTAKE_CONTAINER, ingestHashFile } from '../shared/services/intake.js';
  */
 export async function intakeHashFile(_blob: unknown, context: InvocationContext): Promise<void> {
   const rt = await runtime();
-  const fullPath = String(context.triggerMetadata?.blobTrigger ?? `${INTAKE_CONTAINER}/${String(context.triggerMetadata?.supplier)}/${String(context.triggerMetadata?.name)}`);
+  const fullPath = String(
+    context.triggerMetadata?.blobTrigger ??
+      `${INTAKE_CONTAINER}/${String(context.triggerMetadata?.supplier)}/${String(context.triggerMetadata?.name)}`,
+  );
   const blobName = fullPath.startsWith(`${INTAKE_CONTAINER}/`) ? fullPath.slice(INTAKE_CONTAINER.length + 1) : fullPath;
   await ingestHashFile(rt.intakeDeps(), blobName, context.invocationId);
 }

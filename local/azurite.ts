@@ -42,12 +42,18 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     '--loose',
     '--skipApiVersionCheck',
     '--disableTelemetry',
-    '--blobHost', '127.0.0.1',
-    '--queueHost', '127.0.0.1',
-    '--tableHost', '127.0.0.1',
-    '--blobPort', String(options.blobPort ?? 0),
-    '--queuePort', String(options.queuePort ?? 0),
-    '--tablePort', String(options.tablePort ?? 0),
+    '--blobHost',
+    '127.0.0.1',
+    '--queueHost',
+    '127.0.0.1',
+    '--tableHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(options.blobPort ?? 0),
+    '--queuePort',
+    String(options.queuePort ?? 0),
+    '--tablePort',
+    String(options.tablePort ?? 0),
   ];
   if (options.location) args.push('--location', options.location);
   else args.push('--inMemoryPersistence');
@@ -95,7 +101,9 @@ function waitForEndpoints(child: ChildProcess, timeoutMs: number): Promise<Recor
       }
     };
     child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`Azurite exited early with code ${code}. Output:\n${output}`));

@@ -52,15 +52,23 @@ try {
   const samplePath = path.join(dir, 'demo-delivery.csv');
   writeFileSync(samplePath, text, 'utf8');
 
-  out(`Demo: uploading ${path.relative(root, samplePath)} (${file.rows.length + 2} rows: 4 bad, one already registered, one owned by another tenant)`);
+  out(
+    `Demo: uploading ${path.relative(root, samplePath)} (${file.rows.length + 2} rows: 4 bad, one already registered, one owned by another tenant)`,
+  );
   const io = { stdout: (s: string) => process.stdout.write(s), stderr: (s: string) => process.stderr.write(s), env: {}, cwd: root };
   if ((await ztp(['upload', samplePath, '--supplier', 'demo'], io)) !== 0) throw new Error('upload failed');
 
   const started = Date.now();
   let states = new Map<string, DeviceState | 'missing'>();
   for (;;) {
-    states = new Map(await Promise.all([...expected.keys()].map(async (serial) => [serial, (await stack.runtime.devices.get(serial))?.value.state ?? 'missing'] as const)));
-    const settled = [...states.values()].every((state) => state === 'enrolled' || state === 'failed' || state === 'rejected' || state === 'stalled');
+    states = new Map(
+      await Promise.all(
+        [...expected.keys()].map(async (serial) => [serial, (await stack.runtime.devices.get(serial))?.value.state ?? 'missing'] as const),
+      ),
+    );
+    const settled = [...states.values()].every(
+      (state) => state === 'enrolled' || state === 'failed' || state === 'rejected' || state === 'stalled',
+    );
     if (settled) break;
     if (Date.now() - started > timeoutMs) break;
     await new Promise((resolve) => setTimeout(resolve, 500));

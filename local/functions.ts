@@ -1,4 +1,9 @@
-import type { HttpFunctionOptions, ServiceBusQueueFunctionOptions, StorageBlobFunctionOptions, TimerFunctionOptions } from '@azure/functions';
+import type {
+  HttpFunctionOptions,
+  ServiceBusQueueFunctionOptions,
+  StorageBlobFunctionOptions,
+  TimerFunctionOptions,
+} from '@azure/functions';
 import { followUpOptions } from '../functions/follow-up.js';
 import { getBatchOptions } from '../functions/get-batch.js';
 import { getDeviceOptions } from '../functions/get-device.js';

@@ -61,7 +61,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   const logStream = createWriteStream(logFile, { flags: 'a' });
   const log = stackLogger(logStream, options.console);
 
-  const useAzure = Boolean(env.AzureWebJobsStorage) && Boolean(env.ServiceBusConnection || env.ServiceBusConnection__fullyQualifiedNamespace);
+  const useAzure =
+    Boolean(env.AzureWebJobsStorage) && Boolean(env.ServiceBusConnection || env.ServiceBusConnection__fullyQualifiedNamespace);
   const infrastructure = useAzure ? undefined : await startLocalInfrastructure();
   const stops: (() => Promise<unknown>)[] = [];
   if (infrastructure) stops.push(() => infrastructure.stop());
@@ -186,10 +187,12 @@ export function readable(entry: Record<string, unknown>): string | undefined {
     const detail = entry.detail ? ` ${JSON.stringify(entry.detail)}` : '';
     return `${time} ${String(entry.serial).padEnd(16)} ${from} -> ${String(entry.to)} (${String(entry.reason)})${detail}`;
   }
-  if (event === 'batch.completed') return `${time} batch ${String(entry.batchId)} from ${String(entry.supplier)} done: ${JSON.stringify(entry.counts)}`;
+  if (event === 'batch.completed')
+    return `${time} batch ${String(entry.batchId)} from ${String(entry.supplier)} done: ${JSON.stringify(entry.counts)}`;
   if (event.startsWith('batch.')) return `${time} ${event} ${String(entry.batchId ?? '')} ${String(entry.msg ?? '')}`.trim();
   const level = String(entry.level ?? 'info');
-  if (level === 'warn' || level === 'error' || level === 'fatal') return `${time} ${level.toUpperCase()} ${event} ${String(entry.msg ?? '')}`;
+  if (level === 'warn' || level === 'error' || level === 'fatal')
+    return `${time} ${level.toUpperCase()} ${event} ${String(entry.msg ?? '')}`;
   if (event === 'message.rescheduled' || event === 'deadletter.found') return `${time} ${event} ${String(entry.msg ?? '')}`;
   return undefined;
 }

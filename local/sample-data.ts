@@ -123,7 +123,8 @@ const MAKES: readonly Make[] = [
       { model: 'HP ProBook 450 15.6 inch G10 Notebook PC', family: '103C_5336AN HP ProBook', sku: '85B25EA#ABU' },
       { model: 'HP Elite Mini 800 G9 Desktop PC', family: '103C_53307F HP EliteDesk', sku: '5V8R6EA#ABU' },
     ],
-    serial: (random) => random.pick(['5CG', 'CND', '8CC']) + random.chars('0123456789', 4) + random.chars('0123456789ABCDEFGHJKLMNPQRSTUVWXYZ', 3),
+    serial: (random) =>
+      random.pick(['5CG', 'CND', '8CC']) + random.chars('0123456789', 4) + random.chars('0123456789ABCDEFGHJKLMNPQRSTUVWXYZ', 3),
     productKeyShare: 0.5,
   },
   {
@@ -265,7 +266,9 @@ export function* sampleRows(options: SampleFileOptions): Generator<SampleRow, vo
     const bad = badAt.get(index);
     const groupTag = tags.length > 0 && random.next() < (options.groupTagShare ?? 0.8) ? random.pick(tags) : undefined;
     const assignedUser =
-      random.next() < (options.userShare ?? 0.3) ? `${random.pick(FIRST_NAMES)}.${random.pick(LAST_NAMES)}@met-police.example.org` : undefined;
+      random.next() < (options.userShare ?? 0.3)
+        ? `${random.pick(FIRST_NAMES)}.${random.pick(LAST_NAMES)}@met-police.example.org`
+        : undefined;
     let device: SampleDevice;
     if (bad === 'duplicate-in-file' && first !== undefined) device = { ...first };
     else device = sampleDevice(random, deviceOptionsFor(bad, options, random, { groupTag, assignedUser }));
@@ -297,12 +300,21 @@ export function sampleHashFile(options: SampleFileOptions): SampleFile {
 }
 
 /** The file as bytes in `encoding` (UTF-16 and utf-8-bom with their BOM, as Windows tools write them). */
-export function sampleHashFileBytes(options: SampleFileOptions, encoding: HashFileEncoding = 'utf-8'): { bytes: Buffer; rows: SampleRow[] } {
+export function sampleHashFileBytes(
+  options: SampleFileOptions,
+  encoding: HashFileEncoding = 'utf-8',
+): { bytes: Buffer; rows: SampleRow[] } {
   const file = sampleHashFile(options);
   return { bytes: encodeText(file.text, encoding), rows: file.rows };
 }
 
-const BOM_LENGTH: Readonly<Record<HashFileEncoding, number>> = { 'utf-8': 0, 'utf-8-bom': 3, 'utf-16le': 2, 'utf-16be': 2, 'windows-1252': 0 };
+const BOM_LENGTH: Readonly<Record<HashFileEncoding, number>> = {
+  'utf-8': 0,
+  'utf-8-bom': 3,
+  'utf-16le': 2,
+  'utf-16be': 2,
+  'windows-1252': 0,
+};
 
 /** The file as encoded chunks of about `chunkChars` characters: for benchmark files too big to build in memory. */
 export function* sampleHashFileChunks(
@@ -440,7 +452,5 @@ function placeBadRows(options: SampleFileOptions, random: Random): Map<number, B
 
 /** One CSV line (no ending): 'all' quotes every cell as Export-Csv does, 'none' quotes only where needed. */
 export function formatCsvLine(cells: readonly string[], quoting: 'none' | 'all'): string {
-  return cells
-    .map((cell) => (quoting === 'all' || /[",\r\n]/.test(cell) ? `"${cell.replaceAll('"', '""')}"` : cell))
-    .join(',');
+  return cells.map((cell) => (quoting === 'all' || /[",\r\n]/.test(cell) ? `"${cell.replaceAll('"', '""')}"` : cell)).join(',');
 }

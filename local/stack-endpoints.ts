@@ -34,7 +34,10 @@ const schema = z.looseObject({
 
 export class StackEndpointsError extends Error {
   override readonly name = 'StackEndpointsError';
-  constructor(readonly path: string, detail: string) {
+  constructor(
+    readonly path: string,
+    detail: string,
+  ) {
     super(`${path}: ${detail}`);
   }
 }

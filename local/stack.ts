@@ -32,7 +32,13 @@ export type LocalStack = LocalInfrastructure & LocalRuntime;
 
 /** The app's queues as infra creates them: duplicate detection on, ten deliveries before dead-lettering. */
 export function pipelineQueueOptions(overrides: Partial<BrokerQueueOptions> = {}): BrokerQueueOptions[] {
-  return Object.values(QUEUES).map((name) => ({ name, maxDeliveryCount: 10, lockDurationMs: 30_000, duplicateDetectionWindowMs: 10 * 60_000, ...overrides }));
+  return Object.values(QUEUES).map((name) => ({
+    name,
+    maxDeliveryCount: 10,
+    lockDurationMs: 30_000,
+    duplicateDetectionWindowMs: 10 * 60_000,
+    ...overrides,
+  }));
 }
 
 export async function startLocalInfrastructure(options: { queues?: BrokerQueueOptions[] } = {}): Promise<LocalInfrastructure> {
@@ -77,7 +83,10 @@ export async function startLocalRuntime(
   return { runtime, config, stop: () => runtime.close() };
 }
 
-export async function startLocalStack(env: Record<string, string>, options: { log?: Logger; queues?: BrokerQueueOptions[] } = {}): Promise<LocalStack> {
+export async function startLocalStack(
+  env: Record<string, string>,
+  options: { log?: Logger; queues?: BrokerQueueOptions[] } = {},
+): Promise<LocalStack> {
   const infrastructure = await startLocalInfrastructure({ queues: options.queues });
   let local: LocalRuntime;
   try {

@@ -17,13 +17,18 @@ const print = (line: string): void => void process.stdout.write(`${line}\n`);
 const stack = await startStack({ root, env: process.env, console: print });
 
 const samplePath = path.join(root, '.local', 'sample-demo.csv');
-writeFileSync(samplePath, sampleHashFileBytes({ rows: 10, seed: Date.now() % 100_000, groupTags: ['MPS-STD', 'MPS-KIOSK'] }, 'utf-8').bytes);
+writeFileSync(
+  samplePath,
+  sampleHashFileBytes({ rows: 10, seed: Date.now() % 100_000, groupTags: ['MPS-STD', 'MPS-KIOSK'] }, 'utf-8').bytes,
+);
 
 print('');
 print('ztp local stack is running');
 print(`  API (status, health)   ${stack.apiBaseUrl}   e.g. curl ${stack.apiBaseUrl}/health`);
 print(`  Storage (Azurite)      ${stack.infrastructure ? stack.infrastructure.azurite.blobEndpoint : 'Azure (AzureWebJobsStorage)'}`);
-print(`  Service Bus            ${stack.infrastructure ? `test broker on 127.0.0.1:${stack.infrastructure.broker.port}` : 'Azure (ServiceBusConnection)'}`);
+print(
+  `  Service Bus            ${stack.infrastructure ? `test broker on 127.0.0.1:${stack.infrastructure.broker.port}` : 'Azure (ServiceBusConnection)'}`,
+);
 print(`  Graph                  ${stack.graphBaseUrl}${stack.simulator ? ` (simulator, clock ${stack.timeScale}x)` : ''}`);
 print(`  Endpoints file         ${path.relative(root, stack.endpointsFile)} (used by npx ztp upload/status/batch)`);
 print(`  JSON log               ${path.relative(root, stack.logFile)}`);

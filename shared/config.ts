@@ -92,7 +92,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const sbConnection = text(env, 'ServiceBusConnection');
   const sbNamespace = text(env, 'ServiceBusConnection__fullyQualifiedNamespace');
   if (!sbConnection && !sbNamespace) {
-    throw new ConfigError('ServiceBusConnection', 'is required (a connection string, or ServiceBusConnection__fullyQualifiedNamespace for managed identity)');
+    throw new ConfigError(
+      'ServiceBusConnection',
+      'is required (a connection string, or ServiceBusConnection__fullyQualifiedNamespace for managed identity)',
+    );
   }
   const graphBaseUrl = url(env, 'GRAPH_BASE_URL', 'https://graph.microsoft.com');
   const staticToken = text(env, 'GRAPH_STATIC_TOKEN');
@@ -124,7 +127,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       importChunkSize: positiveNumber(env, 'GRAPH_IMPORT_CHUNK_SIZE', GRAPH_SETTINGS_DEFAULTS.importChunkSize, { integer: true, max: 500 }),
       pageSize: positiveNumber(env, 'GRAPH_PAGE_SIZE', GRAPH_SETTINGS_DEFAULTS.pageSize, { integer: true, max: 999 }),
       syncIntervalMs: positiveNumber(env, 'GRAPH_SYNC_INTERVAL_SECONDS', GRAPH_SETTINGS_DEFAULTS.syncIntervalMs / 1000) * 1000,
-      defaultRetryAfterMs: positiveNumber(env, 'GRAPH_DEFAULT_RETRY_AFTER_SECONDS', GRAPH_SETTINGS_DEFAULTS.defaultRetryAfterMs / 1000) * 1000,
+      defaultRetryAfterMs:
+        positiveNumber(env, 'GRAPH_DEFAULT_RETRY_AFTER_SECONDS', GRAPH_SETTINGS_DEFAULTS.defaultRetryAfterMs / 1000) * 1000,
     },
     webhookSecret,
     suppliers,

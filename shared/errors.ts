@@ -3,7 +3,10 @@
 /** A setting is missing or invalid; the message names it. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  constructor(readonly setting: string, detail: string) {
+  constructor(
+    readonly setting: string,
+    detail: string,
+  ) {
     super(`Setting ${setting}: ${detail}`);
   }
 }
@@ -11,7 +14,11 @@ export class ConfigError extends Error {
 /** An ETag-guarded write lost a race: someone else changed the entity first. */
 export class ConcurrencyConflictError extends Error {
   override readonly name = 'ConcurrencyConflictError';
-  constructor(readonly table: string, readonly partitionKey: string, readonly rowKey: string) {
+  constructor(
+    readonly table: string,
+    readonly partitionKey: string,
+    readonly rowKey: string,
+  ) {
     super(`Entity ${table}/${partitionKey}/${rowKey} was changed by someone else (ETag mismatch)`);
   }
 }
@@ -19,7 +26,11 @@ export class ConcurrencyConflictError extends Error {
 /** An insert found the entity already there. */
 export class EntityExistsError extends Error {
   override readonly name = 'EntityExistsError';
-  constructor(readonly table: string, readonly partitionKey: string, readonly rowKey: string) {
+  constructor(
+    readonly table: string,
+    readonly partitionKey: string,
+    readonly rowKey: string,
+  ) {
     super(`Entity ${table}/${partitionKey}/${rowKey} already exists`);
   }
 }

@@ -6,7 +6,13 @@ import { appConfig, type AppConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import type { IntakeDeps } from './services/intake.js';
 import { TableClient } from '@azure/data-tables';
-import { budgetLimitsFrom, createGraphClientFromSettings, createTableBudget, type GraphClient, type GraphSettings } from './adapters/graph/index.js';
+import {
+  budgetLimitsFrom,
+  createGraphClientFromSettings,
+  createTableBudget,
+  type GraphClient,
+  type GraphSettings,
+} from './adapters/graph/index.js';
 import { TickLeaseRepository } from './adapters/tables/tick-leases.js';
 import { scaled } from './config.js';
 import type { PipelineDeps } from './services/pipeline/context.js';
@@ -77,7 +83,11 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
         reprovision: scaled(config, p.reprovisionDeadlineMs),
       },
     },
-    retry: { firstRetryMs: scaled(config, p.firstRetryMs), maxRetryMs: scaled(config, p.maxRetryMs), maxTransientRetries: p.maxTransientRetries },
+    retry: {
+      firstRetryMs: scaled(config, p.firstRetryMs),
+      maxRetryMs: scaled(config, p.maxRetryMs),
+      maxTransientRetries: p.maxTransientRetries,
+    },
     claimGraceMs,
     importRequestSize: config.graph.importChunkSize,
     importIdPrefix: config.intake.importIdPrefix,

@@ -4,7 +4,12 @@ import { QUEUES } from '../../shared/adapters/bus/queues.js';
 
 /** What the intake benchmark's parent and its measuring child processes share. */
 
-export const BENCH_SUPPLIER = { id: 'contoso', name: 'Contoso Ltd', allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'], defaultGroupTag: 'MPS-STD' };
+export const BENCH_SUPPLIER = {
+  id: 'contoso',
+  name: 'Contoso Ltd',
+  allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'],
+  defaultGroupTag: 'MPS-STD',
+};
 
 /** 512 MiB, as the parser's own default: the app default (100 MiB) rejects a 50,000-row file of 4 KB hashes. */
 export const BENCH_MAX_FILE_BYTES = 512 * 1024 * 1024;
@@ -31,7 +36,12 @@ export function benchFileOptions(rows: number): SampleFileOptions {
 
 /** The broker's queues as infra creates them (duplicate detection on). */
 export function benchQueueOptions(): BrokerQueueOptions[] {
-  return Object.values(QUEUES).map((name) => ({ name, maxDeliveryCount: 10, lockDurationMs: 30_000, duplicateDetectionWindowMs: 10 * 60_000 }));
+  return Object.values(QUEUES).map((name) => ({
+    name,
+    maxDeliveryCount: 10,
+    lockDurationMs: 30_000,
+    duplicateDetectionWindowMs: 10 * 60_000,
+  }));
 }
 
 export const MIB = 1024 * 1024;

@@ -70,7 +70,9 @@ function instrumented(deps: IntakeDeps): IntakeDeps {
     blobs: {
       info: timed('blobs.info', (container: string, name: string) => blobs.info(container, name)),
       openRead: timed('blobs.openRead', (container: string, name: string, etag?: string) => blobs.openRead(container, name, etag)),
-      writeText: timed('blobs.writeText', (container: string, name: string, text: string, type?: string) => blobs.writeText(container, name, text, type)),
+      writeText: timed('blobs.writeText', (container: string, name: string, text: string, type?: string) =>
+        blobs.writeText(container, name, text, type),
+      ),
       readText: timed('blobs.readText', (container: string, name: string) => blobs.readText(container, name)),
     },
     devices: {

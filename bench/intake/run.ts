@@ -54,7 +54,8 @@ const verdict = (pass: boolean): string => (pass ? 'PASS' : 'FAIL');
 
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = head.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const line = (cells: readonly string[]): string =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return [line(head), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -62,10 +63,19 @@ function printMachine(): void {
   const cpus = os.cpus();
   console.log('Intake benchmark');
   console.log(`  date     ${new Date().toISOString()}`);
-  console.log(`  machine  ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} logical cores, ${fixed(os.totalmem() / 1024 ** 3)} GiB RAM, ${os.platform()} ${os.release()}`);
+  console.log(
+    `  machine  ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} logical cores, ${fixed(os.totalmem() / 1024 ** 3)} GiB RAM, ${os.platform()} ${os.release()}`,
+  );
   console.log(`  node     ${process.version}`);
-  console.log(`  load     ${os.loadavg().map((load) => fixed(load, 2)).join(' ')} (1/5/15 min) at start: other work on the machine slows the end-to-end figures`);
-  console.log(`  parse    ${canPinToOneCore() ? 'pinned to CPU 0 with taskset (one core, GC threads included)' : 'not pinned (taskset unavailable): wall-clock figures may use more than one core'}`);
+  console.log(
+    `  load     ${os
+      .loadavg()
+      .map((load) => fixed(load, 2))
+      .join(' ')} (1/5/15 min) at start: other work on the machine slows the end-to-end figures`,
+  );
+  console.log(
+    `  parse    ${canPinToOneCore() ? 'pinned to CPU 0 with taskset (one core, GC threads included)' : 'not pinned (taskset unavailable): wall-clock figures may use more than one core'}`,
+  );
   console.log('');
 }
 
@@ -82,7 +92,10 @@ interface ParseCase {
 
 async function parseCase(rows: number, encoding: HashFileEncoding, repeat: number): Promise<ParseCase> {
   const run = (mode: ParseMode): Promise<ParseMeasurement> =>
-    runWorker<ParseMeasurement>('parse-worker', { args: ['--rows', String(rows), '--encoding', encoding, '--mode', mode], pinToOneCore: true });
+    runWorker<ParseMeasurement>('parse-worker', {
+      args: ['--rows', String(rows), '--encoding', encoding, '--mode', mode],
+      pinToOneCore: true,
+    });
   const runs: ParseMeasurement[] = [];
   for (let i = 0; i < repeat; i++) runs.push(await run('buffered'));
   const buffered = { ...runs[0]!, wallMs: Math.min(...runs.map((r) => r.wallMs)), cpuMs: Math.min(...runs.map((r) => r.cpuMs)) };
@@ -112,7 +125,9 @@ async function parseBenchmark(): Promise<ParseCase[]> {
     ),
   );
   const sample = cases[0]!.buffered;
-  console.log(`  (${int(sample.accepted)} accepted, ${int(sample.rejected)} rejected per 10,000 rows; process RSS before parsing ~${int(cases[0]!.streamed.rssBeforeMib)} MiB)\n`);
+  console.log(
+    `  (${int(sample.accepted)} accepted, ${int(sample.rejected)} rejected per 10,000 rows; process RSS before parsing ~${int(cases[0]!.streamed.rssBeforeMib)} MiB)\n`,
+  );
   return cases;
 }
 
@@ -154,7 +169,12 @@ async function storedCounts(azurite: AzuriteInstance, broker: ServiceBusBroker):
   return counts;
 }
 
-async function upload(azurite: AzuriteInstance, blobName: string, rows: number, encoding: HashFileEncoding): Promise<{ bytes: number; ms: number }> {
+async function upload(
+  azurite: AzuriteInstance,
+  blobName: string,
+  rows: number,
+  encoding: HashFileEncoding,
+): Promise<{ bytes: number; ms: number }> {
   const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(INTAKE_CONTAINER);
   await container.createIfNotExists();
   let bytes = 0;
@@ -185,11 +205,18 @@ async function e2eCase(rows: number): Promise<E2eCase> {
     };
     const blobName = `${BENCH_SUPPLIER.id}/bench-${rows}.csv`;
     const uploaded = await upload(azurite, blobName, rows, 'utf-8');
-    const ingest = (): Promise<E2eMeasurement> => runWorker<E2eMeasurement>('e2e-worker', { args: ['--blob', blobName, ...(flags.concurrency ? ['--concurrency', flags.concurrency] : [])], env, timeoutMs: 30 * 60_000, nodeOptions: intakeNodeOptions });
+    const ingest = (): Promise<E2eMeasurement> =>
+      runWorker<E2eMeasurement>('e2e-worker', {
+        args: ['--blob', blobName, ...(flags.concurrency ? ['--concurrency', flags.concurrency] : [])],
+        env,
+        timeoutMs: 30 * 60_000,
+        nodeOptions: intakeNodeOptions,
+      });
     const azuriteCpuBefore = processCpuSeconds(azurite.pid);
     const first = await ingest();
     const azuriteCpuAfter = processCpuSeconds(azurite.pid);
-    const azuriteCpuMs = azuriteCpuBefore !== undefined && azuriteCpuAfter !== undefined ? (azuriteCpuAfter - azuriteCpuBefore) * 1000 : undefined;
+    const azuriteCpuMs =
+      azuriteCpuBefore !== undefined && azuriteCpuAfter !== undefined ? (azuriteCpuAfter - azuriteCpuBefore) * 1000 : undefined;
     const afterFirst = await storedCounts(azurite, broker);
     const again = await ingest();
     const afterAgain = await storedCounts(azurite, broker);
@@ -202,7 +229,8 @@ async function e2eCase(rows: number): Promise<E2eCase> {
 
 function phases(m: E2eMeasurement): [string, number][] {
   const { firstPassEnd, secondPassStart, queueingStart, queueingEnd } = m.marks;
-  if (firstPassEnd === undefined || secondPassStart === undefined || queueingStart === undefined || queueingEnd === undefined) return [['total', m.wallMs]];
+  if (firstPassEnd === undefined || secondPassStart === undefined || queueingStart === undefined || queueingEnd === undefined)
+    return [['total', m.wallMs]];
   return [
     ['first pass: download + hash + parse + validate', firstPassEnd],
     ['batch record', secondPassStart - firstPassEnd],
@@ -214,18 +242,34 @@ function phases(m: E2eMeasurement): [string, number][] {
 
 function printE2e(c: E2eCase): void {
   const m = c.first;
-  console.log(`End to end, ${int(c.rows)} rows (UTF-8, ${fixed(c.bytes / MIB)} MiB; upload to Azurite ${fixed(c.uploadMs / 1000)} s, not counted):`);
+  console.log(
+    `End to end, ${int(c.rows)} rows (UTF-8, ${fixed(c.bytes / MIB)} MiB; upload to Azurite ${fixed(c.uploadMs / 1000)} s, not counted):`,
+  );
   console.log(`  status ${m.result.status}, counts ${JSON.stringify(m.result.counts)}`);
-  console.log(`  total ${fixed(m.wallMs / 1000, 2)} s = ${int(rate(c.rows, m.wallMs))} rows/s; intake process CPU ${fixed(m.cpuMs / 1000, 2)} s (${int((100 * m.cpuMs) / m.wallMs)}% of one core)`);
-  if (c.azuriteCpuMs !== undefined) console.log(`  Azurite (another process) CPU meanwhile ${fixed(c.azuriteCpuMs / 1000, 2)} s (${int((100 * c.azuriteCpuMs) / m.wallMs)}% of one core)`);
-  console.log(table(['phase', 's', 'share'], phases(m).map(([name, ms]) => [name, fixed(ms / 1000, 2), `${int((100 * ms) / m.wallMs)}%`])));
+  console.log(
+    `  total ${fixed(m.wallMs / 1000, 2)} s = ${int(rate(c.rows, m.wallMs))} rows/s; intake process CPU ${fixed(m.cpuMs / 1000, 2)} s (${int((100 * m.cpuMs) / m.wallMs)}% of one core)`,
+  );
+  if (c.azuriteCpuMs !== undefined)
+    console.log(
+      `  Azurite (another process) CPU meanwhile ${fixed(c.azuriteCpuMs / 1000, 2)} s (${int((100 * c.azuriteCpuMs) / m.wallMs)}% of one core)`,
+    );
+  console.log(
+    table(
+      ['phase', 's', 'share'],
+      phases(m).map(([name, ms]) => [name, fixed(ms / 1000, 2), `${int((100 * ms) / m.wallMs)}%`]),
+    ),
+  );
   const op = (name: string): string => {
     const stats = m.operations[name];
     return stats && stats.calls > 0 ? `${int(stats.calls)} calls, mean ${fixed(stats.totalMs / stats.calls, 2)} ms` : '0 calls';
   };
-  console.log(`  devices.get ${op('devices.get')}; devices.create ${op('devices.create')}; devices.save ${op('devices.save')}; queue.send ${op('queue.send')}`);
+  console.log(
+    `  devices.get ${op('devices.get')}; devices.create ${op('devices.create')}; devices.save ${op('devices.save')}; queue.send ${op('queue.send')}`,
+  );
   const s = c.afterFirst;
-  console.log(`  stored: ${int(s.devices)} device records (${int(s.received)} received, ${int(s.rejected)} rejected), ${int(s.events)} history events; broker: ${int(s.importMessages)} import messages, ${int(s.followupMessages)} follow-up messages; ${int(m.logLines)} log lines`);
+  console.log(
+    `  stored: ${int(s.devices)} device records (${int(s.received)} received, ${int(s.rejected)} rejected), ${int(s.events)} history events; broker: ${int(s.importMessages)} import messages, ${int(s.followupMessages)} follow-up messages; ${int(m.logLines)} log lines`,
+  );
   const peaks = m.memoryPeaksMib;
   console.log(
     `  peak RSS of the intake process ${int(m.peakRssMib)} MiB (${int(m.rssBeforeMib)} MiB before the ingest; ` +
@@ -252,7 +296,8 @@ for (const rows of e2eRows) {
   printE2e(result);
   e2e.push(result);
 }
-if (!flags.full && flags.only !== 'parse') console.log('(The 50,000-row end-to-end run takes a few minutes, mostly Azurite: run with --full to include it.)\n');
+if (!flags.full && flags.only !== 'parse')
+  console.log('(The 50,000-row end-to-end run takes a few minutes, mostly Azurite: run with --full to include it.)\n');
 
 const summary: string[][] = [];
 if (parse.length > 0) {
@@ -263,15 +308,33 @@ if (parse.length > 0) {
   const judged = pinned ? slowestCpu : slowestWall;
   const parseRss50k = Math.max(...parse.filter((c) => c.rows === 50_000).map((c) => c.streamed.peakRssMib));
   summary.push(
-    [`parse + validate, slowest file (${pinned ? 'rows per CPU second, one core' : 'wall clock, not pinned'})`, `${int(judged)} rows/s`, `>= ${int(TARGET_PARSE_ROWS_PER_SECOND)} rows/s`, verdict(judged >= TARGET_PARSE_ROWS_PER_SECOND)],
-    ...(pinned ? [['parse + validate, slowest file (wall clock, one core)', `${int(slowestWall)} rows/s`, '(other load on CPU 0 lowers it)', '']] : []),
-    ['peak RSS, parse + validate 50,000 rows (worst encoding)', `${int(parseRss50k)} MiB`, `< ${TARGET_PEAK_RSS_MIB} MiB`, verdict(parseRss50k < TARGET_PEAK_RSS_MIB)],
+    [
+      `parse + validate, slowest file (${pinned ? 'rows per CPU second, one core' : 'wall clock, not pinned'})`,
+      `${int(judged)} rows/s`,
+      `>= ${int(TARGET_PARSE_ROWS_PER_SECOND)} rows/s`,
+      verdict(judged >= TARGET_PARSE_ROWS_PER_SECOND),
+    ],
+    ...(pinned
+      ? [['parse + validate, slowest file (wall clock, one core)', `${int(slowestWall)} rows/s`, '(other load on CPU 0 lowers it)', '']]
+      : []),
+    [
+      'peak RSS, parse + validate 50,000 rows (worst encoding)',
+      `${int(parseRss50k)} MiB`,
+      `< ${TARGET_PEAK_RSS_MIB} MiB`,
+      verdict(parseRss50k < TARGET_PEAK_RSS_MIB),
+    ],
   );
 }
 for (const c of e2e) {
   summary.push([`end to end ${int(c.rows)} rows`, `${int(rate(c.rows, c.first.wallMs))} rows/s`, '(no target)', '']);
-  summary.push([`peak RSS, intake end to end ${int(c.rows)} rows`, `${int(c.first.peakRssMib)} MiB`, `< ${TARGET_PEAK_RSS_MIB} MiB`, verdict(c.first.peakRssMib < TARGET_PEAK_RSS_MIB)]);
+  summary.push([
+    `peak RSS, intake end to end ${int(c.rows)} rows`,
+    `${int(c.first.peakRssMib)} MiB`,
+    `< ${TARGET_PEAK_RSS_MIB} MiB`,
+    verdict(c.first.peakRssMib < TARGET_PEAK_RSS_MIB),
+  ]);
 }
-if (flags.only !== 'parse' && !flags.full) summary.push(['peak RSS, intake end to end 50,000 rows', 'not run', `< ${TARGET_PEAK_RSS_MIB} MiB`, 'run with --full']);
+if (flags.only !== 'parse' && !flags.full)
+  summary.push(['peak RSS, intake end to end 50,000 rows', 'not run', `< ${TARGET_PEAK_RSS_MIB} MiB`, 'run with --full']);
 console.log('Summary');
 console.log(table(['figure', 'measured', 'target', ''], summary));

@@ -49,8 +49,12 @@ export async function buildWorkers(): Promise<void> {
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [tsc, '-p', project], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
-    child.stdout.on('data', (chunk: Buffer) => { text += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
     child.once('error', reject);
     child.once('exit', (exitCode) => resolve({ code: exitCode, output: text }));
   });
@@ -71,7 +75,9 @@ export function runWorker<T>(worker: WorkerName, options: WorkerOptions = {}): P
   return new Promise((resolve, reject) => {
     const child = spawn(command!, args, { cwd: REPO_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
+    });
     const timeoutMs = options.timeoutMs ?? 10 * 60_000;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

@@ -89,9 +89,16 @@ export async function runImportAutopilotCsvBaseline(options: BaselineOptions): P
       productKey: '',
       hardwareIdentifier: device.hardwareHash,
       assignedUserPrincipalName: device.assignedUser ?? '',
-      state: { '@odata.type': 'microsoft.graph.importedWindowsAutopilotDeviceIdentityState', deviceImportStatus: 'pending', deviceRegistrationId: '', deviceErrorCode: 0, deviceErrorName: '' },
+      state: {
+        '@odata.type': 'microsoft.graph.importedWindowsAutopilotDeviceIdentityState',
+        deviceImportStatus: 'pending',
+        deviceRegistrationId: '',
+        deviceErrorCode: 0,
+        deviceErrorName: '',
+      },
     });
-    if ((index + 1) % 1000 === 0) options.onProgress?.(`baseline: ${index + 1} devices posted at ${Math.round(since())} s, ${throttledRetries} 429s so far`);
+    if ((index + 1) % 1000 === 0)
+      options.onProgress?.(`baseline: ${index + 1} devices posted at ${Math.round(since())} s, ${throttledRetries} 429s so far`);
   }
   const postedSeconds = since();
 
@@ -99,7 +106,7 @@ export async function runImportAutopilotCsvBaseline(options: BaselineOptions): P
   let records: ImportedRecord[];
   for (;;) {
     records = [];
-    for (let url: string | undefined = root; url !== undefined; ) {
+    for (let url: string | undefined = root; url !== undefined;) {
       const page = (await call('GET', url)) as { value: ImportedRecord[]; '@odata.nextLink'?: string };
       records.push(...page.value);
       url = page['@odata.nextLink'];

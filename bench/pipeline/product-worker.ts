@@ -7,7 +7,15 @@ import { startLocalRuntime } from '../../local/stack.js';
 import { parseEnvelope } from '../../shared/adapters/bus/work-queue.js';
 import { EVENTS } from '../../shared/events.js';
 import { createLogger } from '../../shared/log.js';
-import { TIMED_STATES, type HandlerTiming, type ParentMessage, type PollRecord, type TimedState, type WorkerFinal, type WorkerMessage } from './protocol.js';
+import {
+  TIMED_STATES,
+  type HandlerTiming,
+  type ParentMessage,
+  type PollRecord,
+  type TimedState,
+  type WorkerFinal,
+  type WorkerMessage,
+} from './protocol.js';
 
 /**
  * The product as the benchmark runs it, in a process of its own so that its peak RSS and
@@ -22,7 +30,10 @@ const send = (message: WorkerMessage, sent?: () => void): void => {
   process.send?.(message, undefined, {}, () => sent?.());
 };
 
-const firstReached = Object.fromEntries(TIMED_STATES.map((state) => [state, new Map<string, number>()])) as Record<TimedState, Map<string, number>>;
+const firstReached = Object.fromEntries(TIMED_STATES.map((state) => [state, new Map<string, number>()])) as Record<
+  TimedState,
+  Map<string, number>
+>;
 const latestState = new Map<string, string>();
 const SETTLED = new Set(['enrolled', 'failed', 'stalled']);
 const events: Record<string, number> = {};
@@ -51,7 +62,16 @@ function observe(line: string): void {
     latestState.set(serial, String(entry.to));
     return;
   }
-  const { level: _level, time: _time, msg: _msg, name: _name, event: _event, correlationId: _correlationId, tick: _tick, ...fields } = entry;
+  const {
+    level: _level,
+    time: _time,
+    msg: _msg,
+    name: _name,
+    event: _event,
+    correlationId: _correlationId,
+    tick: _tick,
+    ...fields
+  } = entry;
   polls.push({ at, tick: name === EVENTS.importPoll ? 'imports' : 'autopilot', fields });
 }
 
@@ -99,7 +119,10 @@ const rssMib = (): number => process.memoryUsage().rss / 1024 / 1024;
 
 const settings = JSON.parse(process.env.BENCH_SETTINGS ?? '{}') as Record<string, string>;
 const log = createLogger({ level: 'info' }, sink);
-const connections = { storageConnectionString: process.env.AzureWebJobsStorage ?? '', serviceBusConnectionString: process.env.ServiceBusConnection ?? '' };
+const connections = {
+  storageConnectionString: process.env.AzureWebJobsStorage ?? '',
+  serviceBusConnectionString: process.env.ServiceBusConnection ?? '',
+};
 const local = await startLocalRuntime(connections, settings, log);
 // Every function the app has, but the HTTP ones (nobody calls them here); timers on the scaled clock.
 const host = new DevHost({ ...connections, log, blobPollMs: 100, timeScale: local.config.timeScale });
@@ -111,7 +134,8 @@ for (const fn of FUNCTIONS) {
 await host.start();
 send({ type: 'ready', rssMib: rssMib() });
 
-const reachedCounts = (): Record<TimedState, number> => Object.fromEntries(TIMED_STATES.map((state) => [state, firstReached[state].size])) as Record<TimedState, number>;
+const reachedCounts = (): Record<TimedState, number> =>
+  Object.fromEntries(TIMED_STATES.map((state) => [state, firstReached[state].size])) as Record<TimedState, number>;
 const settledCount = (): number => {
   let settled = 0;
   for (const state of latestState.values()) if (SETTLED.has(state)) settled++;
@@ -128,7 +152,9 @@ process.on('message', (message: ParentMessage) => {
     for (const outcome of stopped) if (outcome.status === 'rejected') console.error('stopping the product failed:', outcome.reason);
     const final: WorkerFinal = {
       type: 'final',
-      firstReached: Object.fromEntries(TIMED_STATES.map((state) => [state, [...firstReached[state].values()].sort((a, b) => a - b)])) as Record<TimedState, number[]>,
+      firstReached: Object.fromEntries(
+        TIMED_STATES.map((state) => [state, [...firstReached[state].values()].sort((a, b) => a - b)]),
+      ) as Record<TimedState, number[]>,
       events,
       requeuedDevices,
       cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,

@@ -54,7 +54,9 @@ export function kindOf(entry: RequestLogEntry): string {
 }
 
 export function countRequests(log: readonly RequestLogEntry[]): RequestCounts {
-  const byKind = new Map<string, KindCount>(REQUEST_KINDS.map(({ kind, route }) => [kind, { requests: 0, throttled: 0, notFound: 0, write: !route.startsWith('GET ') }]));
+  const byKind = new Map<string, KindCount>(
+    REQUEST_KINDS.map(({ kind, route }) => [kind, { requests: 0, throttled: 0, notFound: 0, write: !route.startsWith('GET ') }]),
+  );
   const counts: RequestCounts = { byKind, writes: 0, reads: 0, throttled: 0, notFound: 0, failed: 0 };
   for (const entry of log) {
     const write = entry.method !== 'GET';

@@ -4,7 +4,13 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_LATENCIES, DEFAULT_THROTTLE, startGraphSimulator, type GraphSimulator, type RequestLogEntry } from '../../local/graph-simulator/index.js';
+import {
+  DEFAULT_LATENCIES,
+  DEFAULT_THROTTLE,
+  startGraphSimulator,
+  type GraphSimulator,
+  type RequestLogEntry,
+} from '../../local/graph-simulator/index.js';
 import { startLocalInfrastructure } from '../../local/stack.js';
 import { INTAKE_CONTAINER } from '../../shared/services/intake.js';
 import { runImportAutopilotCsvBaseline, type BaselineResult } from './baseline.js';
@@ -60,7 +66,8 @@ const OVERRIDES = Object.fromEntries(
     return [pair.slice(0, at), pair.slice(at + 1)];
   }),
 );
-if (!Number.isInteger(DEVICES) || !Number.isInteger(FILES) || DEVICES % FILES !== 0) throw new Error('--devices must be a multiple of --files');
+if (!Number.isInteger(DEVICES) || !Number.isInteger(FILES) || DEVICES % FILES !== 0)
+  throw new Error('--devices must be a multiple of --files');
 if (!(SCALE > 0)) throw new Error('--scale must be positive');
 
 const TOKEN = 'bench-pipeline-token';
@@ -102,12 +109,20 @@ interface ProductRun {
   realSeconds: number;
 }
 
-function startWorker(env: Record<string, string>): { child: ChildProcess; messages: AsyncIterableIterator<WorkerMessage>; latest: () => WorkerProgress | undefined } {
+function startWorker(env: Record<string, string>): {
+  child: ChildProcess;
+  messages: AsyncIterableIterator<WorkerMessage>;
+  latest: () => WorkerProgress | undefined;
+} {
   const profile = flags['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${flags['cpu-prof-dir']}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER], {
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    env: { ...process.env, ...env },
+  });
   // Outside the Functions host, @azure/functions warns once per registered function: noise here.
   createInterface({ input: child.stderr! }).on('line', (line) => {
-    if (!/^WARNING: (Failed to detect the Azure Functions runtime|Skipping call to register function)/.test(line)) process.stderr.write(`${line}\n`);
+    if (!/^WARNING: (Failed to detect the Azure Functions runtime|Skipping call to register function)/.test(line))
+      process.stderr.write(`${line}\n`);
   });
   const queue: WorkerMessage[] = [];
   let wake: (() => void) | undefined;
@@ -133,7 +148,10 @@ function startWorker(env: Record<string, string>): { child: ChildProcess; messag
   return { child, messages, latest: () => latest };
 }
 
-async function nextMessage<T extends WorkerMessage['type']>(messages: AsyncIterableIterator<WorkerMessage>, type: T): Promise<Extract<WorkerMessage, { type: T }>> {
+async function nextMessage<T extends WorkerMessage['type']>(
+  messages: AsyncIterableIterator<WorkerMessage>,
+  type: T,
+): Promise<Extract<WorkerMessage, { type: T }>> {
   for (;;) {
     const { value, done } = await messages.next();
     if (done) throw new Error(`the product process ended before sending "${type}"`);
@@ -278,18 +296,26 @@ function allReached(run: ProductRun, state: TimedState, n: number): number | und
 
 function printRequests(n: number, product: RequestCounts, baseline: RequestCounts | undefined): void {
   const kinds = [...new Set([...product.byKind.keys(), ...(baseline?.byKind.keys() ?? [])])].filter(
-    (kind) => (product.byKind.get(kind)?.requests ?? 0) + (baseline?.byKind.get(kind)?.requests ?? 0) > 0 || REQUEST_KINDS.some((known) => known.kind === kind && known.kind.startsWith('import POST (batch)')),
+    (kind) =>
+      (product.byKind.get(kind)?.requests ?? 0) + (baseline?.byKind.get(kind)?.requests ?? 0) > 0 ||
+      REQUEST_KINDS.some((known) => known.kind === kind && known.kind.startsWith('import POST (batch)')),
   );
   const cells = (counts: RequestCounts | undefined, kind: string): string[] => {
     const count = counts?.byKind.get(kind);
     if (!counts) return ['', '', '', ''];
     return [int(count?.requests ?? 0), fixed((count?.requests ?? 0) / n, 3), int(count?.throttled ?? 0), int(count?.notFound ?? 0)];
   };
-  const rows = kinds.map((kind) => [`${product.byKind.get(kind)?.write ?? baseline?.byKind.get(kind)?.write ? 'write' : 'read '}  ${kind}`, ...cells(product, kind), ...cells(baseline, kind)]);
-  const totals = (counts: RequestCounts | undefined, which: 'writes' | 'reads'): string[] => (counts ? [int(counts[which]), fixed(counts[which] / n, 3), '', ''] : ['', '', '', '']);
+  const rows = kinds.map((kind) => [
+    `${(product.byKind.get(kind)?.write ?? baseline?.byKind.get(kind)?.write) ? 'write' : 'read '}  ${kind}`,
+    ...cells(product, kind),
+    ...cells(baseline, kind),
+  ]);
+  const totals = (counts: RequestCounts | undefined, which: 'writes' | 'reads'): string[] =>
+    counts ? [int(counts[which]), fixed(counts[which] / n, 3), '', ''] : ['', '', '', ''];
   rows.push(['all writes', ...totals(product, 'writes'), ...totals(baseline, 'writes')]);
   rows.push(['all reads (status)', ...totals(product, 'reads'), ...totals(baseline, 'reads')]);
-  const answers = (counts: RequestCounts | undefined): string[] => (counts ? ['', '', int(counts.throttled), int(counts.notFound)] : ['', '', '', '']);
+  const answers = (counts: RequestCounts | undefined): string[] =>
+    counts ? ['', '', int(counts.throttled), int(counts.notFound)] : ['', '', '', ''];
   rows.push(['429 / 404 answers', ...answers(product), ...answers(baseline)]);
   log(table(['Graph requests (sent, 429s included)', 'product', 'per device', '429', '404', 'baseline', 'per device', '429', '404'], rows));
 }
@@ -310,7 +336,10 @@ function printPhases(run: ProductRun, phases: readonly Phase[]): void {
     const byKind = new Map<string, number>();
     for (const entry of inPhase) byKind.set(kindOf(entry), (byKind.get(kindOf(entry)) ?? 0) + 1);
     const throttled = inPhase.filter((entry) => entry.status === 429).length;
-    const detail = [...byKind.entries()].sort((a, b) => b[1] - a[1]).map(([kind, count]) => `${kind} ${int(count)}`).join(', ');
+    const detail = [...byKind.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([kind, count]) => `${kind} ${int(count)}`)
+      .join(', ');
     rows.push([phase.name, seconds((phase.to - phase.from) / 1000), int(inPhase.length), int(throttled), detail]);
   }
   log(table(['phase (simulated time)', 'length', 'requests', '429', 'by kind'], rows));
@@ -319,7 +348,10 @@ function printPhases(run: ProductRun, phases: readonly Phase[]): void {
 /** A poll's log field: numbers with separators, timings (`ms`) as `list 12 scan 40 …`. */
 function showField(value: unknown): string {
   if (typeof value === 'number') return int(value);
-  if (value !== null && typeof value === 'object') return `(${Object.entries(value).map(([key, inner]) => `${key} ${showField(inner)}`).join(' ')})`;
+  if (value !== null && typeof value === 'object')
+    return `(${Object.entries(value)
+      .map(([key, inner]) => `${key} ${showField(inner)}`)
+      .join(' ')})`;
   return String(value);
 }
 
@@ -337,7 +369,14 @@ function printPolls(run: ProductRun): void {
 function printHandlers(run: ProductRun): void {
   const rows = Object.entries(run.final.handlers)
     .sort((a, b) => b[1].totalMs - a[1].totalMs)
-    .map(([kind, timing]) => [kind, int(timing.invocations), fixed(timing.totalMs / 1000, 1), int((timing.totalMs / 1000) * SCALE), int(timing.maxMs), int((timing.maxMs / 1000) * SCALE)]);
+    .map(([kind, timing]) => [
+      kind,
+      int(timing.invocations),
+      fixed(timing.totalMs / 1000, 1),
+      int((timing.totalMs / 1000) * SCALE),
+      int(timing.maxMs),
+      int((timing.maxMs / 1000) * SCALE),
+    ]);
   log(table(['handler', 'runs', 'busy real s', '= simulated s', 'longest real ms', '= simulated s'], rows));
 }
 
@@ -351,7 +390,8 @@ function report(workload: Workload, floor: Floor, product: ProductRun, baseline:
   const received = allReached(product, 'received', n);
   const importing = allReached(product, 'importing', n);
   const profiled = allReached(product, 'profile-assigned', n);
-  const autopilotLastEnrolled = product.autopilotEnrolledAt.length >= n ? (product.autopilotEnrolledAt[n - 1]! - product.t0) / 1000 : undefined;
+  const autopilotLastEnrolled =
+    product.autopilotEnrolledAt.length >= n ? (product.autopilotEnrolledAt[n - 1]! - product.t0) / 1000 : undefined;
   const at = (kind: string, pick: 'first' | 'last'): number | undefined => {
     const matching = product.requests.filter((entry) => kindOf(entry) === kind);
     const entry = pick === 'first' ? matching[0] : matching.at(-1);
@@ -381,7 +421,9 @@ function report(workload: Workload, floor: Floor, product: ProductRun, baseline:
     ),
   );
   log(`  import records left in the tenant at the end: ${int(product.importRecordsLeft)}${product.timedOut ? ' (run timed out)' : ''}`);
-  log(`  devices failed ${int(product.final.firstReached.failed.length)}, stalled ${int(product.final.firstReached.stalled.length)}; handler invocations that threw ${int(product.final.failedInvocations)}`);
+  log(
+    `  devices failed ${int(product.final.firstReached.failed.length)}, stalled ${int(product.final.firstReached.stalled.length)}; handler invocations that threw ${int(product.final.failedInvocations)}`,
+  );
 
   log('');
   log('== Graph requests by kind ==');
@@ -427,7 +469,9 @@ function report(workload: Workload, floor: Floor, product: ProductRun, baseline:
   const bRegisteredRatio = b ? b.registeredSeconds / floor.registeredSeconds : undefined;
 
   log('');
-  log(UNTIL_REGISTERED ? '== Summary (the product run stopped at registered: its request counts cover only that part) ==' : '== Summary ==');
+  log(
+    UNTIL_REGISTERED ? '== Summary (the product run stopped at registered: its request counts cover only that part) ==' : '== Summary ==',
+  );
   log(
     table(
       ['measure', 'target', 'product', '', 'baseline'],
@@ -439,10 +483,28 @@ function report(workload: Workload, floor: Floor, product: ProductRun, baseline:
           verdict(projectedWrites <= TARGETS.writesPerDevice),
           baselineCounts ? fixed(baselineCounts.writes / n) : '—',
         ],
-        ['status reads per device', `≤ ${TARGETS.readsPerDevice}`, fixed(readsPerDevice), verdict(readsPerDevice <= TARGETS.readsPerDevice), baselineCounts ? fixed(baselineCounts.reads / n) : '—'],
-        ['429 responses', `${TARGETS.throttled}`, int(productCounts.throttled), verdict(productCounts.throttled <= TARGETS.throttled), baselineCounts ? int(baselineCounts.throttled) : '—'],
+        [
+          'status reads per device',
+          `≤ ${TARGETS.readsPerDevice}`,
+          fixed(readsPerDevice),
+          verdict(readsPerDevice <= TARGETS.readsPerDevice),
+          baselineCounts ? fixed(baselineCounts.reads / n) : '—',
+        ],
+        [
+          '429 responses',
+          `${TARGETS.throttled}`,
+          int(productCounts.throttled),
+          verdict(productCounts.throttled <= TARGETS.throttled),
+          baselineCounts ? int(baselineCounts.throttled) : '—',
+        ],
         ['time to every device registered', '', seconds(registered), '', b ? seconds(b.registeredSeconds) : '—'],
-        [`  ÷ floor ${int(floor.registeredSeconds)} s`, `≤ ${TARGETS.registeredRatio}`, ratio(registeredRatio), verdict(registeredRatio === undefined ? false : registeredRatio <= TARGETS.registeredRatio), ratio(bRegisteredRatio)],
+        [
+          `  ÷ floor ${int(floor.registeredSeconds)} s`,
+          `≤ ${TARGETS.registeredRatio}`,
+          ratio(registeredRatio),
+          verdict(registeredRatio === undefined ? false : registeredRatio <= TARGETS.registeredRatio),
+          ratio(bRegisteredRatio),
+        ],
         ['time to every device enrolled', '', seconds(enrolled), '', 'not tracked'],
         [`  ÷ floor ${int(floor.enrolledSeconds)} s`, '', ratio(enrolledRatio), '', ''],
         ['peak RSS of the product process', '', `${int(product.final.peakRssMib)} MiB (${int(product.startRssMib)} at start)`, '', ''],
@@ -464,7 +526,8 @@ function report(workload: Workload, floor: Floor, product: ProductRun, baseline:
 /** The commit measured, and any uncommitted product code (the figures are for that code). */
 function codeVersion(): string {
   try {
-    const git = (...args: string[]): string => execFileSync('git', args, { cwd: fileURLToPath(new URL('../../', import.meta.url)), encoding: 'utf8' }).trim();
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, { cwd: fileURLToPath(new URL('../../', import.meta.url)), encoding: 'utf8' }).trim();
     const dirty = git('status', '--porcelain', '--', 'functions', 'shared', 'local')
       .split('\n')
       .filter(Boolean)
@@ -479,15 +542,32 @@ function printHeader(floor: Floor): void {
   const cpus = os.cpus();
   log('Pipeline benchmark');
   log(`  date      ${new Date().toISOString()}`);
-  log(`  machine   ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} logical cores, ${fixed(os.totalmem() / 1024 ** 3, 1)} GiB RAM, ${os.platform()} ${os.release()}, load ${os.loadavg().map((l) => fixed(l, 2)).join(' ')}`);
+  log(
+    `  machine   ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} logical cores, ${fixed(os.totalmem() / 1024 ** 3, 1)} GiB RAM, ${os.platform()} ${os.release()}, load ${os
+      .loadavg()
+      .map((l) => fixed(l, 2))
+      .join(' ')}`,
+  );
   log(`  node      ${process.version}`);
   log(`  code      ${codeVersion()}`);
   log(`  workload  ${int(DEVICES)} devices in ${FILES} files of ${int(DEVICES / FILES)} rows, every row tagged MPS-STD or MPS-KIOSK`);
   log(`  clock     ${SCALE}× (simulator and ZTP_TIME_SCALE): 1 real ms = ${fixed(SCALE / 1000, 3)} simulated s`);
-  log(`  Graph     simulator defaults: import ${String(DEFAULT_LATENCIES.importSeconds)} s, group ${String(DEFAULT_LATENCIES.groupMembershipSeconds)} s, profile ${String(DEFAULT_LATENCIES.profileAssignmentSeconds)} s, enrolment ${String(DEFAULT_LATENCIES.enrolmentSeconds)} s;`);
-  log(`            limits ${DEFAULT_THROTTLE.writesPer20s} writes / ${DEFAULT_THROTTLE.requestsPer20s} requests per ${DEFAULT_THROTTLE.windowSeconds} simulated s`);
+  log(
+    `  Graph     simulator defaults: import ${String(DEFAULT_LATENCIES.importSeconds)} s, group ${String(DEFAULT_LATENCIES.groupMembershipSeconds)} s, profile ${String(DEFAULT_LATENCIES.profileAssignmentSeconds)} s, enrolment ${String(DEFAULT_LATENCIES.enrolmentSeconds)} s;`,
+  );
+  log(
+    `            limits ${DEFAULT_THROTTLE.writesPer20s} writes / ${DEFAULT_THROTTLE.requestsPer20s} requests per ${DEFAULT_THROTTLE.windowSeconds} simulated s`,
+  );
   if (UNTIL_REGISTERED) log('  stop      the product run ends when every device is registered');
-  log(`  product   app settings at their defaults${Object.keys(OVERRIDES).length > 0 ? ` except ${Object.entries(OVERRIDES).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`);
+  log(
+    `  product   app settings at their defaults${
+      Object.keys(OVERRIDES).length > 0
+        ? ` except ${Object.entries(OVERRIDES)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`
+        : ''
+    }`,
+  );
   log(`  floor     registered ${int(floor.registeredSeconds)} s, enrolled ${int(floor.enrolledSeconds)} s (simulated)`);
   log('');
 }

@@ -2,7 +2,12 @@ import { sampleHashFileBytes, sampleHeaderLines, type SampleFileOptions } from '
 
 /** The supplier deliveries both the product and the baseline are given. */
 
-export const BENCH_SUPPLIER = { id: 'contoso', name: 'Contoso Ltd', allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'], defaultGroupTag: 'MPS-STD' };
+export const BENCH_SUPPLIER = {
+  id: 'contoso',
+  name: 'Contoso Ltd',
+  allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'],
+  defaultGroupTag: 'MPS-STD',
+};
 
 /** Every tag the files carry matches this simulator profile rule, so every device can enrol. */
 export const PROFILE_RULE = { groupTag: '/^MPS-/', profileName: 'MPS standard' };
@@ -30,7 +35,13 @@ export function buildWorkload(fileCount: number, rowsPerFile: number, seed = 202
   const devices: WorkloadDevice[] = [];
   const seen = new Set<string>();
   for (let index = 0; index < fileCount; index++) {
-    const options: SampleFileOptions = { rows: rowsPerFile, seed: seed + index, groupTags: BENCH_SUPPLIER.allowedGroupTags, groupTagShare: 1, columns: 5 };
+    const options: SampleFileOptions = {
+      rows: rowsPerFile,
+      seed: seed + index,
+      groupTags: BENCH_SUPPLIER.allowedGroupTags,
+      groupTagShare: 1,
+      columns: 5,
+    };
     const { rows } = sampleHashFileBytes(options);
     const kept = rows.filter((row) => {
       const key = row.device.serialNumber.toUpperCase();

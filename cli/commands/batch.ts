@@ -32,7 +32,8 @@ export async function runBatch(argv: string[], io: ZtpIo): Promise<number> {
     }
 
     // The command's JSON names the list `problems`; the status API calls it `rejects`.
-    if (values.json === true) io.stdout(`${JSON.stringify({ batch: summary.batch, devices: summary.devices, problems: summary.rejects }, null, 2)}\n`);
+    if (values.json === true)
+      io.stdout(`${JSON.stringify({ batch: summary.batch, devices: summary.devices, problems: summary.rejects }, null, 2)}\n`);
     else io.stdout(batchText(summary));
     return EXIT_OK;
   });
@@ -45,12 +46,20 @@ export function batchText({ batch, devices, rejects: problems }: BatchSummary): 
   lines.push(
     ...fields([
       ['supplier', show(batch.supplierId)],
-      ['file', `${printable(batch.fileName)} (${INTAKE_CONTAINER}/${printable(batch.blobName)}, ${batch.sizeBytes.toLocaleString('en-US')} bytes)`],
+      [
+        'file',
+        `${printable(batch.fileName)} (${INTAKE_CONTAINER}/${printable(batch.blobName)}, ${batch.sizeBytes.toLocaleString('en-US')} bytes)`,
+      ],
       ['format', described.length > 0 ? described.join(', ') : undefined],
       ['received', batch.receivedAt],
       ['completed', show(batch.completedAt)],
       ['counts', countsText(batch.counts)],
-      ['file rejection', batch.fileRejection === undefined ? undefined : `${describeReason(batch.fileRejection.code)}: ${printable(batch.fileRejection.message)}`],
+      [
+        'file rejection',
+        batch.fileRejection === undefined
+          ? undefined
+          : `${describeReason(batch.fileRejection.code)}: ${printable(batch.fileRejection.message)}`,
+      ],
       ['report', batch.reportBlob === undefined ? undefined : `${RESULTS_CONTAINER}/${printable(batch.reportBlob)}`],
       ['correlation id', show(batch.correlationId || undefined)],
     ]),

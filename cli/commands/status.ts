@@ -52,7 +52,12 @@ export function statusText(device: PublicDevice, history: readonly DeviceEvent[]
       ['imported identity id', show(device.importedIdentityId)],
       ['Autopilot device id', show(device.autopilotId)],
       ['managed device id', show(device.managedDeviceId)],
-      ['waiting for', device.waitingFor === undefined ? undefined : `${device.waitingFor}${device.waitingSince ? ` since ${device.waitingSince}` : ''} (poll attempt ${device.pollAttempt})`],
+      [
+        'waiting for',
+        device.waitingFor === undefined
+          ? undefined
+          : `${device.waitingFor}${device.waitingSince ? ` since ${device.waitingSince}` : ''} (poll attempt ${device.pollAttempt})`,
+      ],
       ['deadline', show(device.deadlineAt)],
       ['reasons', device.reasons.length === 0 ? undefined : device.reasons.map(describeReason).join('; ')],
       ['note', show(device.note)],
@@ -68,7 +73,9 @@ export function statusText(device: PublicDevice, history: readonly DeviceEvent[]
 
 function eventLine(event: DeviceEvent): string {
   const detail = event.detail === undefined || Object.keys(event.detail).length === 0 ? '' : `  ${JSON.stringify(event.detail)}`;
-  return printable(`${event.at}  ${event.from ?? '(new)'} -> ${event.to}  ${event.reason}  correlation ${event.correlationId || '-'}${detail}`);
+  return printable(
+    `${event.at}  ${event.from ?? '(new)'} -> ${event.to}  ${event.reason}  correlation ${event.correlationId || '-'}${detail}`,
+  );
 }
 
 export function describeReason(code: string): string {

@@ -44,7 +44,12 @@ export async function runUpload(argv: string[], io: ZtpIo): Promise<number> {
 
     const storage = await resolveStorage(io);
     const blobName = `${supplierId}/${fileName}`;
-    await connect(storage, (connectionString) => BlobStore.fromConnectionString(connectionString)).writeBytes(INTAKE_CONTAINER, blobName, bytes, 'text/csv');
+    await connect(storage, (connectionString) => BlobStore.fromConnectionString(connectionString)).writeBytes(
+      INTAKE_CONTAINER,
+      blobName,
+      bytes,
+      'text/csv',
+    );
 
     const result: UploadResult = {
       container: INTAKE_CONTAINER,
@@ -69,7 +74,9 @@ export async function runUpload(argv: string[], io: ZtpIo): Promise<number> {
 function checkSupplierId(value: string | undefined): string {
   if (value === undefined) throw new UsageError('--supplier <id> is required: the supplier folder the file goes into');
   if (!SUPPLIER_ID.test(value)) {
-    throw new UsageError(`"${printable(value)}" is not a supplier id: 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+    throw new UsageError(
+      `"${printable(value)}" is not a supplier id: 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
   }
   return value;
 }

@@ -170,7 +170,13 @@ export class DevHost {
             await run;
           } catch (error) {
             this.options.log.warn(
-              { event: 'devhost.invocation-failed', functionName: name, messageId: message.messageId, deliveryCount: message.deliveryCount, err: error },
+              {
+                event: 'devhost.invocation-failed',
+                functionName: name,
+                messageId: message.messageId,
+                deliveryCount: message.deliveryCount,
+                err: error,
+              },
               `${name} failed; the message will be redelivered or dead-lettered`,
             );
             throw error;
@@ -233,7 +239,10 @@ export class DevHost {
         await watch.options.handler(Buffer.alloc(0), context);
         return;
       } catch (error) {
-        this.options.log.warn({ event: 'devhost.invocation-failed', functionName: watch.name, blob: fullPath, attempt, err: error }, `${watch.name} failed`);
+        this.options.log.warn(
+          { event: 'devhost.invocation-failed', functionName: watch.name, blob: fullPath, attempt, err: error },
+          `${watch.name} failed`,
+        );
         if (attempt === BLOB_ATTEMPTS) {
           this.failures.push({ functionName: watch.name, error: error instanceof Error ? error.message : String(error) });
           return;
@@ -270,7 +279,9 @@ export class DevHost {
       const methods = (route.options.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase());
       if (!methods.includes(method)) continue;
       const params = Object.fromEntries(route.params.map((name, index) => [name, decodeURIComponent(match[index + 1] ?? '')]));
-      const headers = Object.fromEntries(Object.entries(req.headers).map(([key, value]) => [key, Array.isArray(value) ? value.join(', ') : (value ?? '')]));
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).map(([key, value]) => [key, Array.isArray(value) ? value.join(', ') : (value ?? '')]),
+      );
       const request = new HttpRequest({
         method,
         url: url.toString(),
@@ -285,7 +296,9 @@ export class DevHost {
         await writeResponse(res, response);
       } catch (error) {
         this.options.log.warn({ event: 'devhost.invocation-failed', functionName: route.name, err: error }, `${route.name} failed`);
-        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'internal-error', message: 'The function failed; see the log.' } }));
+        res
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { code: 'internal-error', message: 'The function failed; see the log.' } }));
       }
       return;
     }
@@ -301,7 +314,11 @@ export class DevHost {
       const timer: Timer = {
         isPastDue: false,
         schedule: { adjustForDST: false },
-        scheduleStatus: { last: new Date().toISOString(), next: new Date(Date.now() + period).toISOString(), lastUpdated: new Date().toISOString() },
+        scheduleStatus: {
+          last: new Date().toISOString(),
+          next: new Date(Date.now() + period).toISOString(),
+          lastUpdated: new Date().toISOString(),
+        },
       };
       const context = new InvocationContext({ invocationId: randomUUID(), functionName: name, logHandler: () => undefined });
       try {
@@ -347,7 +364,8 @@ export class DevHost {
 async function writeResponse(res: ServerResponse, response: HttpResponseInit): Promise<void> {
   const headers: Record<string, string> = {};
   if (response.headers) {
-    const entries = response.headers instanceof Headers ? [...response.headers.entries()] : Object.entries(response.headers as Record<string, string>);
+    const entries =
+      response.headers instanceof Headers ? [...response.headers.entries()] : Object.entries(response.headers as Record<string, string>);
     for (const [key, value] of entries) headers[key.toLowerCase()] = String(value);
   }
   let body: Buffer | undefined;

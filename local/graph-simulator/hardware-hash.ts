@@ -31,12 +31,22 @@ export function readHashStrings(base64: string): Map<number, string> {
   const strings = new Map<number, string>();
   const bytes = decodeHash(base64);
   if (!bytes) return strings;
-  for (let offset = 4; offset + 4 <= bytes.length; ) {
+  for (let offset = 4; offset + 4 <= bytes.length;) {
     const type = bytes[offset] ?? 0;
     const recordLength = bytes.readUInt16LE(offset + 2);
     if (recordLength < 4 || offset + recordLength > bytes.length) break;
-    if (type === HashRecordType.SmbiosSerial || type === HashRecordType.SmbiosSystemManufacturer || type === HashRecordType.SmbiosProductName) {
-      strings.set(type, bytes.subarray(offset + 4, offset + recordLength).toString('utf8').replace(/\0+$/, ''));
+    if (
+      type === HashRecordType.SmbiosSerial ||
+      type === HashRecordType.SmbiosSystemManufacturer ||
+      type === HashRecordType.SmbiosProductName
+    ) {
+      strings.set(
+        type,
+        bytes
+          .subarray(offset + 4, offset + recordLength)
+          .toString('utf8')
+          .replace(/\0+$/, ''),
+      );
     }
     offset += recordLength;
   }

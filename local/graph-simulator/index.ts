@@ -6,7 +6,14 @@ import { performance } from 'node:perf_hooks';
 import { createSelfSignedCertificate } from './certificate.js';
 import { createSimClock, type SimClock } from './clock.js';
 import { errorBody, GraphHttpError, renderIdentity, renderImported, renderManagedDevice, type Answer, type ApiVersion } from './odata.js';
-import { definedOnly, resolveFaults, resolveOptions, type FaultSettings, type GraphSimulatorOptions, type ThrottleSettings } from './options.js';
+import {
+  definedOnly,
+  resolveFaults,
+  resolveOptions,
+  type FaultSettings,
+  type GraphSimulatorOptions,
+  type ThrottleSettings,
+} from './options.js';
 import { createRandom, type Random } from './random.js';
 import { matchRoute } from './routes.js';
 import { Tenant } from './tenant.js';
@@ -44,7 +51,13 @@ export interface RequestStats {
 }
 
 /** A device as a test sees it: the beta rendering, which carries the profile status. */
-export type SimulatedIdentity = Record<string, unknown> & { id: string; serialNumber: string; groupTag: string; enrollmentState: string; deploymentProfileAssignmentStatus: string };
+export type SimulatedIdentity = Record<string, unknown> & {
+  id: string;
+  serialNumber: string;
+  groupTag: string;
+  enrollmentState: string;
+  deploymentProfileAssignmentStatus: string;
+};
 export type SimulatedImportedRecord = ReturnType<typeof renderImported>;
 export type SimulatedManagedDevice = Record<string, unknown> & { id: string; serialNumber: string; managementState: string };
 
@@ -126,20 +139,29 @@ export async function startGraphSimulator(options: GraphSimulatorOptions): Promi
     const clientRequestId = headerValue(req.headers['client-request-id']) ?? randomUUID();
     let route = '(unknown)';
     let fault: RequestLogEntry['fault'];
-    const finish = (status: number): void => record({ at: arrivedAt, simulatedAt, method, url, route, status, fault, durationMs: performance.now() - started });
+    const finish = (status: number): void =>
+      record({ at: arrivedAt, simulatedAt, method, url, route, status, fault, durationMs: performance.now() - started });
     const send = (answer: Answer): void => {
       const headers: Record<string, string> = { 'request-id': requestId, 'client-request-id': clientRequestId, ...answer.headers };
       if (answer.body === undefined) {
         res.writeHead(answer.status, headers).end();
       } else {
         const payload = JSON.stringify(answer.body);
-        res.writeHead(answer.status, { ...headers, 'content-type': 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8', 'content-length': String(Buffer.byteLength(payload)) });
+        res.writeHead(answer.status, {
+          ...headers,
+          'content-type': 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8',
+          'content-length': String(Buffer.byteLength(payload)),
+        });
         res.end(payload);
       }
       finish(answer.status);
     };
     const sendError = (error: GraphHttpError): void =>
-      send({ status: error.status, headers: error.headers, body: errorBody(error.code, error.message, requestId, clientRequestId, new Date(clock.now())) });
+      send({
+        status: error.status,
+        headers: error.headers,
+        body: errorBody(error.code, error.message, requestId, clientRequestId, new Date(clock.now())),
+      });
     const drop = (kind: 'drop' | 'drop-after-effect'): void => {
       fault = kind;
       req.socket.destroy();
@@ -181,16 +203,26 @@ export async function startGraphSimulator(options: GraphSimulatorOptions): Promi
         try {
           body = JSON.parse(rawBody.toString('utf8'));
         } catch {
-          throw new GraphHttpError(400, 'BadRequest', 'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.');
+          throw new GraphHttpError(
+            400,
+            'BadRequest',
+            'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.',
+          );
         }
       }
       const origin = `${scheme}://${req.headers.host ?? `127.0.0.1:${port}`}`;
       tenant.catchUp();
-      const matched = matchRoute({ method, version: version as ApiVersion, segments, query: parsed.searchParams, body, origin }, tenant, resolved);
+      const matched = matchRoute(
+        { method, version: version as ApiVersion, segments, query: parsed.searchParams, body, origin },
+        tenant,
+        resolved,
+      );
       route = matched.name;
       const retryAfterMs = throttleCheck(matched.write);
       if (retryAfterMs !== undefined) {
-        const headers: Record<string, string> = faultRandom.chance(faults.omitRetryAfterRate) ? {} : { 'retry-after': formatSeconds(retryAfterMs) };
+        const headers: Record<string, string> = faultRandom.chance(faults.omitRetryAfterRate)
+          ? {}
+          : { 'retry-after': formatSeconds(retryAfterMs) };
         throw new GraphHttpError(429, 'TooManyRequests', 'Too many requests.', headers);
       }
       const answer = matched.run();
@@ -205,7 +237,9 @@ export async function startGraphSimulator(options: GraphSimulatorOptions): Promi
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     handle(req, res).catch(() => req.socket.destroy());
   };
-  const server = certificate ? https.createServer({ cert: certificate.certPem, key: certificate.keyPem }, listener) : http.createServer(listener);
+  const server = certificate
+    ? https.createServer({ cert: certificate.certPem, key: certificate.keyPem }, listener)
+    : http.createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
@@ -256,7 +290,14 @@ export async function startGraphSimulator(options: GraphSimulatorOptions): Promi
     addAutopilotIdentity: (device) => {
       tenant.catchUp();
       const identity = tenant.createIdentity(
-        { serialNumber: device.serialNumber, groupTag: device.groupTag ?? '', productKey: '', userPrincipalName: '', manufacturer: device.manufacturer ?? 'Contoso', model: device.model ?? 'Laptop 7' },
+        {
+          serialNumber: device.serialNumber,
+          groupTag: device.groupTag ?? '',
+          productKey: '',
+          userPrincipalName: '',
+          manufacturer: device.manufacturer ?? 'Contoso',
+          model: device.model ?? 'Laptop 7',
+        },
         clock.now(),
       );
       return renderIdentity(identity, 'beta', resolved.emptyId) as SimulatedIdentity;

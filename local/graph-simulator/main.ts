@@ -16,7 +16,11 @@ const number = (name: string): number | undefined => {
   if (!Number.isFinite(value)) throw new Error(`${name} must be a number, got "${text}"`);
   return value;
 };
-const list = (name: string): string[] => (env[name] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const list = (name: string): string[] =>
+  (env[name] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 const token = env.GRAPH_STATIC_TOKEN ?? env.GRAPH_SIM_TOKEN;
 if (!token) throw new Error('Set GRAPH_STATIC_TOKEN (the bearer token clients must send)');

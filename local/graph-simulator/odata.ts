@@ -145,7 +145,12 @@ export interface CollectionQuery {
 const SUPPORTED_OPTIONS = new Set(['$filter', '$top', '$skiptoken', '$select']);
 
 /** Reads $filter/$top/$select/$skiptoken; other system query options answer 400 as unsupported. */
-export function readCollectionQuery(query: URLSearchParams, pageSize: number, maxPageSize: number, refused: ReadonlySet<string> = new Set()): CollectionQuery {
+export function readCollectionQuery(
+  query: URLSearchParams,
+  pageSize: number,
+  maxPageSize: number,
+  refused: ReadonlySet<string> = new Set(),
+): CollectionQuery {
   for (const key of query.keys()) {
     if (key.startsWith('$') && (!SUPPORTED_OPTIONS.has(key.toLowerCase()) || refused.has(key.toLowerCase()))) {
       throw new GraphHttpError(400, 'BadRequest', `Query option '${key}' is not supported.`);
@@ -166,7 +171,12 @@ export function readCollectionQuery(query: URLSearchParams, pageSize: number, ma
 }
 
 function splitSelect(select: string | undefined): string[] | undefined {
-  return select === undefined ? undefined : select.split(',').map((s) => s.trim()).filter(Boolean);
+  return select === undefined
+    ? undefined
+    : select
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
 
 function decodeToken(text: string): PageToken {
@@ -182,7 +192,12 @@ function decodeToken(text: string): PageToken {
 }
 
 /** One page of a collection with @odata.context and, when more remain, @odata.nextLink. */
-export function collectionPage(items: Record<string, unknown>[], query: CollectionQuery, collectionUrl: string, metadataContext: string): Record<string, unknown> {
+export function collectionPage(
+  items: Record<string, unknown>[],
+  query: CollectionQuery,
+  collectionUrl: string,
+  metadataContext: string,
+): Record<string, unknown> {
   const slice = items.slice(query.offset, query.offset + query.top).map((item) => project(item, query.select));
   const body: Record<string, unknown> = { '@odata.context': metadataContext, value: slice };
   const nextOffset = query.offset + query.top;

@@ -57,7 +57,8 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
     name: name(pattern),
     write,
     run: () => {
-      if (method !== allowed) throw new GraphHttpError(405, 'BadRequest', `No HTTP resource was found that matches the request method '${method}'.`);
+      if (method !== allowed)
+        throw new GraphHttpError(405, 'BadRequest', `No HTTP resource was found that matches the request method '${method}'.`);
       return run();
     },
   });
@@ -100,12 +101,20 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
           throw new GraphHttpError(400, 'BadRequest', `Too many devices in one import request (${list.length}).`);
         }
         const records = tenant.importDevices(list as ImportInput[]);
-        return { status: 200, body: { '@odata.context': context(`Collection(microsoft.graph.importedWindowsAutopilotDeviceIdentity)`), value: records.map(renderImported) } };
+        return {
+          status: 200,
+          body: {
+            '@odata.context': context(`Collection(microsoft.graph.importedWindowsAutopilotDeviceIdentity)`),
+            value: records.map(renderImported),
+          },
+        };
       });
     }
     if (action !== undefined) return unknown();
     if (method === 'DELETE') {
-      return route(`${IMPORTED}/{id}`, 'DELETE', () => (tenant.deleteImported(id) ? { status: 204 } : notFound('importedWindowsAutopilotDeviceIdentity')));
+      return route(`${IMPORTED}/{id}`, 'DELETE', () =>
+        tenant.deleteImported(id) ? { status: 204 } : notFound('importedWindowsAutopilotDeviceIdentity'),
+      );
     }
     return route(`${IMPORTED}/{id}`, 'GET', () => {
       const record = tenant.imported.get(id);
@@ -114,7 +123,8 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
   }
 
   if (collection === IDENTITIES) {
-    const render = (identity: Parameters<typeof renderIdentity>[0]): Record<string, unknown> => renderIdentity(identity, request.version, options.emptyId);
+    const render = (identity: Parameters<typeof renderIdentity>[0]): Record<string, unknown> =>
+      renderIdentity(identity, request.version, options.emptyId);
     if (id === undefined) {
       return route(IDENTITIES, 'GET', () =>
         page([...tenant.identities.values()].map(render), (filter) => {
@@ -146,7 +156,11 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
         if (outcome === 'not-found') return notFound('windowsAutopilotDeviceIdentity');
         if (outcome === 'enrolled') {
           const { status, code } = options.deleteEnrolledIdentityError;
-          throw new GraphHttpError(status, code, 'The device is enrolled in Intune. Delete the managed device before deleting the Autopilot device.');
+          throw new GraphHttpError(
+            status,
+            code,
+            'The device is enrolled in Intune. Delete the managed device before deleting the Autopilot device.',
+          );
         }
         return { status: 204 };
       });
@@ -160,16 +174,20 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
   if (collection === MANAGED) {
     if (id === undefined) {
       return route(MANAGED, 'GET', () =>
-        page([...tenant.managedDevices.values()].map((d) => renderManagedDevice(d, request.version)), (filter) => {
-          const serial = parseEqSerial(filter);
-          if (serial === undefined) throw new GraphHttpError(400, 'BadRequest', `Invalid filter clause: ${filter}`);
-          return (item) => normaliseSerial(String(item.serialNumber)) === normaliseSerial(serial);
-        }),
+        page(
+          [...tenant.managedDevices.values()].map((d) => renderManagedDevice(d, request.version)),
+          (filter) => {
+            const serial = parseEqSerial(filter);
+            if (serial === undefined) throw new GraphHttpError(400, 'BadRequest', `Invalid filter clause: ${filter}`);
+            return (item) => normaliseSerial(String(item.serialNumber)) === normaliseSerial(serial);
+          },
+        ),
       );
     }
     const device = (): ReturnType<typeof tenant.managedDevices.get> => tenant.managedDevices.get(id);
     if (action === undefined) {
-      if (method === 'DELETE') return route(`${MANAGED}/{id}`, 'DELETE', () => (tenant.deleteManagedDevice(id) ? { status: 204 } : notFound('managedDevice')));
+      if (method === 'DELETE')
+        return route(`${MANAGED}/{id}`, 'DELETE', () => (tenant.deleteManagedDevice(id) ? { status: 204 } : notFound('managedDevice')));
       return route(`${MANAGED}/{id}`, 'GET', () => {
         const found = device();
         return found ? entity(renderManagedDevice(found, request.version)) : notFound('managedDevice');
@@ -186,7 +204,9 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
       });
     }
     if (action === 'cleanWindowsDevice') {
-      return route(`${MANAGED}/{id}/cleanWindowsDevice`, 'POST', () => (tenant.cleanWindowsDevice(id) ? { status: 204 } : notFound('managedDevice')));
+      return route(`${MANAGED}/{id}/cleanWindowsDevice`, 'POST', () =>
+        tenant.cleanWindowsDevice(id) ? { status: 204 } : notFound('managedDevice'),
+      );
     }
     if (action === 'retire') {
       return route(`${MANAGED}/{id}/retire`, 'POST', () => (tenant.retire(id) ? { status: 204 } : notFound('managedDevice')));
@@ -199,7 +219,8 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
       return route(`${SETTINGS}/sync`, 'POST', () => {
         const outcome = tenant.sync();
         if (outcome === 'running') throw new GraphHttpError(409, 'Conflict', 'A sync is already in progress.');
-        if (outcome === 'too-soon') throw new GraphHttpError(429, 'TooManyRequests', 'A sync was requested within 10 minutes of the previous sync.');
+        if (outcome === 'too-soon')
+          throw new GraphHttpError(429, 'TooManyRequests', 'A sync was requested within 10 minutes of the previous sync.');
         return { status: 204 };
       });
     }
@@ -212,7 +233,8 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
             '@odata.context': context(`deviceManagement/${SETTINGS}/$entity`),
             id: 'windowsAutopilotSettings',
             lastSyncDateTime: state.lastSyncAt === undefined ? '0001-01-01T00:00:00Z' : new Date(state.lastSyncAt).toISOString(),
-            lastManualSyncTriggerDateTime: state.lastSyncAt === undefined ? '0001-01-01T00:00:00Z' : new Date(state.lastSyncAt).toISOString(),
+            lastManualSyncTriggerDateTime:
+              state.lastSyncAt === undefined ? '0001-01-01T00:00:00Z' : new Date(state.lastSyncAt).toISOString(),
             syncStatus: state.running ? 'inProgress' : state.lastSyncAt === undefined ? 'unknown' : 'completed',
           },
         };
@@ -223,7 +245,11 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
 }
 
 function knownSegment(segment: string): boolean {
-  return [IMPORTED, IDENTITIES, MANAGED, SETTINGS, 'import', 'sync', 'updateDeviceProperties', 'wipe', 'retire', 'cleanWindowsDevice'].includes(segment) || /^[0-9a-f-]{36}$/i.test(segment);
+  return (
+    [IMPORTED, IDENTITIES, MANAGED, SETTINGS, 'import', 'sync', 'updateDeviceProperties', 'wipe', 'retire', 'cleanWindowsDevice'].includes(
+      segment,
+    ) || /^[0-9a-f-]{36}$/i.test(segment)
+  );
 }
 
 function objectBody(body: unknown): Record<string, unknown> {

@@ -13,7 +13,8 @@ import type { Random } from './random.js';
 
 export type ImportStatus = 'unknown' | 'pending' | 'partial' | 'complete' | 'error';
 export type EnrollmentState = 'unknown' | 'enrolled' | 'pendingReset' | 'failed' | 'notContacted';
-export type ProfileAssignmentStatus = 'unknown' | 'assignedInSync' | 'assignedOutOfSync' | 'assignedUnkownSyncState' | 'notAssigned' | 'pending' | 'failed';
+export type ProfileAssignmentStatus =
+  'unknown' | 'assignedInSync' | 'assignedOutOfSync' | 'assignedUnkownSyncState' | 'notAssigned' | 'pending' | 'failed';
 
 export interface ImportedRecord {
   id: string;
@@ -156,14 +157,17 @@ export class Tenant {
     if (this.findIdentityBySerial(serial)) return fail(806, 'ZtdDeviceAlreadyAssigned');
 
     const strings = readHashStrings(record.hardwareIdentifier);
-    const identity = this.createIdentity({
-      serialNumber: record.serialNumber,
-      groupTag: record.groupTag,
-      productKey: record.productKey,
-      userPrincipalName: record.assignedUserPrincipalName,
-      manufacturer: strings.get(HashRecordType.SmbiosSystemManufacturer) ?? '',
-      model: strings.get(HashRecordType.SmbiosProductName) ?? '',
-    }, at);
+    const identity = this.createIdentity(
+      {
+        serialNumber: record.serialNumber,
+        groupTag: record.groupTag,
+        productKey: record.productKey,
+        userPrincipalName: record.assignedUserPrincipalName,
+        manufacturer: strings.get(HashRecordType.SmbiosSystemManufacturer) ?? '',
+        model: strings.get(HashRecordType.SmbiosProductName) ?? '',
+      },
+      at,
+    );
     record.state = { deviceImportStatus: 'complete', deviceRegistrationId: identity.id, deviceErrorCode: 0, deviceErrorName: '' };
   }
 
@@ -173,7 +177,10 @@ export class Tenant {
 
   // ---- windowsAutopilotDeviceIdentities ----
 
-  createIdentity(fields: Pick<AutopilotIdentity, 'serialNumber' | 'groupTag' | 'productKey' | 'userPrincipalName' | 'manufacturer' | 'model'>, at: number): AutopilotIdentity {
+  createIdentity(
+    fields: Pick<AutopilotIdentity, 'serialNumber' | 'groupTag' | 'productKey' | 'userPrincipalName' | 'manufacturer' | 'model'>,
+    at: number,
+  ): AutopilotIdentity {
     const identity: AutopilotIdentity = {
       ...fields,
       id: randomUUID(),
@@ -204,7 +211,10 @@ export class Tenant {
     return first;
   }
 
-  updateDeviceProperties(id: string, properties: Partial<Record<'groupTag' | 'displayName' | 'userPrincipalName' | 'addressableUserName', string>>): boolean {
+  updateDeviceProperties(
+    id: string,
+    properties: Partial<Record<'groupTag' | 'displayName' | 'userPrincipalName' | 'addressableUserName', string>>,
+  ): boolean {
     const identity = this.identities.get(id);
     if (!identity) return false;
     const tagChanged = properties.groupTag !== undefined && properties.groupTag !== identity.groupTag;
@@ -300,7 +310,12 @@ export class Tenant {
       id: randomUUID(),
       identityId: identity.id,
       serialNumber: identity.serialNumber,
-      deviceName: identity.displayName || `DESKTOP-${identity.serialNumber.replace(/[^A-Za-z0-9]/g, '').slice(-7).toUpperCase()}`,
+      deviceName:
+        identity.displayName ||
+        `DESKTOP-${identity.serialNumber
+          .replace(/[^A-Za-z0-9]/g, '')
+          .slice(-7)
+          .toUpperCase()}`,
       manufacturer: identity.manufacturer,
       model: identity.model,
       azureAdDeviceId: identity.azureAdDeviceId,
@@ -372,7 +387,12 @@ export class Tenant {
     return true;
   }
 
-  private startAction(device: ManagedDevice, actionName: DeviceActionResult['actionName'], state: ManagedDevice['managementState'], takeEffect: (at: number) => void): void {
+  private startAction(
+    device: ManagedDevice,
+    actionName: DeviceActionResult['actionName'],
+    state: ManagedDevice['managementState'],
+    takeEffect: (at: number) => void,
+  ): void {
     const now = this.clock.now();
     const result: DeviceActionResult = { actionName, actionState: 'pending', startDateTime: now, lastUpdatedDateTime: now };
     device.actionResults.push(result);

@@ -66,7 +66,11 @@ export async function startServiceBusBroker(options: { port?: number; queues: Br
 
   const container = rhea.create_container({ id: 'servicebus-test-broker' });
   let endpoint = 'sb://127.0.0.1/';
-  const router = new LinkRouter(container, (address) => route(queues, address), (address) => `${endpoint}${entityPath(address)}`);
+  const router = new LinkRouter(
+    container,
+    (address) => route(queues, address),
+    (address) => `${endpoint}${entityPath(address)}`,
+  );
 
   const server = container.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const sockets = new Set<Socket>();

@@ -79,8 +79,12 @@ export class LinkRouter {
     container.on('sender_draining', (context: EventContext) => this.onDrain(context));
     container.on('sender_close', (context: EventContext) => this.forgetSender(need(context.sender)));
     container.on('accepted', (context: EventContext) => this.settle(context, (entity, token) => entity.complete(token)));
-    container.on('modified', (context: EventContext) => this.settle(context, (entity, token, delivery) => onModified(entity, token, delivery)));
-    container.on('rejected', (context: EventContext) => this.settle(context, (entity, token, delivery) => onRejected(entity, token, delivery)));
+    container.on('modified', (context: EventContext) =>
+      this.settle(context, (entity, token, delivery) => onModified(entity, token, delivery)),
+    );
+    container.on('rejected', (context: EventContext) =>
+      this.settle(context, (entity, token, delivery) => onRejected(entity, token, delivery)),
+    );
     // Link and connection errors caused by clients must never take the broker down.
     container.on('error', () => undefined);
     container.on('connection_error', () => undefined);
@@ -162,10 +166,7 @@ export class LinkRouter {
     consumer.entity.requestDispatch();
   }
 
-  private settle(
-    context: EventContext,
-    apply: (entity: MessageEntity, lockToken: string, delivery: Delivery) => void,
-  ): void {
+  private settle(context: EventContext, apply: (entity: MessageEntity, lockToken: string, delivery: Delivery) => void): void {
     const consumer = this.consumerOf(context);
     const delivery = context.delivery;
     if (!consumer || !delivery || consumer.mode !== 'peekLock') return;

@@ -94,13 +94,18 @@ export function handleManagementRequest(entity: MessageEntity, request: AmqpMess
   const operation = String(request.application_properties?.['operation'] ?? '');
   const handler = operations[operation];
   if (!handler) {
-    return { statusCode: 501, errorCondition: Condition.notImplemented, statusDescription: `Operation ${operation} is not supported by the test broker.` };
+    return {
+      statusCode: 501,
+      errorCondition: Condition.notImplemented,
+      statusDescription: `Operation ${operation} is not supported by the test broker.`,
+    };
   }
   try {
     return handler(entity, (request['body'] ?? {}) as Body);
   } catch (error) {
     if (error instanceof LockLostError) return { statusCode: 410, errorCondition: error.condition, statusDescription: error.message };
-    if (error instanceof MessageNotFoundError) return { statusCode: 404, errorCondition: error.condition, statusDescription: error.message };
+    if (error instanceof MessageNotFoundError)
+      return { statusCode: 404, errorCondition: error.condition, statusDescription: error.message };
     return { statusCode: 500, errorCondition: Condition.internalError, statusDescription: String(error) };
   }
 }

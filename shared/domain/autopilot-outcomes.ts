@@ -21,7 +21,11 @@ export type ImportOutcome =
   | { readonly kind: 'already-registered'; readonly code: string }
   /** Autopilot asks to try again later (StorageError). */
   | { readonly kind: 'retry'; readonly code: string }
-  | { readonly kind: 'failed'; readonly reason: 'owned-by-other-tenant' | 'autopilot-rejected-hash' | 'autopilot-error'; readonly code: string };
+  | {
+      readonly kind: 'failed';
+      readonly reason: 'owned-by-other-tenant' | 'autopilot-rejected-hash' | 'autopilot-error';
+      readonly code: string;
+    };
 
 const OTHER_TENANT = new Set(['ztddeviceassignedtoothertenant', 'ztddeviceassignedtoanothertenant']);
 
@@ -32,7 +36,8 @@ export function interpretImport(state: ImportState): ImportOutcome {
   const name = (state.deviceErrorName ?? '').toLowerCase();
   const label = `${code}${state.deviceErrorName ? ` ${state.deviceErrorName}` : ''}`;
   if (status === 'complete' && code === 0) return { kind: 'registered', autopilotId: state.deviceRegistrationId || undefined };
-  if (code === 806 || name === 'ztddevicealreadyassigned' || name === 'ztddeviceduplicated') return { kind: 'already-registered', code: label };
+  if (code === 806 || name === 'ztddevicealreadyassigned' || name === 'ztddeviceduplicated')
+    return { kind: 'already-registered', code: label };
   if (code === 808 || OTHER_TENANT.has(name)) return { kind: 'failed', reason: 'owned-by-other-tenant', code: label };
   if (code === 802 || name === 'invalidztdhardwarehash') return { kind: 'failed', reason: 'autopilot-rejected-hash', code: label };
   if (name === 'storageerror' || code === 640) return { kind: 'retry', code: label };

@@ -55,7 +55,11 @@ export interface DeviceEvent {
 
 export class IllegalTransitionError extends Error {
   override readonly name = 'IllegalTransitionError';
-  constructor(readonly serialNumber: string, readonly from: DeviceState | undefined, readonly to: DeviceState) {
+  constructor(
+    readonly serialNumber: string,
+    readonly from: DeviceState | undefined,
+    readonly to: DeviceState,
+  ) {
     super(`Device ${serialNumber} cannot go from ${from ?? '(new)'} to ${to}`);
   }
 }

@@ -50,21 +50,13 @@ export interface DecodedHardwareHash extends HardwareHashStrings {
   smbiosUuid?: string;
 }
 
-export type HardwareHashProblem =
-  | 'not-base64'
-  | 'too-long'
-  | 'too-short'
-  | 'bad-signature'
-  | 'bad-total-length'
-  | 'bad-record-length';
+export type HardwareHashProblem = 'not-base64' | 'too-long' | 'too-short' | 'bad-signature' | 'bad-total-length' | 'bad-record-length';
 
 export type HardwareHashDecodeResult =
-  | { ok: true; hash: DecodedHardwareHash }
-  | { ok: false; problem: HardwareHashProblem; message: string };
+  { ok: true; hash: DecodedHardwareHash } | { ok: false; problem: HardwareHashProblem; message: string };
 
 export type HardwareHashParseResult =
-  | { ok: true; base64: string; hash: DecodedHardwareHash }
-  | { ok: false; problem: HardwareHashProblem; message: string };
+  { ok: true; base64: string; hash: DecodedHardwareHash } | { ok: false; problem: HardwareHashProblem; message: string };
 
 const STRING_RECORDS: ReadonlyMap<number, keyof HardwareHashStrings> = new Map([
   [HASH_RECORD.tpmVersion, 'tpmVersion'],
@@ -179,7 +171,12 @@ const HYPERVISOR_NAMES = /vmware|qemu|virtualbox|innotek|parallels|bochs|\bkvm\b
 
 /** True when SMBIOS manufacturer/model are those a hypervisor reports instead of real hardware. */
 export function looksLikeVirtualMachine(manufacturer: string | undefined, model: string | undefined): boolean {
-  if (manufacturer !== undefined && /^microsoft corporation$/i.test(manufacturer) && model !== undefined && /virtual machine/i.test(model)) {
+  if (
+    manufacturer !== undefined &&
+    /^microsoft corporation$/i.test(manufacturer) &&
+    model !== undefined &&
+    /virtual machine/i.test(model)
+  ) {
     return true;
   }
   return (manufacturer !== undefined && HYPERVISOR_NAMES.test(manufacturer)) || (model !== undefined && HYPERVISOR_NAMES.test(model));

@@ -20,12 +20,7 @@ export const ROW_REASON_CODES = [
 
 export const FILE_REASON_CODES = ['file-too-large', 'too-many-rows', 'unreadable-file', 'too-many-columns', 'unknown-supplier'] as const;
 
-export const GRAPH_REASON_CODES = [
-  'already-registered',
-  'owned-by-other-tenant',
-  'autopilot-rejected-hash',
-  'autopilot-error',
-] as const;
+export const GRAPH_REASON_CODES = ['already-registered', 'owned-by-other-tenant', 'autopilot-rejected-hash', 'autopilot-error'] as const;
 
 export const WARNING_CODES = ['virtual-machine', 'no-tpm'] as const;
 
@@ -46,8 +41,7 @@ const REASON_TEXTS: Readonly<Record<ReasonCode, string>> = {
     'The serial number recorded inside the Hardware Hash differs from the Device Serial Number on this row, so the hash probably belongs to another device. Check that the serial and the hash were captured on the same device.',
   'invalid-product-key':
     'The Windows Product ID may only contain letters, digits and hyphens, at most 64 characters. Leave it empty if it is unknown.',
-  'invalid-group-tag':
-    "The Group Tag may only contain letters, digits, spaces, '-', '_' and '.', at most 128 characters.",
+  'invalid-group-tag': "The Group Tag may only contain letters, digits, spaces, '-', '_' and '.', at most 128 characters.",
   'group-tag-not-allowed':
     'The Group Tag is not one of the tags agreed for your organisation. Use an agreed tag, or leave it empty to get the default tag.',
   'invalid-user':

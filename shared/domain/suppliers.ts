@@ -91,9 +91,7 @@ export function findSupplier(policies: readonly SupplierPolicy[], id: string): S
   return policies.find((policy) => policy.id === id);
 }
 
-export type GroupTagDecision =
-  | { ok: true; groupTag: string | undefined }
-  | { ok: false; code: 'group-tag-not-allowed'; message: string };
+export type GroupTagDecision = { ok: true; groupTag: string | undefined } | { ok: false; code: 'group-tag-not-allowed'; message: string };
 
 /**
  * The tag a row ends up with: its own (when the policy allows it, in the policy's spelling),

@@ -69,7 +69,11 @@ export function failureReason(error: unknown): string {
   return 'failed';
 }
 
-async function runCheck<T>(probe: (signal: AbortSignal) => Promise<T>, timeoutMs: number, clock: () => number): Promise<{ value?: T; error?: unknown; ms: number }> {
+async function runCheck<T>(
+  probe: (signal: AbortSignal) => Promise<T>,
+  timeoutMs: number,
+  clock: () => number,
+): Promise<{ value?: T; error?: unknown; ms: number }> {
   const started = clock();
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -111,7 +115,11 @@ export async function checkHealth(probes: HealthProbes, options: HealthOptions):
  * The health endpoint is anonymous: every caller within `ttlMs` shares one check, so polling
  * it cannot spend the app's Graph budget or load its storage.
  */
-export function sharedHealthCheck(check: () => Promise<HealthReport>, ttlMs: number, clock: () => number = Date.now): () => Promise<HealthReport> {
+export function sharedHealthCheck(
+  check: () => Promise<HealthReport>,
+  ttlMs: number,
+  clock: () => number = Date.now,
+): () => Promise<HealthReport> {
   let latest: { at: number; report: Promise<HealthReport> } | undefined;
   return () => {
     const now = clock();
@@ -128,6 +136,7 @@ export function sharedHealthCheck(check: () => Promise<HealthReport>, ttlMs: num
 
 /** Why the app itself could not start, safely: the setting's name for a configuration error. */
 export function startupFailureReason(error: unknown): string {
-  if (error instanceof Error && error.name === 'ConfigError' && 'setting' in error) return `setting ${String(error.setting)} is missing or invalid`;
+  if (error instanceof Error && error.name === 'ConfigError' && 'setting' in error)
+    return `setting ${String(error.setting)} is missing or invalid`;
   return `the app could not start: ${failureReason(error)}`;
 }

@@ -5,7 +5,13 @@ import type { DeviceRepository, Versioned } from '../adapters/tables/device-repo
 import type { OutgoingMessage, WorkQueue } from '../adapters/bus/work-queue.js';
 import { QUEUES } from '../adapters/bus/queues.js';
 import type { DeviceRecord } from '../domain/device.js';
-import { validateHashFile, type AcceptedDevice, type FileOutcome, type HashFileOptions, type ValidatedRow } from '../domain/hash-file/index.js';
+import {
+  validateHashFile,
+  type AcceptedDevice,
+  type FileOutcome,
+  type HashFileOptions,
+  type ValidatedRow,
+} from '../domain/hash-file/index.js';
 import { reportRowFromValidatedRow, ResultReportWriter, type ReportOutcome, type ReportRow } from '../domain/result-report.js';
 import { findSupplier, type SupplierPolicy } from '../domain/suppliers.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../errors.js';
@@ -76,7 +82,10 @@ export function importChunkMessageId(batchId: string, chunk: number): string {
   return `import:${batchId}:${chunk}`;
 }
 
-async function firstPass(open: () => Promise<AsyncIterable<Uint8Array>>, options: HashFileOptions): Promise<{ contentSha256: string; outcome: FileOutcome }> {
+async function firstPass(
+  open: () => Promise<AsyncIterable<Uint8Array>>,
+  options: HashFileOptions,
+): Promise<{ contentSha256: string; outcome: FileOutcome }> {
   let hash = createHash('sha256');
   const source = await open();
   async function* hashing(): AsyncGenerator<Uint8Array> {
@@ -121,7 +130,12 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
     const message = path
       ? `"${path.supplierId}" is not a configured supplier; files must be uploaded into the folder of a configured supplier`
       : 'files must be uploaded into a supplier folder: hash-uploads/{supplierId}/{file}.csv';
-    await deps.blobs.writeText(RESULTS_CONTAINER, report, ResultReportWriter.fileRejected('unknown-supplier', message), 'text/csv; charset=utf-8');
+    await deps.blobs.writeText(
+      RESULTS_CONTAINER,
+      report,
+      ResultReportWriter.fileRejected('unknown-supplier', message),
+      'text/csv; charset=utf-8',
+    );
     log.warn({ event: EVENTS.batchRejected, supplier: supplierId, reason: 'unknown-supplier' }, 'file rejected: unknown supplier');
     return { batchId: undefined, status: 'rejected', counts: {}, reportBlob: report };
   }
@@ -129,7 +143,11 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
   // First pass: content hash (the batch id) and the file-level verdict, acting on nothing —
   // a whole-file rejection can only be known at the end of the file.
   const open = (): Promise<AsyncIterable<Uint8Array>> => deps.blobs.openRead(INTAKE_CONTAINER, blobName, info.etag);
-  const { contentSha256, outcome: verdict } = await firstPass(open, { supplier, maxBytes: deps.limits.maxFileBytes, maxRows: deps.limits.maxRows });
+  const { contentSha256, outcome: verdict } = await firstPass(open, {
+    supplier,
+    maxBytes: deps.limits.maxFileBytes,
+    maxRows: deps.limits.maxRows,
+  });
   const batchId = contentSha256.slice(0, 32);
   const batchLog = log.child({ batchId, supplier: supplier.id });
 
@@ -138,24 +156,29 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
     return replayFinishedBatch(deps, existing.value, report, batchLog);
   }
 
-  const started = existing ?? (await createBatch(deps, {
-    batchId,
-    supplierId: supplier.id,
-    fileName,
-    blobName,
-    contentSha256,
-    sizeBytes: info.size,
-    status: 'processing',
-    receivedAt: deps.now().toISOString(),
-    completedAt: undefined,
-    format: undefined,
-    encoding: undefined,
-    fileRejection: undefined,
-    counts: {},
-    reportBlob: report,
-    correlationId,
-  }));
-  batchLog.info({ event: existing ? EVENTS.batchResumed : EVENTS.batchReceived, fileName, sizeBytes: info.size }, 'processing supplier file');
+  const started =
+    existing ??
+    (await createBatch(deps, {
+      batchId,
+      supplierId: supplier.id,
+      fileName,
+      blobName,
+      contentSha256,
+      sizeBytes: info.size,
+      status: 'processing',
+      receivedAt: deps.now().toISOString(),
+      completedAt: undefined,
+      format: undefined,
+      encoding: undefined,
+      fileRejection: undefined,
+      counts: {},
+      reportBlob: report,
+      correlationId,
+    }));
+  batchLog.info(
+    { event: existing ? EVENTS.batchResumed : EVENTS.batchReceived, fileName, sizeBytes: info.size },
+    'processing supplier file',
+  );
 
   if (verdict.rejected) return finishRejected(deps, started, report, verdict.rejected, batchLog, verdict);
 
@@ -181,7 +204,12 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
     const messages: OutgoingMessage<'import-chunk', ImportChunkPayload>[] = [];
     while (chunksSent * chunkSize < toImport.length && (all || (chunksSent + 1) * chunkSize <= toImport.length)) {
       const serialNumbers = toImport.slice(chunksSent * chunkSize, (chunksSent + 1) * chunkSize);
-      messages.push({ kind: 'import-chunk', correlationId, messageId: importChunkMessageId(batchId, chunksSent), payload: { batchId, chunk: chunksSent, serialNumbers } });
+      messages.push({
+        kind: 'import-chunk',
+        correlationId,
+        messageId: importChunkMessageId(batchId, chunksSent),
+        payload: { batchId, chunk: chunksSent, serialNumbers },
+      });
       chunksSent++;
     }
     await deps.queue.send(QUEUES.import, messages);
@@ -262,12 +290,25 @@ async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOu
   const { deps, batch, correlationId, log } = ctx;
   const reasons = row.errors.map((e) => e.code);
   const current = await createUnlessKnown(deps.devices, serialNumber, () =>
-    recordNewDevice(deps.devices, log, { serialNumber, supplierId: batch.supplierId, batchId: batch.batchId, line: row.line, reasons }, 'rejected', 'rejected-from-file', correlationId, deps.now(), { reasons }),
+    recordNewDevice(
+      deps.devices,
+      log,
+      { serialNumber, supplierId: batch.supplierId, batchId: batch.batchId, line: row.line, reasons },
+      'rejected',
+      'rejected-from-file',
+      correlationId,
+      deps.now(),
+      { reasons },
+    ),
   );
   if (current && current.value.state === 'rejected' && current.value.batchId !== batch.batchId) {
     await applyTransition(deps.devices, log, current, {
-      to: 'rejected', reason: 'rejected-from-file', correlationId, now: deps.now(),
-      changes: { batchId: batch.batchId, supplierId: batch.supplierId, line: row.line, reasons }, detail: { reasons },
+      to: 'rejected',
+      reason: 'rejected-from-file',
+      correlationId,
+      now: deps.now(),
+      changes: { batchId: batch.batchId, supplierId: batch.supplierId, line: row.line, reasons },
+      detail: { reasons },
     });
   }
   // A bad row never downgrades a device that is already further along.
@@ -323,7 +364,9 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
   const generation = known.generation + 1;
   const tagPending = known.state === 'enrolled' && wanted !== (known.autopilotGroupTag ?? '');
   const watchEnrolled =
-    known.state === 'enrolled' ? { waitingFor: tagPending ? ('group-tag' as const) : undefined, waitingSince: tagPending ? deps.now().toISOString() : undefined } : {};
+    known.state === 'enrolled'
+      ? { waitingFor: tagPending ? ('group-tag' as const) : undefined, waitingSince: tagPending ? deps.now().toISOString() : undefined }
+      : {};
   await applyTransition(deps.devices, log, current, {
     to: known.state,
     reason: 'group-tag-changed',
@@ -397,7 +440,12 @@ async function finishRejected(
   log: Logger,
   outcome?: { format?: string; encoding?: string },
 ): Promise<IntakeResult> {
-  await deps.blobs.writeText(RESULTS_CONTAINER, report, ResultReportWriter.fileRejected(rejected.code, rejected.message), 'text/csv; charset=utf-8');
+  await deps.blobs.writeText(
+    RESULTS_CONTAINER,
+    report,
+    ResultReportWriter.fileRejected(rejected.code, rejected.message),
+    'text/csv; charset=utf-8',
+  );
   const batch: BatchRecord = {
     ...started.value,
     status: 'rejected',
@@ -418,7 +466,9 @@ async function finishRejected(
 async function replayFinishedBatch(deps: IntakeDeps, batch: BatchRecord, report: string, log: Logger): Promise<IntakeResult> {
   const original = batch.reportBlob ? await deps.blobs.readText(RESULTS_CONTAINER, batch.reportBlob) : undefined;
   if (report !== batch.reportBlob || original === undefined) {
-    const text = original ?? (batch.fileRejection ? ResultReportWriter.fileRejected(batch.fileRejection.code, batch.fileRejection.message) : undefined);
+    const text =
+      original ??
+      (batch.fileRejection ? ResultReportWriter.fileRejected(batch.fileRejection.code, batch.fileRejection.message) : undefined);
     if (text !== undefined) await deps.blobs.writeText(RESULTS_CONTAINER, report, text, 'text/csv; charset=utf-8');
   }
   log.info({ event: EVENTS.batchDuplicate, firstFile: batch.fileName }, 'same content as an earlier file; not imported again');

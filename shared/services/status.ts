@@ -17,7 +17,14 @@ export function publicDevice(record: DeviceRecord): PublicDevice {
   return { ...rest, userAssigned: assignedUser !== undefined };
 }
 
-const SENSITIVE_DETAIL_KEYS = new Set(['hardwareHash', 'hardwareIdentifier', 'assignedUser', 'assignedUserPrincipalName', 'userPrincipalName', 'requestedBy']);
+const SENSITIVE_DETAIL_KEYS = new Set([
+  'hardwareHash',
+  'hardwareIdentifier',
+  'assignedUser',
+  'assignedUserPrincipalName',
+  'userPrincipalName',
+  'requestedBy',
+]);
 
 /** Event details are free-form; whatever a writer put there, the hash and the UPN stay out. */
 export function publicEvent(event: DeviceEvent): DeviceEvent {
@@ -33,7 +40,10 @@ export interface DeviceStatus {
 }
 
 /** Undefined for a serial number no file ever brought. */
-export async function deviceStatus(devices: Pick<DeviceRepository, 'get' | 'history'>, serialNumber: string): Promise<DeviceStatus | undefined> {
+export async function deviceStatus(
+  devices: Pick<DeviceRepository, 'get' | 'history'>,
+  serialNumber: string,
+): Promise<DeviceStatus | undefined> {
   const found = await devices.get(serialNumber);
   if (found === undefined) return undefined;
   const history = await devices.history(serialNumber);
@@ -59,7 +69,10 @@ export interface BatchSummary {
   readonly rejects: readonly BatchReject[];
 }
 
-export async function summariseBatch(batch: BatchRecord, devices: AsyncIterable<DeviceRecord> | Iterable<DeviceRecord>): Promise<BatchSummary> {
+export async function summariseBatch(
+  batch: BatchRecord,
+  devices: AsyncIterable<DeviceRecord> | Iterable<DeviceRecord>,
+): Promise<BatchSummary> {
   const byState: Partial<Record<DeviceState, number>> = {};
   const rejects: BatchReject[] = [];
   let total = 0;
@@ -67,7 +80,13 @@ export async function summariseBatch(batch: BatchRecord, devices: AsyncIterable<
     total += 1;
     byState[device.state] = (byState[device.state] ?? 0) + 1;
     if (ATTENTION_STATES.has(device.state)) {
-      rejects.push({ serialNumber: device.serialNumber, line: device.line, state: device.state, reasons: device.reasons, note: device.note });
+      rejects.push({
+        serialNumber: device.serialNumber,
+        line: device.line,
+        state: device.state,
+        reasons: device.reasons,
+        note: device.note,
+      });
     }
   }
   rejects.sort((a, b) => a.line - b.line || a.serialNumber.localeCompare(b.serialNumber));

@@ -80,7 +80,10 @@ export interface DeadLetterCursors {
 type CursorRow = EntityProps & { lastSequenceNumber?: string; updatedAt?: string };
 
 /** One small row per queue in the `sweeper` table. */
-export function tableDeadLetterCursors(store: Pick<TableStore<CursorRow>, 'get' | 'insert' | 'update'>, now: () => Date): DeadLetterCursors {
+export function tableDeadLetterCursors(
+  store: Pick<TableStore<CursorRow>, 'get' | 'insert' | 'update'>,
+  now: () => Date,
+): DeadLetterCursors {
   return {
     async get(queue) {
       const row = await store.get(CURSOR_PARTITION, queue);
@@ -170,7 +173,12 @@ async function scanDevices(deps: SweeperDeps): Promise<Scan> {
     else if (device.waitingFor !== undefined && isPastDeadline(device.deadlineAt, now)) overdue++;
     // An unreadable time counts as old: better one harmless re-queue than a device left behind.
     if (device.state === 'received' && !(now.getTime() - Date.parse(device.updatedAt) < deps.policy.requeueAfterMs)) {
-      oldReceived.push({ serialNumber: device.serialNumber, generation: device.generation, batchId: device.batchId, updatedAt: device.updatedAt });
+      oldReceived.push({
+        serialNumber: device.serialNumber,
+        generation: device.generation,
+        batchId: device.batchId,
+        updatedAt: device.updatedAt,
+      });
     }
   }
   return { waiting, stalled, overdue, polls, oldReceived };
@@ -194,7 +202,11 @@ async function revivePoll(deps: SweeperDeps, tick: TickName, correlationId: stri
   return 'revived';
 }
 
-async function requeueReceived(deps: SweeperDeps, devices: readonly ReceivedDevice[], correlationId: string): Promise<{ requeued: number; deferred: number }> {
+async function requeueReceived(
+  deps: SweeperDeps,
+  devices: readonly ReceivedDevice[],
+  correlationId: string,
+): Promise<{ requeued: number; deferred: number }> {
   const now = deps.now().getTime();
   const batches = new Map<string, Promise<BatchRecord | undefined>>();
   const batchOf = (batchId: string): Promise<BatchRecord | undefined> => {
@@ -219,21 +231,34 @@ async function requeueReceived(deps: SweeperDeps, devices: readonly ReceivedDevi
   for (let i = 0; i < chosen.length; i += deps.policy.importChunkSize) {
     const chunk = chosen.slice(i, i + deps.policy.importChunkSize);
     const serialNumbers = chunk.map((device) => device.serialNumber);
-    messages.push({ kind: 'import-chunk', correlationId, messageId: requeueMessageId(chunk), payload: { batchId: 'sweeper', chunk: messages.length, serialNumbers } });
+    messages.push({
+      kind: 'import-chunk',
+      correlationId,
+      messageId: requeueMessageId(chunk),
+      payload: { batchId: 'sweeper', chunk: messages.length, serialNumbers },
+    });
   }
   await deps.queue.send(QUEUES.import, messages);
   for (const message of messages) {
     deps.log.info(
-      { event: EVENTS.sweeperRequeued, correlationId, messageId: message.messageId, count: message.payload.serialNumbers.length, serials: message.payload.serialNumbers },
+      {
+        event: EVENTS.sweeperRequeued,
+        correlationId,
+        messageId: message.messageId,
+        count: message.payload.serialNumbers.length,
+        serials: message.payload.serialNumbers,
+      },
       `re-queued ${message.payload.serialNumbers.length} received devices that no import picked up`,
     );
   }
   return { requeued: chosen.length, deferred };
 }
 
-const after = (sequenceNumber: string, cursor: string | undefined): boolean => cursor === undefined || BigInt(sequenceNumber) > BigInt(cursor);
+const after = (sequenceNumber: string, cursor: string | undefined): boolean =>
+  cursor === undefined || BigInt(sequenceNumber) > BigInt(cursor);
 
-const truncate = (text: string | undefined, max = 1024): string | undefined => (text !== undefined && text.length > max ? `${text.slice(0, max)}…` : text);
+const truncate = (text: string | undefined, max = 1024): string | undefined =>
+  text !== undefined && text.length > max ? `${text.slice(0, max)}…` : text;
 
 async function surfaceDeadLetters(deps: SweeperDeps, queue: string, correlationId: string): Promise<DeadLetterCount> {
   const { policy } = deps;
@@ -242,7 +267,10 @@ async function surfaceDeadLetters(deps: SweeperDeps, queue: string, correlationI
   for (let attempt = 0; attempt < 5; attempt++) {
     const cursor = await deps.cursors.get(queue);
     const fresh: DeadLetteredMessage[] = atLeast
-      ? await deps.queue.peekDeadLetters(queue, { maxMessages: policy.maxNewDeadLettersPerQueue, ...(cursor.lastSequenceNumber === undefined ? {} : { afterSequenceNumber: cursor.lastSequenceNumber }) })
+      ? await deps.queue.peekDeadLetters(queue, {
+          maxMessages: policy.maxNewDeadLettersPerQueue,
+          ...(cursor.lastSequenceNumber === undefined ? {} : { afterSequenceNumber: cursor.lastSequenceNumber }),
+        })
       : present.filter((message) => after(message.sequenceNumber, cursor.lastSequenceNumber)).slice(0, policy.maxNewDeadLettersPerQueue);
     const last = fresh.at(-1);
     if (last === undefined) return { present: present.length, atLeast, new: 0 };
@@ -284,7 +312,10 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
       return await run();
     } catch (error) {
       failedSteps.push(name);
-      deps.log.warn({ event: EVENTS.sweeperStepFailed, correlationId, step: name, err: error }, `sweeper step ${name} failed; the next run tries again`);
+      deps.log.warn(
+        { event: EVENTS.sweeperStepFailed, correlationId, step: name, err: error },
+        `sweeper step ${name} failed; the next run tries again`,
+      );
       return fallback;
     }
   }
@@ -296,7 +327,8 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
     for (const tick of ['imports', 'autopilot'] as const) {
       if (scan.polls.has(tick)) ticks[tick] = await step(`revive-${tick}`, () => revivePoll(deps, tick, correlationId), 'pending');
     }
-    if (scan.oldReceived.length > 0) requeue = await step('requeue-received', () => requeueReceived(deps, scan.oldReceived, correlationId), requeue);
+    if (scan.oldReceived.length > 0)
+      requeue = await step('requeue-received', () => requeueReceived(deps, scan.oldReceived, correlationId), requeue);
   }
 
   const deadLetters: Record<string, DeadLetterCount> = {};

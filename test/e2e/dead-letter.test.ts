@@ -22,11 +22,20 @@ describe('transient faults that never end', () => {
   beforeAll(async () => {
     sim = await startGraphSimulator({ token: 't', clock: { timeScale: 600 }, faults: { seed: 3, errorRate5xx: 1 } });
     stack = await startTestStack(
-      { GRAPH_BASE_URL: sim.baseUrl, GRAPH_STATIC_TOKEN: 't', ZTP_TIME_SCALE: '600', ZTP_FIRST_RETRY_SECONDS: '30', ZTP_MAX_TRANSIENT_RETRIES: '3' },
+      {
+        GRAPH_BASE_URL: sim.baseUrl,
+        GRAPH_STATIC_TOKEN: 't',
+        ZTP_TIME_SCALE: '600',
+        ZTP_FIRST_RETRY_SECONDS: '30',
+        ZTP_MAX_TRANSIENT_RETRIES: '3',
+      },
       { queues: pipelineQueueOptions({ maxDeliveryCount: 3 }) },
     );
-    host = new DevHost({ serviceBusConnectionString: stack.broker.connectionString, storageConnectionString: stack.config.storageConnectionString, log: stack.runtime.log })
-      .serviceBusQueue('importDevices', importDevicesOptions);
+    host = new DevHost({
+      serviceBusConnectionString: stack.broker.connectionString,
+      storageConnectionString: stack.config.storageConnectionString,
+      log: stack.runtime.log,
+    }).serviceBusQueue('importDevices', importDevicesOptions);
     await host.start();
   });
 
@@ -39,9 +48,29 @@ describe('transient faults that never end', () => {
   it('reschedules with backoff, then dead-letters after the max delivery count', async () => {
     const device = sampleDevice(new Random(5));
     const now = new Date();
-    const { record, event } = newDevice({ serialNumber: device.serialNumber, supplierId: 'contoso', batchId: 'b', line: 2, hardwareHash: device.hardwareHash, groupTag: 'MPS-STD' }, 'received', 'accepted-from-file', 'c', now);
+    const { record, event } = newDevice(
+      {
+        serialNumber: device.serialNumber,
+        supplierId: 'contoso',
+        batchId: 'b',
+        line: 2,
+        hardwareHash: device.hardwareHash,
+        groupTag: 'MPS-STD',
+      },
+      'received',
+      'accepted-from-file',
+      'c',
+      now,
+    );
     await stack.runtime.devices.create(record, event);
-    await stack.runtime.queue.send(QUEUES.import, [{ kind: 'import-chunk', correlationId: 'dlq-test', messageId: 'chunk-1', payload: { batchId: 'b', chunk: 0, serialNumbers: [device.serialNumber] } }]);
+    await stack.runtime.queue.send(QUEUES.import, [
+      {
+        kind: 'import-chunk',
+        correlationId: 'dlq-test',
+        messageId: 'chunk-1',
+        payload: { batchId: 'b', chunk: 0, serialNumbers: [device.serialNumber] },
+      },
+    ]);
 
     const bus = new ServiceBusClient(stack.broker.connectionString);
     const dlq = bus.createReceiver(QUEUES.import, { subQueueType: 'deadLetter' });

@@ -33,7 +33,12 @@ describe('import record clean-up under a small write budget', () => {
   const devices = Array.from({ length: DEVICES }, () => sampleDevice(random));
 
   beforeAll(async () => {
-    sim = await startGraphSimulator({ token: TOKEN, clock: { timeScale: TIME_SCALE }, profileRules: [{ groupTag: 'MPS-STD', profileName: 'Standard' }], devicesBoot: false });
+    sim = await startGraphSimulator({
+      token: TOKEN,
+      clock: { timeScale: TIME_SCALE },
+      profileRules: [{ groupTag: 'MPS-STD', profileName: 'Standard' }],
+      devicesBoot: false,
+    });
     stack = await startTestStack({
       GRAPH_BASE_URL: sim.baseUrl,
       GRAPH_STATIC_TOKEN: TOKEN,
@@ -51,16 +56,24 @@ describe('import record clean-up under a small write budget', () => {
   });
 
   it('deletes every finished record over many runs, without listing them again for each', async () => {
-    const lines = ['Device Serial Number,Windows Product ID,Hardware Hash,Group Tag', ...devices.map((d) => `${d.serialNumber},,${d.hardwareHash},MPS-STD`)];
+    const lines = [
+      'Device Serial Number,Windows Product ID,Hardware Hash,Group Tag',
+      ...devices.map((d) => `${d.serialNumber},,${d.hardwareHash},MPS-STD`),
+    ];
     const blobs = BlobServiceClient.fromConnectionString(stack.config.storageConnectionString);
-    await blobs.getContainerClient('hash-uploads').getBlockBlobClient('contoso/cleanup.csv').uploadData(Buffer.from(lines.join('\r\n')));
+    await blobs
+      .getContainerClient('hash-uploads')
+      .getBlockBlobClient('contoso/cleanup.csv')
+      .uploadData(Buffer.from(lines.join('\r\n')));
 
     const registered = async (): Promise<boolean> => {
       const states = await Promise.all(devices.map(async (d) => (await stack.runtime.devices.get(d.serialNumber))?.value.state));
       return states.every((state) => state !== undefined && state !== 'received' && state !== 'importing');
     };
     await waitFor('every device past its import', registered);
-    const listingsBefore = sim.requestLog().filter((entry) => entry.route.startsWith('GET importedWindowsAutopilotDeviceIdentities')).length;
+    const listingsBefore = sim
+      .requestLog()
+      .filter((entry) => entry.route.startsWith('GET importedWindowsAutopilotDeviceIdentities')).length;
     await waitFor('every import record deleted', () => sim.importedRecords().length === 0);
     // Then the chain goes quiet: nothing is left to watch or delete.
     let polls = -1;
@@ -79,7 +92,8 @@ describe('import record clean-up under a small write budget', () => {
     expect(log.filter((entry) => entry.status === 429)).toHaveLength(0);
     const cleanupRuns = stack.logLines.filter((l) => l.event === 'pipeline.import-poll' && typeof l.deleted === 'number' && l.deleted > 0);
     expect(cleanupRuns.length).toBeGreaterThanOrEqual(DEVICES / 4 - 1);
-    const listingsAfter = log.filter((entry) => entry.route.startsWith('GET importedWindowsAutopilotDeviceIdentities')).length - listingsBefore;
+    const listingsAfter =
+      log.filter((entry) => entry.route.startsWith('GET importedWindowsAutopilotDeviceIdentities')).length - listingsBefore;
     expect(listingsAfter).toBeLessThanOrEqual(2);
   });
 });

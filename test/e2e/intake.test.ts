@@ -115,7 +115,13 @@ describe('supplier intake end to end: Azurite -> intake -> tables, Service Bus, 
 
     const batchId = chunks[0]!.batchId;
     const batch = await stack.runtime.batches.get(batchId);
-    expect(batch?.value).toMatchObject({ status: 'complete', supplierId: 'contoso', fileName: 'delivery-001.csv', encoding: 'utf-16le', format: 'intune' });
+    expect(batch?.value).toMatchObject({
+      status: 'complete',
+      supplierId: 'contoso',
+      fileName: 'delivery-001.csv',
+      encoding: 'utf-16le',
+      format: 'intune',
+    });
     expect(batch?.value.counts).toMatchObject({ rows: file.rows.length, accepted: accepted.length, rejected: rejected.length });
 
     const transitions = stack.logLines.filter((line) => line.event === 'device.transition');
@@ -132,7 +138,9 @@ describe('supplier intake end to end: Azurite -> intake -> tables, Service Bus, 
     expect(copy).toBe(await report('contoso/delivery-001.csv.result.csv'));
     // The same blob written again (a new ETag) is a redelivered trigger.
     await upload('contoso/delivery-001.csv', file.bytes);
-    await waitFor('second duplicate event', async () => (stack.logLines.filter((l) => l.event === 'batch.duplicate').length >= 2 ? true : undefined));
+    await waitFor('second duplicate event', async () =>
+      stack.logLines.filter((l) => l.event === 'batch.duplicate').length >= 2 ? true : undefined,
+    );
     await host.idle();
     expect((await importMessages()).length).toBe(before.length);
     expect(stack.logLines.filter((line) => line.event === 'device.transition').length).toBe(transitionsBefore);

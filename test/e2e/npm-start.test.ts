@@ -12,7 +12,11 @@ import { sampleHashFileBytes } from '../../local/sample-data.js';
 
 const repo = path.resolve(__dirname, '..', '..');
 
-function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -43,7 +47,15 @@ describe('npm start', () => {
   });
 
   it('runs the whole product: upload with ztp, devices enrolled per the status API, clean shutdown', { timeout: 180_000 }, async () => {
-    const env = { ...process.env, ZTP_LOCAL_ROOT: root, ZTP_API_PORT: '0', ZTP_TIME_SCALE: '600', AzureWebJobsStorage: '', ServiceBusConnection: '', GRAPH_BASE_URL: '' };
+    const env = {
+      ...process.env,
+      ZTP_LOCAL_ROOT: root,
+      ZTP_API_PORT: '0',
+      ZTP_TIME_SCALE: '600',
+      AzureWebJobsStorage: '',
+      ServiceBusConnection: '',
+      GRAPH_BASE_URL: '',
+    };
     child = spawn('npm', ['start'], { cwd: repo, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -59,7 +71,10 @@ describe('npm start', () => {
     const file = sampleHashFileBytes({ rows: 5, seed: 31, groupTags: ['MPS-STD'] }, 'utf-16le');
     const csvPath = path.join(root, 'delivery.csv');
     writeFileSync(csvPath, file.bytes);
-    const upload = await run(process.execPath, [path.join(repo, 'bin', 'ztp.js'), 'upload', csvPath, '--supplier', 'demo'], { cwd: root, env: { ...env } });
+    const upload = await run(process.execPath, [path.join(repo, 'bin', 'ztp.js'), 'upload', csvPath, '--supplier', 'demo'], {
+      cwd: root,
+      env: { ...env },
+    });
     expect(upload.code, upload.stderr).toBe(0);
 
     const serials = file.rows.map((row) => row.device.serialNumber);
@@ -77,7 +92,9 @@ describe('npm start', () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     expect(states).toEqual(serials.map(() => 'enrolled'));
-    const detail = (await (await fetch(`${endpoints.apiBaseUrl}/devices/${encodeURIComponent(serials[0]!)}`)).json()) as { history: { to: string }[] };
+    const detail = (await (await fetch(`${endpoints.apiBaseUrl}/devices/${encodeURIComponent(serials[0]!)}`)).json()) as {
+      history: { to: string }[];
+    };
     expect(detail.history.map((event) => event.to)).toEqual(['received', 'importing', 'registered', 'profile-assigned', 'enrolled']);
     expect(output).toContain('-> enrolled (enrolled)');
 

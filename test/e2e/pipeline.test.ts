@@ -136,26 +136,39 @@ describe('provisioning pipeline end to end', () => {
     await blobs.getContainerClient('hash-uploads').getBlockBlobClient('contoso/wave-1.csv').uploadData(csv(rows));
 
     // The same import work delivered twice, under a fresh message id so duplicate detection cannot help.
-    const firstChunk = await waitFor('first import chunk', async () => ((await device(good[0]!.serialNumber))?.batchId ? (await device(good[0]!.serialNumber))!.batchId : undefined));
+    const firstChunk = await waitFor('first import chunk', async () =>
+      (await device(good[0]!.serialNumber))?.batchId ? (await device(good[0]!.serialNumber))!.batchId : undefined,
+    );
     const bus = new ServiceBusClient(stack.broker.connectionString);
     const sender = bus.createSender(QUEUES.import);
     await sender.sendMessages({
       messageId: 'duplicate-delivery-1',
-      body: { kind: 'import-chunk', correlationId: 'dup', payload: { batchId: firstChunk, chunk: 0, serialNumbers: good.slice(0, 6).map((d) => d.serialNumber) } },
+      body: {
+        kind: 'import-chunk',
+        correlationId: 'dup',
+        payload: { batchId: firstChunk, chunk: 0, serialNumbers: good.slice(0, 6).map((d) => d.serialNumber) },
+      },
     });
     await sender.close();
     await bus.close();
 
-    await waitFor('every device settled', async () => ((await states(all)).every((s) => SETTLED.has(s)) ? true : undefined), 120_000).catch(async (e) => {
-      console.log(await states(all));
-      console.log(JSON.stringify(sim.stats()));
-      const counts: Record<string, number> = {};
-      for (const l of stack.logLines) counts[String(l.event)] = (counts[String(l.event)] ?? 0) + 1;
-      console.log(counts);
-      console.log(stack.logLines.filter((l) => l.event === 'message.rescheduled').slice(-8).map((l) => `${String(l.kind)} ${String(l.reason)} ${String(l.attempt)} ${String(l.detail)}`));
-      console.log(stack.logLines.filter((l) => l.level === 'warn' || l.level === 'error').slice(-5));
-      throw e;
-    });
+    await waitFor('every device settled', async () => ((await states(all)).every((s) => SETTLED.has(s)) ? true : undefined), 120_000).catch(
+      async (e) => {
+        console.log(await states(all));
+        console.log(JSON.stringify(sim.stats()));
+        const counts: Record<string, number> = {};
+        for (const l of stack.logLines) counts[String(l.event)] = (counts[String(l.event)] ?? 0) + 1;
+        console.log(counts);
+        console.log(
+          stack.logLines
+            .filter((l) => l.event === 'message.rescheduled')
+            .slice(-8)
+            .map((l) => `${String(l.kind)} ${String(l.reason)} ${String(l.attempt)} ${String(l.detail)}`),
+        );
+        console.log(stack.logLines.filter((l) => l.level === 'warn' || l.level === 'error').slice(-5));
+        throw e;
+      },
+    );
 
     expect(await states(good)).toEqual(good.map(() => 'enrolled'));
     // Once Autopilot has a device, its hardware hash is not kept.
@@ -170,7 +183,10 @@ describe('provisioning pipeline end to end', () => {
     // Nothing duplicated in Autopilot, nothing left behind in the import records.
     const identities = sim.autopilotIdentities();
     for (const d of [...good, already]) {
-      expect(identities.filter((i) => i.serialNumber.toUpperCase() === d.serialNumber.toUpperCase()), d.serialNumber).toHaveLength(1);
+      expect(
+        identities.filter((i) => i.serialNumber.toUpperCase() === d.serialNumber.toUpperCase()),
+        d.serialNumber,
+      ).toHaveLength(1);
     }
     expect(identities.find((i) => i.serialNumber === already.serialNumber)?.groupTag).toBe('MPS-STD');
     expect(identities.some((i) => i.serialNumber === foreign.serialNumber || i.serialNumber === badHash.serialNumber)).toBe(false);
@@ -178,16 +194,35 @@ describe('provisioning pipeline end to end', () => {
     // Every device's history is complete and in order.
     for (const d of good) {
       const history = await stack.runtime.devices.history(d.serialNumber);
-      expect(history.map((e) => e.to), d.serialNumber).toEqual(['received', 'importing', 'registered', 'profile-assigned', 'enrolled']);
+      expect(
+        history.map((e) => e.to),
+        d.serialNumber,
+      ).toEqual(['received', 'importing', 'registered', 'profile-assigned', 'enrolled']);
     }
     const alreadyHistory = await stack.runtime.devices.history(already.serialNumber);
     expect(alreadyHistory.map((e) => e.reason)).toEqual(
-      expect.arrayContaining(['accepted-from-file', 'import-submitted', 'already-registered', 'group-tag-changed', 'profile-assigned', 'enrolled']),
+      expect.arrayContaining([
+        'accepted-from-file',
+        'import-submitted',
+        'already-registered',
+        'group-tag-changed',
+        'profile-assigned',
+        'enrolled',
+      ]),
     );
     // A failed assignment is said once, on the record and in the log, then the deadline applies.
-    expect(await device(profileFails.serialNumber)).toMatchObject({ state: 'stalled', waitingFor: 'profile-assignment', note: expect.stringMatching(/deployment profile failed/) });
-    expect((await stack.runtime.devices.history(profileFails.serialNumber)).at(-1)).toMatchObject({ to: 'stalled', detail: { profileStatus: 'failed' } });
-    expect(stack.logLines.filter((l) => l.event === 'pipeline.profile-assignment-failed' && l.serial === profileFails.serialNumber)).toHaveLength(1);
+    expect(await device(profileFails.serialNumber)).toMatchObject({
+      state: 'stalled',
+      waitingFor: 'profile-assignment',
+      note: expect.stringMatching(/deployment profile failed/),
+    });
+    expect((await stack.runtime.devices.history(profileFails.serialNumber)).at(-1)).toMatchObject({
+      to: 'stalled',
+      detail: { profileStatus: 'failed' },
+    });
+    expect(
+      stack.logLines.filter((l) => l.event === 'pipeline.profile-assignment-failed' && l.serial === profileFails.serialNumber),
+    ).toHaveLength(1);
     // The stall says what Autopilot last showed: the profile stuck at pending.
     expect((await stack.runtime.devices.history(never.serialNumber)).at(-1)).toMatchObject({
       to: 'stalled',
@@ -207,15 +242,26 @@ describe('provisioning pipeline end to end', () => {
   it('re-tags a known device from a new file and waits again for its profile', async () => {
     const target = good[0]!;
     await waitFor('import records cleaned up', async () => (sim.importedRecords().length === 0 ? true : undefined), 30_000);
-    await blobs.getContainerClient('hash-uploads').getBlockBlobClient('contoso/retag.csv').uploadData(csv([{ device: target, groupTag: 'MPS-KIOSK' }]));
+    await blobs
+      .getContainerClient('hash-uploads')
+      .getBlockBlobClient('contoso/retag.csv')
+      .uploadData(csv([{ device: target, groupTag: 'MPS-KIOSK' }]));
     await waitFor('re-tag recorded', async () => ((await device(target.serialNumber))?.generation === 2 ? true : undefined));
     await waitFor('re-enrolled with the new tag', async () => {
       const d = await device(target.serialNumber);
       return d?.state === 'enrolled' && d.autopilotGroupTag === 'MPS-KIOSK' ? true : undefined;
     }).catch(async (e) => {
-      console.log(await device(target.serialNumber), (await stack.runtime.devices.history(target.serialNumber)).map((h) => `${h.to} ${h.reason}`));
+      console.log(
+        await device(target.serialNumber),
+        (await stack.runtime.devices.history(target.serialNumber)).map((h) => `${h.to} ${h.reason}`),
+      );
       console.log(sim.autopilotIdentities().find((i) => i.serialNumber === target.serialNumber));
-      console.log(stack.logLines.filter((l) => l.level === 'warn' || String(l.event).includes('autopilot-poll') || l.kind === 'retag').slice(-10).map((l) => JSON.stringify(l).slice(0, 400)));
+      console.log(
+        stack.logLines
+          .filter((l) => l.level === 'warn' || String(l.event).includes('autopilot-poll') || l.kind === 'retag')
+          .slice(-10)
+          .map((l) => JSON.stringify(l).slice(0, 400)),
+      );
       throw e;
     });
     expect(sim.autopilotIdentities().find((i) => i.serialNumber === target.serialNumber)?.groupTag).toBe('MPS-KIOSK');

@@ -13,9 +13,14 @@ const bin = fileURLToPath(new URL('../../bin/ztp.js', import.meta.url));
 
 function ztp(args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { cwd, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -38,7 +43,9 @@ describe('bin/ztp.js', () => {
     expect(uploaded.stderr).toBe('');
     expect(uploaded.code).toBe(0);
     expect(uploaded.stdout).toContain(`hash-uploads/${supplier}/hashes.csv`);
-    expect(await BlobStore.fromConnectionString(connectionString).info('hash-uploads', `${supplier}/hashes.csv`)).toMatchObject({ size: 55 });
+    expect(await BlobStore.fromConnectionString(connectionString).info('hash-uploads', `${supplier}/hashes.csv`)).toMatchObject({
+      size: 55,
+    });
 
     const missing = await ztp(['upload', 'gone.csv', '--supplier', supplier], { AzureWebJobsStorage: connectionString }, cwd);
     expect(missing.code).toBe(2);

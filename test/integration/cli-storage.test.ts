@@ -62,7 +62,11 @@ async function storeDevice(
   );
   let current = await devices.create(first.record, first.event);
   for (const [index, step] of path.entries()) {
-    const next = transition(current.value, { ...step, correlationId: `corr-${serialNumber}-${index + 2}`, now: new Date(now.getTime() + (index + 1) * 60_000) });
+    const next = transition(current.value, {
+      ...step,
+      correlationId: `corr-${serialNumber}-${index + 2}`,
+      now: new Date(now.getTime() + (index + 1) * 60_000),
+    });
     current = await devices.save(next.record, current.etag, next.event);
   }
 }
@@ -118,7 +122,9 @@ describe('ztp upload against Azurite', () => {
     writeFileSync(file, 'Device Serial Number,Windows Product ID,Hardware Hash\r\n');
     const { code, stdout } = await run(['upload', file, '--supplier', supplierId, '--name', 'renamed.csv']);
     expect(code).toBe(0);
-    expect((await blobBytes(INTAKE_CONTAINER, `${supplierId}/renamed.csv`)).toString()).toBe('Device Serial Number,Windows Product ID,Hardware Hash\r\n');
+    expect((await blobBytes(INTAKE_CONTAINER, `${supplierId}/renamed.csv`)).toString()).toBe(
+      'Device Serial Number,Windows Product ID,Hardware Hash\r\n',
+    );
     expect(await blobs.info(INTAKE_CONTAINER, `${supplierId}/local-name.csv`)).toBeUndefined();
     expect(stdout).toContain(`hash-results/${supplierId}/renamed.csv.result.csv`);
   });
@@ -161,7 +167,13 @@ describe('ztp upload against Azurite', () => {
 });
 
 describe('ztp status against Azurite', () => {
-  const hash = encodeHardwareHashBase64({ serialNumber: 'CLI-STATUS-1', manufacturer: 'HP', model: 'HP EliteBook 840 G10', tpmVersion: '2.0', targetBytes: 1200 });
+  const hash = encodeHardwareHashBase64({
+    serialNumber: 'CLI-STATUS-1',
+    manufacturer: 'HP',
+    model: 'HP EliteBook 840 G10',
+    tpmVersion: '2.0',
+    targetBytes: 1200,
+  });
   const upn = 'jane.doe@contoso.example';
 
   beforeAll(async () => {
@@ -219,7 +231,13 @@ describe('ztp status against Azurite', () => {
     expect(code).toBe(0);
     const output = JSON.parse(stdout);
     expect(Object.keys(output)).toEqual(['device', 'history']);
-    expect(output.device).toMatchObject({ serialNumber: 'CLI-STATUS-1', state: 'registered', autopilotId: 'ap-42', userAssigned: true, reasons: [] });
+    expect(output.device).toMatchObject({
+      serialNumber: 'CLI-STATUS-1',
+      state: 'registered',
+      autopilotId: 'ap-42',
+      userAssigned: true,
+      reasons: [],
+    });
     expect(output.device).not.toHaveProperty('hardwareHash');
     expect(output.device).not.toHaveProperty('assignedUser');
     expect(output.history.map((event: { to: string }) => event.to)).toEqual(['received', 'importing', 'registered']);
@@ -242,7 +260,9 @@ describe('ztp status against Azurite', () => {
     const { code, stdout, stderr } = await run(['status', 'NO-SUCH-SERIAL', '--json']);
     expect(code).toBe(1);
     expect(stdout).toBe('');
-    expect(stderr).toBe('ztp status: no device with serial number "NO-SUCH-SERIAL" is known in storage account devstoreaccount1 (AzureWebJobsStorage)\n');
+    expect(stderr).toBe(
+      'ztp status: no device with serial number "NO-SUCH-SERIAL" is known in storage account devstoreaccount1 (AzureWebJobsStorage)\n',
+    );
   });
 });
 
@@ -255,7 +275,11 @@ describe('ztp batch against Azurite', () => {
     await storeDevice('CLI-BATCH-2', { batchId, line: 3 }, [{ to: 'importing', reason: 'import-submitted' }]);
     await storeDevice('CLI-BATCH-3', { batchId, line: 5 }, [
       { to: 'importing', reason: 'import-submitted' },
-      { to: 'failed', reason: 'owned-by-other-tenant', changes: { reasons: ['owned-by-other-tenant'], note: 'registered in another tenant' } },
+      {
+        to: 'failed',
+        reason: 'owned-by-other-tenant',
+        changes: { reasons: ['owned-by-other-tenant'], note: 'registered in another tenant' },
+      },
     ]);
     await storeDevice('CLI-BATCH-4', { batchId, line: 4, reasons: ['invalid-product-key'] });
     await storeDevice('CLI-OTHER-BATCH', { batchId: 'another-batch', line: 2 });
@@ -271,7 +295,9 @@ describe('ztp batch against Azurite', () => {
     expect(stdout).toMatch(/format: +intune, utf-16le/);
     expect(stdout).toMatch(/counts: +rows 4, accepted 3, rejected 1, queued 3, chunks 1/);
     expect(stdout).toMatch(new RegExp(`report: +hash-results/${supplierId}/march.csv.result.csv`));
-    expect(stdout).toContain(['Devices by current state (4):', '  received   1', '  rejected   1', '  importing  1', '  failed     1'].join('\n'));
+    expect(stdout).toContain(
+      ['Devices by current state (4):', '  received   1', '  rejected   1', '  importing  1', '  failed     1'].join('\n'),
+    );
     expect(stdout).toContain(
       [
         'Rejected, failed or stalled devices (2):',
@@ -297,7 +323,11 @@ describe('ztp batch against Azurite', () => {
   it('shows a file rejected as a whole', async () => {
     const rejectedId = `r${unique}batch`;
     await batches.create(
-      batchRecord(rejectedId, { status: 'rejected', counts: {}, fileRejection: { code: 'too-many-rows', message: 'The file has more than 100000 rows.' } }),
+      batchRecord(rejectedId, {
+        status: 'rejected',
+        counts: {},
+        fileRejection: { code: 'too-many-rows', message: 'The file has more than 100000 rows.' },
+      }),
     );
     const { code, stdout } = await run(['batch', rejectedId]);
     expect(code).toBe(0);
@@ -341,7 +371,11 @@ describe('finding the local stack', () => {
 
   it('prefers AzureWebJobsStorage over the local stack', async () => {
     const root = mkdtempSync(join(tmpdir(), 'ztp-stack-'));
-    await writeStackEndpoints(root, { storageConnectionString: 'UseDevelopmentStorage=false', serviceBusConnectionString: 'x', apiBaseUrl: 'http://127.0.0.1:1/api' });
+    await writeStackEndpoints(root, {
+      storageConnectionString: 'UseDevelopmentStorage=false',
+      serviceBusConnectionString: 'x',
+      apiBaseUrl: 'http://127.0.0.1:1/api',
+    });
     const { code, stdout } = await run(['status', 'CLI-STATUS-1'], { env: { AzureWebJobsStorage: connectionString }, cwd: root });
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Device CLI-STATUS-1: registered\n/);

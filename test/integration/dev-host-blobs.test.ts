@@ -26,11 +26,18 @@ describe('dev host blob triggers', () => {
       },
     };
     // No queue functions: the Service Bus client is created but never connects.
-    const host = new DevHost({ serviceBusConnectionString: 'Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=k;SharedAccessKey=a2V5;UseDevelopmentEmulator=true', storageConnectionString: storage, log: createLogger({ level: 'silent' }), blobPollMs: 50 }).storageBlob('count', options);
+    const host = new DevHost({
+      serviceBusConnectionString: 'Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=k;SharedAccessKey=a2V5;UseDevelopmentEmulator=true',
+      storageConnectionString: storage,
+      log: createLogger({ level: 'silent' }),
+      blobPollMs: 50,
+    }).storageBlob('count', options);
     await host.start();
     try {
       const blobs = BlobServiceClient.fromConnectionString(storage).getContainerClient(container);
-      await Promise.all(Array.from({ length: 10 }, (_, i) => blobs.getBlockBlobClient(`file-${i}.csv`).uploadData(Buffer.from(`row ${i}`))));
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => blobs.getBlockBlobClient(`file-${i}.csv`).uploadData(Buffer.from(`row ${i}`))),
+      );
       const until = Date.now() + 10_000;
       while (seen.length < 10 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -15,7 +15,13 @@ describe('DeviceRepository against Azurite', () => {
   });
 
   const first = (serialNumber: string) =>
-    newDevice({ serialNumber, supplierId: 'contoso', batchId: 'b1', line: 2, groupTag: 'MPS-STD', hardwareHash: 'T0E=' }, 'received', 'accepted-from-file', 'c1', now);
+    newDevice(
+      { serialNumber, supplierId: 'contoso', batchId: 'b1', line: 2, groupTag: 'MPS-STD', hardwareHash: 'T0E=' },
+      'received',
+      'accepted-from-file',
+      'c1',
+      now,
+    );
 
   it('creates a device with its first event, and refuses a second creation', async () => {
     const { record, event } = first('SER-001');
@@ -28,7 +34,13 @@ describe('DeviceRepository against Azurite', () => {
   it('saves transitions with their events, chaining ETags from the transaction', async () => {
     const { record, event } = first('SER-002');
     let current = await repo.create(record, event);
-    const toImporting = transition(current.value, { to: 'importing', reason: 'import-submitted', correlationId: 'c2', now, changes: { importId: 'imp-1' } });
+    const toImporting = transition(current.value, {
+      to: 'importing',
+      reason: 'import-submitted',
+      correlationId: 'c2',
+      now,
+      changes: { importId: 'imp-1' },
+    });
     current = await repo.save(toImporting.record, current.etag, toImporting.event);
     const toRegistered = transition(current.value, { to: 'registered', reason: 'import-complete', correlationId: 'c3', now });
     current = await repo.save(toRegistered.record, current.etag, toRegistered.event);
@@ -56,12 +68,22 @@ describe('DeviceRepository against Azurite', () => {
   it('never lets a transition move a device backwards', async () => {
     const { record } = first('SER-004');
     const registered = { ...record, state: 'registered' as const };
-    expect(() => transition(registered, { to: 'importing', reason: 'import-submitted', correlationId: 'x', now })).toThrow(IllegalTransitionError);
-    expect(() => transition({ ...record, state: 'enrolled' }, { to: 'profile-assigned', reason: 'profile-assigned', correlationId: 'x', now })).toThrow(IllegalTransitionError);
+    expect(() => transition(registered, { to: 'importing', reason: 'import-submitted', correlationId: 'x', now })).toThrow(
+      IllegalTransitionError,
+    );
+    expect(() =>
+      transition({ ...record, state: 'enrolled' }, { to: 'profile-assigned', reason: 'profile-assigned', correlationId: 'x', now }),
+    ).toThrow(IllegalTransitionError);
   });
 
   it('finds devices by state and by batch', async () => {
-    const { record, event } = newDevice({ serialNumber: 'SER/005', supplierId: 'fabrikam', batchId: 'b-find', line: 3 }, 'rejected', 'rejected-from-file', 'c', now);
+    const { record, event } = newDevice(
+      { serialNumber: 'SER/005', supplierId: 'fabrikam', batchId: 'b-find', line: 3 },
+      'rejected',
+      'rejected-from-file',
+      'c',
+      now,
+    );
     await repo.create(record, event);
     const inBatch = [];
     for await (const device of repo.inBatch('b-find')) inBatch.push(device.serialNumber);
@@ -72,8 +94,18 @@ describe('DeviceRepository against Azurite', () => {
   });
 
   it('filters by state and waiting step in the service: a poll never reads the settled fleet', async () => {
-    const seed = async (serialNumber: string, state: 'enrolled' | 'stalled' | 'registered', waitingFor?: 'group-tag' | 'import' | 'enrolment') => {
-      const { record, event } = newDevice({ serialNumber, supplierId: 'contoso', batchId: 'b-watch', line: 2 }, 'received', 'accepted-from-file', 'c', now);
+    const seed = async (
+      serialNumber: string,
+      state: 'enrolled' | 'stalled' | 'registered',
+      waitingFor?: 'group-tag' | 'import' | 'enrolment',
+    ) => {
+      const { record, event } = newDevice(
+        { serialNumber, supplierId: 'contoso', batchId: 'b-watch', line: 2 },
+        'received',
+        'accepted-from-file',
+        'c',
+        now,
+      );
       await repo.create({ ...record, state, waitingFor }, event);
     };
     await seed('W-ENROLLED', 'enrolled');
@@ -82,7 +114,11 @@ describe('DeviceRepository against Azurite', () => {
     await seed('W-STALLED-ENROLMENT', 'stalled', 'enrolment');
     await seed('W-REGISTERED', 'registered');
     const found: string[] = [];
-    for await (const device of repo.matching([{ state: 'registered' }, { state: 'stalled', waitingFor: ['enrolment'] }, { state: 'enrolled', waitingFor: ['group-tag'] }])) {
+    for await (const device of repo.matching([
+      { state: 'registered' },
+      { state: 'stalled', waitingFor: ['enrolment'] },
+      { state: 'enrolled', waitingFor: ['group-tag'] },
+    ])) {
       if (device.value.serialNumber.startsWith('W-')) found.push(device.value.serialNumber);
     }
     expect(found.sort()).toEqual(['W-ENROLLED-RETAG', 'W-REGISTERED', 'W-STALLED-ENROLMENT']);

@@ -1,7 +1,13 @@
 import { TableClient } from '@azure/data-tables';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { startGraphSimulator } from '../../local/graph-simulator/index.js';
-import { createGraphClient, createTableBudget, type BudgetLimits, type BudgetRequest, type RequestBudget } from '../../shared/adapters/graph/index.js';
+import {
+  createGraphClient,
+  createTableBudget,
+  type BudgetLimits,
+  type BudgetRequest,
+  type RequestBudget,
+} from '../../shared/adapters/graph/index.js';
 
 /**
  * The shared budget in Table Storage (Azurite): separate instances, each with its own
@@ -66,11 +72,20 @@ describe('table budget shared by instances', () => {
     const clock = manualClock(1_700_000_000_000);
     const instanceA = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
     const instanceB = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
-    const cleanup = await Promise.all([hammer(instanceA, { kind: 'read', priority: 'cleanup' }, 4), hammer(instanceB, { kind: 'read', priority: 'cleanup' }, 4)]);
+    const cleanup = await Promise.all([
+      hammer(instanceA, { kind: 'read', priority: 'cleanup' }, 4),
+      hammer(instanceB, { kind: 'read', priority: 'cleanup' }, 4),
+    ]);
     expect(cleanup[0] + cleanup[1]).toBe(10);
-    const status = await Promise.all([hammer(instanceA, { kind: 'read', priority: 'status' }, 4), hammer(instanceB, { kind: 'read', priority: 'status' }, 4)]);
+    const status = await Promise.all([
+      hammer(instanceA, { kind: 'read', priority: 'status' }, 4),
+      hammer(instanceB, { kind: 'read', priority: 'status' }, 4),
+    ]);
     expect(status[0] + status[1]).toBe(10);
-    const imports = await Promise.all([hammer(instanceA, { kind: 'read', priority: 'import' }, 4), hammer(instanceB, { kind: 'read', priority: 'import' }, 4)]);
+    const imports = await Promise.all([
+      hammer(instanceA, { kind: 'read', priority: 'import' }, 4),
+      hammer(instanceB, { kind: 'read', priority: 'import' }, 4),
+    ]);
     expect(imports[0] + imports[1]).toBe(20);
     const refused = await instanceB.acquire({ kind: 'read', priority: 'import' });
     expect(refused).toEqual({ granted: false, retryAfterMs: 20_000 });
@@ -110,7 +125,8 @@ describe('table budget shared by instances', () => {
     const limits: BudgetLimits = { writesPerWindow: 10, requestsPerWindow: 40, windowMs: 20_000, shares };
     const clock = manualClock(1_700_000_000_000);
     const instances = Array.from({ length: 3 }, () => createTableBudget({ tableClient: tableClient(table), limits, now: clock.now }));
-    const claims = async (): Promise<number> => (await Promise.all(instances.flatMap((b) => [b.claimSync(600_000), b.claimSync(600_000)]))).filter(Boolean).length;
+    const claims = async (): Promise<number> =>
+      (await Promise.all(instances.flatMap((b) => [b.claimSync(600_000), b.claimSync(600_000)]))).filter(Boolean).length;
     expect(await claims()).toBe(1);
     clock.set(1_700_000_000_000 + 599_000);
     expect(await claims()).toBe(0);
@@ -121,10 +137,16 @@ describe('table budget shared by instances', () => {
   it('two app instances hammering the simulator stay under Graph’s limit: no 429, refusals come from the budget', async () => {
     // Simulated and budget windows are both 400 ms of real time; Graph allows twice the budget,
     // which absorbs requests granted at the very end of one window that arrive in the next.
-    const sim = await startGraphSimulator({ token: 't', clock: { timeScale: 50 }, throttle: { writesPer20s: 100, requestsPer20s: 40, windowSeconds: 20 } });
+    const sim = await startGraphSimulator({
+      token: 't',
+      clock: { timeScale: 50 },
+      throttle: { writesPer20s: 100, requestsPer20s: 40, windowSeconds: 20 },
+    });
     const table = uniqueTable();
     const limits: BudgetLimits = { writesPerWindow: 10, requestsPerWindow: 20, windowMs: 400, shares };
-    const clients = [0, 1].map(() => createGraphClient({ baseUrl: sim.baseUrl, staticToken: 't', budget: createTableBudget({ tableClient: tableClient(table), limits }) }));
+    const clients = [0, 1].map(() =>
+      createGraphClient({ baseUrl: sim.baseUrl, staticToken: 't', budget: createTableBudget({ tableClient: tableClient(table), limits }) }),
+    );
     onTestFinished(async () => {
       for (const client of clients) client.close();
       await sim.stop();
@@ -137,7 +159,8 @@ describe('table budget shared by instances', () => {
           while (Date.now() < until) {
             const result = await client.checkReachable({ priority: 'import' });
             outcomes.push(result.ok ? 'ok' : result.kind === 'throttled' ? `throttled-${result.source}` : result.kind);
-            if (!result.ok && result.kind === 'throttled') await new Promise((resolve) => setTimeout(resolve, Math.min(result.retryAfterMs, 50)));
+            if (!result.ok && result.kind === 'throttled')
+              await new Promise((resolve) => setTimeout(resolve, Math.min(result.retryAfterMs, 50)));
           }
         }),
       ),

@@ -18,7 +18,9 @@ const TOKEN = 'client-test-token';
 const MINUTE = 60;
 
 const generousBudget = () =>
-  createInMemoryBudget({ limits: { writesPerWindow: 1000, requestsPerWindow: 10_000, windowMs: 20_000, shares: GRAPH_SETTINGS_DEFAULTS.priorityShares } });
+  createInMemoryBudget({
+    limits: { writesPerWindow: 1000, requestsPerWindow: 10_000, windowMs: 20_000, shares: GRAPH_SETTINGS_DEFAULTS.priorityShares },
+  });
 
 function clientFor(sim: GraphSimulator, options: Partial<GraphClientOptions> = {}): GraphClient {
   return createGraphClient({ baseUrl: sim.baseUrl, staticToken: TOKEN, budget: generousBudget(), caCertPem: sim.caCertPem, ...options });
@@ -41,7 +43,12 @@ describe('Graph client against the simulator (http)', () => {
   let graph: GraphClient;
 
   beforeAll(async () => {
-    sim = await startGraphSimulator({ token: TOKEN, clock: { timeScale: 1 }, profileRules: [{ groupTag: 'KIOSK', profileName: 'Kiosk' }], otherTenantSerials: ['THEIRS-9'] });
+    sim = await startGraphSimulator({
+      token: TOKEN,
+      clock: { timeScale: 1 },
+      profileRules: [{ groupTag: 'KIOSK', profileName: 'Kiosk' }],
+      otherTenantSerials: ['THEIRS-9'],
+    });
     graph = clientFor(sim, { importChunkSize: 2, pageSize: 2 });
   });
   afterAll(async () => {
@@ -148,7 +155,11 @@ describe('Graph client against the simulator (http)', () => {
 
   it('reads the profile assignment status from beta as it moves to assignedInSync', async () => {
     const id = await register('PROF-7');
-    expect(value(await graph.getAutopilotIdentity(id))).toMatchObject({ serialNumber: 'PROF-7', deploymentProfileAssignmentStatus: 'notAssigned', managedDeviceId: undefined });
+    expect(value(await graph.getAutopilotIdentity(id))).toMatchObject({
+      serialNumber: 'PROF-7',
+      deploymentProfileAssignmentStatus: 'notAssigned',
+      managedDeviceId: undefined,
+    });
     sim.clock.advance(6 * MINUTE);
     expect(value(await graph.getAutopilotIdentity(id)).deploymentProfileAssignmentStatus).toBe('pending');
     sim.clock.advance(11 * MINUTE);
@@ -174,7 +185,10 @@ describe('Graph client against the simulator (http)', () => {
     const { id } = sim.addAutopilotIdentity({ serialNumber: 'TAG-1', groupTag: 'OLD' });
     expect(await graph.updateDeviceProperties(id, { groupTag: 'KIOSK', displayName: 'kiosk-01' })).toEqual({ ok: true, value: undefined });
     expect(value(await graph.getAutopilotIdentity(id))).toMatchObject({ groupTag: 'KIOSK', displayName: 'kiosk-01' });
-    expect(await graph.updateDeviceProperties('00000000-0000-0000-0000-00000000dead', { groupTag: 'X' })).toMatchObject({ ok: false, kind: 'not-found' });
+    expect(await graph.updateDeviceProperties('00000000-0000-0000-0000-00000000dead', { groupTag: 'X' })).toMatchObject({
+      ok: false,
+      kind: 'not-found',
+    });
   });
 
   it('finds the managed device once enrolled, runs remote actions, and deletes in the right order', async () => {
@@ -187,10 +201,25 @@ describe('Graph client against the simulator (http)', () => {
     expect(managed?.id).toBe(identity.managedDeviceId);
     expect(value(await graph.getManagedDevice(managed!.id)).serialNumber).toBe('ENR-7');
 
-    expect(await graph.runManagedDeviceAction(managed!.id, { action: 'wipe', keepEnrollmentData: true, keepUserData: false })).toEqual({ ok: true, value: undefined });
-    expect(value(await graph.getManagedDevice(managed!.id)).deviceActionResults).toEqual([expect.objectContaining({ actionName: 'wipe', actionState: 'pending' })]);
-    expect(await graph.runManagedDeviceAction(managed!.id, { action: 'wipe', keepEnrollmentData: true, keepUserData: false, useProtectedWipe: false })).toEqual({ ok: true, value: undefined });
-    expect(await graph.runManagedDeviceAction(managed!.id, { action: 'cleanWindowsDevice', keepUserData: true })).toEqual({ ok: true, value: undefined });
+    expect(await graph.runManagedDeviceAction(managed!.id, { action: 'wipe', keepEnrollmentData: true, keepUserData: false })).toEqual({
+      ok: true,
+      value: undefined,
+    });
+    expect(value(await graph.getManagedDevice(managed!.id)).deviceActionResults).toEqual([
+      expect.objectContaining({ actionName: 'wipe', actionState: 'pending' }),
+    ]);
+    expect(
+      await graph.runManagedDeviceAction(managed!.id, {
+        action: 'wipe',
+        keepEnrollmentData: true,
+        keepUserData: false,
+        useProtectedWipe: false,
+      }),
+    ).toEqual({ ok: true, value: undefined });
+    expect(await graph.runManagedDeviceAction(managed!.id, { action: 'cleanWindowsDevice', keepUserData: true })).toEqual({
+      ok: true,
+      value: undefined,
+    });
 
     const refused = await graph.deleteAutopilotIdentity(id);
     expect(refused).toMatchObject({ ok: false, kind: 'permanent', status: 400, code: 'BadRequest' });

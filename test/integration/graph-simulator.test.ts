@@ -1,6 +1,11 @@
 import https from 'node:https';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { makeTestHardwareHash, startGraphSimulator, type GraphSimulator, type GraphSimulatorOptions } from '../../local/graph-simulator/index.js';
+import {
+  makeTestHardwareHash,
+  startGraphSimulator,
+  type GraphSimulator,
+  type GraphSimulatorOptions,
+} from '../../local/graph-simulator/index.js';
 
 /**
  * Pins the simulator's behaviour over raw HTTP, so a later change cannot quietly make it
@@ -11,7 +16,15 @@ const TOKEN = 'sim-test-token';
 const MINUTE = 60;
 
 async function simulator(options: Partial<GraphSimulatorOptions> = {}): Promise<GraphSimulator> {
-  const sim = await startGraphSimulator({ token: TOKEN, clock: { timeScale: 1 }, profileRules: [{ groupTag: 'KIOSK', profileName: 'Kiosk' }, { groupTag: '/^STD-/', profileName: 'Standard' }], ...options });
+  const sim = await startGraphSimulator({
+    token: TOKEN,
+    clock: { timeScale: 1 },
+    profileRules: [
+      { groupTag: 'KIOSK', profileName: 'Kiosk' },
+      { groupTag: '/^STD-/', profileName: 'Standard' },
+    ],
+    ...options,
+  });
   onTestFinished(() => sim.stop());
   return sim;
 }
@@ -19,7 +32,10 @@ async function simulator(options: Partial<GraphSimulatorOptions> = {}): Promise<
 interface Reply {
   status: number;
   headers: Headers;
-  body: Record<string, unknown> & { value?: Record<string, unknown>[]; error?: { code: string; message: string; innerError: Record<string, unknown> } };
+  body: Record<string, unknown> & {
+    value?: Record<string, unknown>[];
+    error?: { code: string; message: string; innerError: Record<string, unknown> };
+  };
 }
 
 async function call(sim: GraphSimulator, method: string, path: string, body?: unknown, token: string | null = TOKEN): Promise<Reply> {
@@ -39,7 +55,9 @@ const device = (serialNumber: string, groupTag = 'KIOSK'): Record<string, unknow
 });
 
 async function importDevices(sim: GraphSimulator, devices: Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
-  const reply = await call(sim, 'POST', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import', { importedWindowsAutopilotDeviceIdentities: devices });
+  const reply = await call(sim, 'POST', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import', {
+    importedWindowsAutopilotDeviceIdentities: devices,
+  });
   expect(reply.status).toBe(200);
   return reply.body.value ?? [];
 }
@@ -139,20 +157,30 @@ describe('importedWindowsAutopilotDeviceIdentities', () => {
 
   it('rejects a malformed import body with 400', async () => {
     const sim = await simulator({ maxImportBatchSize: 2 });
-    expect((await call(sim, 'POST', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import', { devices: [] })).status).toBe(400);
+    expect(
+      (await call(sim, 'POST', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import', { devices: [] })).status,
+    ).toBe(400);
     const tooMany = { importedWindowsAutopilotDeviceIdentities: [device('A'), device('B'), device('C')] };
     expect((await call(sim, 'POST', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import', tooMany)).status).toBe(400);
   });
 });
 
 describe('windowsAutopilotDeviceIdentities', () => {
-  it("answers 400 to serialNumber eq, like the real service, and matches contains as a case-insensitive substring", async () => {
+  it('answers 400 to serialNumber eq, like the real service, and matches contains as a case-insensitive substring', async () => {
     const sim = await simulator();
     for (const serial of ['ABC1', 'ABC12', 'XABC1', 'OTHER']) sim.addAutopilotIdentity({ serialNumber: serial });
-    const eq = await call(sim, 'GET', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?$filter=${encodeURIComponent("serialNumber eq 'ABC1'")}`);
+    const eq = await call(
+      sim,
+      'GET',
+      `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?$filter=${encodeURIComponent("serialNumber eq 'ABC1'")}`,
+    );
     expect(eq.status).toBe(400);
     expect(eq.body.error?.code).toBe('BadRequest');
-    const contains = await call(sim, 'GET', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?$filter=${encodeURIComponent("contains(serialNumber,'abc1')")}`);
+    const contains = await call(
+      sim,
+      'GET',
+      `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?$filter=${encodeURIComponent("contains(serialNumber,'abc1')")}`,
+    );
     expect(contains.status).toBe(200);
     expect(contains.body.value?.map((i) => i.serialNumber).sort()).toEqual(['ABC1', 'ABC12', 'XABC1']);
   });
@@ -160,7 +188,11 @@ describe('windowsAutopilotDeviceIdentities', () => {
   it('silently finds nothing with contains for serials holding hyphens or spaces', async () => {
     const sim = await simulator();
     sim.addAutopilotIdentity({ serialNumber: 'PF-3X 99' });
-    const reply = await call(sim, 'GET', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?$filter=${encodeURIComponent("contains(serialNumber,'PF-3X 99')")}`);
+    const reply = await call(
+      sim,
+      'GET',
+      `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?$filter=${encodeURIComponent("contains(serialNumber,'PF-3X 99')")}`,
+    );
     expect(reply.status).toBe(200);
     expect(reply.body.value).toEqual([]);
   });
@@ -212,7 +244,9 @@ describe('windowsAutopilotDeviceIdentities', () => {
     const id = await registered(sim, 'RETAG-1', 'NO-RULE');
     sim.clock.advance(3 * 60 * MINUTE);
     expect((await identityBeta(sim, id)).deploymentProfileAssignmentStatus).toBe('notAssigned');
-    const update = await call(sim, 'POST', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/${id}/updateDeviceProperties`, { groupTag: 'KIOSK' });
+    const update = await call(sim, 'POST', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/${id}/updateDeviceProperties`, {
+      groupTag: 'KIOSK',
+    });
     expect(update.status).toBe(204);
     expect((await identityBeta(sim, id)).groupTag).toBe('KIOSK');
     expect((await identityBeta(sim, id)).deploymentProfileAssignmentStatus).toBe('notAssigned');
@@ -230,7 +264,10 @@ describe('windowsAutopilotDeviceIdentities', () => {
     sim.blockProfileAssignment('STUCK-1');
     const id = await registered(sim, 'STUCK-1');
     sim.clock.advance(48 * 60 * MINUTE);
-    expect(await identityBeta(sim, id)).toMatchObject({ deploymentProfileAssignmentStatus: 'notAssigned', enrollmentState: 'notContacted' });
+    expect(await identityBeta(sim, id)).toMatchObject({
+      deploymentProfileAssignmentStatus: 'notAssigned',
+      enrollmentState: 'notContacted',
+    });
   });
 });
 
@@ -246,14 +283,20 @@ describe('enrolment and managed devices', () => {
     const found = await call(sim, 'GET', `/v1.0/deviceManagement/managedDevices?$filter=${encodeURIComponent("serialNumber eq 'ENR-1'")}`);
     expect(found.status).toBe(200);
     expect(found.body.value?.map((d) => d.id)).toEqual([identity.managedDeviceId]);
-    expect((await call(sim, 'GET', `/v1.0/deviceManagement/managedDevices?$filter=${encodeURIComponent("contains(serialNumber,'ENR')")}`)).status).toBe(400);
+    expect(
+      (await call(sim, 'GET', `/v1.0/deviceManagement/managedDevices?$filter=${encodeURIComponent("contains(serialNumber,'ENR')")}`))
+        .status,
+    ).toBe(400);
   });
 
   it('never enrols devices that do not boot', async () => {
     const sim = await simulator({ devicesBoot: false });
     const id = await registered(sim, 'NOBOOT-1');
     sim.clock.advance(10 * 60 * MINUTE);
-    expect(await identityBeta(sim, id)).toMatchObject({ deploymentProfileAssignmentStatus: 'assignedInSync', enrollmentState: 'notContacted' });
+    expect(await identityBeta(sim, id)).toMatchObject({
+      deploymentProfileAssignmentStatus: 'assignedInSync',
+      enrollmentState: 'notContacted',
+    });
     expect(sim.managedDevices()).toHaveLength(0);
   });
 
@@ -274,7 +317,10 @@ describe('enrolment and managed devices', () => {
     const id = await registered(sim, 'WIPE-1');
     sim.clock.advance(60 * MINUTE);
     const before = String((await identityBeta(sim, id)).managedDeviceId);
-    const wipe = await call(sim, 'POST', `/v1.0/deviceManagement/managedDevices/${before}/wipe`, { keepEnrollmentData: false, keepUserData: false });
+    const wipe = await call(sim, 'POST', `/v1.0/deviceManagement/managedDevices/${before}/wipe`, {
+      keepEnrollmentData: false,
+      keepUserData: false,
+    });
     expect(wipe.status).toBe(204);
     const pending = await call(sim, 'GET', `/beta/deviceManagement/managedDevices/${before}`);
     expect(pending.body.managementState).toBe('wipePending');
@@ -296,14 +342,26 @@ describe('enrolment and managed devices', () => {
     sim.clock.advance(60 * MINUTE);
     const deviceOf = async (id: string): Promise<string> => String((await identityBeta(sim, id)).managedDeviceId);
     const [keep, retire, clean] = [await deviceOf(keepId), await deviceOf(retireId), await deviceOf(cleanId)];
-    expect((await call(sim, 'POST', `/v1.0/deviceManagement/managedDevices/${keep}/wipe`, { keepEnrollmentData: true, keepUserData: false })).status).toBe(204);
+    expect(
+      (await call(sim, 'POST', `/v1.0/deviceManagement/managedDevices/${keep}/wipe`, { keepEnrollmentData: true, keepUserData: false }))
+        .status,
+    ).toBe(204);
     expect((await call(sim, 'POST', `/v1.0/deviceManagement/managedDevices/${retire}/retire`)).status).toBe(204);
-    expect((await call(sim, 'POST', `/v1.0/deviceManagement/managedDevices/${clean}/cleanWindowsDevice`, { keepUserData: true })).status).toBe(204);
+    expect(
+      (await call(sim, 'POST', `/v1.0/deviceManagement/managedDevices/${clean}/cleanWindowsDevice`, { keepUserData: true })).status,
+    ).toBe(204);
     sim.clock.advance(4 * 60 * MINUTE);
     expect(await identityBeta(sim, keepId)).toMatchObject({ enrollmentState: 'enrolled', managedDeviceId: keep });
-    expect(await identityBeta(sim, retireId)).toMatchObject({ enrollmentState: 'notContacted', managedDeviceId: '00000000-0000-0000-0000-000000000000' });
+    expect(await identityBeta(sim, retireId)).toMatchObject({
+      enrollmentState: 'notContacted',
+      managedDeviceId: '00000000-0000-0000-0000-000000000000',
+    });
     expect(await identityBeta(sim, cleanId)).toMatchObject({ enrollmentState: 'enrolled', managedDeviceId: clean });
-    const protectedWipe = await call(sim, 'POST', `/v1.0/deviceManagement/managedDevices/${keep}/wipe`, { keepEnrollmentData: false, keepUserData: false, useProtectedWipe: true });
+    const protectedWipe = await call(sim, 'POST', `/v1.0/deviceManagement/managedDevices/${keep}/wipe`, {
+      keepEnrollmentData: false,
+      keepUserData: false,
+      useProtectedWipe: true,
+    });
     expect(protectedWipe.status).toBe(400);
   });
 });
@@ -332,7 +390,8 @@ describe('throttling', () => {
     const sim = await simulator({ throttle: { writesPer20s: 3, requestsPer20s: 100 } });
     const { id } = sim.addAutopilotIdentity({ serialNumber: 'THR-1' });
     alignToWindow(sim);
-    const retag = (): Promise<Reply> => call(sim, 'POST', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/${id}/updateDeviceProperties`, { displayName: 'x' });
+    const retag = (): Promise<Reply> =>
+      call(sim, 'POST', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/${id}/updateDeviceProperties`, { displayName: 'x' });
     for (let i = 0; i < 3; i++) expect((await retag()).status).toBe(204);
     const throttled = await retag();
     expect(throttled.status).toBe(429);
@@ -386,10 +445,18 @@ describe('faults, request log and https', () => {
 
   it('drops connections, before or after the request took effect', async () => {
     const sim = await simulator({ faults: { dropAfterEffectRate: 1 } });
-    await expect(call(sim, 'POST', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import', { importedWindowsAutopilotDeviceIdentities: [device('DROP-1')] })).rejects.toThrow();
+    await expect(
+      call(sim, 'POST', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import', {
+        importedWindowsAutopilotDeviceIdentities: [device('DROP-1')],
+      }),
+    ).rejects.toThrow();
     expect(sim.importedRecords().map((r) => r.serialNumber)).toEqual(['DROP-1']);
     sim.setFaults({ dropAfterEffectRate: 0, dropRate: 1 });
-    await expect(call(sim, 'POST', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import', { importedWindowsAutopilotDeviceIdentities: [device('DROP-2')] })).rejects.toThrow();
+    await expect(
+      call(sim, 'POST', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import', {
+        importedWindowsAutopilotDeviceIdentities: [device('DROP-2')],
+      }),
+    ).rejects.toThrow();
     expect(sim.importedRecords()).toHaveLength(1);
     expect(sim.stats().dropped).toBe(2);
   });
@@ -414,10 +481,14 @@ describe('faults, request log and https', () => {
     expect(sim.baseUrl.startsWith('https://127.0.0.1:')).toBe(true);
     const get = (ca: string | undefined): Promise<number> =>
       new Promise((resolve, reject) => {
-        const request = https.request(`${sim.baseUrl}/v1.0/deviceManagement/managedDevices`, { headers: { authorization: `Bearer ${TOKEN}` }, ca }, (response) => {
-          response.resume();
-          resolve(response.statusCode ?? 0);
-        });
+        const request = https.request(
+          `${sim.baseUrl}/v1.0/deviceManagement/managedDevices`,
+          { headers: { authorization: `Bearer ${TOKEN}` }, ca },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
         request.on('error', reject);
         request.end();
       });

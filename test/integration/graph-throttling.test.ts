@@ -1,6 +1,18 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { makeTestHardwareHash, startGraphSimulator, type GraphSimulator, type GraphSimulatorOptions } from '../../local/graph-simulator/index.js';
-import { createGraphClient, createInMemoryBudget, type BudgetLimits, type GraphClient, type GraphClientOptions, type RequestBudget } from '../../shared/adapters/graph/index.js';
+import {
+  makeTestHardwareHash,
+  startGraphSimulator,
+  type GraphSimulator,
+  type GraphSimulatorOptions,
+} from '../../local/graph-simulator/index.js';
+import {
+  createGraphClient,
+  createInMemoryBudget,
+  type BudgetLimits,
+  type GraphClient,
+  type GraphClientOptions,
+  type RequestBudget,
+} from '../../shared/adapters/graph/index.js';
 
 /** Throttling, transient faults and permanent errors as typed results — and no hidden retries. */
 
@@ -8,9 +20,17 @@ const TOKEN = 'throttle-test-token';
 const shares = { import: 1, status: 0.75, cleanup: 0.5 };
 const roomy: BudgetLimits = { writesPerWindow: 1000, requestsPerWindow: 10_000, windowMs: 20_000, shares };
 
-async function setup(simOptions: Partial<GraphSimulatorOptions>, clientOptions: Partial<GraphClientOptions> = {}): Promise<{ sim: GraphSimulator; graph: GraphClient }> {
+async function setup(
+  simOptions: Partial<GraphSimulatorOptions>,
+  clientOptions: Partial<GraphClientOptions> = {},
+): Promise<{ sim: GraphSimulator; graph: GraphClient }> {
   const sim = await startGraphSimulator({ token: TOKEN, clock: { timeScale: 1 }, ...simOptions });
-  const graph = createGraphClient({ baseUrl: sim.baseUrl, staticToken: TOKEN, budget: createInMemoryBudget({ limits: roomy }), ...clientOptions });
+  const graph = createGraphClient({
+    baseUrl: sim.baseUrl,
+    staticToken: TOKEN,
+    budget: createInMemoryBudget({ limits: roomy }),
+    ...clientOptions,
+  });
   onTestFinished(async () => {
     graph.close();
     await sim.stop();
@@ -36,11 +56,17 @@ describe('throttling', () => {
     const delay = throttled.ok ? 0 : throttled.kind === 'throttled' ? throttled.retryAfterMs : 0;
     expect(delay).toBeGreaterThan(19_000);
     expect(delay).toBeLessThanOrEqual(20_000);
-    expect(sim.stats().byRouteAndStatus['POST windowsAutopilotDeviceIdentities/{id}/updateDeviceProperties']).toEqual({ '204': 2, '429': 1 });
+    expect(sim.stats().byRouteAndStatus['POST windowsAutopilotDeviceIdentities/{id}/updateDeviceProperties']).toEqual({
+      '204': 2,
+      '429': 1,
+    });
   });
 
   it('uses the default delay when Retry-After is missing', async () => {
-    const { sim, graph } = await setup({ throttle: { requestsPer20s: 1 }, faults: { omitRetryAfterRate: 1 } }, { defaultRetryAfterMs: 12_345 });
+    const { sim, graph } = await setup(
+      { throttle: { requestsPer20s: 1 }, faults: { omitRetryAfterRate: 1 } },
+      { defaultRetryAfterMs: 12_345 },
+    );
     alignToWindow(sim);
     await graph.checkReachable();
     expect(await graph.checkReachable()).toEqual({ ok: false, kind: 'throttled', retryAfterMs: 12_345, source: 'graph' });
@@ -71,7 +97,10 @@ describe('throttling', () => {
   });
 
   it('after a 429 the budget holds every caller back for the rest of the window', async () => {
-    const { sim, graph } = await setup({ throttle: { requestsPer20s: 1 } }, { budget: createInMemoryBudget({ limits: { ...roomy, windowMs: 60_000 } }) });
+    const { sim, graph } = await setup(
+      { throttle: { requestsPer20s: 1 } },
+      { budget: createInMemoryBudget({ limits: { ...roomy, windowMs: 60_000 } }) },
+    );
     alignToWindow(sim);
     await graph.checkReachable();
     expect(await graph.checkReachable()).toMatchObject({ kind: 'throttled', source: 'graph' });
@@ -84,7 +113,12 @@ describe('transient faults', () => {
   it('never retries a POST that failed with 5xx', async () => {
     const { sim, graph } = await setup({ faults: { errorRate5xx: 1 } });
     const result = await graph.importDevices([device('F-1')]);
-    expect(result).toMatchObject({ ok: false, kind: 'transient', imported: [], notSubmitted: [expect.objectContaining({ serialNumber: 'F-1' })] });
+    expect(result).toMatchObject({
+      ok: false,
+      kind: 'transient',
+      imported: [],
+      notSubmitted: [expect.objectContaining({ serialNumber: 'F-1' })],
+    });
     expect(result.ok ? 0 : 'status' in result ? result.status : 0).toBeGreaterThanOrEqual(500);
     expect(sim.stats().total).toBe(1);
   });
@@ -127,7 +161,11 @@ describe('budget store trouble', () => {
       claimSync: () => Promise.reject(new Error('table endpoint refused the connection')),
     };
     const { sim, graph } = await setup({}, { budget: unreachable });
-    expect(await graph.checkReachable()).toMatchObject({ ok: false, kind: 'transient', message: expect.stringContaining('budget unavailable') });
+    expect(await graph.checkReachable()).toMatchObject({
+      ok: false,
+      kind: 'transient',
+      message: expect.stringContaining('budget unavailable'),
+    });
     expect(await graph.syncAutopilot()).toMatchObject({ ok: false, kind: 'transient' });
     expect(sim.stats().total).toBe(0);
   });

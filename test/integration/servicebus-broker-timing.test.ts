@@ -61,7 +61,10 @@ describe('Service Bus test broker: scheduled messages', () => {
     expect(broker.stats('scheduled')).toMatchObject({ active: 0, scheduled: 2 });
 
     const peeked = await receiver.peekMessages(5);
-    expect(peeked.map((m) => [m.body, m.state])).toEqual([['wake up', 'scheduled'], ['later, via property', 'scheduled']]);
+    expect(peeked.map((m) => [m.body, m.state])).toEqual([
+      ['wake up', 'scheduled'],
+      ['later, via property', 'scheduled'],
+    ]);
 
     expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 300 })).toEqual([]);
     expect(Date.now()).toBeLessThan(due.getTime());
@@ -143,7 +146,10 @@ describe('Service Bus test broker: locks', () => {
 describe('Service Bus test broker: time to live', () => {
   it('drops a message whose timeToLive has passed', async () => {
     const sender = client.createSender('ttl');
-    await sender.sendMessages([{ body: 'short-lived', timeToLive: 200 }, { body: 'long-lived', timeToLive: 60_000 }]);
+    await sender.sendMessages([
+      { body: 'short-lived', timeToLive: 200 },
+      { body: 'long-lived', timeToLive: 60_000 },
+    ]);
     await sleep(300);
     expect(broker.stats('ttl').active).toBe(1);
     const receiver = client.createReceiver('ttl', { receiveMode: 'receiveAndDelete' });
@@ -172,7 +178,10 @@ describe('Service Bus test broker: duplicate detection', () => {
 
   it('delivers every copy when the queue has no duplicate detection', async () => {
     const sender = client.createSender('nodedup');
-    await sender.sendMessages([{ body: 1, messageId: 'same' }, { body: 2, messageId: 'same' }]);
+    await sender.sendMessages([
+      { body: 1, messageId: 'same' },
+      { body: 2, messageId: 'same' },
+    ]);
     expect(broker.stats('nodedup').active).toBe(2);
     const receiver = client.createReceiver('nodedup', { receiveMode: 'receiveAndDelete' });
     expect(await receiveBodies(receiver, 2)).toEqual([1, 2]);

@@ -3,7 +3,19 @@ import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiv
 import { startServiceBusBroker, type ServiceBusBroker } from '../../local/servicebus-broker/index.js';
 
 // Every test has its own queue so they cannot see each other's messages.
-const QUEUES = ['props', 'complete', 'abandon', 'deadletter', 'maxdelivery', 'peek', 'receive-delete', 'subscribe', 'concurrent', 'defer', 'casing'];
+const QUEUES = [
+  'props',
+  'complete',
+  'abandon',
+  'deadletter',
+  'maxdelivery',
+  'peek',
+  'receive-delete',
+  'subscribe',
+  'concurrent',
+  'defer',
+  'casing',
+];
 
 let broker: ServiceBusBroker;
 let client: ServiceBusClient;
@@ -205,7 +217,11 @@ describe('Service Bus test broker: receiving', () => {
     expect(fromSecond.map((m) => m.body)).toEqual(['b', 'c']);
 
     const received = await receiveExactly(receiver, 3);
-    expect(received.map((m) => [m.body, m.deliveryCount])).toEqual([['a', 0], ['b', 0], ['c', 0]]);
+    expect(received.map((m) => [m.body, m.deliveryCount])).toEqual([
+      ['a', 0],
+      ['b', 0],
+      ['c', 0],
+    ]);
     await Promise.all(received.map((m) => receiver.completeMessage(m)));
     await receiver.close();
   });

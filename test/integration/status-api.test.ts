@@ -26,7 +26,10 @@ const now = new Date();
 let sim: GraphSimulator;
 let stack: TestStack;
 
-async function call(options: { handler: unknown; route?: string }, params: Record<string, string>): Promise<HttpResponseInit & { jsonBody: Record<string, unknown> }> {
+async function call(
+  options: { handler: unknown; route?: string },
+  params: Record<string, string>,
+): Promise<HttpResponseInit & { jsonBody: Record<string, unknown> }> {
   const path = Object.values(params).map(encodeURIComponent).join('/');
   const request = new HttpRequest({ method: 'GET', url: `http://localhost/api/${options.route?.split('/')[0] ?? ''}/${path}`, params });
   const handler = options.handler as (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
@@ -35,7 +38,13 @@ async function call(options: { handler: unknown; route?: string }, params: Recor
 }
 
 function hashFor(serialNumber: string): string {
-  return encodeHardwareHashBase64({ serialNumber, manufacturer: 'HP', model: 'HP EliteBook 840 G10', tpmVersion: '2.0', targetBytes: 1200 });
+  return encodeHardwareHashBase64({
+    serialNumber,
+    manufacturer: 'HP',
+    model: 'HP EliteBook 840 G10',
+    tpmVersion: '2.0',
+    targetBytes: 1200,
+  });
 }
 
 /** A device walked through real transitions and saved as the pipeline would. */
@@ -85,14 +94,28 @@ beforeAll(async () => {
   stack = await startTestStack({ GRAPH_BASE_URL: sim.baseUrl, GRAPH_STATIC_TOKEN: TOKEN });
   await stack.runtime.batches.create(batchRecord(BATCH_ID));
   await storeDevice('API-DEV-1', { batchId: BATCH_ID, line: 2, assignedUser: UPN }, [
-    { to: 'importing', reason: 'import-submitted', changes: { importId: 'ztp-42', waitingFor: 'import' }, detail: { assignedUserPrincipalName: UPN } },
-    { to: 'registered', reason: 'import-complete', changes: { autopilotId: 'ap-1', waitingFor: 'profile-assignment' }, detail: { autopilotId: 'ap-1' } },
+    {
+      to: 'importing',
+      reason: 'import-submitted',
+      changes: { importId: 'ztp-42', waitingFor: 'import' },
+      detail: { assignedUserPrincipalName: UPN },
+    },
+    {
+      to: 'registered',
+      reason: 'import-complete',
+      changes: { autopilotId: 'ap-1', waitingFor: 'profile-assignment' },
+      detail: { autopilotId: 'ap-1' },
+    },
   ]);
   await storeDevice('API-DEV-2', { batchId: BATCH_ID, line: 3 });
   await storeDevice('API-DEV-3', { batchId: BATCH_ID, line: 4, reasons: ['invalid-product-key'] });
   await storeDevice('API-DEV-4', { batchId: BATCH_ID, line: 5 }, [
     { to: 'importing', reason: 'import-submitted' },
-    { to: 'failed', reason: 'owned-by-other-tenant', changes: { reasons: ['owned-by-other-tenant'], note: 'registered in another tenant' } },
+    {
+      to: 'failed',
+      reason: 'owned-by-other-tenant',
+      changes: { reasons: ['owned-by-other-tenant'], note: 'registered in another tenant' },
+    },
   ]);
   await storeDevice('API-OTHER', { batchId: OTHER_BATCH_ID, line: 2 });
 }, 120_000);
@@ -110,8 +133,18 @@ describe('GET /api/devices/{serial}', () => {
   it('answers the record and the full history, without the hash or the UPN', async () => {
     const response = await call(getDeviceOptions, { serial: 'API-DEV-1' });
     expect(response.status).toBe(200);
-    const body = response.jsonBody as { device: Record<string, unknown>; history: { to: string; reason: string; detail?: Record<string, unknown> }[] };
-    expect(body.device).toMatchObject({ serialNumber: 'API-DEV-1', state: 'registered', autopilotId: 'ap-1', batchId: BATCH_ID, userAssigned: true, waitingFor: 'profile-assignment' });
+    const body = response.jsonBody as {
+      device: Record<string, unknown>;
+      history: { to: string; reason: string; detail?: Record<string, unknown> }[];
+    };
+    expect(body.device).toMatchObject({
+      serialNumber: 'API-DEV-1',
+      state: 'registered',
+      autopilotId: 'ap-1',
+      batchId: BATCH_ID,
+      userAssigned: true,
+      waitingFor: 'profile-assignment',
+    });
     expect(body.device).not.toHaveProperty('hardwareHash');
     expect(body.device).not.toHaveProperty('assignedUser');
     expect(body.history.map((event) => event.to)).toEqual(['received', 'importing', 'registered']);
@@ -155,7 +188,13 @@ describe('GET /api/batches/{batchId}', () => {
     const response = await call(getBatchOptions, { batchId: BATCH_ID });
     expect(response.status).toBe(200);
     const body = response.jsonBody;
-    expect(body.batch).toMatchObject({ batchId: BATCH_ID, supplierId: 'contoso', fileName: 'march.csv', status: 'complete', counts: { rows: 4, accepted: 3, rejected: 1 } });
+    expect(body.batch).toMatchObject({
+      batchId: BATCH_ID,
+      supplierId: 'contoso',
+      fileName: 'march.csv',
+      status: 'complete',
+      counts: { rows: 4, accepted: 3, rejected: 1 },
+    });
     expect(body.devices).toEqual({ total: 4, byState: { registered: 1, received: 1, rejected: 1, failed: 1 } });
     expect(body.rejects).toEqual([
       { serialNumber: 'API-DEV-3', line: 4, state: 'rejected', reasons: ['invalid-product-key'], note: undefined },

@@ -8,7 +8,13 @@ import type { BatchRecord } from '../../shared/adapters/tables/batch-repository.
 import { newDevice, transition, type DeviceRecord } from '../../shared/domain/device.js';
 import type { DeviceState, TransitionReason } from '../../shared/domain/lifecycle.js';
 import { TableStore } from '../../shared/adapters/tables/table-store.js';
-import { sweep as sweepWith, sweeperPolicy, tableDeadLetterCursors, type DeadLetterCursors, type SweepSummary } from '../../shared/services/sweeper.js';
+import {
+  sweep as sweepWith,
+  sweeperPolicy,
+  tableDeadLetterCursors,
+  type DeadLetterCursors,
+  type SweepSummary,
+} from '../../shared/services/sweeper.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 
 /**
@@ -25,7 +31,10 @@ let sweeps = 0;
 async function sweep(): Promise<SweepSummary> {
   const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
   const invocationId = `sweep-${++sweeps}`;
-  await (sweeperOptions.handler as (timer: Timer, context: InvocationContext) => Promise<void>)(timer, new InvocationContext({ invocationId }));
+  await (sweeperOptions.handler as (timer: Timer, context: InvocationContext) => Promise<void>)(
+    timer,
+    new InvocationContext({ invocationId }),
+  );
   const run = stack.logLines.find((line) => line.event === 'sweeper.run' && line.correlationId === invocationId);
   expect(run, `the sweeper.run event of ${invocationId}`).toBeDefined();
   return run as unknown as SweepSummary;
@@ -47,7 +56,13 @@ async function storeDevice(
   fields: Partial<Pick<DeviceRecord, 'batchId'>> = {},
   path: { to: DeviceState; reason: TransitionReason; changes?: Partial<DeviceRecord> }[] = [],
 ): Promise<void> {
-  const first = newDevice({ serialNumber, supplierId: 'contoso', batchId: 'b-sweeper', line: 2, groupTag: 'MPS-STD', ...fields }, 'received', 'accepted-from-file', `corr-${serialNumber}`, at);
+  const first = newDevice(
+    { serialNumber, supplierId: 'contoso', batchId: 'b-sweeper', line: 2, groupTag: 'MPS-STD', ...fields },
+    'received',
+    'accepted-from-file',
+    `corr-${serialNumber}`,
+    at,
+  );
   let saved = await stack.runtime.devices.create(first.record, first.event);
   for (const step of path) {
     const next = transition(saved.value, { ...step, correlationId: `corr-${serialNumber}`, now: at });
@@ -58,7 +73,13 @@ async function storeDevice(
 /** Dead-letters one message the way a consumer does, through the SDK. */
 async function deadLetter(queue: string, messageId: string, body: unknown): Promise<void> {
   const sender = client.createSender(queue);
-  await sender.sendMessages({ messageId, subject: 'import-chunk', correlationId: `corr-${messageId}`, contentType: 'application/json', body });
+  await sender.sendMessages({
+    messageId,
+    subject: 'import-chunk',
+    correlationId: `corr-${messageId}`,
+    contentType: 'application/json',
+    body,
+  });
   await sender.close();
   const receiver = client.createReceiver(queue);
   try {
@@ -66,7 +87,10 @@ async function deadLetter(queue: string, messageId: string, body: unknown): Prom
       const [message] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 2000 });
       if (!message) throw new Error(`${messageId} never arrived`);
       if (message.messageId === messageId) {
-        await receiver.deadLetterMessage(message, { deadLetterReason: 'TestReason', deadLetterErrorDescription: 'dead-lettered by the sweeper test' });
+        await receiver.deadLetterMessage(message, {
+          deadLetterReason: 'TestReason',
+          deadLetterErrorDescription: 'dead-lettered by the sweeper test',
+        });
         return;
       }
       await receiver.abandonMessage(message);
@@ -123,7 +147,11 @@ describe('sweeper', () => {
     expect(queued).toHaveLength(1);
     expect(queued[0]?.subject).toBe('import-chunk');
     expect(queued[0]?.messageId).toMatch(/^sweep:[0-9a-f]{40}$/);
-    expect(queued[0]?.body).toMatchObject({ kind: 'import-chunk', correlationId: 'sweep-1', payload: { batchId: 'sweeper', chunk: 0, serialNumbers: ['SWP-FORGOTTEN'] } });
+    expect(queued[0]?.body).toMatchObject({
+      kind: 'import-chunk',
+      correlationId: 'sweep-1',
+      payload: { batchId: 'sweeper', chunk: 0, serialNumbers: ['SWP-FORGOTTEN'] },
+    });
     expect(events('sweeper.requeued')).toEqual([expect.objectContaining({ count: 1, serials: ['SWP-FORGOTTEN'], level: 'info' })]);
 
     // Still received (nothing consumes the queue here): the same work again is dropped as a duplicate.
@@ -132,7 +160,11 @@ describe('sweeper', () => {
   });
 
   it('reports each dead-lettered message exactly once, however many sweeps overlap, and leaves it there', async () => {
-    await deadLetter(QUEUES.reprovision, 'dl-first', { kind: 'import-chunk', correlationId: 'corr-dl-first', payload: { marker: 'BODY-MARKER-1' } });
+    await deadLetter(QUEUES.reprovision, 'dl-first', {
+      kind: 'import-chunk',
+      correlationId: 'corr-dl-first',
+      payload: { marker: 'BODY-MARKER-1' },
+    });
 
     const [a, b] = await Promise.all([sweep(), sweep()]);
     expect(a.newDeadLetters + b.newDeadLetters).toBe(1);
@@ -182,18 +214,34 @@ describe('sweeper', () => {
       advance: (queue, sequenceNumber, etag) => cursors.advance(queue, sequenceNumber, etag),
     };
     const rt = stack.runtime;
-    const deps = { devices: rt.devices, batches: rt.batches, queue: rt.queue, ticks: rt.pipelineDeps().ticks, cursors: together, log: rt.log, now: rt.now, policy: sweeperPolicy(rt.config), queues: [QUEUES.reprovision] };
+    const deps = {
+      devices: rt.devices,
+      batches: rt.batches,
+      queue: rt.queue,
+      ticks: rt.pipelineDeps().ticks,
+      cursors: together,
+      log: rt.log,
+      now: rt.now,
+      policy: sweeperPolicy(rt.config),
+      queues: [QUEUES.reprovision],
+    };
     const before = events('deadletter.found').length;
     const [a, b] = await Promise.all([sweepWith(deps, 'overlap-a'), sweepWith(deps, 'overlap-b')]);
     expect([a.newDeadLetters, b.newDeadLetters].sort()).toEqual([0, 2]);
-    expect(events('deadletter.found').slice(before).map((line) => line.messageId)).toEqual(['dl-first', 'dl-second']);
+    expect(
+      events('deadletter.found')
+        .slice(before)
+        .map((line) => line.messageId),
+    ).toEqual(['dl-first', 'dl-second']);
   });
 
   it('revives the poll a waiting device needs when no run of it is scheduled, and only then', async () => {
     const leases = stack.runtime.pipelineDeps().ticks.leases;
     const tickMessages = async (): Promise<string[]> =>
       (await peekAll(QUEUES.followup)).map((message) => String(message.messageId)).filter((id) => id.startsWith('tick:imports:'));
-    await storeDevice('SWP-IMPORTING', new Date(), {}, [{ to: 'importing', reason: 'import-submitted', changes: { importId: 'ztp-x', waitingFor: 'import' } }]);
+    await storeDevice('SWP-IMPORTING', new Date(), {}, [
+      { to: 'importing', reason: 'import-submitted', changes: { importId: 'ztp-x', waitingFor: 'import' } },
+    ]);
     expect((await leases.get('imports')).scheduledFor).toBeUndefined();
 
     const before = Date.now();

@@ -36,7 +36,9 @@ describe('ensureTick', () => {
     broker = await startServiceBusBroker({ queues: [{ name: QUEUES.followup, duplicateDetectionWindowMs: 0 }] });
     client = new ServiceBusClient(broker.connectionString);
     queue = new WorkQueue(client);
-    leases = new TickLeaseRepository(TableStore.fromConnectionString(inject('storageConnectionString'), `ticks${randomUUID().replace(/-/g, '')}`));
+    leases = new TickLeaseRepository(
+      TableStore.fromConnectionString(inject('storageConnectionString'), `ticks${randomUUID().replace(/-/g, '')}`),
+    );
     await leases.ensure();
     deps = { leases, now: () => clock, queue };
   });
@@ -50,7 +52,11 @@ describe('ensureTick', () => {
   const at = (minutes: number): Date => new Date(clock.getTime() + minutes * 60_000);
 
   /** The imports poll's run at `when`, as it should sit on the queue. */
-  const scheduledRun = (when: Date, correlationId: string, payload: { idle?: number; cleanup?: readonly string[] } = {}): ScheduledTick => ({
+  const scheduledRun = (
+    when: Date,
+    correlationId: string,
+    payload: { idle?: number; cleanup?: readonly string[] } = {},
+  ): ScheduledTick => ({
     messageId: `tick:imports:${when.getTime()}`,
     state: 'scheduled',
     scheduledFor: when.toISOString(),
@@ -134,7 +140,11 @@ describe('ensureTick', () => {
     await ensureTick(deps, 'imports', at(3), { replacing: own, idle: 1, correlationId: 'h' });
     const after = await onQueue();
     expect(after).toHaveLength(before.length + 1);
-    expect(after.at(-1)).toMatchObject({ messageId: `tick:imports:${at(3).getTime()}`, state: 'scheduled', payload: { tick: 'imports', idle: 1 } });
+    expect(after.at(-1)).toMatchObject({
+      messageId: `tick:imports:${at(3).getTime()}`,
+      state: 'scheduled',
+      payload: { tick: 'imports', idle: 1 },
+    });
     expect((await leases.get('imports')).scheduledFor).toBe(at(3).toISOString());
   });
 

@@ -26,7 +26,12 @@ describe('WorkQueue through the real SDK and the test broker', () => {
     await broker.stop();
   });
 
-  const message = (id: string, payload: unknown = { n: id }): OutgoingMessage => ({ kind: 'test-kind', correlationId: `corr-${id}`, messageId: id, payload });
+  const message = (id: string, payload: unknown = { n: id }): OutgoingMessage => ({
+    kind: 'test-kind',
+    correlationId: `corr-${id}`,
+    messageId: id,
+    payload,
+  });
 
   it('sends typed envelopes that read back with kind, correlation id and payload', async () => {
     await queue.send('work', [message('a', { serials: ['S1', 'S2'] }), message('b')]);

@@ -44,7 +44,10 @@ export function captureLogger(): { log: Logger; lines: Record<string, unknown>[]
   return { log: createLogger({ level: 'debug' }, sink), lines };
 }
 
-export async function startTestStack(env: Record<string, string> = {}, options: { queues?: BrokerQueueOptions[] } = {}): Promise<TestStack> {
+export async function startTestStack(
+  env: Record<string, string> = {},
+  options: { queues?: BrokerQueueOptions[] } = {},
+): Promise<TestStack> {
   const { log, lines } = captureLogger();
   const stack = await startLocalStack({ ZTP_SUPPLIERS: JSON.stringify(TEST_SUPPLIERS), ...env }, { log, ...options });
   return { azurite: stack.azurite, broker: stack.broker, runtime: stack.runtime, config: stack.config, logLines: lines, stop: stack.stop };

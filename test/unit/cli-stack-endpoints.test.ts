@@ -13,7 +13,8 @@ import {
 } from '../../local/stack-endpoints.js';
 
 const endpoints: StackEndpoints = {
-  storageConnectionString: 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;',
+  storageConnectionString:
+    'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;',
   serviceBusConnectionString: 'Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true;',
   apiBaseUrl: 'http://127.0.0.1:7071/api',
   graphBaseUrl: 'http://127.0.0.1:8443',

@@ -16,7 +16,8 @@ function file(name: string, content: string | Buffer): string {
   return path;
 }
 
-const hash = (serialNumber: string) => encodeHardwareHashBase64({ serialNumber, manufacturer: 'HP', model: 'HP EliteBook 840 G10', tpmVersion: '2.0', targetBytes: 2000 });
+const hash = (serialNumber: string) =>
+  encodeHardwareHashBase64({ serialNumber, manufacturer: 'HP', model: 'HP EliteBook 840 G10', tpmVersion: '2.0', targetBytes: 2000 });
 
 async function run(argv: string[], env: Record<string, string | undefined> = {}) {
   let stdout = '';

@@ -51,7 +51,8 @@ describe('ztp dispatcher', () => {
   });
 
   it('lists every command and the exit codes in the usage', () => {
-    for (const command of ['validate <file>', 'upload <file> --supplier <id>', 'status <serial>', 'batch <batchId>']) expect(USAGE).toContain(command);
+    for (const command of ['validate <file>', 'upload <file> --supplier <id>', 'status <serial>', 'batch <batchId>'])
+      expect(USAGE).toContain(command);
     expect(USAGE).toMatch(/Exit codes: 0 .*1 .*\n2 /);
   });
 
@@ -140,16 +141,17 @@ describe('ztp status and batch arguments', () => {
 });
 
 describe('finding storage', () => {
-  it.each([['status', 'SER-1'], ['batch', 'b1'], ['upload', 'hashes.csv', '--supplier', 'contoso']])(
-    '%s exits 2 and says how to get storage when there is none',
-    async (...argv) => {
-      const { code, stdout, stderr } = await run(argv);
-      expect(code).toBe(2);
-      expect(stdout).toBe('');
-      expect(stderr).toContain('AzureWebJobsStorage is not set and no running local stack was found');
-      expect(stderr).toContain('npm start');
-    },
-  );
+  it.each([
+    ['status', 'SER-1'],
+    ['batch', 'b1'],
+    ['upload', 'hashes.csv', '--supplier', 'contoso'],
+  ])('%s exits 2 and says how to get storage when there is none', async (...argv) => {
+    const { code, stdout, stderr } = await run(argv);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain('AzureWebJobsStorage is not set and no running local stack was found');
+    expect(stderr).toContain('npm start');
+  });
 
   it('ignores an empty AzureWebJobsStorage', async () => {
     const { code, stderr } = await run(['status', 'SER-1'], { env: { AzureWebJobsStorage: '  ' } });
@@ -161,7 +163,9 @@ describe('finding storage', () => {
     const secret = 'not-a-connection-string-SECRETKEY';
     const { code, stderr } = await run(['status', 'SER-1'], { env: { AzureWebJobsStorage: secret } });
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^ztp status: the connection string of storage account \(unnamed\) \(AzureWebJobsStorage\) cannot be used \(.+\)\n$/);
+    expect(stderr).toMatch(
+      /^ztp status: the connection string of storage account \(unnamed\) \(AzureWebJobsStorage\) cannot be used \(.+\)\n$/,
+    );
     expect(stderr).not.toContain('SECRETKEY');
   });
 
@@ -171,7 +175,12 @@ describe('finding storage', () => {
     mkdirSync(join(root, '.local'));
     writeFileSync(
       join(root, '.local', 'stack.json'),
-      JSON.stringify({ storageConnectionString: 'UseDevelopmentStorage=true', serviceBusConnectionString: 'x', apiBaseUrl: 'http://127.0.0.1:7071/api', pid: exited.pid }),
+      JSON.stringify({
+        storageConnectionString: 'UseDevelopmentStorage=true',
+        serviceBusConnectionString: 'x',
+        apiBaseUrl: 'http://127.0.0.1:7071/api',
+        pid: exited.pid,
+      }),
     );
     const { code, stderr } = await run(['status', 'SER-1'], { cwd: root });
     expect(code).toBe(2);

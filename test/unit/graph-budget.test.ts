@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { createInMemoryBudget, retryAfter, type BudgetLimits, type BudgetRequest } from '../../shared/adapters/graph/index.js';
 import { admit, ceilingFor } from '../../shared/adapters/graph/budget.js';
 
-const limits: BudgetLimits = { writesPerWindow: 10, requestsPerWindow: 20, windowMs: 1000, shares: { import: 1, status: 0.5, cleanup: 0.2 } };
+const limits: BudgetLimits = {
+  writesPerWindow: 10,
+  requestsPerWindow: 20,
+  windowMs: 1000,
+  shares: { import: 1, status: 0.5, cleanup: 0.2 },
+};
 
 function fakeClock(start = 5_000): { now: () => number; set: (t: number) => void } {
   let time = start;

@@ -28,7 +28,10 @@ describe('simulator hardware-hash check (802)', () => {
   it('rejects every truncation of a valid hash', () => {
     const bytes = Buffer.from(makeTestHardwareHash({ serialNumber: 'SERIAL-1', approximateBytes: 400 }), 'base64');
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: bytes.length - 1 }), (cut) => !isStructurallyValidHash(bytes.subarray(0, cut).toString('base64'))),
+      fc.property(
+        fc.integer({ min: 0, max: bytes.length - 1 }),
+        (cut) => !isStructurallyValidHash(bytes.subarray(0, cut).toString('base64')),
+      ),
     );
   });
 });

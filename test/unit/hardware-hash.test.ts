@@ -125,7 +125,11 @@ describe('hardware hash decoding', () => {
     fc.assert(
       fc.property(text, text, text, (serialNumber, manufacturer, model) => {
         const result = decodeHardwareHash(encodeHardwareHash({ serialNumber, manufacturer, model, targetBytes: 800 }));
-        expect(result.ok && [result.hash.serialNumber, result.hash.manufacturer, result.hash.model]).toEqual([serialNumber, manufacturer, model]);
+        expect(result.ok && [result.hash.serialNumber, result.hash.manufacturer, result.hash.model]).toEqual([
+          serialNumber,
+          manufacturer,
+          model,
+        ]);
       }),
     );
   });

@@ -82,11 +82,16 @@ const trimmed = (chars: fc.Arbitrary<string>, maxLength: number) =>
 
 const validRow = fc.record({
   serialNumber: trimmed(serialChars, 40).filter((serial) => !/^\d(?:\.\d+)?E\+\d+$/i.test(serial)),
-  productKey: fc.option(fc.string({ unit: fc.constantFrom(...'ABCDEFGHJKLMNPQRSTUVWXYZ0123456789-'), minLength: 1, maxLength: 30 }), { nil: undefined }),
-  groupTag: fc.option(trimmed(tagChars, 40), { nil: undefined }),
-  assignedUser: fc.option(fc.tuple(word, word, word, fc.constantFrom('com', 'org', 'uk')).map(([a, b, c, tld]) => `${a}.${b}@${c}.${tld}`), {
+  productKey: fc.option(fc.string({ unit: fc.constantFrom(...'ABCDEFGHJKLMNPQRSTUVWXYZ0123456789-'), minLength: 1, maxLength: 30 }), {
     nil: undefined,
   }),
+  groupTag: fc.option(trimmed(tagChars, 40), { nil: undefined }),
+  assignedUser: fc.option(
+    fc.tuple(word, word, word, fc.constantFrom('com', 'org', 'uk')).map(([a, b, c, tld]) => `${a}.${b}@${c}.${tld}`),
+    {
+      nil: undefined,
+    },
+  ),
   serialInHash: fc.boolean(),
   quoting: fc.constantFrom('none' as const, 'all' as const),
   lineEnding: fc.constantFrom('\r\n', '\n'),
@@ -107,7 +112,13 @@ describe('round trip', () => {
         const text = formatCsvLine(HEADER.split(','), row.quoting) + row.lineEnding + formatCsvLine(cells, row.quoting) + row.lineEnding;
         const { rows, outcome } = await validateBytes(encodeText(text, encoding), sizes);
 
-        const expected: AcceptedDevice = { serialNumber: row.serialNumber, hardwareHash, manufacturer: 'LENOVO', model: '21HD003MUK', tpmVersion: '2.0' };
+        const expected: AcceptedDevice = {
+          serialNumber: row.serialNumber,
+          hardwareHash,
+          manufacturer: 'LENOVO',
+          model: '21HD003MUK',
+          tpmVersion: '2.0',
+        };
         if (row.productKey !== undefined) expected.productKey = row.productKey;
         if (row.groupTag !== undefined) expected.groupTag = row.groupTag;
         if (row.assignedUser !== undefined) expected.assignedUser = row.assignedUser;

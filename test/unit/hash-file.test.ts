@@ -7,7 +7,12 @@ import { formatCsvLine, sampleHashFile, sampleHashFileBytes, sampleHashFileChunk
 
 const LIMITS = { maxBytes: 10 * 1024 * 1024, maxRows: 1000 };
 const INTUNE_HEADER = 'Device Serial Number,Windows Product ID,Hardware Hash';
-const CONTOSO: SupplierPolicy = { id: 'contoso', name: 'Contoso Ltd', allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'], defaultGroupTag: 'MPS-STD' };
+const CONTOSO: SupplierPolicy = {
+  id: 'contoso',
+  name: 'Contoso Ltd',
+  allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'],
+  defaultGroupTag: 'MPS-STD',
+};
 
 function hashFor(serialNumber: string, extra: { manufacturer?: string; model?: string; tpm?: boolean } = {}): string {
   return encodeHardwareHashBase64({
@@ -158,7 +163,10 @@ describe('real-world shaped files', () => {
   });
 
   it('gives the same rows whatever the chunking, down to one byte at a time', async () => {
-    const { bytes } = sampleHashFileBytes({ rows: 6, seed: 2, quoting: 'all', bad: { 'invalid-hash': 1, 'duplicate-in-file': 1 } }, 'utf-16be');
+    const { bytes } = sampleHashFileBytes(
+      { rows: 6, seed: 2, quoting: 'all', bad: { 'invalid-hash': 1, 'duplicate-in-file': 1 } },
+      'utf-16be',
+    );
     const whole = await validate(bytes, {}, bytes.length);
     for (const size of [1, 3, 4093]) {
       const chunked = await validate(bytes, {}, size);
@@ -172,11 +180,14 @@ describe('real-world shaped files', () => {
 describe('encodings', () => {
   const text = `${INTUNE_HEADER},Group Tag\r\nPF4ABC12,,${hashFor('PF4ABC12')},Équipe-Paris\r\n`;
 
-  it.each<HashFileEncoding>(['utf-8', 'utf-8-bom', 'utf-16le', 'utf-16be', 'windows-1252'])('detects %s and decodes accents', async (encoding) => {
-    const { rows, outcome } = await validate(encodeText(text, encoding));
-    expect(outcome.encoding).toBe(encoding);
-    expect(rows[0]?.device?.groupTag).toBe('Équipe-Paris');
-  });
+  it.each<HashFileEncoding>(['utf-8', 'utf-8-bom', 'utf-16le', 'utf-16be', 'windows-1252'])(
+    'detects %s and decodes accents',
+    async (encoding) => {
+      const { rows, outcome } = await validate(encodeText(text, encoding));
+      expect(outcome.encoding).toBe(encoding);
+      expect(rows[0]?.device?.groupTag).toBe('Équipe-Paris');
+    },
+  );
 
   it('reads UTF-16 without a BOM when the NUL pattern is unmistakable', async () => {
     const { outcome, rows } = await validate(Buffer.from(text, 'utf16le'));

@@ -213,7 +213,9 @@ describe('module wiring', () => {
 
   it('the webhook secret parameter is secure and long enough for the app to accept it', () => {
     expect(main).toMatch(/@secure\(\)\s*\n@minLength\(16\)\s*\n(@description\([^\n]*\)\s*\n)?param reprovisionWebhookSecret string/);
-    expect(bicep('infra/app/key-vault.bicep')).toMatch(/@secure\(\)\s*\n(@description\([^\n]*\)\s*\n)?param reprovisionWebhookSecret string/);
+    expect(bicep('infra/app/key-vault.bicep')).toMatch(
+      /@secure\(\)\s*\n(@description\([^\n]*\)\s*\n)?param reprovisionWebhookSecret string/,
+    );
   });
 });
 
@@ -267,7 +269,9 @@ describe('Microsoft Graph permissions', () => {
     expect(module).toMatch(/^extension microsoftGraphV1$/m);
     const roles = stringArray(balanced(module, module.indexOf('param appRoleNames array =')));
     expect(roles.sort()).toEqual([...expected].sort());
-    expect(module).toMatch(/resource microsoftGraph 'Microsoft\.Graph\/servicePrincipals@v1\.0' existing = \{\s*appId: microsoftGraphAppId\s*\}/);
+    expect(module).toMatch(
+      /resource microsoftGraph 'Microsoft\.Graph\/servicePrincipals@v1\.0' existing = \{\s*appId: microsoftGraphAppId\s*\}/,
+    );
     expect(module).toContain("var microsoftGraphAppId = '00000003-0000-0000-c000-000000000000'");
     expect(module).toMatch(/resource grants 'Microsoft\.Graph\/appRoleAssignedTo@v1\.0' = \[\s*for roleName in appRoleNames:/);
     expect(module).toMatch(/principalId: principalId\n\s*resourceId: microsoftGraph\.id\n/);
@@ -378,7 +382,9 @@ describe('Function App', () => {
 
   it('is built on the server from the TypeScript sources, without the local node_modules', () => {
     expect(read('azure.yaml')).toMatch(/\n {4}remoteBuild: true\n/);
-    const ignored = read('.funcignore').split('\n').map((line) => line.trim());
+    const ignored = read('.funcignore')
+      .split('\n')
+      .map((line) => line.trim());
     expect(ignored).toContain('node_modules');
     for (const needed of ['*.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'host.json', 'functions', 'shared']) {
       expect(ignored, `${needed} reaches the remote build`).not.toContain(needed);
@@ -424,7 +430,14 @@ describe('Function App', () => {
   });
 
   it('sets nothing Flex Consumption rejects, and no simulator-only setting', () => {
-    for (const name of ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'WEBSITE_CONTENTSHARE', 'WEBSITE_NODE_DEFAULT_VERSION', 'GRAPH_STATIC_TOKEN']) {
+    for (const name of [
+      'FUNCTIONS_WORKER_RUNTIME',
+      'FUNCTIONS_EXTENSION_VERSION',
+      'WEBSITE_RUN_FROM_PACKAGE',
+      'WEBSITE_CONTENTSHARE',
+      'WEBSITE_NODE_DEFAULT_VERSION',
+      'GRAPH_STATIC_TOKEN',
+    ]) {
       expect(settings.has(name), name).toBe(false);
     }
   });
@@ -445,7 +458,9 @@ describe('storage, Key Vault, monitoring', () => {
     expect(main).toMatch(/^var intakeContainerName = 'hash-uploads'$/m);
     expect(main).toMatch(/^var resultsContainerName = 'hash-results'$/m);
     const containerLoop = resources(storage).find((r) => r.symbol === 'containers');
-    expect(containerLoop!.body).toMatch(/intakeContainerName\s+resultsContainerName\s+deploymentContainerName\s+blobEventsDeadLetterContainerName/);
+    expect(containerLoop!.body).toMatch(
+      /intakeContainerName\s+resultsContainerName\s+deploymentContainerName\s+blobEventsDeadLetterContainerName/,
+    );
     expect(containerLoop!.body).toMatch(/publicAccess: 'None'/);
     const intake = join(repoRoot, 'shared/services/intake.ts');
     if (existsSync(intake)) {
@@ -485,7 +500,9 @@ describe('blob events', () => {
     expect(main).toMatch(/^param subscribeBlobEvents bool = false$/m);
     expect(main).toMatch(/^module blobEventsSubscription 'app\/blob-events-subscription\.bicep' = if \(subscribeBlobEvents\)/m);
     const azureYaml = read('azure.yaml');
-    expect(azureYaml).toMatch(/hooks:\n(?:\s*#[^\n]*\n)*\s+postdeploy:\n\s+shell: sh\n\s+run: \.\/infra\/scripts\/subscribe-blob-events\.sh\n/);
+    expect(azureYaml).toMatch(
+      /hooks:\n(?:\s*#[^\n]*\n)*\s+postdeploy:\n\s+shell: sh\n\s+run: \.\/infra\/scripts\/subscribe-blob-events\.sh\n/,
+    );
     const hook = read('infra/scripts/subscribe-blob-events.sh');
     expect(hook).toContain('--template-file "$module"');
     expect(hook).toMatch(/module="\$\(cd "\$\(dirname "\$0"\)\/\.\.\/app" && pwd\)\/blob-events-subscription\.bicep"/);
@@ -499,7 +516,11 @@ describe('blob events', () => {
   it('every azd value the scripts read is an output of main.bicep', () => {
     const produced = outputs(main);
     const hook = read('infra/scripts/subscribe-blob-events.sh');
-    const names = /for name in ([^;]+); do/.exec(hook)?.[1]?.split(/[\s\\]+/).filter(Boolean) ?? [];
+    const names =
+      /for name in ([^;]+); do/
+        .exec(hook)?.[1]
+        ?.split(/[\s\\]+/)
+        .filter(Boolean) ?? [];
     expect(names.length).toBeGreaterThanOrEqual(6);
     for (const name of names) expect(produced.has(name), `main.bicep outputs ${name}`).toBe(true);
     expect(produced.has('AZURE_MANAGED_IDENTITY_PRINCIPAL_ID')).toBe(true);
@@ -507,7 +528,9 @@ describe('blob events', () => {
   });
 
   it('undeliverable events are dead-lettered with the topic identity into their own container', () => {
-    expect(property(subscription, 'deadLetterWithResourceIdentity')).toMatch(/type: 'SystemAssigned'[\s\S]*blobContainerName: deadLetterContainerName/);
+    expect(property(subscription, 'deadLetterWithResourceIdentity')).toMatch(
+      /type: 'SystemAssigned'[\s\S]*blobContainerName: deadLetterContainerName/,
+    );
     const topicModule = bicep('infra/app/blob-events.bicep');
     expect(topicModule).toMatch(/topicType: 'Microsoft\.Storage\.StorageAccounts'/);
     expect(topicModule).toMatch(/scope: storage::blobService::deadLetterContainer\n/);

@@ -12,7 +12,15 @@ function capture(): { log: ReturnType<typeof createLogger>; lines: () => Record<
   });
   const log = createLogger({ level: 'info' }, sink);
   const text = () => chunks.join('');
-  return { log, text, lines: () => text().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>) };
+  return {
+    log,
+    text,
+    lines: () =>
+      text()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
 }
 
 const HASH = 'T0EAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==';
@@ -67,7 +75,17 @@ describe('log censoring', () => {
   });
 
   it('covers the keys that carry hashes, user names and secrets', () => {
-    for (const key of ['hardwareHash', 'hardwareIdentifier', 'assignedUser', 'assignedUserPrincipalName', 'userPrincipalName', 'token', 'authorization', 'connectionString', 'signature']) {
+    for (const key of [
+      'hardwareHash',
+      'hardwareIdentifier',
+      'assignedUser',
+      'assignedUserPrincipalName',
+      'userPrincipalName',
+      'token',
+      'authorization',
+      'connectionString',
+      'signature',
+    ]) {
       expect(SENSITIVE_KEYS.has(key), key).toBe(true);
     }
   });

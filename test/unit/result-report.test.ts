@@ -75,7 +75,13 @@ describe('result report', () => {
         ],
         warnings: [{ code: 'no-tpm', message: 'No TPM.' }],
       }),
-    ).toEqual({ line: 7, serialNumber: 'SN-1', outcome: 'rejected', code: 'invalid-group-tag', message: 'Tag is bad. User is bad. Warning: No TPM.' });
+    ).toEqual({
+      line: 7,
+      serialNumber: 'SN-1',
+      outcome: 'rejected',
+      code: 'invalid-group-tag',
+      message: 'Tag is bad. User is bad. Warning: No TPM.',
+    });
     expect(reportRowFromValidatedRow({ line: 8, serialNumber: 'SN-2', status: 'accepted', errors: [], warnings: [] })).toEqual({
       line: 8,
       serialNumber: 'SN-2',

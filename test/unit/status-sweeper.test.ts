@@ -7,7 +7,13 @@ import { requeueMessageId, sweeperPolicy } from '../../shared/services/sweeper.j
 const at = new Date('2026-03-02T09:00:00.000Z');
 
 function device(fields: Partial<DeviceRecord>): DeviceRecord {
-  const { record } = newDevice({ serialNumber: 'S1', supplierId: 'contoso', batchId: 'b1', line: 2 }, 'received', 'accepted-from-file', 'corr', at);
+  const { record } = newDevice(
+    { serialNumber: 'S1', supplierId: 'contoso', batchId: 'b1', line: 2 },
+    'received',
+    'accepted-from-file',
+    'corr',
+    at,
+  );
   return { ...record, ...fields };
 }
 
@@ -22,8 +28,14 @@ describe('pollWaitedOn', () => {
     expect(pollWaitedOn(device({ state: 'stalled', waitingFor: 'enrolment', autopilotId: 'ap-1' }))).toBe('autopilot');
     // The Autopilot poll skips devices without an Autopilot id: reviving it for them would do nothing.
     expect(pollWaitedOn(device({ state: 'registered', autopilotId: undefined }))).toBeUndefined();
-    expect(pollWaitedOn(device({ state: 'enrolled', autopilotId: 'ap-1', groupTag: 'MPS-STD', autopilotGroupTag: 'MPS-STD' }))).toBeUndefined();
-    expect(pollWaitedOn(device({ state: 'enrolled', autopilotId: 'ap-1', groupTag: 'MPS-KIOSK', autopilotGroupTag: 'MPS-STD', waitingFor: 'group-tag' }))).toBe('autopilot');
+    expect(
+      pollWaitedOn(device({ state: 'enrolled', autopilotId: 'ap-1', groupTag: 'MPS-STD', autopilotGroupTag: 'MPS-STD' })),
+    ).toBeUndefined();
+    expect(
+      pollWaitedOn(
+        device({ state: 'enrolled', autopilotId: 'ap-1', groupTag: 'MPS-KIOSK', autopilotGroupTag: 'MPS-STD', waitingFor: 'group-tag' }),
+      ),
+    ).toBe('autopilot');
     expect(pollWaitedOn(device({ state: 'failed' }))).toBeUndefined();
   });
 });
@@ -41,7 +53,12 @@ describe('requeueMessageId', () => {
 });
 
 describe('sweeperPolicy', () => {
-  const env = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', ServiceBusConnection: 'Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v', REPROVISION_WEBHOOK_SECRET: 'x'.repeat(32), ZTP_SUPPLIERS: '[{"id":"contoso","name":"Contoso"}]' };
+  const env = {
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    ServiceBusConnection: 'Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v',
+    REPROVISION_WEBHOOK_SECRET: 'x'.repeat(32),
+    ZTP_SUPPLIERS: '[{"id":"contoso","name":"Contoso"}]',
+  };
 
   it('waits ten first polls before re-queueing, scaled, but never less than a real minute', () => {
     expect(sweeperPolicy(loadConfig(env)).requeueAfterMs).toBe(10 * 60_000);

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { BatchRecord } from '../../shared/adapters/tables/batch-repository.js';
 import { newDevice, transition, type DeviceRecord } from '../../shared/domain/device.js';
 import { ConfigError } from '../../shared/errors.js';
-import { checkHealth, failureReason, sharedHealthCheck, startupFailureReason, type HealthProbes, type HealthReport } from '../../shared/services/health.js';
+import {
+  checkHealth,
+  failureReason,
+  sharedHealthCheck,
+  startupFailureReason,
+  type HealthProbes,
+  type HealthReport,
+} from '../../shared/services/health.js';
 import { publicDevice, publicEvent, summariseBatch } from '../../shared/services/status.js';
 
 const at = new Date('2026-03-02T09:00:00.000Z');
@@ -10,7 +17,13 @@ const UPN = 'jane.doe@contoso.example';
 const HASH = 'T0gBAgAcAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
 function device(serialNumber: string, line: number, fields: Partial<DeviceRecord> = {}): DeviceRecord {
-  const { record } = newDevice({ serialNumber, supplierId: 'contoso', batchId: 'b1', line, hardwareHash: HASH, assignedUser: UPN }, 'received', 'accepted-from-file', 'corr', at);
+  const { record } = newDevice(
+    { serialNumber, supplierId: 'contoso', batchId: 'b1', line, hardwareHash: HASH, assignedUser: UPN },
+    'received',
+    'accepted-from-file',
+    'corr',
+    at,
+  );
   return { ...record, ...fields };
 }
 
@@ -60,7 +73,13 @@ describe('summariseBatch', () => {
       [5, 'S5', 'stalled'],
       [9, 'S4', 'failed'],
     ]);
-    expect(summary.rejects[2]).toEqual({ serialNumber: 'S4', line: 9, state: 'failed', reasons: ['owned-by-other-tenant'], note: 'registered in another tenant' });
+    expect(summary.rejects[2]).toEqual({
+      serialNumber: 'S4',
+      line: 9,
+      state: 'failed',
+      reasons: ['owned-by-other-tenant'],
+      note: 'registered in another tenant',
+    });
     expect(JSON.stringify(summary)).not.toContain(UPN);
   });
 
@@ -87,7 +106,10 @@ describe('checkHealth', () => {
   });
 
   it('counts a throttled Graph as reachable', async () => {
-    const report = await checkHealth({ ...ok, graph: async () => ({ ok: false, kind: 'throttled', retryAfterMs: 1000, source: 'graph' }) }, { timeoutMs: 1000 });
+    const report = await checkHealth(
+      { ...ok, graph: async () => ({ ok: false, kind: 'throttled', retryAfterMs: 1000, source: 'graph' }) },
+      { timeoutMs: 1000 },
+    );
     expect(report.status).toBe('ok');
     expect(report.checks.graph).toMatchObject({ ok: true, reason: 'throttled by Graph (429)' });
   });
@@ -129,11 +151,15 @@ describe('checkHealth', () => {
 
   it('describes errors by status, code or type only', () => {
     expect(failureReason(Object.assign(new Error('x'), { statusCode: 503 }))).toBe('answered 503');
-    expect(failureReason(Object.assign(new Error('x'), { code: 'ServiceCommunicationProblem' }))).toBe('failed (ServiceCommunicationProblem)');
+    expect(failureReason(Object.assign(new Error('x'), { code: 'ServiceCommunicationProblem' }))).toBe(
+      'failed (ServiceCommunicationProblem)',
+    );
     expect(failureReason(new TypeError('secret inside'))).toBe('failed (TypeError)');
     expect(failureReason(new Error('secret inside'))).toBe('failed');
     expect(failureReason('text')).toBe('failed');
-    expect(startupFailureReason(new ConfigError('AzureWebJobsStorage', 'is required'))).toBe('setting AzureWebJobsStorage is missing or invalid');
+    expect(startupFailureReason(new ConfigError('AzureWebJobsStorage', 'is required'))).toBe(
+      'setting AzureWebJobsStorage is missing or invalid',
+    );
   });
 });
 
@@ -141,8 +167,15 @@ describe('sharedHealthCheck', () => {
   it('runs one check for every caller within the time to live, then a fresh one', async () => {
     let now = 0;
     let runs = 0;
-    const report: HealthReport = { status: 'ok', checks: { storage: { ok: true, ms: 1 }, serviceBus: { ok: true, ms: 1 }, graph: { ok: true, ms: 1 } } };
-    const shared = sharedHealthCheck(async () => (runs++, report), 1000, () => now);
+    const report: HealthReport = {
+      status: 'ok',
+      checks: { storage: { ok: true, ms: 1 }, serviceBus: { ok: true, ms: 1 }, graph: { ok: true, ms: 1 } },
+    };
+    const shared = sharedHealthCheck(
+      async () => (runs++, report),
+      1000,
+      () => now,
+    );
     await Promise.all([shared(), shared(), shared()]);
     expect(runs).toBe(1);
     now = 999;

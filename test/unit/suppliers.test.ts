@@ -12,8 +12,14 @@ import {
 } from '../../shared/domain/suppliers.js';
 import type { SupplierPolicy } from '../../shared/domain/suppliers.js';
 
-const POLICY_JSON = '[{"id": "contoso", "name": "Contoso Ltd", "allowedGroupTags": ["MPS-STD", "MPS-KIOSK"], "defaultGroupTag": "MPS-STD"}]';
-const CONTOSO: SupplierPolicy = { id: 'contoso', name: 'Contoso Ltd', allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'], defaultGroupTag: 'MPS-STD' };
+const POLICY_JSON =
+  '[{"id": "contoso", "name": "Contoso Ltd", "allowedGroupTags": ["MPS-STD", "MPS-KIOSK"], "defaultGroupTag": "MPS-STD"}]';
+const CONTOSO: SupplierPolicy = {
+  id: 'contoso',
+  name: 'Contoso Ltd',
+  allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'],
+  defaultGroupTag: 'MPS-STD',
+};
 
 describe('supplier configuration', () => {
   it('reads inline JSON as product.md shows it', () => {
@@ -32,7 +38,9 @@ describe('supplier configuration', () => {
   });
 
   it('defaults allowedGroupTags to any tag and the default tag to none', () => {
-    expect(parseSupplierPolicies('[{"id":"fabrikam","name":"Fabrikam"}]')).toEqual([{ id: 'fabrikam', name: 'Fabrikam', allowedGroupTags: [] }]);
+    expect(parseSupplierPolicies('[{"id":"fabrikam","name":"Fabrikam"}]')).toEqual([
+      { id: 'fabrikam', name: 'Fabrikam', allowedGroupTags: [] },
+    ]);
   });
 
   it.each([
@@ -51,7 +59,9 @@ describe('supplier configuration', () => {
   });
 
   it('names a path that cannot be read', () => {
-    expect(() => loadSupplierPolicies('/nonexistent/suppliers.json')).toThrow(/ZTP_SUPPLIERS names the file "\/nonexistent\/suppliers.json"/);
+    expect(() => loadSupplierPolicies('/nonexistent/suppliers.json')).toThrow(
+      /ZTP_SUPPLIERS names the file "\/nonexistent\/suppliers.json"/,
+    );
   });
 });
 

@@ -71,12 +71,16 @@ export class BlobStore {
   async writeText(container: string, name: string, text: string, contentType = 'text/plain; charset=utf-8'): Promise<void> {
     await this.ensureContainer(container);
     const data = Buffer.from(text, 'utf8');
-    await this.container(container).getBlockBlobClient(name).upload(data, data.length, { blobHTTPHeaders: { blobContentType: contentType } });
+    await this.container(container)
+      .getBlockBlobClient(name)
+      .upload(data, data.length, { blobHTTPHeaders: { blobContentType: contentType } });
   }
 
   async writeBytes(container: string, name: string, data: Buffer, contentType = 'application/octet-stream'): Promise<void> {
     await this.ensureContainer(container);
-    await this.container(container).getBlockBlobClient(name).upload(data, data.length, { blobHTTPHeaders: { blobContentType: contentType } });
+    await this.container(container)
+      .getBlockBlobClient(name)
+      .upload(data, data.length, { blobHTTPHeaders: { blobContentType: contentType } });
   }
 
   async readText(container: string, name: string): Promise<string | undefined> {

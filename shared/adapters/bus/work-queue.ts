@@ -46,9 +46,7 @@ export interface PeekDeadLettersOptions {
 
 const PEEK_PAGE = 250;
 
-export type ServiceBusSettings =
-  | { readonly connectionString: string }
-  | { readonly fullyQualifiedNamespace: string };
+export type ServiceBusSettings = { readonly connectionString: string } | { readonly fullyQualifiedNamespace: string };
 
 export function createServiceBusClient(settings: ServiceBusSettings): ServiceBusClient {
   return 'connectionString' in settings
@@ -75,7 +73,8 @@ function toServiceBusMessage(message: OutgoingMessage): ServiceBusMessage {
 export function parseEnvelope(body: unknown): Envelope {
   const value = typeof body === 'string' ? safeJson(body) : body;
   if (
-    typeof value === 'object' && value !== null &&
+    typeof value === 'object' &&
+    value !== null &&
     typeof (value as Envelope).kind === 'string' &&
     typeof (value as Envelope).correlationId === 'string' &&
     'payload' in value

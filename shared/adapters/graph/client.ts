@@ -43,8 +43,7 @@ export interface CallOptions {
  * which devices Graph accepted before it (`imported`) and which were never submitted.
  */
 export type ImportResult =
-  | { ok: true; value: ImportedIdentity[] }
-  | (GraphFailure & { imported: ImportedIdentity[]; notSubmitted: ImportDeviceInput[] });
+  { ok: true; value: ImportedIdentity[] } | (GraphFailure & { imported: ImportedIdentity[]; notSubmitted: ImportDeviceInput[] });
 
 export interface GraphClient {
   /** POST importedWindowsAutopilotDeviceIdentities/import, in chunks of importChunkSize. Default priority: import. */
@@ -95,11 +94,23 @@ const IDENTITIES = 'deviceManagement/windowsAutopilotDeviceIdentities';
 const MANAGED = 'deviceManagement/managedDevices';
 const EMPTY_IDS = new Set(['', '00000000-0000-0000-0000-000000000000']);
 
-const text = z.string().nullish().transform((v) => v ?? '');
-const optionalText = z.string().nullish().transform((v) => v ?? undefined);
+const text = z
+  .string()
+  .nullish()
+  .transform((v) => v ?? '');
+const optionalText = z
+  .string()
+  .nullish()
+  .transform((v) => v ?? undefined);
 /** Graph writes "never" as 0001-01-01T00:00:00Z. */
-const optionalDate = z.string().nullish().transform((v) => (v === null || v === undefined || v.startsWith('0001-01-01') ? undefined : v));
-const optionalId = z.string().nullish().transform((v) => (v === null || v === undefined || EMPTY_IDS.has(v) ? undefined : v));
+const optionalDate = z
+  .string()
+  .nullish()
+  .transform((v) => (v === null || v === undefined || v.startsWith('0001-01-01') ? undefined : v));
+const optionalId = z
+  .string()
+  .nullish()
+  .transform((v) => (v === null || v === undefined || EMPTY_IDS.has(v) ? undefined : v));
 
 const importedSchema = z.object({
   id: z.string(),
@@ -111,7 +122,10 @@ const importedSchema = z.object({
   state: z.object({
     deviceImportStatus: z.enum(['unknown', 'pending', 'partial', 'complete', 'error']).catch('unknown'),
     deviceRegistrationId: text,
-    deviceErrorCode: z.number().nullish().transform((v) => v ?? 0),
+    deviceErrorCode: z
+      .number()
+      .nullish()
+      .transform((v) => v ?? 0),
     deviceErrorName: text,
   }),
 });
@@ -174,13 +188,26 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
   if (settings.importChunkSize < 1) throw new RangeError('importChunkSize must be at least 1');
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const origin = new URL(baseUrl).origin;
-  const tokens = options.staticToken !== undefined ? staticTokenSource(options.staticToken) : credentialTokenSource(options.credential as TokenCredential, GRAPH_SCOPE);
+  const tokens =
+    options.staticToken !== undefined
+      ? staticTokenSource(options.staticToken)
+      : credentialTokenSource(options.credential as TokenCredential, GRAPH_SCOPE);
   const transport = new NodeHttpTransport({ timeoutMs: settings.requestTimeoutMs, caCertPem: options.caCertPem });
-  const graph = Client.initWithMiddleware({ baseUrl, defaultVersion: 'v1.0', middleware: [new BearerTokenMiddleware(origin, tokens), transport] });
+  const graph = Client.initWithMiddleware({
+    baseUrl,
+    defaultVersion: 'v1.0',
+    middleware: [new BearerTokenMiddleware(origin, tokens), transport],
+  });
   const { budget } = options;
 
   /** One request: budget first, then exactly one attempt, mapped to a typed result. */
-  const call = async (method: Method, version: Version, path: string, priority: BudgetPriority, body?: unknown): Promise<GraphResult<Reply>> => {
+  const call = async (
+    method: Method,
+    version: Version,
+    path: string,
+    priority: BudgetPriority,
+    body?: unknown,
+  ): Promise<GraphResult<Reply>> => {
     let decision: Awaited<ReturnType<RequestBudget['acquire']>>;
     try {
       decision = await budget.acquire({ kind: method === 'GET' ? 'read' : 'write', priority });
@@ -213,7 +240,14 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
     if (status === 404) return { ok: false, kind: 'not-found', message };
     if (status === 408 || status >= 500) {
       const header = response.headers.get('retry-after');
-      return { ok: false, kind: 'transient', status, code, message, ...(header ? { retryAfterMs: retryAfter(header, settings.defaultRetryAfterMs) } : {}) };
+      return {
+        ok: false,
+        kind: 'transient',
+        status,
+        code,
+        message,
+        ...(header ? { retryAfterMs: retryAfter(header, settings.defaultRetryAfterMs) } : {}),
+      };
     }
     return { ok: false, kind: 'permanent', status, code, message };
   };
@@ -221,16 +255,34 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
   const parseWith = <T>(schema: z.ZodType<T>, value: unknown, what: string): GraphResult<T> => {
     const result = schema.safeParse(value);
     if (result.success) return success(result.data);
-    return { ok: false, kind: 'permanent', status: 200, code: 'UnexpectedResponse', message: `Graph answered with an unexpected ${what}: ${result.error.message}` };
+    return {
+      ok: false,
+      kind: 'permanent',
+      status: 200,
+      code: 'UnexpectedResponse',
+      message: `Graph answered with an unexpected ${what}: ${result.error.message}`,
+    };
   };
 
   /** Follows @odata.nextLink (same origin only, so the token never leaves it) up to maxPages. */
-  const collect = async <T>(version: Version, firstPath: string, schema: z.ZodType<T>, priority: BudgetPriority, stopWhen?: (item: T) => boolean): Promise<GraphResult<T[]>> => {
+  const collect = async <T>(
+    version: Version,
+    firstPath: string,
+    schema: z.ZodType<T>,
+    priority: BudgetPriority,
+    stopWhen?: (item: T) => boolean,
+  ): Promise<GraphResult<T[]>> => {
     const items: T[] = [];
     let next: { version: Version; path: string } | undefined = { version, path: firstPath };
     for (let pages = 0; next; pages++) {
       if (pages >= settings.maxPages) {
-        return { ok: false, kind: 'permanent', status: 0, code: 'TooManyPages', message: `stopped after ${settings.maxPages} pages of ${firstPath}` };
+        return {
+          ok: false,
+          kind: 'permanent',
+          status: 0,
+          code: 'TooManyPages',
+          message: `stopped after ${settings.maxPages} pages of ${firstPath}`,
+        };
       }
       const reply = await call('GET', next.version, next.path, priority);
       if (!reply.ok) return reply;
@@ -274,7 +326,13 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
   // listings ask for neither and take its default pages whole.
   let plainListings = false;
   /** A whole collection, in pages of `pageSize`, with only the `select`ed properties. */
-  const list = async <T>(version: Version, path: string, select: string | undefined, schema: z.ZodType<T>, priority: BudgetPriority): Promise<GraphResult<T[]>> => {
+  const list = async <T>(
+    version: Version,
+    path: string,
+    select: string | undefined,
+    schema: z.ZodType<T>,
+    priority: BudgetPriority,
+  ): Promise<GraphResult<T[]>> => {
     if (!plainListings) {
       const listed = await collect(version, `${path}?${top}${select ? `&$select=${select}` : ''}`, schema, priority);
       if (listed.ok || listed.kind !== 'permanent' || listed.status !== 400) return listed;
@@ -298,7 +356,8 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
       return { ok: true, value: imported };
     },
 
-    getImportedIdentity: (id, callOptions) => getEntity('v1.0', `${IMPORTED}/${encodeURIComponent(id)}`, importedSchema, callOptions?.priority ?? 'status'),
+    getImportedIdentity: (id, callOptions) =>
+      getEntity('v1.0', `${IMPORTED}/${encodeURIComponent(id)}`, importedSchema, callOptions?.priority ?? 'status'),
 
     // The records' hardware hashes (~4 KB each) are never needed back.
     listImportedIdentities: (callOptions) => list('v1.0', IMPORTED, IMPORTED_SELECT, importedSchema, callOptions?.priority ?? 'status'),
@@ -324,9 +383,11 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
 
     listAutopilotIdentities: (callOptions) => list('beta', IDENTITIES, undefined, identitySchema, callOptions?.priority ?? 'status'),
 
-    getAutopilotIdentity: (id, callOptions) => getEntity('beta', `${IDENTITIES}/${encodeURIComponent(id)}`, identitySchema, callOptions?.priority ?? 'status'),
+    getAutopilotIdentity: (id, callOptions) =>
+      getEntity('beta', `${IDENTITIES}/${encodeURIComponent(id)}`, identitySchema, callOptions?.priority ?? 'status'),
 
-    updateDeviceProperties: (id, update, callOptions) => post('v1.0', `${IDENTITIES}/${encodeURIComponent(id)}/updateDeviceProperties`, update, callOptions?.priority ?? 'import'),
+    updateDeviceProperties: (id, update, callOptions) =>
+      post('v1.0', `${IDENTITIES}/${encodeURIComponent(id)}/updateDeviceProperties`, update, callOptions?.priority ?? 'import'),
 
     deleteAutopilotIdentity: (id, callOptions) => remove(`${IDENTITIES}/${encodeURIComponent(id)}`, callOptions?.priority ?? 'cleanup'),
 
@@ -350,11 +411,14 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
       const filter = encodeURIComponent(`serialNumber eq '${wanted.replace(/'/g, "''")}'`);
       const devices = await collect('v1.0', `${MANAGED}?$filter=${filter}&${top}`, managedSchema, callOptions?.priority ?? 'status');
       if (!devices.ok) return devices;
-      const newestFirst = devices.value.filter((d) => sameSerial(d.serialNumber, wanted)).sort((a, b) => (b.enrolledDateTime ?? '').localeCompare(a.enrolledDateTime ?? ''));
+      const newestFirst = devices.value
+        .filter((d) => sameSerial(d.serialNumber, wanted))
+        .sort((a, b) => (b.enrolledDateTime ?? '').localeCompare(a.enrolledDateTime ?? ''));
       return success(newestFirst[0]);
     },
 
-    getManagedDevice: (id, callOptions) => getEntity('v1.0', `${MANAGED}/${encodeURIComponent(id)}`, managedSchema, callOptions?.priority ?? 'status'),
+    getManagedDevice: (id, callOptions) =>
+      getEntity('v1.0', `${MANAGED}/${encodeURIComponent(id)}`, managedSchema, callOptions?.priority ?? 'status'),
 
     runManagedDeviceAction(id, action, callOptions) {
       const path = `${MANAGED}/${encodeURIComponent(id)}`;

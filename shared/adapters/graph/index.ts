@@ -9,7 +9,16 @@ import { createGraphClient, type GraphClient } from './client.js';
 import type { GraphSettings } from './settings.js';
 
 export { createGraphClient, retryAfter, type GraphClient, type GraphClientOptions, type CallOptions, type ImportResult } from './client.js';
-export { createInMemoryBudget, type BudgetDecision, type BudgetLimits, type BudgetPriority, type BudgetRequest, type InMemoryBudgetOptions, type RequestBudget, type RequestKind } from './budget.js';
+export {
+  createInMemoryBudget,
+  type BudgetDecision,
+  type BudgetLimits,
+  type BudgetPriority,
+  type BudgetRequest,
+  type InMemoryBudgetOptions,
+  type RequestBudget,
+  type RequestKind,
+} from './budget.js';
 export { createTableBudget, type TableBudgetOptions } from './table-budget.js';
 export { GRAPH_SCOPE, GRAPH_SETTINGS_DEFAULTS, type GraphSettings } from './settings.js';
 export type { GraphFailure, GraphResult } from './result.js';
@@ -30,7 +39,8 @@ export function budgetLimitsFrom(settings: GraphSettings): BudgetLimits {
  * credential or DefaultAzureCredential (managed identity in Azure).
  */
 export function createGraphClientFromSettings(settings: GraphSettings, budget: RequestBudget, credential?: TokenCredential): GraphClient {
-  const auth = settings.staticToken !== undefined ? { staticToken: settings.staticToken } : { credential: credential ?? new DefaultAzureCredential() };
+  const auth =
+    settings.staticToken !== undefined ? { staticToken: settings.staticToken } : { credential: credential ?? new DefaultAzureCredential() };
   return createGraphClient({
     baseUrl: settings.baseUrl,
     ...auth,

@@ -1,5 +1,14 @@
 import type { TableClient } from '@azure/data-tables';
-import { admit, untilWindowEnds, windowIndex, type BudgetDecision, type BudgetLimits, type BudgetRequest, type RequestBudget, type WindowCounts } from './budget.js';
+import {
+  admit,
+  untilWindowEnds,
+  windowIndex,
+  type BudgetDecision,
+  type BudgetLimits,
+  type BudgetRequest,
+  type RequestBudget,
+  type WindowCounts,
+} from './budget.js';
 
 /**
  * The budget every instance of the app shares, kept in one Table Storage partition:
@@ -69,7 +78,8 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
       const storedIndex = existing ? Number(existing.windowIndex) : undefined;
       // A slot from an earlier window starts over; a later one (another instance's clock runs ahead) is joined.
       const effectiveIndex = storedIndex !== undefined && storedIndex > index ? storedIndex : index;
-      const counts = existing && storedIndex === effectiveIndex ? { writes: existing.writes, requests: existing.requests } : { writes: 0, requests: 0 };
+      const counts =
+        existing && storedIndex === effectiveIndex ? { writes: existing.writes, requests: existing.requests } : { writes: 0, requests: 0 };
       const next = change(counts, effectiveIndex);
       if (!next) return { applied: false, index: effectiveIndex };
       const entity: WindowEntity = { partitionKey: PARTITION, rowKey, windowIndex: String(effectiveIndex), ...next };
@@ -109,7 +119,9 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
         for (let ahead = 0; ahead < windows; ahead++) {
           await updateWindow(
             (counts) =>
-              counts.requests >= limits.requestsPerWindow && counts.writes >= limits.writesPerWindow ? undefined : { writes: limits.writesPerWindow, requests: limits.requestsPerWindow },
+              counts.requests >= limits.requestsPerWindow && counts.writes >= limits.writesPerWindow
+                ? undefined
+                : { writes: limits.writesPerWindow, requests: limits.requestsPerWindow },
             ahead === 0 ? 0 : ahead * limits.windowMs,
           );
           if (ahead * limits.windowMs >= retryAfterMs) break;
@@ -146,7 +158,9 @@ async function readEntity<T extends object>(client: TableClient, rowKey: string)
 }
 
 function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : undefined;
+  return typeof error === 'object' && error !== null && 'statusCode' in error && typeof error.statusCode === 'number'
+    ? error.statusCode
+    : undefined;
 }
 
 /** 412: stale ETag on replace; 409: the row was created by someone else first. */

@@ -101,7 +101,11 @@ export class NodeHttpTransport implements Middleware {
     const transport = secure ? https : http;
     return new Promise<Response>((resolve, reject) => {
       const request = transport.request(url, { method, headers, agent: secure ? this.httpsAgent : this.httpAgent });
-      const timer = setTimeout(() => request.destroy(new TransportError('TimeoutError', `no answer within ${this.options.timeoutMs} ms: ${method} ${url.pathname}`)), this.options.timeoutMs);
+      const timer = setTimeout(
+        () =>
+          request.destroy(new TransportError('TimeoutError', `no answer within ${this.options.timeoutMs} ms: ${method} ${url.pathname}`)),
+        this.options.timeoutMs,
+      );
       const fail = (error: Error): void => {
         clearTimeout(timer);
         reject(error instanceof TransportError ? error : new TransportError('NetworkError', `${method} ${url.pathname}: ${error.message}`));

@@ -30,7 +30,8 @@ export interface ImportedIdentity {
 }
 
 export type EnrollmentState = 'unknown' | 'enrolled' | 'pendingReset' | 'failed' | 'notContacted' | 'blocked';
-export type ProfileAssignmentStatus = 'unknown' | 'assignedInSync' | 'assignedOutOfSync' | 'assignedUnkownSyncState' | 'notAssigned' | 'pending' | 'failed';
+export type ProfileAssignmentStatus =
+  'unknown' | 'assignedInSync' | 'assignedOutOfSync' | 'assignedUnkownSyncState' | 'notAssigned' | 'pending' | 'failed';
 
 export interface AutopilotIdentity {
   id: string;

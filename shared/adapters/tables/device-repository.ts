@@ -162,7 +162,8 @@ export class DeviceRepository {
   async save(next: DeviceRecord, etag: string, event?: DeviceEvent): Promise<Versioned<DeviceRecord>> {
     const pk = this.partition(next.serialNumber);
     const ops: WriteOp<Row>[] = [{ kind: 'update', partitionKey: pk, rowKey: DEVICE_ROW, value: toDeviceRow(next), etag }];
-    if (event) ops.push({ kind: 'insert', partitionKey: pk, rowKey: eventRow(event.sequence), value: toEventRow(event, next.serialNumber) });
+    if (event)
+      ops.push({ kind: 'insert', partitionKey: pk, rowKey: eventRow(event.sequence), value: toEventRow(event, next.serialNumber) });
     return this.versioned(next, await this.store.transact(ops));
   }
 

@@ -1,10 +1,4 @@
-import {
-  RestError,
-  TableClient,
-  type TableEntity,
-  type TableEntityResult,
-  type TransactionAction,
-} from '@azure/data-tables';
+import { RestError, TableClient, type TableEntity, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
 
 /**

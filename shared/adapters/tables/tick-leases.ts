@@ -37,7 +37,12 @@ export class TickLeaseRepository {
 
   async getLock(tick: string): Promise<TickRunLock> {
     const row = await this.store.get('lock', tick);
-    return { owner: row?.value.owner || undefined, until: row?.value.until || undefined, rerun: row?.value.rerun === true, etag: row?.etag };
+    return {
+      owner: row?.value.owner || undefined,
+      until: row?.value.until || undefined,
+      rerun: row?.value.rerun === true,
+      etag: row?.etag,
+    };
   }
 
   /** Conflict errors when another instance moved first. */

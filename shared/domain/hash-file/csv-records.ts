@@ -17,9 +17,7 @@ import type { Options as CsvParseOptions } from 'csv-parse/sync';
  * as records of one empty field; the caller decides what they mean.
  */
 
-export type CsvEvent =
-  | { kind: 'record'; line: number; fields: string[] }
-  | { kind: 'error'; line: number; message: string };
+export type CsvEvent = { kind: 'record'; line: number; fields: string[] } | { kind: 'error'; line: number; message: string };
 
 export const CSV_PARSE_OPTIONS = {
   info: true,

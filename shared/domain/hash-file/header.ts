@@ -1,13 +1,6 @@
 import type { FileRejection, HashFileFormat } from './types.js';
 
-export type HashFileField =
-  | 'serialNumber'
-  | 'productKey'
-  | 'hardwareHash'
-  | 'groupTag'
-  | 'assignedUser'
-  | 'manufacturer'
-  | 'model';
+export type HashFileField = 'serialNumber' | 'productKey' | 'hardwareHash' | 'groupTag' | 'assignedUser' | 'manufacturer' | 'model';
 
 /** Column names as Microsoft spells them; matched case-insensitively, trimmed, inner spaces collapsed. */
 export const COLUMN_NAMES: Readonly<Record<HashFileField, string>> = {

@@ -134,7 +134,11 @@ class FileRun {
         continue;
       }
       if (this.total === this.options.maxRows) {
-        this.rejected = { code: 'too-many-rows', line, message: `The file has more than ${this.options.maxRows.toLocaleString('en-GB')} rows.` };
+        this.rejected = {
+          code: 'too-many-rows',
+          line,
+          message: `The file has more than ${this.options.maxRows.toLocaleString('en-GB')} rows.`,
+        };
         return;
       }
       this.total += 1;

@@ -23,14 +23,18 @@ async function run(deps: PipelineDeps, envelope: PipelineEnvelope, attempt: numb
       if (!(await beginTickRun(deps.ticks, tick))) return DONE;
       let result: WorkResult;
       try {
-        result = tick.tick === 'imports'
-          ? await pollImports(deps, tick, envelope.correlationId, tick.idle)
-          : await pollAutopilot(deps, tick, envelope.correlationId, tick.idle);
+        result =
+          tick.tick === 'imports'
+            ? await pollImports(deps, tick, envelope.correlationId, tick.idle)
+            : await pollAutopilot(deps, tick, envelope.correlationId, tick.idle);
       } finally {
         // A run asked for while this one ran comes soon after it, as the same chain.
         if (await endTickRun(deps.ticks, tick)) {
           const soon = tick.tick === 'imports' ? deps.waits.importPollMs : deps.waits.firstPollMs;
-          await ensureTick(deps.ticks, tick.tick, new Date(deps.now().getTime() + soon), { replacing: tick.at, correlationId: envelope.correlationId });
+          await ensureTick(deps.ticks, tick.tick, new Date(deps.now().getTime() + soon), {
+            replacing: tick.at,
+            correlationId: envelope.correlationId,
+          });
         }
       }
       return result;
@@ -54,24 +58,52 @@ export async function handlePipelineMessage(deps: PipelineDeps, queue: QueueName
     const tick = envelope.payload as TickPayload;
     await ensureTick(deps.ticks, tick.tick, result.at, { idle: tick.idle + 1, replacing: tick.at, correlationId: envelope.correlationId });
     deps.log.info(
-      { event: EVENTS.messageRescheduled, kind: envelope.kind, tick: tick.tick, correlationId: envelope.correlationId, reason: result.reason, at: result.at.toISOString(), detail: result.detail },
+      {
+        event: EVENTS.messageRescheduled,
+        kind: envelope.kind,
+        tick: tick.tick,
+        correlationId: envelope.correlationId,
+        reason: result.reason,
+        at: result.at.toISOString(),
+        detail: result.detail,
+      },
       `${tick.tick} poll rescheduled (${result.reason})`,
     );
     return result;
   }
   // Throttling is bounded by the devices' deadlines, not by a count; transient faults are.
-  if (result.reason === 'transient' && attempt + 1 > deps.retry.maxTransientRetries) throw new RetriesExhaustedError(envelope.kind, attempt, result.detail);
+  if (result.reason === 'transient' && attempt + 1 > deps.retry.maxTransientRetries)
+    throw new RetriesExhaustedError(envelope.kind, attempt, result.detail);
   // The copy's id derives from the original's, so a redelivered original schedules the same copy.
   const baseId = messageId.replace(/([#@][0-9a-f]+)+$/, '');
   const next = result.reason === 'transient' ? attempt + 1 : attempt;
-  const copyId = result.reason === 'transient' ? `${baseId}#${next}` : `${baseId}#${attempt}@${createHash('sha256').update(messageId).digest('hex').slice(0, 12)}`;
+  const copyId =
+    result.reason === 'transient'
+      ? `${baseId}#${next}`
+      : `${baseId}#${attempt}@${createHash('sha256').update(messageId).digest('hex').slice(0, 12)}`;
   await deps.queue.schedule(
     queue,
-    [{ kind: envelope.kind, correlationId: envelope.correlationId, messageId: copyId, payload: result.payload ?? envelope.payload, attempt: next }],
+    [
+      {
+        kind: envelope.kind,
+        correlationId: envelope.correlationId,
+        messageId: copyId,
+        payload: result.payload ?? envelope.payload,
+        attempt: next,
+      },
+    ],
     result.at,
   );
   deps.log.info(
-    { event: EVENTS.messageRescheduled, kind: envelope.kind, correlationId: envelope.correlationId, reason: result.reason, attempt: next, at: result.at.toISOString(), detail: result.detail },
+    {
+      event: EVENTS.messageRescheduled,
+      kind: envelope.kind,
+      correlationId: envelope.correlationId,
+      reason: result.reason,
+      attempt: next,
+      at: result.at.toISOString(),
+      detail: result.detail,
+    },
     `${envelope.kind} rescheduled (${result.reason})`,
   );
   return result;

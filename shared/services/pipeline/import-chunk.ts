@@ -31,7 +31,12 @@ export function newImportId(deps: Pick<PipelineDeps, 'importIdPrefix'>): string 
  * older than any import call could still be in flight (claimGraceMs), and it wins a new
  * ETag-guarded claim.
  */
-export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayload, correlationId: string, attempt: number): Promise<WorkResult> {
+export async function importChunk(
+  deps: PipelineDeps,
+  payload: ImportChunkPayload,
+  correlationId: string,
+  attempt: number,
+): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, batchId: payload.batchId, chunk: payload.chunk });
   const devices = await mapLimited(payload.serialNumbers, DEVICE_CONCURRENCY, (serialNumber) => deps.devices.get(serialNumber));
   const fresh = devices.filter((device): device is Versioned<DeviceRecord> => device?.value.state === 'received');
@@ -47,7 +52,8 @@ export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayloa
   const own = payload.claims ?? {};
   // This work's own earlier claims, and claims old enough that no call for them can still be in flight.
   const settled = claimedBefore.filter(
-    (d) => own[d.value.serialNumber] === d.value.importId || now - Date.parse(d.value.waitingSince ?? d.value.updatedAt) > deps.claimGraceMs,
+    (d) =>
+      own[d.value.serialNumber] === d.value.importId || now - Date.parse(d.value.waitingSince ?? d.value.updatedAt) > deps.claimGraceMs,
   );
   if (settled.length > 0) {
     const listed = await deps.graph.listImportedIdentities();
@@ -73,11 +79,26 @@ export async function importChunk(deps: PipelineDeps, payload: ImportChunkPayloa
       if (submitted.kind === 'permanent' && submitted.status === 400) {
         log.error({ event: EVENTS.importRefused, status: submitted.status, code: submitted.code }, 'Autopilot refused an import request');
         const refused = new Set(submitted.notSubmitted.slice(0, deps.importRequestSize).map((input) => input.importId));
-        for (const device of toSubmit) if (refused.has(device.value.importId)) await failDevice(deps, device, correlationId, `${submitted.status} ${submitted.code}`, log);
-        if (submitted.notSubmitted.length > refused.size) deferred ??= retryFor({ ok: false, kind: 'transient', message: 'import chunks after a refused one' }, attempt, deps.retry, deps.now(), 'importing devices');
+        for (const device of toSubmit)
+          if (refused.has(device.value.importId))
+            await failDevice(deps, device, correlationId, `${submitted.status} ${submitted.code}`, log);
+        if (submitted.notSubmitted.length > refused.size)
+          deferred ??= retryFor(
+            { ok: false, kind: 'transient', message: 'import chunks after a refused one' },
+            attempt,
+            deps.retry,
+            deps.now(),
+            'importing devices',
+          );
       } else {
         // Claimed devices stay `importing` without a record: the retry reconciles them.
-        deferred ??= retryFor(submitted.kind === 'permanent' ? { ok: false, kind: 'transient', message: `${submitted.status} ${submitted.code}` } : submitted, attempt, deps.retry, deps.now(), 'importing devices');
+        deferred ??= retryFor(
+          submitted.kind === 'permanent' ? { ok: false, kind: 'transient', message: `${submitted.status} ${submitted.code}` } : submitted,
+          attempt,
+          deps.retry,
+          deps.now(),
+          'importing devices',
+        );
       }
     }
   }
@@ -100,7 +121,12 @@ function importInput(device: Versioned<DeviceRecord>): ImportDeviceInput {
   };
 }
 
-async function claim(deps: PipelineDeps, device: Versioned<DeviceRecord>, correlationId: string, log: Logger): Promise<Versioned<DeviceRecord> | undefined> {
+async function claim(
+  deps: PipelineDeps,
+  device: Versioned<DeviceRecord>,
+  correlationId: string,
+  log: Logger,
+): Promise<Versioned<DeviceRecord> | undefined> {
   const now = deps.now();
   try {
     return await applyTransition(deps.devices, log, device, {
@@ -139,14 +165,25 @@ async function reclaim(deps: PipelineDeps, device: Versioned<DeviceRecord>, log:
   }
 }
 
-async function failDevice(deps: PipelineDeps, device: Versioned<DeviceRecord>, correlationId: string, code: string, log: Logger): Promise<void> {
+async function failDevice(
+  deps: PipelineDeps,
+  device: Versioned<DeviceRecord>,
+  correlationId: string,
+  code: string,
+  log: Logger,
+): Promise<void> {
   try {
     await applyTransition(deps.devices, log, device, {
       to: 'failed',
       reason: 'autopilot-error',
       correlationId,
       now: deps.now(),
-      changes: { reasons: ['autopilot-error'], note: `Autopilot refused the import: ${code}`, waitingFor: undefined, deadlineAt: undefined },
+      changes: {
+        reasons: ['autopilot-error'],
+        note: `Autopilot refused the import: ${code}`,
+        waitingFor: undefined,
+        deadlineAt: undefined,
+      },
       detail: { code },
     });
   } catch (error) {

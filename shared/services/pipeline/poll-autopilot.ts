@@ -19,7 +19,8 @@ import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } f
  * enrolled — or to `stalled` past its deadline. Many waiting devices: one paged listing
  * answers them all; a few: one read each is cheaper than listing the tenant.
  */
-const PROFILE_FAILED_NOTE = 'Autopilot reports that assigning a deployment profile failed: check the profile and the groups it is assigned to';
+const PROFILE_FAILED_NOTE =
+  'Autopilot reports that assigning a deployment profile failed: check the profile and the groups it is assigned to';
 
 export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
@@ -65,7 +66,11 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
       if (state !== 'enrolled' && state !== 'failed') stillWaiting++;
     } catch (error) {
       // Changed under us, or one device's trouble: the next poll looks again; the others go on.
-      if (!(error instanceof ConcurrencyConflictError)) log.error({ event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error }, 'Autopilot poll could not handle a device');
+      if (!(error instanceof ConcurrencyConflictError))
+        log.error(
+          { event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error },
+          'Autopilot poll could not handle a device',
+        );
       stillWaiting++;
     }
   });
@@ -79,7 +84,16 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
     const next = new Date(deps.now().getTime() + backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs));
     await ensureTick(deps.ticks, 'autopilot', next, { idle, replacing: tick.at, correlationId });
   }
-  log.info({ event: EVENTS.autopilotPoll, watched: waiting.length, progressed, stillWaiting, read: waiting.length <= deps.perDeviceReadLimit ? 'per-device' : 'listing' }, 'Autopilot poll done');
+  log.info(
+    {
+      event: EVENTS.autopilotPoll,
+      watched: waiting.length,
+      progressed,
+      stillWaiting,
+      read: waiting.length <= deps.perDeviceReadLimit ? 'per-device' : 'listing',
+    },
+    'Autopilot poll done',
+  );
   return DONE;
 }
 
@@ -131,7 +145,10 @@ export async function advance(
     // Said once, on the record and in the log, well before the deadline stalls the device;
     // it keeps waiting, as an assignment fixed in Intune still counts.
     current = await deps.devices.save({ ...current.value, note: PROFILE_FAILED_NOTE, updatedAt: now.toISOString() }, current.etag);
-    log.warn({ event: EVENTS.profileAssignmentFailed, serial: current.value.serialNumber, groupTag: current.value.groupTag ?? null }, PROFILE_FAILED_NOTE);
+    log.warn(
+      { event: EVENTS.profileAssignmentFailed, serial: current.value.serialNumber, groupTag: current.value.groupTag ?? null },
+      PROFILE_FAILED_NOTE,
+    );
   }
   const baseline = current.value.profileBaseline;
   if (baseline !== undefined && !assigned) {
@@ -141,7 +158,9 @@ export async function advance(
   const since = Date.parse(current.value.waitingSince ?? current.value.updatedAt);
   const settled = now.getTime() - since >= deps.waits.retagSettleMs;
   const freshAssignment =
-    current.value.profileBaseline === undefined || (identity.deploymentProfileAssignedDateTime ?? 'none') !== current.value.profileBaseline || settled;
+    current.value.profileBaseline === undefined ||
+    (identity.deploymentProfileAssignedDateTime ?? 'none') !== current.value.profileBaseline ||
+    settled;
   if ((current.value.state === 'registered' || current.value.waitingFor === 'profile-assignment') && assigned && freshAssignment) {
     current = await applyTransition(deps.devices, log, current, {
       to: 'profile-assigned',
@@ -213,7 +232,8 @@ async function stallIfLate(
   log: Logger,
   identity?: AutopilotIdentity,
 ): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
-  if (device.value.state === 'stalled' || !isPastDeadline(device.value.deadlineAt, deps.now())) return { moved: false, state: device.value.state };
+  if (device.value.state === 'stalled' || !isPastDeadline(device.value.deadlineAt, deps.now()))
+    return { moved: false, state: device.value.state };
   await applyTransition(deps.devices, log, device, {
     to: 'stalled',
     reason: 'deadline-passed',
@@ -222,7 +242,9 @@ async function stallIfLate(
     detail: {
       waitingFor: device.value.waitingFor ?? null,
       deadlineAt: device.value.deadlineAt,
-      ...(identity ? { profileStatus: identity.deploymentProfileAssignmentStatus ?? null, enrollmentState: identity.enrollmentState } : { inAutopilot: false }),
+      ...(identity
+        ? { profileStatus: identity.deploymentProfileAssignmentStatus ?? null, enrollmentState: identity.enrollmentState }
+        : { inAutopilot: false }),
     },
   });
   return { moved: true, state: 'stalled' };
@@ -232,10 +254,21 @@ async function stallIfLate(
  * An enrolled device watched for a new group tag that cannot or need not be applied: it
  * stops being watched (a field update, not a transition; it stays enrolled).
  */
-async function giveUpRetag(deps: PipelineDeps, device: Versioned<DeviceRecord>, why: string, log: Logger): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
+async function giveUpRetag(
+  deps: PipelineDeps,
+  device: Versioned<DeviceRecord>,
+  why: string,
+  log: Logger,
+): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
   if (device.value.waitingFor !== undefined) {
-    await deps.devices.save({ ...device.value, waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined, updatedAt: deps.now().toISOString() }, device.etag);
-    log.warn({ event: EVENTS.retagDeferred, serial: device.value.serialNumber, groupTag: device.value.groupTag ?? null }, `enrolled device no longer watched for its group tag: ${why}`);
+    await deps.devices.save(
+      { ...device.value, waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined, updatedAt: deps.now().toISOString() },
+      device.etag,
+    );
+    log.warn(
+      { event: EVENTS.retagDeferred, serial: device.value.serialNumber, groupTag: device.value.groupTag ?? null },
+      `enrolled device no longer watched for its group tag: ${why}`,
+    );
   }
   return { moved: false, state: 'enrolled' };
 }

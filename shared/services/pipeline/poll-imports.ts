@@ -62,7 +62,11 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
       if (result === 'resubmit') resubmit.push(device.value.serialNumber);
     } catch (error) {
       // Changed under us, or one device's trouble: the next poll looks again; the others go on.
-      if (!(error instanceof ConcurrencyConflictError)) log.error({ event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error }, 'import poll could not handle a device');
+      if (!(error instanceof ConcurrencyConflictError))
+        log.error(
+          { event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error },
+          'import poll could not handle a device',
+        );
       stillWaiting++;
       if (device.value.importId) pendingImportIds.add(device.value.importId);
     }
@@ -71,16 +75,27 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   const chunks = [];
   for (let start = 0; start < resubmit.length; start += deps.importRequestSize) {
     const serialNumbers = resubmit.slice(start, start + deps.importRequestSize);
-    chunks.push({ kind: 'import-chunk', correlationId, messageId: `resubmit:${tick.at}:${start}`, payload: { batchId: 'resubmit', chunk: start, serialNumbers } });
+    chunks.push({
+      kind: 'import-chunk',
+      correlationId,
+      messageId: `resubmit:${tick.at}:${start}`,
+      payload: { batchId: 'resubmit', chunk: start, serialNumbers },
+    });
   }
   await deps.queue.send(QUEUES.import, chunks);
   const resolvedAt = Date.now();
 
   // Clean-up: our finished records whose devices have moved on.
-  const finished = records.filter((r) => interpretImport(r.state).kind !== 'pending' && !pendingImportIds.has(r.importId) && isProductImport(deps, r));
+  const finished = records.filter(
+    (r) => interpretImport(r.state).kind !== 'pending' && !pendingImportIds.has(r.importId) && isProductImport(deps, r),
+  );
   // While devices still wait, clean-up gets a slice of the poll interval, so it never holds
   // back the next look at the imports still finishing.
-  const cleanup = await deleteRecords(deps, finished.map((r) => r.id), stillWaiting > 0 ? Date.now() + deps.waits.importPollMs / 4 : undefined);
+  const cleanup = await deleteRecords(
+    deps,
+    finished.map((r) => r.id),
+    stillWaiting > 0 ? Date.now() + deps.waits.importPollMs / 4 : undefined,
+  );
 
   if (registeredAny) {
     const synced = await deps.graph.syncAutopilot();
@@ -97,14 +112,27 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
     // Counted from this run's start: a long run (thousands of devices moved on) does not
     // delay the next look at the imports still finishing.
     const next = Math.max(runStart + backoff, afterThisRun(deps));
-    const cleanupNext = cleanup.retryMs !== undefined && leftToClean > 0 ? deps.now().getTime() + cleanup.retryMs : Number.POSITIVE_INFINITY;
+    const cleanupNext =
+      cleanup.retryMs !== undefined && leftToClean > 0 ? deps.now().getTime() + cleanup.retryMs : Number.POSITIVE_INFINITY;
     await ensureTick(deps.ticks, 'imports', new Date(Math.min(next, cleanupNext)), { idle, replacing: tick.at, correlationId });
   } else if (leftToClean > 0) {
     await scheduleCleanup(deps, tick, cleanup, correlationId);
   }
   // Real milliseconds spent listing, reading the waiting devices, moving them on, and the rest.
   const ms = { list: listedAt - started, scan: scannedAt - listedAt, resolve: resolvedAt - scannedAt, rest: Date.now() - resolvedAt };
-  log.info({ event: EVENTS.importPoll, watched: waiting.length, progressed, stillWaiting, deleted: cleanup.deleted, leftToClean, records: records.length, ms }, 'import poll done');
+  log.info(
+    {
+      event: EVENTS.importPoll,
+      watched: waiting.length,
+      progressed,
+      stillWaiting,
+      deleted: cleanup.deleted,
+      leftToClean,
+      records: records.length,
+      ms,
+    },
+    'import poll done',
+  );
   return DONE;
 }
 
@@ -141,7 +169,11 @@ async function deleteRecords(deps: PipelineDeps, ids: readonly string[], stopAt?
       deleted++;
       continue;
     }
-    return { deleted, left: ids.slice(index), retryMs: Math.max(result.kind === 'throttled' ? result.retryAfterMs : deps.retry.firstRetryMs, 1) };
+    return {
+      deleted,
+      left: ids.slice(index),
+      retryMs: Math.max(result.kind === 'throttled' ? result.retryAfterMs : deps.retry.firstRetryMs, 1),
+    };
   }
   return { deleted, left: [] };
 }
@@ -151,11 +183,28 @@ async function deleteRecords(deps: PipelineDeps, ids: readonly string[], stopAt?
  * without listing them again. When they are gone, one more listing run picks up any beyond
  * those carried, and ends the chain if there are none.
  */
-async function cleanUpCarried(deps: PipelineDeps, tick: TickPayload, ids: readonly string[], correlationId: string, log: Logger): Promise<WorkResult> {
+async function cleanUpCarried(
+  deps: PipelineDeps,
+  tick: TickPayload,
+  ids: readonly string[],
+  correlationId: string,
+  log: Logger,
+): Promise<WorkResult> {
   const cleanup = await deleteRecords(deps, ids);
   if (cleanup.left.length > 0) await scheduleCleanup(deps, tick, cleanup, correlationId);
   else await ensureTick(deps.ticks, 'imports', new Date(afterThisRun(deps)), { replacing: tick.at, correlationId });
-  log.info({ event: EVENTS.importPoll, watched: 0, progressed: 0, stillWaiting: 0, deleted: cleanup.deleted, leftToClean: cleanup.left.length, records: ids.length }, 'import clean-up run done');
+  log.info(
+    {
+      event: EVENTS.importPoll,
+      watched: 0,
+      progressed: 0,
+      stillWaiting: 0,
+      deleted: cleanup.deleted,
+      leftToClean: cleanup.left.length,
+      records: ids.length,
+    },
+    'import clean-up run done',
+  );
   return DONE;
 }
 
@@ -179,7 +228,13 @@ function isProductImport(deps: Pick<PipelineDeps, 'importIdPrefix'>, record: Imp
 
 type Resolution = 'waiting' | 'registered' | 'failed' | 'resubmit' | 'stalled';
 
-async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, record: ImportedIdentity | undefined, correlationId: string, log: Logger): Promise<Resolution> {
+async function resolve(
+  deps: PipelineDeps,
+  device: Versioned<DeviceRecord>,
+  record: ImportedIdentity | undefined,
+  correlationId: string,
+  log: Logger,
+): Promise<Resolution> {
   const now = deps.now();
   const d = device.value;
   if (!record) {
@@ -241,7 +296,13 @@ async function resolve(deps: PipelineDeps, device: Versioned<DeviceRecord>, reco
         reason: outcome.reason,
         correlationId,
         now,
-        changes: { reasons: [outcome.reason], note: `${reasonText(outcome.reason)} (Autopilot: ${outcome.code})`, importedIdentityId: record.id, waitingFor: undefined, deadlineAt: undefined },
+        changes: {
+          reasons: [outcome.reason],
+          note: `${reasonText(outcome.reason)} (Autopilot: ${outcome.code})`,
+          importedIdentityId: record.id,
+          waitingFor: undefined,
+          deadlineAt: undefined,
+        },
         detail: { code: outcome.code },
       });
       return 'failed';

@@ -22,7 +22,8 @@ export async function retag(deps: PipelineDeps, payload: RetagPayload, correlati
   }
   try {
     const { failure } = await advance(deps, device, read.value, correlationId, log);
-    if (failure && failure.kind !== 'not-found' && failure.kind !== 'permanent') return retryFor(failure, attempt, deps.retry, deps.now(), 'updating the group tag');
+    if (failure && failure.kind !== 'not-found' && failure.kind !== 'permanent')
+      return retryFor(failure, attempt, deps.retry, deps.now(), 'updating the group tag');
   } catch (error) {
     if (!(error instanceof ConcurrencyConflictError)) throw error;
     // Changed meanwhile: the Autopilot poll reconciles the tag on its next run.

@@ -52,8 +52,17 @@ export async function ensureTick(
   const due = lease.scheduledFor ? Date.parse(lease.scheduledFor) : undefined;
   const pendingRun = due !== undefined && lease.scheduledFor !== options.replacing && due > deps.now().getTime();
   if (pendingRun && due <= at.getTime()) return;
-  const payload: TickPayload = { tick, at: at.toISOString(), idle: options.idle ?? 0, ...(options.cleanup?.length ? { cleanup: options.cleanup } : {}) };
-  await deps.queue.schedule(QUEUES.followup, [{ kind: 'tick', correlationId: options.correlationId, messageId: tickMessageId(tick, at), payload }], at);
+  const payload: TickPayload = {
+    tick,
+    at: at.toISOString(),
+    idle: options.idle ?? 0,
+    ...(options.cleanup?.length ? { cleanup: options.cleanup } : {}),
+  };
+  await deps.queue.schedule(
+    QUEUES.followup,
+    [{ kind: 'tick', correlationId: options.correlationId, messageId: tickMessageId(tick, at), payload }],
+    at,
+  );
   try {
     await deps.leases.set(tick, at.toISOString(), lease.etag);
   } catch (error) {
@@ -83,7 +92,11 @@ export async function beginTickRun(deps: TickDeps, tick: TickPayload): Promise<b
         return false;
       }
       // A redelivery of the same run keeps any rerun already asked for.
-      await deps.leases.setLock(tick.tick, { owner, until: new Date(now + RUN_LOCK_MS).toISOString(), rerun: lock.owner === owner && lock.rerun }, lock.etag);
+      await deps.leases.setLock(
+        tick.tick,
+        { owner, until: new Date(now + RUN_LOCK_MS).toISOString(), rerun: lock.owner === owner && lock.rerun },
+        lock.etag,
+      );
       return true;
     } catch (error) {
       if (!(error instanceof ConcurrencyConflictError) && !(error instanceof EntityExistsError)) throw error;

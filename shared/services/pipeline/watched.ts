@@ -19,7 +19,10 @@ export const WATCHED: Readonly<Record<TickName, readonly StateClause[]>> = {
 };
 
 function matches(device: DeviceRecord, clause: StateClause): boolean {
-  return device.state === clause.state && (clause.waitingFor === undefined || (device.waitingFor !== undefined && clause.waitingFor.includes(device.waitingFor)));
+  return (
+    device.state === clause.state &&
+    (clause.waitingFor === undefined || (device.waitingFor !== undefined && clause.waitingFor.includes(device.waitingFor)))
+  );
 }
 
 /** The poll a device waits on, if any. The Autopilot poll needs the device's Autopilot id. */

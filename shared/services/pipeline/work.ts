@@ -36,16 +36,32 @@ export interface RetryPolicy {
 /** Turns a Graph failure into a reschedule: at Retry-After when throttled, with backoff when transient. */
 export function retryFor(failure: GraphFailure, attempt: number, policy: RetryPolicy, now: Date, what: string): WorkResult {
   if (failure.kind === 'throttled') {
-    return { kind: 'retry', at: new Date(now.getTime() + failure.retryAfterMs), reason: 'throttled', detail: `${what}: throttled (${failure.source})` };
+    return {
+      kind: 'retry',
+      at: new Date(now.getTime() + failure.retryAfterMs),
+      reason: 'throttled',
+      detail: `${what}: throttled (${failure.source})`,
+    };
   }
   const delay = backoffMs(attempt, policy.firstRetryMs, policy.maxRetryMs);
-  return { kind: 'retry', at: new Date(now.getTime() + delay), reason: 'transient', detail: `${what}: ${failure.kind} ${'message' in failure ? failure.message : ''}`.trim() };
+  return {
+    kind: 'retry',
+    at: new Date(now.getTime() + delay),
+    reason: 'transient',
+    detail: `${what}: ${failure.kind} ${'message' in failure ? failure.message : ''}`.trim(),
+  };
 }
 
 export class RetriesExhaustedError extends Error {
   override readonly name = 'RetriesExhaustedError';
-  constructor(readonly kind: string, readonly attempts: number, detail: string) {
-    super(`${kind}: still failing after ${attempts} rescheduled attempts (${detail}); leaving it to the queue's delivery count and dead-letter queue`);
+  constructor(
+    readonly kind: string,
+    readonly attempts: number,
+    detail: string,
+  ) {
+    super(
+      `${kind}: still failing after ${attempts} rescheduled attempts (${detail}); leaving it to the queue's delivery count and dead-letter queue`,
+    );
   }
 }
 
