@@ -1,5 +1,5 @@
 import { app, type InvocationContext, type ServiceBusQueueFunctionOptions } from '@azure/functions';
-import { QUEUES } from '../shared/adapters/bus/queues.js';
+import { QUEUES } from '../shared/messages/index.js';
 import { runtime } from '../shared/runtime.js';
 import { handlePipelineMessage } from '../shared/services/pipeline/dispatch.js';
 

@@ -28,7 +28,7 @@ export async function getDevice(request: HttpRequest, _context: InvocationContex
     };
   }
   const rt = await runtime();
-  const status = await deviceStatus(rt.devices, serial.data);
+  const status = await deviceStatus(rt, serial.data);
   if (status === undefined) {
     return {
       status: 404,

@@ -1,9 +1,9 @@
 import { app, type InvocationContext, type ServiceBusQueueFunctionOptions } from '@azure/functions';
-import { QUEUES } from '../shared/adapters/bus/queues.js';
+import { QUEUES } from '../shared/messages/index.js';
 import { runtime } from '../shared/runtime.js';
 import { handlePipelineMessage } from '../shared/services/pipeline/dispatch.js';
 
-/** A chunk of received devices to submit to Autopilot (queued by intake). */
+/** A chunk of received devices to submit to Autopilot (queued by the intake, the import poll and the sweeper). */
 export async function importDevices(message: unknown, context: InvocationContext): Promise<void> {
   const rt = await runtime();
   await handlePipelineMessage(

@@ -59,7 +59,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   mkdirSync(localDir, { recursive: true });
   const logFile = path.join(localDir, 'stack.log');
   const logStream = createWriteStream(logFile, { flags: 'a' });
-  const log = stackLogger(logStream, options.console);
+  // The stack is the host here: it reads LOG_LEVEL as the Functions host hands it to the app.
+  const log = stackLogger(logStream, env.LOG_LEVEL?.trim() || 'info', options.console);
 
   const useAzure =
     Boolean(env.AzureWebJobsStorage) && Boolean(env.ServiceBusConnection || env.ServiceBusConnection__fullyQualifiedNamespace);
@@ -156,7 +157,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 }
 
 /** JSON lines to the log file; readable lifecycle lines to the console. */
-function stackLogger(file: WriteStream, console?: (line: string) => void): Logger {
+function stackLogger(file: WriteStream, level: string, console?: (line: string) => void): Logger {
   const streams: { stream: NodeJS.WritableStream }[] = [{ stream: file }];
   if (console) {
     streams.push({
@@ -172,7 +173,7 @@ function stackLogger(file: WriteStream, console?: (line: string) => void): Logge
       }),
     });
   }
-  return createLogger({}, pino.multistream(streams));
+  return createLogger({ level }, pino.multistream(streams));
 }
 
 const QUIET = new Set(['pipeline.import-poll', 'pipeline.autopilot-poll', 'devhost.receiver-error', 'devhost.blob-poll-failed']);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { QUEUES } from '../shared/adapters/bus/queues.js';
+import { QUEUES } from '../shared/messages/index.js';
 import { loadConfig, type AppConfig } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { createRuntime, useRuntime, type Runtime } from '../shared/runtime.js';

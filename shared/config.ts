@@ -1,11 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
-import { loadSupplierPolicies, type SupplierPolicy } from './domain/suppliers.js';
+import { supplierPoliciesFromSetting, type SupplierPolicy } from './domain/suppliers.js';
 import { GRAPH_SETTINGS_DEFAULTS, type GraphSettings } from './adapters/graph/settings.js';
 
 /**
  * Every setting, read and validated once. A bad or missing setting fails start-up with a
  * ConfigError that names it. Durations are given in real-world units and divided by
- * ZTP_TIME_SCALE where the pipeline uses them (see `scaled`).
+ * ZTP_TIME_SCALE where the pipeline uses them (`shared/policies.ts`).
  */
 
 export interface AppConfig {
@@ -158,9 +159,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
   };
 }
 
-/** A real-world duration as the pipeline should wait it under ZTP_TIME_SCALE. */
-export function scaled(config: Pick<AppConfig, 'timeScale'>, ms: number): number {
-  return ms / config.timeScale;
+/** ZTP_SUPPLIERS as the app and the CLI read it: the JSON itself, or the path of a JSON file. */
+export function loadSupplierPolicies(value: string | undefined): SupplierPolicy[] {
+  return supplierPoliciesFromSetting(value, (path) => readFileSync(path, 'utf8'));
 }
 
 let cached: AppConfig | undefined;

@@ -1,8 +1,18 @@
-/** Named errors, in one place, so callers branch on type rather than on messages. */
+/**
+ * Named errors, in one place and under one base, so callers branch with `instanceof` rather
+ * than on messages or names. Expected Graph failures are not here: they are typed results.
+ */
+
+/** Every error the product raises on purpose. */
+export abstract class ZtpError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
 
 /** A setting is missing or invalid; the message names it. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+export class ConfigError extends ZtpError {
   constructor(
     readonly setting: string,
     detail: string,
@@ -11,9 +21,11 @@ export class ConfigError extends Error {
   }
 }
 
+/** The supplier policy (ZTP_SUPPLIERS) is not valid JSON or not a valid supplier list. */
+export class SupplierConfigError extends ZtpError {}
+
 /** An ETag-guarded write lost a race: someone else changed the entity first. */
-export class ConcurrencyConflictError extends Error {
-  override readonly name = 'ConcurrencyConflictError';
+export class ConcurrencyConflictError extends ZtpError {
   constructor(
     readonly table: string,
     readonly partitionKey: string,
@@ -24,8 +36,7 @@ export class ConcurrencyConflictError extends Error {
 }
 
 /** An insert found the entity already there. */
-export class EntityExistsError extends Error {
-  override readonly name = 'EntityExistsError';
+export class EntityExistsError extends ZtpError {
   constructor(
     readonly table: string,
     readonly partitionKey: string,
@@ -34,3 +45,33 @@ export class EntityExistsError extends Error {
     super(`Entity ${table}/${partitionKey}/${rowKey} already exists`);
   }
 }
+
+/** A transition the lifecycle does not allow: a late or repeated message would move a device backwards. */
+export class IllegalTransitionError extends ZtpError {
+  constructor(
+    readonly serialNumber: string,
+    readonly from: string | undefined,
+    readonly to: string,
+  ) {
+    super(`Device ${serialNumber} cannot go from ${from ?? '(new)'} to ${to}`);
+  }
+}
+
+/** Work kept failing transiently past the retry limit: left to the queue's delivery count and dead-letter queue. */
+export class RetriesExhaustedError extends ZtpError {
+  constructor(
+    readonly kind: string,
+    readonly attempts: number,
+    detail: string,
+  ) {
+    super(
+      `${kind}: still failing after ${attempts} rescheduled attempts (${detail}); leaving it to the queue's delivery count and dead-letter queue`,
+    );
+  }
+}
+
+/** Two reads of one ETag-pinned blob disagreed: the blob changed under a pinned read, which storage rules out. */
+export class IntakeInconsistencyError extends ZtpError {}
+
+/** Something the app waited on did not answer in time (start-up, a health check). */
+export class TimeoutError extends ZtpError {}

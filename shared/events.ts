@@ -24,6 +24,7 @@ export const EVENTS = {
   importRefused: 'graph.import-refused',
   syncSkipped: 'graph.sync-skipped',
   messageRescheduled: 'message.rescheduled',
+  messagePoisoned: 'message.poisoned',
   sweeperRun: 'sweeper.run',
   sweeperTickRevived: 'sweeper.tick-revived',
   sweeperRequeued: 'sweeper.requeued',

@@ -53,7 +53,7 @@ export type { Logger };
 export function createLogger(options: { level?: string; name?: string } = {}, destination?: DestinationStream): Logger {
   const config: LoggerOptions = {
     name: options.name ?? 'ztp',
-    level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+    level: options.level ?? 'info',
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
     // Child loggers' fields are censored by pino at their top level (where they carry ids
@@ -65,14 +65,4 @@ export function createLogger(options: { level?: string; name?: string } = {}, de
     },
   };
   return destination ? pino(config, destination) : pino(config);
-}
-
-/** A logger for one invocation: every line carries its correlation id. */
-export function invocationLogger(parent: Logger, correlationId: string, fields: Record<string, unknown> = {}): Logger {
-  return parent.child({ correlationId, ...fields });
-}
-
-/** Shortens an identifier that must never be logged whole (a hash) to a recognisable prefix. */
-export function fingerprint(value: string, length = 12): string {
-  return value.length <= length ? value : `${value.slice(0, length)}…`;
 }

@@ -1,11 +1,5 @@
 import { BlobStore } from './adapters/blobs/blob-store.js';
 import { createServiceBusClient, WorkQueue } from './adapters/bus/work-queue.js';
-import { BatchRepository } from './adapters/tables/batch-repository.js';
-import { DeviceRepository } from './adapters/tables/device-repository.js';
-import { appConfig, type AppConfig } from './config.js';
-import { createLogger, type Logger } from './log.js';
-import type { IntakeDeps } from './services/intake.js';
-import { TableClient } from '@azure/data-tables';
 import {
   budgetLimitsFrom,
   createGraphClientFromSettings,
@@ -13,14 +7,34 @@ import {
   type GraphClient,
   type GraphSettings,
 } from './adapters/graph/index.js';
+import { BatchRepository } from './adapters/tables/batch-repository.js';
+import { DeadLetterCursorRepository } from './adapters/tables/dead-letter-cursors.js';
+import { DeviceRepository } from './adapters/tables/device-repository.js';
+import { PoisonRepository } from './adapters/tables/poison-store.js';
 import { TickLeaseRepository } from './adapters/tables/tick-leases.js';
-import { scaled } from './config.js';
-import type { PipelineDeps } from './services/pipeline/context.js';
+import { appConfig, type AppConfig } from './config.js';
+import { systemClock, type Clock } from './domain/clock.js';
+import { EVENTS } from './events.js';
+import { createLogger, type Logger } from './log.js';
+import { QUEUES } from './messages/index.js';
+import { pipelinePolicy, scaled, sweeperPolicy } from './policies.js';
+import { checkHealth, sharedHealthCheck, type HealthReport } from './services/health.js';
+import type { IntakeDeps } from './services/intake.js';
+import type { DispatchDeps } from './services/pipeline/dispatch.js';
+import type { SweeperDeps } from './services/sweeper.js';
+import { TableClient } from '@azure/data-tables';
 
 /**
  * The composition root: builds each adapter once per process from the validated
- * configuration and hands the use cases what they need. Function files call `runtime()`.
+ * configuration, and each use case's dependencies from them. Function files call
+ * `runtime()` and hand a use case what it asks for; nothing else wires anything.
  */
+
+/** Each health check's own budget, and how long callers share one check (real ms). */
+const HEALTH_CHECK_TIMEOUT_MS = 3_000;
+const HEALTH_SHARED_FOR_MS = 10_000;
+/** A batch id no file can have (not hex): reading it is one cheap table round trip. */
+const HEALTH_PROBE_BATCH_ID = 'health-probe';
 
 export interface Runtime {
   readonly config: AppConfig;
@@ -30,21 +44,27 @@ export interface Runtime {
   readonly batches: BatchRepository;
   readonly queue: WorkQueue;
   readonly graph: GraphClient;
-  readonly now: () => Date;
+  readonly now: Clock;
   intakeDeps(): IntakeDeps;
-  pipelineDeps(): PipelineDeps;
+  pipelineDeps(): DispatchDeps;
+  sweeperDeps(): SweeperDeps;
+  /** Storage, Service Bus and Graph checked at once; callers within a few seconds share one check. */
+  health(): Promise<HealthReport>;
   close(): Promise<void>;
 }
 
 export async function createRuntime(config: AppConfig, log: Logger = createLogger({ level: config.logLevel })): Promise<Runtime> {
-  const blobs = BlobStore.fromConnectionString(config.storageConnectionString);
-  const devices = DeviceRepository.fromConnectionString(config.storageConnectionString);
-  const batches = BatchRepository.fromConnectionString(config.storageConnectionString);
-  const leases = TickLeaseRepository.fromConnectionString(config.storageConnectionString);
-  await Promise.all([devices.ensure(), batches.ensure(), leases.ensure()]);
+  const now = systemClock;
+  const storage = config.storageConnectionString;
+  const blobs = BlobStore.fromConnectionString(storage);
+  const devices = DeviceRepository.fromConnectionString(storage);
+  const batches = BatchRepository.fromConnectionString(storage);
+  const leases = TickLeaseRepository.fromConnectionString(storage);
+  const cursors = DeadLetterCursorRepository.fromConnectionString(storage, now);
+  const poison = PoisonRepository.fromConnectionString(storage);
+  await Promise.all([devices.ensure(), batches.ensure(), leases.ensure(), cursors.ensure(), poison.ensure()]);
   const bus = createServiceBusClient(config.serviceBus);
   const queue = new WorkQueue(bus);
-  const now = (): Date => new Date();
 
   // Graph's windows and Autopilot's waits run on the simulator's clock when ZTP_TIME_SCALE > 1.
   const graphSettings: GraphSettings = {
@@ -53,46 +73,29 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     syncIntervalMs: scaled(config, config.graph.syncIntervalMs),
     defaultRetryAfterMs: scaled(config, config.graph.defaultRetryAfterMs),
   };
-  const budgetTable = TableClient.fromConnectionString(config.storageConnectionString, 'graphbudget', {
-    allowInsecureConnection: /TableEndpoint=http:/i.test(config.storageConnectionString),
+  const budgetTable = TableClient.fromConnectionString(storage, 'graphbudget', {
+    allowInsecureConnection: /TableEndpoint=http:/i.test(storage),
   });
   const budget = createTableBudget({ tableClient: budgetTable, limits: budgetLimitsFrom(graphSettings) });
   const graph = createGraphClientFromSettings(graphSettings, budget);
 
-  const p = config.pipeline;
-  // An import call may be in flight this long (real time: network, not Autopilot's clock).
-  const claimGraceMs = Math.max(2 * config.graph.requestTimeoutMs, scaled(config, p.firstPollMs));
-  const pipeline: PipelineDeps = {
-    devices,
-    graph,
-    queue,
-    ticks: { leases, queue, now },
-    log,
-    now,
-    waits: {
-      firstPollMs: scaled(config, p.firstPollMs),
-      importPollMs: scaled(config, p.importPollMs),
-      maxPollIntervalMs: scaled(config, p.maxPollIntervalMs),
-      retagSettleMs: scaled(config, p.retagSettleMs),
-      deadlines: {
-        // Never shorter than a few claim graces, or a fast clock stalls imports before a lost one is retried.
-        import: Math.max(scaled(config, p.importDeadlineMs), 4 * claimGraceMs),
-        'group-tag': scaled(config, p.profileDeadlineMs),
-        'profile-assignment': scaled(config, p.profileDeadlineMs),
-        enrolment: scaled(config, p.enrolmentDeadlineMs),
-        reprovision: scaled(config, p.reprovisionDeadlineMs),
+  const ticks = { leases, queue, now };
+  const pipeline: DispatchDeps = { ...pipelinePolicy(config), devices, graph, queue, ticks, poison, log, now };
+  const sweeper: SweeperDeps = { devices, batches, queue, ticks, cursors, log, now, policy: sweeperPolicy(config) };
+  const intake: IntakeDeps = { blobs, devices, batches, queue, suppliers: config.suppliers, limits: config.intake, log, now };
+  const health = sharedHealthCheck(async () => {
+    const report = await checkHealth(
+      {
+        storage: () => batches.get(HEALTH_PROBE_BATCH_ID),
+        serviceBus: (abortSignal) => queue.peekDeadLetters(QUEUES.import, { maxMessages: 1, abortSignal }),
+        // Lowest priority: a health check never takes a request slot from the pipeline.
+        graph: () => graph.checkReachable({ priority: 'cleanup' }),
       },
-    },
-    retry: {
-      firstRetryMs: scaled(config, p.firstRetryMs),
-      maxRetryMs: scaled(config, p.maxRetryMs),
-      maxTransientRetries: p.maxTransientRetries,
-    },
-    claimGraceMs,
-    importRequestSize: config.graph.importChunkSize,
-    importIdPrefix: config.intake.importIdPrefix,
-    perDeviceReadLimit: p.perDeviceReadLimit,
-  };
+      { timeoutMs: HEALTH_CHECK_TIMEOUT_MS },
+    );
+    if (report.status !== 'ok') log.warn({ event: EVENTS.healthDegraded, checks: report.checks }, 'health check: degraded');
+    return report;
+  }, HEALTH_SHARED_FOR_MS);
 
   return {
     config,
@@ -103,8 +106,10 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     queue,
     graph,
     now,
-    intakeDeps: () => ({ blobs, devices, batches, queue, suppliers: config.suppliers, limits: config.intake, log, now }),
+    intakeDeps: () => intake,
     pipelineDeps: () => pipeline,
+    sweeperDeps: () => sweeper,
+    health,
     async close() {
       graph.close();
       await queue.close();

@@ -1,6 +1,6 @@
 import type { SampleFileOptions } from '../../local/sample-data.js';
 import type { BrokerQueueOptions } from '../../local/servicebus-broker/index.js';
-import { QUEUES } from '../../shared/adapters/bus/queues.js';
+import { QUEUES } from '../../shared/messages/index.js';
 
 /** What the intake benchmark's parent and its measuring child processes share. */
 

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { startAzurite, type AzuriteInstance } from '../../local/azurite.js';
 import { sampleHashFileChunks } from '../../local/sample-data.js';
 import { startServiceBusBroker, type ServiceBusBroker } from '../../local/servicebus-broker/index.js';
-import { QUEUES } from '../../shared/adapters/bus/queues.js';
+import { QUEUES } from '../../shared/messages/index.js';
 import type { HashFileEncoding } from '../../shared/domain/hash-file/index.js';
 import { INTAKE_CONTAINER } from '../../shared/services/intake.js';
 import { BENCH_MAX_FILE_BYTES, BENCH_SUPPLIER, benchFileOptions, benchQueueOptions, MIB } from './common.js';

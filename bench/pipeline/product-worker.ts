@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { DevHost } from '../../local/dev-host/index.js';
 import { FUNCTIONS } from '../../local/functions.js';
 import { startLocalRuntime } from '../../local/stack.js';
-import { parseEnvelope } from '../../shared/adapters/bus/work-queue.js';
+import { parseEnvelope } from '../../shared/messages/index.js';
 import { EVENTS } from '../../shared/events.js';
 import { createLogger } from '../../shared/log.js';
 import {
@@ -106,13 +106,10 @@ function timed<H extends (input: never, context: InvocationContext) => unknown>(
 function invocationKind(functionName: string, input: unknown): string {
   if (functionName === 'intakeHashFile') return 'intake (one file)';
   if (functionName !== 'importDevices' && functionName !== 'followUp') return functionName;
-  try {
-    const envelope = parseEnvelope(input);
-    const payload = envelope.payload as { tick?: string } | undefined;
-    return envelope.kind === 'tick' ? `${payload?.tick ?? '?'} poll` : envelope.kind;
-  } catch {
-    return functionName;
-  }
+  const read = parseEnvelope(input);
+  if (!read.ok) return functionName;
+  const payload = read.envelope.payload as { tick?: string } | undefined;
+  return read.envelope.kind === 'tick' ? `${payload?.tick ?? '?'} poll` : read.envelope.kind;
 }
 
 const rssMib = (): number => process.memoryUsage().rss / 1024 / 1024;

@@ -2,7 +2,8 @@ import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HASH_FILE_LIMITS, validateHashFile } from '../../shared/domain/hash-file/index.js';
 import type { FileOutcome, FileRejection, HashFileEncoding, HashFileFormat, ValidatedRow } from '../../shared/domain/hash-file/index.js';
-import { findSupplier, loadSupplierPolicies } from '../../shared/domain/suppliers.js';
+import { loadSupplierPolicies } from '../../shared/config.js';
+import { findSupplier } from '../../shared/domain/suppliers.js';
 import type { SupplierPolicy } from '../../shared/domain/suppliers.js';
 
 /**

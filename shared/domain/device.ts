@@ -1,3 +1,4 @@
+import { IllegalTransitionError } from '../errors.js';
 import { canTransition, type DeviceState, type TransitionReason, type WaitStep } from './lifecycle.js';
 
 /** A device as the product knows it: one per serial number. */
@@ -51,17 +52,6 @@ export interface DeviceEvent {
   readonly generation: number;
   readonly batchId: string | undefined;
   readonly detail: Readonly<Record<string, unknown>> | undefined;
-}
-
-export class IllegalTransitionError extends Error {
-  override readonly name = 'IllegalTransitionError';
-  constructor(
-    readonly serialNumber: string,
-    readonly from: DeviceState | undefined,
-    readonly to: DeviceState,
-  ) {
-    super(`Device ${serialNumber} cannot go from ${from ?? '(new)'} to ${to}`);
-  }
 }
 
 export interface TransitionInput {
@@ -156,7 +146,10 @@ export function newDevice(
   return { record, event };
 }
 
-/** Serial numbers are compared as Autopilot does: trimmed, case-insensitive. */
+/**
+ * Serial numbers are compared as Autopilot does: trimmed, case-insensitive — in the file's
+ * duplicate and hash cross-checks, in table keys and in message ids alike.
+ */
 export function serialKey(serialNumber: string): string {
   return serialNumber.trim().toUpperCase();
 }

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { SupplierConfigError } from '../errors.js';
 import { isValidGroupTag } from './hash-file/fields.js';
 
 /**
@@ -46,10 +46,6 @@ export const supplierPoliciesSchema = z.array(supplierSchema).superRefine((suppl
   });
 });
 
-export class SupplierConfigError extends Error {
-  override readonly name = 'SupplierConfigError';
-}
-
 /** Parses the supplier policy JSON; `origin` names where it came from in the error message. */
 export function parseSupplierPolicies(json: string, origin = 'ZTP_SUPPLIERS'): SupplierPolicy[] {
   let value: unknown;
@@ -68,12 +64,9 @@ export function parseSupplierPolicies(json: string, origin = 'ZTP_SUPPLIERS'): S
 
 /**
  * ZTP_SUPPLIERS holds the JSON itself or the path of a JSON file. Unset or blank means no
- * suppliers are configured. Reading the file is the one piece of I/O here, injectable for tests.
+ * suppliers are configured. The caller reads the file (the domain does no I/O).
  */
-export function loadSupplierPolicies(
-  envValue: string | undefined,
-  readTextFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
-): SupplierPolicy[] {
+export function supplierPoliciesFromSetting(envValue: string | undefined, readTextFile: (path: string) => string): SupplierPolicy[] {
   const value = envValue?.trim() ?? '';
   if (value === '') return [];
   if (value.startsWith('[') || value.startsWith('{')) return parseSupplierPolicies(value);

@@ -1,8 +1,8 @@
-import type { DeviceRepository, Versioned } from '../adapters/tables/device-repository.js';
 import { newDevice, transition, type DeviceRecord, type NewDeviceInput, type TransitionInput } from '../domain/device.js';
 import type { TransitionReason } from '../domain/lifecycle.js';
 import { logTransition } from '../events.js';
 import type { Logger } from '../log.js';
+import type { DeviceStore, Versioned } from './ports.js';
 
 /**
  * The only way a device changes state: validated transition, ETag-guarded save together
@@ -10,10 +10,10 @@ import type { Logger } from '../log.js';
  * which re-reads and decides again.
  */
 
-export type DeviceStore = Pick<DeviceRepository, 'get' | 'create' | 'save'>;
+type DeviceWrites = Pick<DeviceStore, 'create' | 'save'>;
 
 export async function applyTransition(
-  devices: DeviceStore,
+  devices: DeviceWrites,
   log: Logger,
   current: Versioned<DeviceRecord>,
   input: TransitionInput,
@@ -25,7 +25,7 @@ export async function applyTransition(
 }
 
 export async function recordNewDevice(
-  devices: DeviceStore,
+  devices: DeviceWrites,
   log: Logger,
   input: NewDeviceInput,
   state: 'received' | 'rejected',

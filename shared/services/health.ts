@@ -1,4 +1,5 @@
 import type { GraphResult } from '../adapters/graph/result.js';
+import { ConfigError, TimeoutError } from '../errors.js';
 
 /**
  * Liveness plus dependency checks: storage, Service Bus and Graph, each with its own time
@@ -38,8 +39,24 @@ export interface HealthOptions {
   readonly clock?: () => number;
 }
 
-class CheckTimeout extends Error {
-  override readonly name = 'CheckTimeout';
+/**
+ * `work` raced against `ms`: rejects with a TimeoutError naming the wait, and aborts the
+ * signal it gave the work so an SDK call can stop too.
+ */
+export async function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number, what = 'no answer'): Promise<T> {
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new TimeoutError(`${what} within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([work(controller.signal), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Graph refusing with 429 still proves it is reachable; so does the app's own budget saying "not now". */
@@ -59,7 +76,7 @@ function graphOutcome(result: GraphResult<unknown>): { ok: boolean; reason?: str
 
 /** A short, safe description of an error: its code or status, never its message. */
 export function failureReason(error: unknown): string {
-  if (error instanceof CheckTimeout) return error.message;
+  if (error instanceof TimeoutError) return error.message;
   if (typeof error === 'object' && error !== null) {
     const { statusCode, code, name } = error as { statusCode?: unknown; code?: unknown; name?: unknown };
     if (typeof statusCode === 'number') return `answered ${statusCode}`;
@@ -75,21 +92,11 @@ async function runCheck<T>(
   clock: () => number,
 ): Promise<{ value?: T; error?: unknown; ms: number }> {
   const started = clock();
-  const controller = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      reject(new CheckTimeout(`no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-  });
   try {
-    const value = await Promise.race([probe(controller.signal), timeout]);
+    const value = await withTimeout(probe, timeoutMs);
     return { value, ms: Math.round(clock() - started) };
   } catch (error) {
     return { error, ms: Math.round(clock() - started) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -136,7 +143,30 @@ export function sharedHealthCheck(
 
 /** Why the app itself could not start, safely: the setting's name for a configuration error. */
 export function startupFailureReason(error: unknown): string {
-  if (error instanceof Error && error.name === 'ConfigError' && 'setting' in error)
-    return `setting ${String(error.setting)} is missing or invalid`;
+  if (error instanceof ConfigError) return `setting ${error.setting} is missing or invalid`;
   return `the app could not start: ${failureReason(error)}`;
+}
+
+/** What the health route answers when the app did not start: degraded, with no checks run. */
+export interface StartupFailureReport {
+  readonly status: 'degraded';
+  readonly reason: string;
+  readonly checks: Record<string, never>;
+}
+
+/**
+ * The health route's answer: the app's shared check once it has started (within
+ * `startTimeoutMs`), otherwise why it could not start.
+ */
+export async function reportHealth(
+  started: () => Promise<() => Promise<HealthReport>>,
+  startTimeoutMs: number,
+): Promise<HealthReport | StartupFailureReport> {
+  let check: () => Promise<HealthReport>;
+  try {
+    check = await withTimeout(() => started(), startTimeoutMs, 'start-up');
+  } catch (error) {
+    return { status: 'degraded', reason: startupFailureReason(error), checks: {} };
+  }
+  return check();
 }

@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto';
-import type { BlobStore } from '../adapters/blobs/blob-store.js';
-import type { BatchRecord, BatchRepository } from '../adapters/tables/batch-repository.js';
-import type { DeviceRepository, Versioned } from '../adapters/tables/device-repository.js';
-import type { OutgoingMessage, WorkQueue } from '../adapters/bus/work-queue.js';
-import { QUEUES } from '../adapters/bus/queues.js';
+import type { BatchRecord } from '../domain/batch.js';
+import type { Clock } from '../domain/clock.js';
+import {
+  fileChunkMessage,
+  importChunkQueue,
+  retagMessage,
+  retagQueue,
+  type ImportChunkMessage,
+  type RetagPayload,
+} from '../messages/index.js';
+import type { BatchStore, BlobFiles, DeviceStore, MessageQueue, Versioned } from './ports.js';
 import type { DeviceRecord } from '../domain/device.js';
 import {
   validateHashFile,
@@ -14,7 +20,7 @@ import {
 } from '../domain/hash-file/index.js';
 import { reportRowFromValidatedRow, ResultReportWriter, type ReportOutcome, type ReportRow } from '../domain/result-report.js';
 import { findSupplier, type SupplierPolicy } from '../domain/suppliers.js';
-import { ConcurrencyConflictError, EntityExistsError } from '../errors.js';
+import { ConcurrencyConflictError, EntityExistsError, IntakeInconsistencyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { EVENTS } from '../events.js';
 import { applyTransition, recordNewDevice } from './device-lifecycle.js';
@@ -29,32 +35,15 @@ import { applyTransition, recordNewDevice } from './device-lifecycle.js';
 export const INTAKE_CONTAINER = 'hash-uploads';
 export const RESULTS_CONTAINER = 'hash-results';
 
-export interface ImportChunkPayload {
-  readonly batchId: string;
-  readonly chunk: number;
-  readonly serialNumbers: readonly string[];
-  /**
-   * On a rescheduled copy: the import ids this work claimed before its call failed. Those
-   * devices are this work's own, with no call of theirs still in flight, so the retry may
-   * reconcile and resubmit them at once.
-   */
-  readonly claims?: Readonly<Record<string, string>>;
-}
-
-export interface RetagPayload {
-  readonly serialNumber: string;
-  readonly generation: number;
-}
-
 export interface IntakeDeps {
-  readonly blobs: Pick<BlobStore, 'info' | 'openRead' | 'writeText' | 'readText'>;
-  readonly devices: Pick<DeviceRepository, 'get' | 'create' | 'save'>;
-  readonly batches: Pick<BatchRepository, 'get' | 'create' | 'save'>;
-  readonly queue: Pick<WorkQueue, 'send'>;
+  readonly blobs: BlobFiles;
+  readonly devices: Pick<DeviceStore, 'get' | 'create' | 'save'>;
+  readonly batches: BatchStore;
+  readonly queue: Pick<MessageQueue, 'send'>;
   readonly suppliers: readonly SupplierPolicy[];
   readonly limits: { readonly maxFileBytes: number; readonly maxRows: number; readonly importChunkSize: number };
   readonly log: Logger;
-  readonly now: () => Date;
+  readonly now: Clock;
   /** Rows recorded at once; Table Storage calls overlap this much. */
   readonly concurrency?: number;
 }
@@ -75,11 +64,6 @@ export function parseIntakePath(blobName: string): { supplierId: string; fileNam
 
 export function reportBlobName(supplierId: string, fileName: string): string {
   return `${supplierId}/${fileName}.result.csv`;
-}
-
-/** Deterministic, so a re-run or a redelivered trigger queues the same chunk ids. */
-export function importChunkMessageId(batchId: string, chunk: number): string {
-  return `import:${batchId}:${chunk}`;
 }
 
 async function firstPass(
@@ -201,18 +185,13 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
   let chunksSent = 0;
   // A chunk goes out as soon as it is full, so the import starts while the file is still read.
   const sendChunks = async (all: boolean): Promise<void> => {
-    const messages: OutgoingMessage<'import-chunk', ImportChunkPayload>[] = [];
+    const messages: ImportChunkMessage[] = [];
     while (chunksSent * chunkSize < toImport.length && (all || (chunksSent + 1) * chunkSize <= toImport.length)) {
       const serialNumbers = toImport.slice(chunksSent * chunkSize, (chunksSent + 1) * chunkSize);
-      messages.push({
-        kind: 'import-chunk',
-        correlationId,
-        messageId: importChunkMessageId(batchId, chunksSent),
-        payload: { batchId, chunk: chunksSent, serialNumbers },
-      });
+      messages.push(fileChunkMessage(batchId, chunksSent, serialNumbers, correlationId));
       chunksSent++;
     }
-    await deps.queue.send(QUEUES.import, messages);
+    await deps.queue.send(importChunkQueue, messages);
   };
   let window: ValidatedRow[] = [];
   const flush = async (): Promise<void> => {
@@ -237,13 +216,13 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
   const fileOutcome = await validation.outcome;
   if (fileOutcome.rejected) {
     // The blob cannot change under an ETag-pinned read, so the passes agree; this guards the impossible.
-    throw new Error(`Second pass over ${blobName} disagreed with the first: ${fileOutcome.rejected.code}`);
+    throw new IntakeInconsistencyError(`Second pass over ${blobName} disagreed with the first: ${fileOutcome.rejected.code}`);
   }
 
   await sendChunks(true);
   await deps.queue.send(
-    QUEUES.followup,
-    retags.map((payload) => ({ kind: 'retag', correlationId, messageId: `retag:${payload.serialNumber}:${payload.generation}`, payload })),
+    retagQueue,
+    retags.map((payload) => retagMessage(payload, correlationId)),
   );
 
   await deps.blobs.writeText(RESULTS_CONTAINER, report, writer.toString(), 'text/csv; charset=utf-8');

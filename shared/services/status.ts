@@ -1,7 +1,7 @@
-import type { BatchRecord, BatchRepository } from '../adapters/tables/batch-repository.js';
-import type { DeviceRepository } from '../adapters/tables/device-repository.js';
+import type { BatchRecord } from '../domain/batch.js';
 import type { DeviceEvent, DeviceRecord } from '../domain/device.js';
 import type { DeviceState } from '../domain/lifecycle.js';
+import type { BatchStore, DeviceStore } from './ports.js';
 
 /**
  * Device and batch status as the service desk and operations see it, shared by the status
@@ -40,10 +40,17 @@ export interface DeviceStatus {
 }
 
 /** Undefined for a serial number no file ever brought. */
+/** What the status API and the CLI read. */
+export interface StatusDeps {
+  readonly devices: Pick<DeviceStore, 'get' | 'history' | 'inBatch'>;
+  readonly batches: Pick<BatchStore, 'get'>;
+}
+
 export async function deviceStatus(
-  devices: Pick<DeviceRepository, 'get' | 'history'>,
+  deps: { readonly devices: StatusDeps['devices'] },
   serialNumber: string,
 ): Promise<DeviceStatus | undefined> {
+  const { devices } = deps;
   const found = await devices.get(serialNumber);
   if (found === undefined) return undefined;
   const history = await devices.history(serialNumber);
@@ -94,10 +101,7 @@ export async function summariseBatch(
 }
 
 /** Undefined for a batch id no file ever had. */
-export async function batchSummary(
-  deps: { readonly batches: Pick<BatchRepository, 'get'>; readonly devices: Pick<DeviceRepository, 'inBatch'> },
-  batchId: string,
-): Promise<BatchSummary | undefined> {
+export async function batchSummary(deps: StatusDeps, batchId: string): Promise<BatchSummary | undefined> {
   const found = await deps.batches.get(batchId);
   if (found === undefined) return undefined;
   return summariseBatch(found.value, deps.devices.inBatch(batchId));

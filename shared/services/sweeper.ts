@@ -1,17 +1,13 @@
-import { createHash } from 'node:crypto';
-import { QUEUES } from '../adapters/bus/queues.js';
-import type { DeadLetteredMessage, OutgoingMessage, WorkQueue } from '../adapters/bus/work-queue.js';
-import type { BatchRecord, BatchRepository } from '../adapters/tables/batch-repository.js';
-import type { DeviceRepository, StateClause } from '../adapters/tables/device-repository.js';
-import type { EntityProps, TableStore } from '../adapters/tables/table-store.js';
-import { scaled, type AppConfig } from '../config.js';
+import type { BatchRecord } from '../domain/batch.js';
+import type { Clock } from '../domain/clock.js';
 import { serialKey, type DeviceRecord } from '../domain/device.js';
 import type { DeviceState } from '../domain/lifecycle.js';
 import { isPastDeadline } from '../domain/waiting.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../errors.js';
 import { EVENTS } from '../events.js';
 import type { Logger } from '../log.js';
-import type { ImportChunkPayload } from './intake.js';
+import { importChunkQueue, QUEUES, requeueMessage, type ImportChunkMessage, type QueueName } from '../messages/index.js';
+import type { BatchStore, DeadLetterCursorStore, DeadLetteredMessage, DeviceStore, MessageQueue, StateClause } from './ports.js';
 import { ensureTick, type TickDeps, type TickName } from './pipeline/ticks.js';
 import { pollWaitedOn, WATCHED } from './pipeline/watched.js';
 
@@ -26,13 +22,6 @@ import { pollWaitedOn, WATCHED } from './pipeline/watched.js';
  * Everything is idempotent: poll leases are ETag-guarded, re-queued work carries
  * deterministic message ids, and the dead-letter cursor only moves with its ETag.
  */
-
-export const SWEEPER_TABLE = 'sweeper';
-const CURSOR_PARTITION = 'deadletter-cursor';
-
-const MINUTE = 60_000;
-/** Queue delivery and handler time are real, whatever the time scale: never wait less than this. */
-const MIN_REAL_WAIT_MS = MINUTE;
 
 export interface SweeperPolicy {
   /** A `received` device this long unchanged has lost its import message (real ms). */
@@ -52,62 +41,17 @@ export interface SweeperPolicy {
   readonly maxDeadLettersCounted: number;
 }
 
-export function sweeperPolicy(config: Pick<AppConfig, 'timeScale' | 'pipeline' | 'intake'>): SweeperPolicy {
-  return {
-    requeueAfterMs: Math.max(scaled(config, 10 * config.pipeline.firstPollMs), MIN_REAL_WAIT_MS),
-    intakeGraceMs: 30 * MINUTE,
-    tickOverdueMs: Math.max(scaled(config, 10 * MINUTE), MIN_REAL_WAIT_MS),
-    reviveDelayMs: scaled(config, config.pipeline.firstPollMs),
-    importChunkSize: config.intake.importChunkSize,
-    maxRequeuePerRun: 2_000,
-    maxNewDeadLettersPerQueue: 500,
-    maxDeadLettersCounted: 5_000,
-  };
-}
-
-/** How far the dead letters of one queue have been reported. */
-export interface DeadLetterCursor {
-  readonly lastSequenceNumber: string | undefined;
-  readonly etag: string | undefined;
-}
-
-export interface DeadLetterCursors {
-  get(queue: string): Promise<DeadLetterCursor>;
-  /** ConcurrencyConflictError / EntityExistsError when another run moved it first. */
-  advance(queue: string, lastSequenceNumber: string, etag: string | undefined): Promise<void>;
-}
-
-type CursorRow = EntityProps & { lastSequenceNumber?: string; updatedAt?: string };
-
-/** One small row per queue in the `sweeper` table. */
-export function tableDeadLetterCursors(
-  store: Pick<TableStore<CursorRow>, 'get' | 'insert' | 'update'>,
-  now: () => Date,
-): DeadLetterCursors {
-  return {
-    async get(queue) {
-      const row = await store.get(CURSOR_PARTITION, queue);
-      return { lastSequenceNumber: row?.value.lastSequenceNumber || undefined, etag: row?.etag };
-    },
-    async advance(queue, lastSequenceNumber, etag) {
-      const value: CursorRow = { lastSequenceNumber, updatedAt: now().toISOString() };
-      if (etag === undefined) await store.insert(CURSOR_PARTITION, queue, value);
-      else await store.update(CURSOR_PARTITION, queue, value, etag);
-    },
-  };
-}
-
 export interface SweeperDeps {
-  readonly devices: Pick<DeviceRepository, 'matching'>;
-  readonly batches: Pick<BatchRepository, 'get'>;
-  readonly queue: Pick<WorkQueue, 'send' | 'peekDeadLetters'>;
+  readonly devices: Pick<DeviceStore, 'matching'>;
+  readonly batches: Pick<BatchStore, 'get'>;
+  readonly queue: Pick<MessageQueue, 'send' | 'peekDeadLetters'>;
   readonly ticks: TickDeps;
-  readonly cursors: DeadLetterCursors;
+  readonly cursors: DeadLetterCursorStore;
   readonly log: Logger;
-  readonly now: () => Date;
+  readonly now: Clock;
   readonly policy: SweeperPolicy;
   /** The queues whose dead letters are surfaced; every queue of the app unless a test says otherwise. */
-  readonly queues?: readonly string[];
+  readonly queues?: readonly QueueName[];
 }
 
 export type TickOutcome = 'idle' | 'pending' | 'revived';
@@ -139,12 +83,6 @@ export interface SweepSummary {
 
 /** Devices the sweeper looks at: those not yet picked up, and those a poll watches. */
 const SCANNED: readonly StateClause[] = [{ state: 'received' }, ...WATCHED.imports, ...WATCHED.autopilot];
-
-/** Same devices and generations, same id: overlapping runs and repeats within the duplicate-detection window are dropped. */
-export function requeueMessageId(devices: readonly Pick<DeviceRecord, 'serialNumber' | 'generation'>[]): string {
-  const members = devices.map((device) => `${serialKey(device.serialNumber)}:${device.generation}`).sort();
-  return `sweep:${createHash('sha256').update(members.join('\n')).digest('hex').slice(0, 40)}`;
-}
 
 interface Scan {
   readonly waiting: Partial<Record<DeviceState, number>>;
@@ -227,18 +165,11 @@ async function requeueReceived(
   due.sort((a, b) => a.updatedAt.localeCompare(b.updatedAt) || serialKey(a.serialNumber).localeCompare(serialKey(b.serialNumber)));
   const chosen = due.slice(0, deps.policy.maxRequeuePerRun);
 
-  const messages: OutgoingMessage<'import-chunk', ImportChunkPayload>[] = [];
+  const messages: ImportChunkMessage[] = [];
   for (let i = 0; i < chosen.length; i += deps.policy.importChunkSize) {
-    const chunk = chosen.slice(i, i + deps.policy.importChunkSize);
-    const serialNumbers = chunk.map((device) => device.serialNumber);
-    messages.push({
-      kind: 'import-chunk',
-      correlationId,
-      messageId: requeueMessageId(chunk),
-      payload: { batchId: 'sweeper', chunk: messages.length, serialNumbers },
-    });
+    messages.push(requeueMessage(chosen.slice(i, i + deps.policy.importChunkSize), correlationId));
   }
-  await deps.queue.send(QUEUES.import, messages);
+  await deps.queue.send(importChunkQueue, messages);
   for (const message of messages) {
     deps.log.info(
       {
@@ -260,7 +191,7 @@ const after = (sequenceNumber: string, cursor: string | undefined): boolean =>
 const truncate = (text: string | undefined, max = 1024): string | undefined =>
   text !== undefined && text.length > max ? `${text.slice(0, max)}…` : text;
 
-async function surfaceDeadLetters(deps: SweeperDeps, queue: string, correlationId: string): Promise<DeadLetterCount> {
+async function surfaceDeadLetters(deps: SweeperDeps, queue: QueueName, correlationId: string): Promise<DeadLetterCount> {
   const { policy } = deps;
   const present = await deps.queue.peekDeadLetters(queue, { maxMessages: policy.maxDeadLettersCounted });
   const atLeast = present.length >= policy.maxDeadLettersCounted;

@@ -4,7 +4,7 @@ import { importDevicesOptions } from '../../functions/import-devices.js';
 import { DevHost } from '../../local/dev-host/index.js';
 import { startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
 import { Random, sampleDevice } from '../../local/sample-data.js';
-import { QUEUES } from '../../shared/adapters/bus/queues.js';
+import { QUEUES } from '../../shared/messages/index.js';
 import { newDevice } from '../../shared/domain/device.js';
 import { pipelineQueueOptions } from '../../local/stack.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
@@ -68,7 +68,7 @@ describe('transient faults that never end', () => {
         kind: 'import-chunk',
         correlationId: 'dlq-test',
         messageId: 'chunk-1',
-        payload: { batchId: 'b', chunk: 0, serialNumbers: [device.serialNumber] },
+        payload: { source: { kind: 'file', batchId: 'b', chunk: 0 }, serialNumbers: [device.serialNumber] },
       },
     ]);
 

@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { intakeHashFileOptions } from '../../functions/intake-hash-file.js';
 import { DevHost } from '../../local/dev-host/index.js';
 import { sampleHashFileBytes } from '../../local/sample-data.js';
-import { QUEUES } from '../../shared/adapters/bus/queues.js';
-import { parseEnvelope } from '../../shared/adapters/bus/work-queue.js';
-import { ingestHashFile, type ImportChunkPayload } from '../../shared/services/intake.js';
+import { parseMessage, QUEUES, type ImportChunkPayload } from '../../shared/messages/index.js';
+import { ingestHashFile } from '../../shared/services/intake.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -64,7 +63,11 @@ describe('supplier intake end to end: Azurite -> intake -> tables, Service Bus, 
     const receiver = client.createReceiver(QUEUES.import);
     const peeked = await receiver.peekMessages(1000);
     await client.close();
-    return peeked.map((m) => parseEnvelope(m.body).payload as ImportChunkPayload);
+    return peeked.map((m) => {
+      const parsed = parseMessage(QUEUES.import, m.body);
+      if (!parsed.ok || parsed.message.kind !== 'import-chunk') throw new Error(`not an import chunk: ${JSON.stringify(m.body)}`);
+      return parsed.message.payload;
+    });
   };
 
   // A Windows PowerShell 5.1 style file: UTF-16 LE with BOM, CRLF, with realistic bad rows.
@@ -113,7 +116,9 @@ describe('supplier intake end to end: Azurite -> intake -> tables, Service Bus, 
     expect(queued.sort()).toEqual(accepted.map((row) => row.device.serialNumber).sort());
     expect(Math.max(...chunks.map((c) => c.serialNumbers.length))).toBeLessThanOrEqual(5);
 
-    const batchId = chunks[0]!.batchId;
+    const source = chunks[0]!.source;
+    if (source.kind !== 'file') throw new Error(`chunk from ${source.kind}, not from the file`);
+    const { batchId } = source;
     const batch = await stack.runtime.batches.get(batchId);
     expect(batch?.value).toMatchObject({
       status: 'complete',

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DevHost } from '../../local/dev-host/index.js';
 import { startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
 import { Random, sampleDevice, type SampleDevice } from '../../local/sample-data.js';
-import { QUEUES } from '../../shared/adapters/bus/queues.js';
+import { QUEUES } from '../../shared/messages/index.js';
 import type { DeviceRecord } from '../../shared/domain/device.js';
 import type { DeviceState } from '../../shared/domain/lifecycle.js';
 import type { PipelineDeps } from '../../shared/services/pipeline/context.js';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { DeviceRepository } from '../../shared/adapters/tables/device-repository.js';
-import { IllegalTransitionError, newDevice, transition } from '../../shared/domain/device.js';
+import { newDevice, transition } from '../../shared/domain/device.js';
+import { IllegalTransitionError } from '../../shared/errors.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../shared/errors.js';
 
 const now = new Date('2026-01-01T10:00:00Z');

@@ -5,7 +5,7 @@ import { getDeviceOptions } from '../../functions/get-device.js';
 import { healthOptions } from '../../functions/health.js';
 import { startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
 import { startLocalRuntime, type LocalRuntime } from '../../local/stack.js';
-import type { BatchRecord } from '../../shared/adapters/tables/batch-repository.js';
+import type { BatchRecord } from '../../shared/domain/batch.js';
 import { encodeHardwareHashBase64 } from '../../shared/domain/hardware-hash.js';
 import { newDevice, transition, type DeviceRecord } from '../../shared/domain/device.js';
 import type { DeviceState, TransitionReason } from '../../shared/domain/lifecycle.js';

@@ -3,18 +3,14 @@ import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service
 import Long from 'long';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweeperOptions } from '../../functions/sweeper.js';
-import { QUEUES } from '../../shared/adapters/bus/queues.js';
-import type { BatchRecord } from '../../shared/adapters/tables/batch-repository.js';
+import { QUEUES } from '../../shared/messages/index.js';
+import type { BatchRecord } from '../../shared/domain/batch.js';
 import { newDevice, transition, type DeviceRecord } from '../../shared/domain/device.js';
 import type { DeviceState, TransitionReason } from '../../shared/domain/lifecycle.js';
-import { TableStore } from '../../shared/adapters/tables/table-store.js';
-import {
-  sweep as sweepWith,
-  sweeperPolicy,
-  tableDeadLetterCursors,
-  type DeadLetterCursors,
-  type SweepSummary,
-} from '../../shared/services/sweeper.js';
+import { DeadLetterCursorRepository } from '../../shared/adapters/tables/dead-letter-cursors.js';
+import { sweeperPolicy } from '../../shared/policies.js';
+import type { DeadLetterCursorStore } from '../../shared/services/ports.js';
+import { sweep as sweepWith, type SweepSummary } from '../../shared/services/sweeper.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 
 /**
@@ -150,7 +146,7 @@ describe('sweeper', () => {
     expect(queued[0]?.body).toMatchObject({
       kind: 'import-chunk',
       correlationId: 'sweep-1',
-      payload: { batchId: 'sweeper', chunk: 0, serialNumbers: ['SWP-FORGOTTEN'] },
+      payload: { source: { kind: 'sweeper' }, serialNumbers: ['SWP-FORGOTTEN'] },
     });
     expect(events('sweeper.requeued')).toEqual([expect.objectContaining({ count: 1, serials: ['SWP-FORGOTTEN'], level: 'info' })]);
 
@@ -197,14 +193,17 @@ describe('sweeper', () => {
   });
 
   it('reports a dead letter once even when two sweeps read the cursor at the same moment', async () => {
-    const store = TableStore.fromConnectionString(stack.config.storageConnectionString, 'sweeperoverlap');
-    await store.ensureTable();
-    const cursors = tableDeadLetterCursors(store, () => new Date());
+    const cursors = DeadLetterCursorRepository.fromConnectionString(
+      stack.config.storageConnectionString,
+      () => new Date(),
+      'sweeperoverlap',
+    );
+    await cursors.ensure();
     // Both sweeps read the cursor before either moves it: the worst interleaving, every time.
     let release: () => void = () => undefined;
     const bothRead = new Promise<void>((resolve) => (release = resolve));
     let reads = 0;
-    const together: DeadLetterCursors = {
+    const together: DeadLetterCursorStore = {
       async get(queue) {
         const cursor = await cursors.get(queue);
         if (++reads === 2) release();

@@ -3,8 +3,8 @@ import { ServiceBusClient } from '@azure/service-bus';
 import Long from 'long';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startServiceBusBroker, type ServiceBusBroker } from '../../local/servicebus-broker/index.js';
-import { QUEUES } from '../../shared/adapters/bus/queues.js';
-import { parseEnvelope, WorkQueue } from '../../shared/adapters/bus/work-queue.js';
+import { WorkQueue } from '../../shared/adapters/bus/work-queue.js';
+import { parseMessage, QUEUES } from '../../shared/messages/index.js';
 import { TickLeaseRepository } from '../../shared/adapters/tables/tick-leases.js';
 import { TableStore } from '../../shared/adapters/tables/table-store.js';
 import { beginTickRun, endTickRun, ensureTick, type TickDeps } from '../../shared/services/pipeline/ticks.js';
@@ -72,14 +72,15 @@ describe('ensureTick', () => {
       // From the first message each time: an implicit peek continues where the last one stopped.
       const messages = await receiver.peekMessages(100, { fromSequenceNumber: Long.ZERO });
       return messages.map((message) => {
-        const envelope = parseEnvelope(message.body);
+        const parsed = parseMessage(QUEUES.followup, message.body);
+        if (!parsed.ok) throw new Error(`not a follow-up message: ${parsed.description}`);
         return {
           messageId: message.messageId,
           state: message.state,
           scheduledFor: message.scheduledEnqueueTimeUtc?.toISOString(),
           kind: message.subject,
           correlationId: message.correlationId,
-          payload: envelope.payload,
+          payload: parsed.message.payload,
         };
       });
     } finally {

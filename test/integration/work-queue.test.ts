@@ -1,6 +1,7 @@
 import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseEnvelope, WorkQueue, type OutgoingMessage } from '../../shared/adapters/bus/work-queue.js';
+import { WorkQueue } from '../../shared/adapters/bus/work-queue.js';
+import { parseEnvelope, type OutgoingMessage } from '../../shared/messages/index.js';
 import { startServiceBusBroker, type ServiceBusBroker } from '../../local/servicebus-broker/index.js';
 
 describe('WorkQueue through the real SDK and the test broker', () => {
@@ -41,7 +42,10 @@ describe('WorkQueue through the real SDK and the test broker', () => {
     const first = received.find((m) => m.messageId === 'a')!;
     expect(first.subject).toBe('test-kind');
     expect(first.correlationId).toBe('corr-a');
-    expect(parseEnvelope(first.body)).toEqual({ kind: 'test-kind', correlationId: 'corr-a', payload: { serials: ['S1', 'S2'] } });
+    expect(parseEnvelope(first.body)).toEqual({
+      ok: true,
+      envelope: { kind: 'test-kind', correlationId: 'corr-a', payload: { serials: ['S1', 'S2'] } },
+    });
     for (const m of received) await receiver.completeMessage(m);
     await receiver.close();
   });
@@ -87,7 +91,11 @@ describe('WorkQueue through the real SDK and the test broker', () => {
   });
 
   it('refuses a body that is not an envelope', () => {
-    expect(() => parseEnvelope({ hello: 'world' })).toThrow(/envelope/);
-    expect(() => parseEnvelope('not json')).toThrow(/envelope/);
+    expect(parseEnvelope({ hello: 'world' })).toMatchObject({
+      ok: false,
+      reason: 'not-an-envelope',
+      description: expect.stringMatching(/body\.kind/),
+    });
+    expect(parseEnvelope('not json')).toMatchObject({ ok: false, reason: 'not-an-envelope' });
   });
 });

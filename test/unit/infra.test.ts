@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { QUEUES } from '../../shared/adapters/bus/queues.js';
+import { QUEUES } from '../../shared/messages/index.js';
 
 /*
  * Static checks of the Bicep in infra/: no Bicep compiler is available offline, so these read

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
 import { newDevice, type DeviceRecord } from '../../shared/domain/device.js';
 import { pollWaitedOn } from '../../shared/services/pipeline/watched.js';
-import { requeueMessageId, sweeperPolicy } from '../../shared/services/sweeper.js';
+import { requeueMessage } from '../../shared/messages/index.js';
+import { sweeperPolicy } from '../../shared/policies.js';
+
+const requeueMessageId = (devices: readonly { serialNumber: string; generation: number }[]): string =>
+  requeueMessage(devices, 'corr').messageId;
 
 const at = new Date('2026-03-02T09:00:00.000Z');
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BatchRecord } from '../../shared/adapters/tables/batch-repository.js';
+import type { BatchRecord } from '../../shared/domain/batch.js';
 import { newDevice, transition, type DeviceRecord } from '../../shared/domain/device.js';
 import { ConfigError } from '../../shared/errors.js';
 import {

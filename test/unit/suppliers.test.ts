@@ -2,14 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  SupplierConfigError,
-  findSupplier,
-  isGroupTagAllowed,
-  loadSupplierPolicies,
-  parseSupplierPolicies,
-  resolveGroupTag,
-} from '../../shared/domain/suppliers.js';
+import { loadSupplierPolicies } from '../../shared/config.js';
+import { findSupplier, isGroupTagAllowed, parseSupplierPolicies, resolveGroupTag } from '../../shared/domain/suppliers.js';
+import { SupplierConfigError } from '../../shared/errors.js';
 import type { SupplierPolicy } from '../../shared/domain/suppliers.js';
 
 const POLICY_JSON =

@@ -1,17 +1,10 @@
 import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob';
 import type { Readable } from 'node:stream';
+import type { BlobFiles, BlobInfo } from '../../services/ports.js';
 
 /** Blob access for intake files and supplier reports: streamed reads, whole-text writes. */
 
-export interface BlobInfo {
-  readonly container: string;
-  readonly name: string;
-  readonly size: number;
-  readonly etag: string;
-  readonly contentMd5?: string;
-}
-
-export class BlobStore {
+export class BlobStore implements BlobFiles {
   private readonly ensured = new Map<string, Promise<void>>();
 
   constructor(private readonly service: BlobServiceClient) {}

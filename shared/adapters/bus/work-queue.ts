@@ -1,48 +1,15 @@
 import { DefaultAzureCredential } from '@azure/identity';
 import { ServiceBusClient, type ServiceBusMessage, type ServiceBusReceivedMessage, type ServiceBusSender } from '@azure/service-bus';
 import Long from 'long';
+import type { OutgoingMessage } from '../../messages/index.js';
+import type { DeadLetteredMessage, MessageQueue, PeekDeadLettersOptions } from '../../services/ports.js';
 
 /**
- * The one place that puts work on Service Bus. Every message is a typed envelope with a
- * `kind` and a correlation id, and a `messageId` chosen by the caller so that sending the
- * same logical work twice (a redelivered handler, a re-run intake) is dropped by the
- * queue's duplicate detection instead of being done twice.
+ * The one place that puts work on Service Bus. Every message is an envelope built by
+ * `shared/messages` with a deterministic `messageId`, so sending the same logical work twice
+ * (a redelivered handler, a re-run intake) is dropped by the queue's duplicate detection
+ * instead of being done twice.
  */
-
-export interface Envelope<K extends string = string, P = unknown> {
-  readonly kind: K;
-  readonly correlationId: string;
-  readonly payload: P;
-  /** How many times this work was rescheduled after throttling or a transient fault. */
-  readonly attempt?: number;
-}
-
-export interface OutgoingMessage<K extends string = string, P = unknown> extends Envelope<K, P> {
-  /** Deterministic id for duplicate detection: same logical work, same id. */
-  readonly messageId: string;
-}
-
-/** What a dead-lettered message says about itself; never its body. */
-export interface DeadLetteredMessage {
-  /** 64-bit, as a decimal string: a number would lose precision. */
-  readonly sequenceNumber: string;
-  readonly messageId: string | undefined;
-  /** The envelope kind (the message's subject). */
-  readonly kind: string | undefined;
-  readonly correlationId: string | undefined;
-  readonly deadLetterReason: string | undefined;
-  readonly deadLetterErrorDescription: string | undefined;
-  /** ISO 8601. */
-  readonly enqueuedTime: string | undefined;
-  readonly deliveryCount: number | undefined;
-}
-
-export interface PeekDeadLettersOptions {
-  /** Only messages with a higher sequence number; from the first one when absent. */
-  readonly afterSequenceNumber?: string;
-  readonly maxMessages: number;
-  readonly abortSignal?: AbortSignal;
-}
 
 const PEEK_PAGE = 250;
 
@@ -65,23 +32,9 @@ function toServiceBusMessage(message: OutgoingMessage): ServiceBusMessage {
       correlationId: message.correlationId,
       payload: message.payload,
       ...(message.attempt ? { attempt: message.attempt } : {}),
+      ...(message.workId ? { workId: message.workId } : {}),
     },
   };
-}
-
-/** Reads an envelope back from a received body, refusing anything that is not one. */
-export function parseEnvelope(body: unknown): Envelope {
-  const value = typeof body === 'string' ? safeJson(body) : body;
-  if (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Envelope).kind === 'string' &&
-    typeof (value as Envelope).correlationId === 'string' &&
-    'payload' in value
-  ) {
-    return value as Envelope;
-  }
-  throw new Error('Message body is not a work envelope {kind, correlationId, payload}');
 }
 
 function optionalText(value: unknown): string | undefined {
@@ -101,15 +54,7 @@ function deadLetterInfo(message: ServiceBusReceivedMessage): DeadLetteredMessage
   };
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-export class WorkQueue {
+export class WorkQueue implements MessageQueue {
   private readonly senders = new Map<string, ServiceBusSender>();
 
   constructor(private readonly client: ServiceBusClient) {}

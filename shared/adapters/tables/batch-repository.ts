@@ -1,24 +1,6 @@
 import { TableStore, type EntityProps } from './table-store.js';
-import type { Versioned } from './device-repository.js';
-
-/** One supplier file: identified by its content, so the same bytes are never imported twice. */
-export interface BatchRecord {
-  readonly batchId: string;
-  readonly supplierId: string;
-  readonly fileName: string;
-  readonly blobName: string;
-  readonly contentSha256: string;
-  readonly sizeBytes: number;
-  readonly status: 'processing' | 'complete' | 'rejected';
-  readonly receivedAt: string;
-  readonly completedAt: string | undefined;
-  readonly format: string | undefined;
-  readonly encoding: string | undefined;
-  readonly fileRejection: { readonly code: string; readonly message: string } | undefined;
-  readonly counts: Readonly<Record<string, number>>;
-  readonly reportBlob: string | undefined;
-  readonly correlationId: string;
-}
+import type { BatchRecord } from '../../domain/batch.js';
+import type { BatchStore, Versioned } from '../../services/ports.js';
 
 type Row = EntityProps;
 const BATCH_ROW = 'batch';
@@ -64,7 +46,7 @@ function fromRow(batchId: string, row: Row): BatchRecord {
   };
 }
 
-export class BatchRepository {
+export class BatchRepository implements BatchStore {
   constructor(private readonly store: TableStore<Row>) {}
 
   static fromConnectionString(connectionString: string, tableName = 'batches'): BatchRepository {

@@ -1,6 +1,7 @@
 import type { DeviceEvent, DeviceRecord } from '../../domain/device.js';
 import { serialKey } from '../../domain/device.js';
-import { isDeviceState, type DeviceState, type WaitStep } from '../../domain/lifecycle.js';
+import { isDeviceState, type DeviceState } from '../../domain/lifecycle.js';
+import type { DeviceStore, StateClause, Versioned } from '../../services/ports.js';
 import { odataString, TableStore, toKey, type EntityProps, type WriteOp } from './table-store.js';
 
 /**
@@ -8,17 +9,6 @@ import { odataString, TableStore, toKey, type EntityProps, type WriteOp } from '
  * (record update guarded by ETag + history event insert) is one atomic transaction.
  * Row keys: `device` for the record, `event-000001`… for the history in order.
  */
-
-/** Devices in `state`, and when given, waiting for one of `waitingFor`. */
-export interface StateClause {
-  readonly state: DeviceState;
-  readonly waitingFor?: readonly WaitStep[];
-}
-
-export interface Versioned<T> {
-  readonly value: T;
-  readonly etag: string;
-}
 
 const DEVICE_ROW = 'device';
 const eventRow = (sequence: number): string => `event-${String(sequence).padStart(6, '0')}`;
@@ -125,7 +115,7 @@ function fromEventRow(row: Row): DeviceEvent {
   };
 }
 
-export class DeviceRepository {
+export class DeviceRepository implements DeviceStore {
   constructor(private readonly store: TableStore<Row>) {}
 
   static fromConnectionString(connectionString: string, tableName = 'devices'): DeviceRepository {

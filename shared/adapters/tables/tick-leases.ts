@@ -1,25 +1,14 @@
+import type { TickLease, TickLeaseStore, TickRunLock } from '../../services/ports.js';
 import { TableStore, type EntityProps } from './table-store.js';
 
 /**
- * One row per periodic poll ("tick"): when its next run is scheduled. Guarded by ETag so
- * that however many instances ask for a poll, one chain of scheduled messages runs.
+ * One row per periodic poll ("tick"): when its next run is scheduled, and its run lock.
+ * Guarded by ETag so that however many instances ask for a poll, one chain of scheduled
+ * messages runs.
  */
-export interface TickLease {
-  readonly scheduledFor: string | undefined;
-  readonly etag: string | undefined;
-}
-
-/** Who is running a poll now, until when, and whether another run was asked for meanwhile. */
-export interface TickRunLock {
-  readonly owner: string | undefined;
-  readonly until: string | undefined;
-  readonly rerun: boolean;
-  readonly etag: string | undefined;
-}
-
 type Row = EntityProps & { scheduledFor?: string; owner?: string; until?: string; rerun?: boolean };
 
-export class TickLeaseRepository {
+export class TickLeaseRepository implements TickLeaseStore {
   constructor(private readonly store: TableStore<Row>) {}
 
   static fromConnectionString(connectionString: string, tableName = 'ticks'): TickLeaseRepository {

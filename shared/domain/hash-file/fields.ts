@@ -77,8 +77,3 @@ export function userPrincipalNameProblem(upn: string): string | undefined {
   );
   return labelsOk ? undefined : problem;
 }
-
-/** Autopilot matches serials without regard to case, so duplicates and the hash cross-check do too. */
-export function serialKey(serial: string): string {
-  return serial.toUpperCase();
-}

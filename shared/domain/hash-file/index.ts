@@ -3,7 +3,7 @@ export type { HashFileValidation } from './validate-file.js';
 export { encodeText } from './encoding.js';
 export { COLUMN_NAMES } from './header.js';
 export type { HashFileField } from './header.js';
-export { isValidGroupTag, serialKey, MAX_SERIAL_LENGTH, MAX_PRODUCT_KEY_LENGTH, MAX_GROUP_TAG_LENGTH } from './fields.js';
+export { isValidGroupTag, MAX_SERIAL_LENGTH, MAX_PRODUCT_KEY_LENGTH, MAX_GROUP_TAG_LENGTH } from './fields.js';
 export type {
   AcceptedDevice,
   FileOutcome,

@@ -2,7 +2,8 @@ import { looksLikeVirtualMachine, parseHardwareHash } from '../hardware-hash.js'
 import { warningText } from '../reason-codes.js';
 import { resolveGroupTag } from '../suppliers.js';
 import type { SupplierPolicy } from '../suppliers.js';
-import { groupTagProblem, productKeyProblem, serialKey, serialProblem, userPrincipalNameProblem } from './fields.js';
+import { serialKey } from '../device.js';
+import { groupTagProblem, productKeyProblem, serialProblem, userPrincipalNameProblem } from './fields.js';
 import type { HashFileField, HashFileHeader } from './header.js';
 import type { AcceptedDevice, RowError, RowWarning, ValidatedRow } from './types.js';
 

@@ -1,20 +1,23 @@
-import type { DeviceRepository } from '../../adapters/tables/device-repository.js';
-import type { WorkQueue } from '../../adapters/bus/work-queue.js';
+import type { Clock } from '../../domain/clock.js';
 import type { WaitPolicy } from '../../domain/waiting.js';
 import type { Logger } from '../../log.js';
-import type { AutopilotPort } from './ports.js';
+import type { AutopilotPort } from '../autopilot-port.js';
+import type { DeviceStore, MessageQueue } from '../ports.js';
 import type { TickDeps } from './ticks.js';
 import type { RetryPolicy } from './work.js';
 
 /** Everything the pipeline handlers need; built once by the runtime. */
-export interface PipelineDeps {
-  readonly devices: Pick<DeviceRepository, 'get' | 'create' | 'save' | 'matching'>;
+export interface PipelineDeps extends PipelinePolicy {
+  readonly devices: Pick<DeviceStore, 'get' | 'create' | 'save' | 'matching'>;
   readonly graph: AutopilotPort;
-  readonly queue: Pick<WorkQueue, 'send' | 'schedule'>;
+  readonly queue: Pick<MessageQueue, 'send' | 'schedule'>;
   readonly ticks: TickDeps;
   readonly log: Logger;
-  readonly now: () => Date;
-  /** Already divided by ZTP_TIME_SCALE. */
+  readonly now: Clock;
+}
+
+/** The pipeline's timings and sizes, already divided by ZTP_TIME_SCALE where they are waits. */
+export interface PipelinePolicy {
   readonly waits: WaitPolicy;
   readonly retry: RetryPolicy;
   /** Starts every import id this deployment creates (its records, and only those, are cleaned up). */

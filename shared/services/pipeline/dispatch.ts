@@ -1,25 +1,32 @@
-import { createHash } from 'node:crypto';
-import { parseEnvelope } from '../../adapters/bus/work-queue.js';
+import { RetriesExhaustedError } from '../../errors.js';
 import { EVENTS } from '../../events.js';
-import type { QueueName } from '../../adapters/bus/queues.js';
-import type { ImportChunkPayload, RetagPayload } from '../intake.js';
+import { parseMessage, rescheduledCopy, type PipelineMessage, type Poison, type QueueName } from '../../messages/index.js';
+import type { PoisonStore } from '../ports.js';
 import type { PipelineDeps } from './context.js';
 import { importChunk } from './import-chunk.js';
 import { pollAutopilot } from './poll-autopilot.js';
 import { pollImports } from './poll-imports.js';
 import { retag } from './retag.js';
-import { beginTickRun, endTickRun, ensureTick, type TickPayload } from './ticks.js';
-import { DONE, RetriesExhaustedError, type PipelineEnvelope, type WorkResult } from './work.js';
+import { beginTickRun, endTickRun, ensureTick } from './ticks.js';
+import { DONE, type WorkResult } from './work.js';
 
-async function run(deps: PipelineDeps, envelope: PipelineEnvelope, attempt: number): Promise<WorkResult> {
+export interface DispatchDeps extends PipelineDeps {
+  /** Where messages that cannot be read are set aside. */
+  readonly poison: PoisonStore;
+}
+
+/** What became of one message: its work's result, or set aside as poison. */
+export type MessageOutcome = WorkResult | { readonly kind: 'poison'; readonly reason: Poison['reason']; readonly description: string };
+
+async function run(deps: PipelineDeps, envelope: PipelineMessage, attempt: number): Promise<WorkResult> {
   switch (envelope.kind) {
     case 'import-chunk':
-      return importChunk(deps, envelope.payload as ImportChunkPayload, envelope.correlationId, attempt);
+      return importChunk(deps, envelope.payload, envelope.correlationId, attempt);
     case 'retag':
-      return retag(deps, envelope.payload as RetagPayload, envelope.correlationId, attempt);
+      return retag(deps, envelope.payload, envelope.correlationId, attempt);
     case 'tick': {
       // A poll's failures back off with its idle count; its messages carry no attempt.
-      const tick = envelope.payload as TickPayload;
+      const tick = envelope.payload;
       if (!(await beginTickRun(deps.ticks, tick))) return DONE;
       let result: WorkResult;
       try {
@@ -43,26 +50,36 @@ async function run(deps: PipelineDeps, envelope: PipelineEnvelope, attempt: numb
 }
 
 /**
- * Runs one pipeline message and settles its outcome: a retry becomes a scheduled copy with
- * a derived message id (so a redelivered original cannot schedule it twice), and the
- * original completes normally. Past the retry limit the error is thrown, leaving the rest
- * to the queue's max delivery count and dead-letter queue.
+ * Runs one pipeline message and settles its outcome. The body is parsed against the queue's
+ * message contracts first: a body that is not an envelope, a kind the queue does not carry
+ * or a payload that fails its schema is poison — set aside at once with a reason that names
+ * it, and completed, since no redelivery can make it readable. A retry becomes a scheduled
+ * copy whose id derives from the work's (so a redelivered original cannot schedule it
+ * twice), and the original completes normally. Past the retry limit the error is thrown,
+ * leaving the rest to the queue's max delivery count and dead-letter queue.
  */
-export async function handlePipelineMessage(deps: PipelineDeps, queue: QueueName, body: unknown, messageId: string): Promise<WorkResult> {
-  const envelope = parseEnvelope(body) as PipelineEnvelope;
-  const attempt = envelope.attempt ?? 0;
-  const result = await run(deps, envelope, attempt);
+export async function handlePipelineMessage(
+  deps: DispatchDeps,
+  queue: QueueName,
+  body: unknown,
+  messageId: string,
+): Promise<MessageOutcome> {
+  const parsed = parseMessage(queue, body);
+  if (!parsed.ok) return setAside(deps, queue, messageId, parsed);
+  const message = parsed.message;
+  const attempt = message.attempt ?? 0;
+  const result = await run(deps, message, attempt);
   if (result.kind === 'done') return result;
-  if (envelope.kind === 'tick') {
+  if (message.kind === 'tick') {
     // A poll is never given up: it runs again when Graph allows, as the same single chain.
-    const tick = envelope.payload as TickPayload;
-    await ensureTick(deps.ticks, tick.tick, result.at, { idle: tick.idle + 1, replacing: tick.at, correlationId: envelope.correlationId });
+    const tick = message.payload;
+    await ensureTick(deps.ticks, tick.tick, result.at, { idle: tick.idle + 1, replacing: tick.at, correlationId: message.correlationId });
     deps.log.info(
       {
         event: EVENTS.messageRescheduled,
-        kind: envelope.kind,
+        kind: message.kind,
         tick: tick.tick,
-        correlationId: envelope.correlationId,
+        correlationId: message.correlationId,
         reason: result.reason,
         at: result.at.toISOString(),
         detail: result.detail,
@@ -72,39 +89,49 @@ export async function handlePipelineMessage(deps: PipelineDeps, queue: QueueName
     return result;
   }
   // Throttling is bounded by the devices' deadlines, not by a count; transient faults are.
-  if (result.reason === 'transient' && attempt + 1 > deps.retry.maxTransientRetries)
-    throw new RetriesExhaustedError(envelope.kind, attempt, result.detail);
-  // The copy's id derives from the original's, so a redelivered original schedules the same copy.
-  const baseId = messageId.replace(/([#@][0-9a-f]+)+$/, '');
-  const next = result.reason === 'transient' ? attempt + 1 : attempt;
-  const copyId =
-    result.reason === 'transient'
-      ? `${baseId}#${next}`
-      : `${baseId}#${attempt}@${createHash('sha256').update(messageId).digest('hex').slice(0, 12)}`;
-  await deps.queue.schedule(
-    queue,
-    [
-      {
-        kind: envelope.kind,
-        correlationId: envelope.correlationId,
-        messageId: copyId,
-        payload: result.payload ?? envelope.payload,
-        attempt: next,
-      },
-    ],
-    result.at,
-  );
+  if (result.reason === 'transient' && attempt + 1 > deps.retry.maxTransientRetries) {
+    throw new RetriesExhaustedError(message.kind, attempt, result.detail);
+  }
+  const copy = rescheduledCopy(message, messageId, result.reason, result.payload ?? message.payload);
+  await deps.queue.schedule(queue, [copy], result.at);
   deps.log.info(
     {
       event: EVENTS.messageRescheduled,
-      kind: envelope.kind,
-      correlationId: envelope.correlationId,
+      kind: message.kind,
+      correlationId: message.correlationId,
       reason: result.reason,
-      attempt: next,
+      attempt: copy.attempt,
       at: result.at.toISOString(),
       detail: result.detail,
     },
-    `${envelope.kind} rescheduled (${result.reason})`,
+    `${message.kind} rescheduled (${result.reason})`,
   );
   return result;
+}
+
+async function setAside(deps: DispatchDeps, queue: QueueName, messageId: string, poison: Poison): Promise<MessageOutcome> {
+  const first = await deps.poison.park({
+    queue,
+    messageId,
+    kind: poison.kind,
+    correlationId: poison.correlationId,
+    reason: poison.reason,
+    description: poison.description,
+    parkedAt: deps.now().toISOString(),
+  });
+  if (first) {
+    deps.log.error(
+      {
+        event: EVENTS.messagePoisoned,
+        queue,
+        messageId,
+        kind: poison.kind ?? null,
+        correlationId: poison.correlationId ?? null,
+        reason: poison.reason,
+        description: poison.description,
+      },
+      `message set aside on ${queue} (${poison.reason}): ${poison.description}`,
+    );
+  }
+  return { kind: 'poison', reason: poison.reason, description: poison.description };
 }

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { EVENTS } from '../../events.js';
-import type { Versioned } from '../../adapters/tables/device-repository.js';
-import type { ImportDeviceInput } from '../../adapters/graph/types.js';
+import type { ImportDeviceInput } from '../../domain/autopilot.js';
 import type { DeviceRecord } from '../../domain/device.js';
 import { deadlineAt } from '../../domain/waiting.js';
 import { ConcurrencyConflictError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { applyTransition } from '../device-lifecycle.js';
-import type { ImportChunkPayload } from '../intake.js';
+import { describeSource, type ImportChunkPayload } from '../../messages/index.js';
+import type { Versioned } from '../ports.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick } from './ticks.js';
 import { DEVICE_CONCURRENCY, DONE, mapLimited, retryFor, type WorkResult } from './work.js';
@@ -37,7 +37,7 @@ export async function importChunk(
   correlationId: string,
   attempt: number,
 ): Promise<WorkResult> {
-  const log = deps.log.child({ correlationId, batchId: payload.batchId, chunk: payload.chunk });
+  const log = deps.log.child({ correlationId, ...describeSource(payload.source) });
   const devices = await mapLimited(payload.serialNumbers, DEVICE_CONCURRENCY, (serialNumber) => deps.devices.get(serialNumber));
   const fresh = devices.filter((device): device is Versioned<DeviceRecord> => device?.value.state === 'received');
   const claimedBefore = devices.filter((device): device is Versioned<DeviceRecord> => device?.value.state === 'importing');

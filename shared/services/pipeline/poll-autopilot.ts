@@ -1,13 +1,13 @@
-import type { Versioned } from '../../adapters/tables/device-repository.js';
 import { EVENTS } from '../../events.js';
-import type { AutopilotIdentity } from '../../adapters/graph/types.js';
-import type { GraphFailure } from '../../adapters/graph/result.js';
+import type { AutopilotIdentity } from '../../domain/autopilot.js';
 import { isEnrolled, isProfileAssigned } from '../../domain/autopilot-outcomes.js';
 import type { DeviceRecord } from '../../domain/device.js';
 import { backoffMs, deadlineAt, isPastDeadline } from '../../domain/waiting.js';
 import { ConcurrencyConflictError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { applyTransition } from '../device-lifecycle.js';
+import type { GraphFailure } from '../graph-result.js';
+import type { Versioned } from '../ports.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick, type TickPayload } from './ticks.js';
 import { WATCHED } from './watched.js';

@@ -1,7 +1,6 @@
-import type { Versioned } from '../../adapters/tables/device-repository.js';
 import { EVENTS } from '../../events.js';
-import type { ImportedIdentity } from '../../adapters/graph/types.js';
-import { QUEUES } from '../../adapters/bus/queues.js';
+import type { ImportedIdentity } from '../../domain/autopilot.js';
+import { importChunkQueue, resubmitMessage } from '../../messages/index.js';
 import { interpretImport } from '../../domain/autopilot-outcomes.js';
 import type { DeviceRecord } from '../../domain/device.js';
 import { backoffMs, deadlineAt, isPastDeadline } from '../../domain/waiting.js';
@@ -9,6 +8,7 @@ import { ConcurrencyConflictError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { reasonText } from '../../domain/reason-codes.js';
 import { applyTransition } from '../device-lifecycle.js';
+import type { Versioned } from '../ports.js';
 import { newImportId } from './import-chunk.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick, type TickPayload } from './ticks.js';
@@ -31,14 +31,14 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   if (tick.cleanup?.length && !(await anyWaitingForImport(deps))) return cleanUpCarried(deps, tick, tick.cleanup, correlationId, log);
   // Listing first, devices second: a device claimed in between then has no finished record
   // in this listing, so clean-up can never delete a record a waiting device still needs.
-  const started = Date.now();
+  const started = performance.now();
   const runStart = deps.now().getTime();
   const listed = await deps.graph.listImportedIdentities();
   if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
   const records = listed.value;
-  const listedAt = Date.now();
+  const listedAt = performance.now();
   const waiting = await waitingForImport(deps);
-  const scannedAt = Date.now();
+  const scannedAt = performance.now();
   // A claimed device's record is known by its import id alone (the record id is kept only
   // once the device has moved on).
   const byImportId = new Map(records.map((r) => [r.importId, r]));
@@ -74,16 +74,10 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
 
   const chunks = [];
   for (let start = 0; start < resubmit.length; start += deps.importRequestSize) {
-    const serialNumbers = resubmit.slice(start, start + deps.importRequestSize);
-    chunks.push({
-      kind: 'import-chunk',
-      correlationId,
-      messageId: `resubmit:${tick.at}:${start}`,
-      payload: { batchId: 'resubmit', chunk: start, serialNumbers },
-    });
+    chunks.push(resubmitMessage(tick.at, start, resubmit.slice(start, start + deps.importRequestSize), correlationId));
   }
-  await deps.queue.send(QUEUES.import, chunks);
-  const resolvedAt = Date.now();
+  await deps.queue.send(importChunkQueue, chunks);
+  const resolvedAt = performance.now();
 
   // Clean-up: our finished records whose devices have moved on.
   const finished = records.filter(
@@ -94,7 +88,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   const cleanup = await deleteRecords(
     deps,
     finished.map((r) => r.id),
-    stillWaiting > 0 ? Date.now() + deps.waits.importPollMs / 4 : undefined,
+    stillWaiting > 0 ? deps.now().getTime() + deps.waits.importPollMs / 4 : undefined,
   );
 
   if (registeredAny) {
@@ -119,7 +113,13 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
     await scheduleCleanup(deps, tick, cleanup, correlationId);
   }
   // Real milliseconds spent listing, reading the waiting devices, moving them on, and the rest.
-  const ms = { list: listedAt - started, scan: scannedAt - listedAt, resolve: resolvedAt - scannedAt, rest: Date.now() - resolvedAt };
+  // A stopwatch, not a clock: what each part of the run cost, for the log line.
+  const ms = {
+    list: Math.round(listedAt - started),
+    scan: Math.round(scannedAt - listedAt),
+    resolve: Math.round(resolvedAt - scannedAt),
+    rest: Math.round(performance.now() - resolvedAt),
+  };
   log.info(
     {
       event: EVENTS.importPoll,
@@ -157,13 +157,12 @@ interface Cleanup {
 }
 
 /**
- * Deletes records in turn until the clean-up share of the budget refuses, or (real clock)
- * `stopAt` passes; a 404 is done too.
+ * Deletes records in turn until the clean-up share of the budget refuses, or `stopAt` passes; a 404 is done too.
  */
 async function deleteRecords(deps: PipelineDeps, ids: readonly string[], stopAt?: number): Promise<Cleanup> {
   let deleted = 0;
   for (const [index, id] of ids.entries()) {
-    if (stopAt !== undefined && Date.now() >= stopAt) return { deleted, left: ids.slice(index) };
+    if (stopAt !== undefined && deps.now().getTime() >= stopAt) return { deleted, left: ids.slice(index) };
     const result = await deps.graph.deleteImportedIdentity(id);
     if (result.ok || result.kind === 'not-found') {
       deleted++;

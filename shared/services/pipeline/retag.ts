@@ -1,5 +1,5 @@
 import { ConcurrencyConflictError } from '../../errors.js';
-import type { RetagPayload } from '../intake.js';
+import type { RetagPayload } from '../../messages/index.js';
 import type { PipelineDeps } from './context.js';
 import { advance } from './poll-autopilot.js';
 import { ensureTick } from './ticks.js';

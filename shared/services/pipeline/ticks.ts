@@ -1,7 +1,7 @@
-import type { TickLeaseRepository } from '../../adapters/tables/tick-leases.js';
-import type { WorkQueue } from '../../adapters/bus/work-queue.js';
-import { QUEUES } from '../../adapters/bus/queues.js';
+import type { Clock } from '../../domain/clock.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
+import { tickMessage, tickQueue, type TickName, type TickPayload } from '../../messages/index.js';
+import type { MessageQueue, TickLeaseStore } from '../ports.js';
 
 /**
  * Periodic polls that answer many devices with one Graph listing. Each poll ("tick") runs as
@@ -9,29 +9,12 @@ import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
  * when the next run is due, and asking for a later run than one already due is a no-op.
  */
 
-export type TickName = 'imports' | 'autopilot';
-
-export interface TickPayload {
-  readonly tick: TickName;
-  /** When this run was scheduled for (ISO); identifies the run. */
-  readonly at: string;
-  /** Consecutive runs that saw no progress: drives the backoff. */
-  readonly idle: number;
-  /**
-   * Import records an earlier run found finished, with their devices moved on, and could not
-   * delete yet: deleted without listing again while no device waits on an import.
-   */
-  readonly cleanup?: readonly string[];
-}
+export type { TickName, TickPayload };
 
 export interface TickDeps {
-  readonly leases: Pick<TickLeaseRepository, 'get' | 'set' | 'getLock' | 'setLock'>;
-  readonly queue: Pick<WorkQueue, 'schedule'>;
-  readonly now: () => Date;
-}
-
-export function tickMessageId(tick: TickName, at: Date): string {
-  return `tick:${tick}:${at.getTime()}`;
+  readonly leases: TickLeaseStore;
+  readonly queue: Pick<MessageQueue, 'schedule'>;
+  readonly now: Clock;
 }
 
 /**
@@ -56,13 +39,9 @@ export async function ensureTick(
     tick,
     at: at.toISOString(),
     idle: options.idle ?? 0,
-    ...(options.cleanup?.length ? { cleanup: options.cleanup } : {}),
+    ...(options.cleanup?.length ? { cleanup: [...options.cleanup] } : {}),
   };
-  await deps.queue.schedule(
-    QUEUES.followup,
-    [{ kind: 'tick', correlationId: options.correlationId, messageId: tickMessageId(tick, at), payload }],
-    at,
-  );
+  await deps.queue.schedule(tickQueue, [tickMessage(payload, options.correlationId)], at);
   try {
     await deps.leases.set(tick, at.toISOString(), lease.etag);
   } catch (error) {

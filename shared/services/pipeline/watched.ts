@@ -1,6 +1,6 @@
-import type { StateClause } from '../../adapters/tables/device-repository.js';
 import type { DeviceRecord } from '../../domain/device.js';
-import type { TickName } from './ticks.js';
+import type { TickName } from '../../messages/index.js';
+import type { StateClause } from '../ports.js';
 
 /**
  * The devices each poll watches, as filters the table service applies: a poll reads only

@@ -1,5 +1,4 @@
-import type { Envelope } from '../../adapters/bus/work-queue.js';
-import type { GraphFailure } from '../../adapters/graph/result.js';
+import type { GraphFailure } from '../graph-result.js';
 import { backoffMs } from '../../domain/waiting.js';
 
 /**
@@ -19,11 +18,6 @@ export type WorkResult =
     };
 
 export const DONE: WorkResult = { kind: 'done' };
-
-/** Message kinds on the pipeline queues. */
-export type PipelineKind = 'import-chunk' | 'tick' | 'retag';
-
-export type PipelineEnvelope<P = unknown> = Envelope<PipelineKind, P> & { readonly attempt?: number };
 
 export interface RetryPolicy {
   /** Real ms before the first transient retry (already divided by ZTP_TIME_SCALE). */
@@ -50,19 +44,6 @@ export function retryFor(failure: GraphFailure, attempt: number, policy: RetryPo
     reason: 'transient',
     detail: `${what}: ${failure.kind} ${'message' in failure ? failure.message : ''}`.trim(),
   };
-}
-
-export class RetriesExhaustedError extends Error {
-  override readonly name = 'RetriesExhaustedError';
-  constructor(
-    readonly kind: string,
-    readonly attempts: number,
-    detail: string,
-  ) {
-    super(
-      `${kind}: still failing after ${attempts} rescheduled attempts (${detail}); leaving it to the queue's delivery count and dead-letter queue`,
-    );
-  }
 }
 
 /** Devices a poll handles at once: Table Storage round trips overlap, Graph calls still queue for the budget. */

@@ -9,3 +9,9 @@ export const QUEUES = {
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+const NAMES: ReadonlySet<string> = new Set(Object.values(QUEUES));
+
+export function isQueueName(value: string): value is QueueName {
+  return NAMES.has(value);
+}

@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { serialKey } from '../domain/device.js';
+import type { OutgoingMessage } from './envelope.js';
+import { QUEUES } from './queues.js';
+
+/**
+ * `import-chunk` on `ztp-import`: received devices to submit to Autopilot. Three kinds of
+ * sender queue them, each with its own deterministic id, so repeated work is dropped by the
+ * queue's duplicate detection.
+ */
+
+export const IMPORT_CHUNK = 'import-chunk';
+
+const source = z.discriminatedUnion('kind', [
+  /** A chunk of a supplier file, in file order. */
+  z.object({ kind: z.literal('file'), batchId: z.string().min(1), chunk: z.number().int().nonnegative() }),
+  /** Received devices the sweeper found that no import message picked up. */
+  z.object({ kind: z.literal('sweeper') }),
+  /** Devices the import poll found lost or asked to retry (StorageError). */
+  z.object({ kind: z.literal('resubmit'), pollAt: z.string().min(1) }),
+]);
+
+export const importChunkPayloadSchema = z.object({
+  source,
+  serialNumbers: z.array(z.string().min(1)).min(1).max(1000),
+  /**
+   * On a rescheduled copy: the import ids this work claimed before its call failed. Those
+   * devices are this work's own, with no call of theirs still in flight, so the retry may
+   * reconcile and resubmit them at once.
+   */
+  claims: z.record(z.string(), z.string()).optional(),
+});
+
+export type ImportChunkPayload = z.infer<typeof importChunkPayloadSchema>;
+export type ImportChunkSource = ImportChunkPayload['source'];
+export type ImportChunkMessage = OutgoingMessage<typeof IMPORT_CHUNK, ImportChunkPayload>;
+
+export const importChunkQueue = QUEUES.import;
+
+function message(messageId: string, correlationId: string, payload: ImportChunkPayload): ImportChunkMessage {
+  return { kind: IMPORT_CHUNK, correlationId, messageId, payload };
+}
+
+/** Chunk `chunk` of a file: a re-run of the intake or a redelivered trigger queues the same ids. */
+export function fileChunkMessage(
+  batchId: string,
+  chunk: number,
+  serialNumbers: readonly string[],
+  correlationId: string,
+): ImportChunkMessage {
+  return message(`import:${batchId}:${chunk}`, correlationId, {
+    source: { kind: 'file', batchId, chunk },
+    serialNumbers: [...serialNumbers],
+  });
+}
+
+/** Same devices and generations, same id: overlapping sweeper runs and repeats within the window are dropped. */
+export function requeueMessage(
+  devices: readonly { serialNumber: string; generation: number }[],
+  correlationId: string,
+): ImportChunkMessage {
+  const members = devices.map((device) => `${serialKey(device.serialNumber)}:${device.generation}`).sort();
+  const id = `sweep:${createHash('sha256').update(members.join('\n')).digest('hex').slice(0, 40)}`;
+  return message(id, correlationId, { source: { kind: 'sweeper' }, serialNumbers: devices.map((device) => device.serialNumber) });
+}
+
+/** Devices one import-poll run sends back, `start` being the first one's index: a redelivered run sends the same ids. */
+export function resubmitMessage(
+  pollAt: string,
+  start: number,
+  serialNumbers: readonly string[],
+  correlationId: string,
+): ImportChunkMessage {
+  return message(`resubmit:${pollAt}:${start}`, correlationId, { source: { kind: 'resubmit', pollAt }, serialNumbers: [...serialNumbers] });
+}
+
+/** For log lines: where a chunk came from. */
+export function describeSource(source: ImportChunkSource): Record<string, string | number> {
+  return source.kind === 'file' ? { source: 'file', batchId: source.batchId, chunk: source.chunk } : { source: source.kind };
+}

@@ -1,0 +1,62 @@
+import type { AppConfig } from './config.js';
+import type { PipelinePolicy } from './services/pipeline/context.js';
+import type { SweeperPolicy } from './services/sweeper.js';
+
+/**
+ * The durations and sizes each use case works with, derived once from the configuration:
+ * ZTP_TIME_SCALE divides every wait that runs on Autopilot's clock (the simulator's, when
+ * it runs faster), while network and queue delays stay real.
+ */
+
+const MINUTE = 60_000;
+/** Queue delivery and handler time are real, whatever the time scale: the sweeper never waits less than this. */
+const MIN_REAL_WAIT_MS = MINUTE;
+
+/** A real-world duration as the pipeline should wait it under ZTP_TIME_SCALE. */
+export function scaled(config: Pick<AppConfig, 'timeScale'>, ms: number): number {
+  return ms / config.timeScale;
+}
+
+export function pipelinePolicy(config: Pick<AppConfig, 'timeScale' | 'pipeline' | 'graph' | 'intake'>): PipelinePolicy {
+  const p = config.pipeline;
+  // An import call may be in flight this long (real time: network, not Autopilot's clock).
+  const claimGraceMs = Math.max(2 * config.graph.requestTimeoutMs, scaled(config, p.firstPollMs));
+  return {
+    waits: {
+      firstPollMs: scaled(config, p.firstPollMs),
+      importPollMs: scaled(config, p.importPollMs),
+      maxPollIntervalMs: scaled(config, p.maxPollIntervalMs),
+      retagSettleMs: scaled(config, p.retagSettleMs),
+      deadlines: {
+        // Never shorter than a few claim graces, or a fast clock stalls imports before a lost one is retried.
+        import: Math.max(scaled(config, p.importDeadlineMs), 4 * claimGraceMs),
+        'group-tag': scaled(config, p.profileDeadlineMs),
+        'profile-assignment': scaled(config, p.profileDeadlineMs),
+        enrolment: scaled(config, p.enrolmentDeadlineMs),
+        reprovision: scaled(config, p.reprovisionDeadlineMs),
+      },
+    },
+    retry: {
+      firstRetryMs: scaled(config, p.firstRetryMs),
+      maxRetryMs: scaled(config, p.maxRetryMs),
+      maxTransientRetries: p.maxTransientRetries,
+    },
+    claimGraceMs,
+    importRequestSize: config.graph.importChunkSize,
+    importIdPrefix: config.intake.importIdPrefix,
+    perDeviceReadLimit: p.perDeviceReadLimit,
+  };
+}
+
+export function sweeperPolicy(config: Pick<AppConfig, 'timeScale' | 'pipeline' | 'intake'>): SweeperPolicy {
+  return {
+    requeueAfterMs: Math.max(scaled(config, 10 * config.pipeline.firstPollMs), MIN_REAL_WAIT_MS),
+    intakeGraceMs: 30 * MINUTE,
+    tickOverdueMs: Math.max(scaled(config, 10 * MINUTE), MIN_REAL_WAIT_MS),
+    reviveDelayMs: scaled(config, config.pipeline.firstPollMs),
+    importChunkSize: config.intake.importChunkSize,
+    maxRequeuePerRun: 2_000,
+    maxNewDeadLettersPerQueue: 500,
+    maxDeadLettersCounted: 5_000,
+  };
+}

@@ -1,0 +1,145 @@
+import type { Readable } from 'node:stream';
+import type { BatchRecord } from '../domain/batch.js';
+import type { DeviceEvent, DeviceRecord } from '../domain/device.js';
+import type { DeviceState, WaitStep } from '../domain/lifecycle.js';
+import type { OutgoingMessage, QueueName } from '../messages/index.js';
+
+/**
+ * The ports the use cases own: what they need of storage, queues and blobs, in their own
+ * terms. Adapters implement them (`shared/adapters/`); use cases never import an adapter.
+ * Graph's port is in `autopilot-port.ts`.
+ */
+
+/** A stored value with the ETag that guards its next write. */
+export interface Versioned<T> {
+  readonly value: T;
+  readonly etag: string;
+}
+
+/** Devices in `state`, and when given, waiting for one of `waitingFor`. */
+export interface StateClause {
+  readonly state: DeviceState;
+  readonly waitingFor?: readonly WaitStep[];
+}
+
+/**
+ * Devices and their history. Writes are ETag-guarded and carry their history event in the
+ * same transaction: ConcurrencyConflictError when the record moved on, EntityExistsError
+ * when a create finds it there.
+ */
+export interface DeviceStore {
+  get(serialNumber: string): Promise<Versioned<DeviceRecord> | undefined>;
+  create(record: DeviceRecord, event: DeviceEvent): Promise<Versioned<DeviceRecord>>;
+  save(next: DeviceRecord, etag: string, event?: DeviceEvent): Promise<Versioned<DeviceRecord>>;
+  history(serialNumber: string): Promise<DeviceEvent[]>;
+  /** Devices matching any clause, filtered by the store: a poll never reads the settled fleet. */
+  matching(clauses: readonly StateClause[]): AsyncIterable<Versioned<DeviceRecord>>;
+  /** Devices whose latest file is `batchId`. */
+  inBatch(batchId: string): AsyncIterable<DeviceRecord>;
+}
+
+/** Supplier files. EntityExistsError / ConcurrencyConflictError as for devices. */
+export interface BatchStore {
+  get(batchId: string): Promise<Versioned<BatchRecord> | undefined>;
+  create(batch: BatchRecord): Promise<Versioned<BatchRecord>>;
+  save(batch: BatchRecord, etag: string): Promise<Versioned<BatchRecord>>;
+}
+
+/** When a poll's next run is due. */
+export interface TickLease {
+  readonly scheduledFor: string | undefined;
+  readonly etag: string | undefined;
+}
+
+/** Who is running a poll now, until when, and whether another run was asked for meanwhile. */
+export interface TickRunLock {
+  readonly owner: string | undefined;
+  readonly until: string | undefined;
+  readonly rerun: boolean;
+  readonly etag: string | undefined;
+}
+
+/** One lease and one run lock per poll; writes fail with a conflict error when another instance moved first. */
+export interface TickLeaseStore {
+  get(tick: string): Promise<TickLease>;
+  set(tick: string, scheduledFor: string, etag: string | undefined): Promise<void>;
+  getLock(tick: string): Promise<TickRunLock>;
+  setLock(tick: string, lock: Omit<TickRunLock, 'etag'>, etag: string | undefined): Promise<void>;
+}
+
+/** How far the dead letters of one queue have been reported. */
+export interface DeadLetterCursor {
+  readonly lastSequenceNumber: string | undefined;
+  readonly etag: string | undefined;
+}
+
+export interface DeadLetterCursorStore {
+  get(queue: string): Promise<DeadLetterCursor>;
+  /** ConcurrencyConflictError / EntityExistsError when another run moved it first. */
+  advance(queue: string, lastSequenceNumber: string, etag: string | undefined): Promise<void>;
+}
+
+/** A message set aside because it could not be read: what it said about itself and why, never its body. */
+export interface PoisonRecord {
+  readonly queue: QueueName;
+  readonly messageId: string;
+  readonly kind: string | undefined;
+  readonly correlationId: string | undefined;
+  readonly reason: string;
+  readonly description: string;
+  readonly parkedAt: string;
+}
+
+export interface PoisonStore {
+  /** True when this call set it aside; false when a redelivery finds it there already. */
+  park(record: PoisonRecord): Promise<boolean>;
+  list(): AsyncIterable<PoisonRecord>;
+}
+
+/** What a dead-lettered message says about itself; never its body. */
+export interface DeadLetteredMessage {
+  /** 64-bit, as a decimal string: a number would lose precision. */
+  readonly sequenceNumber: string;
+  readonly messageId: string | undefined;
+  /** The envelope kind (the message's subject). */
+  readonly kind: string | undefined;
+  readonly correlationId: string | undefined;
+  readonly deadLetterReason: string | undefined;
+  readonly deadLetterErrorDescription: string | undefined;
+  /** ISO 8601. */
+  readonly enqueuedTime: string | undefined;
+  readonly deliveryCount: number | undefined;
+}
+
+export interface PeekDeadLettersOptions {
+  /** Only messages with a higher sequence number; from the first one when absent. */
+  readonly afterSequenceNumber?: string;
+  readonly maxMessages: number;
+  readonly abortSignal?: AbortSignal;
+}
+
+/** Work on the queues: sent now or scheduled, with the deterministic ids `shared/messages` gives them. */
+export interface MessageQueue {
+  send(queue: QueueName, messages: readonly OutgoingMessage[]): Promise<void>;
+  /** Stale scheduled work is never cancelled: handlers recognise it (generation, state) and drop it. */
+  schedule(queue: QueueName, messages: readonly OutgoingMessage[], at: Date): Promise<void>;
+  /** Reads the dead-letter sub-queue without locking or removing anything. */
+  peekDeadLetters(queue: QueueName, options: PeekDeadLettersOptions): Promise<DeadLetteredMessage[]>;
+}
+
+export interface BlobInfo {
+  readonly container: string;
+  readonly name: string;
+  readonly size: number;
+  readonly etag: string;
+  readonly contentMd5?: string;
+}
+
+/** Supplier files and reports. */
+export interface BlobFiles {
+  info(container: string, name: string): Promise<BlobInfo | undefined>;
+  /** Pinned to `etag` when given: a blob replaced mid-read fails the read instead of mixing two files. */
+  openRead(container: string, name: string, etag?: string): Promise<Readable>;
+  writeText(container: string, name: string, text: string, contentType?: string): Promise<void>;
+  readText(container: string, name: string): Promise<string | undefined>;
+}
