@@ -1,4 +1,6 @@
-import type { AutopilotIdentity, ImportedRecord, ManagedDevice } from './tenant.js';
+import type { AutopilotIdentity } from './identities.js';
+import type { ImportedRecord } from './imports.js';
+import type { ManagedDevice } from './managed-devices.js';
 
 /** Graph's shapes: entity rendering, error bodies, OData literals, $top/$skiptoken paging. */
 

@@ -1,3 +1,4 @@
+import type { ImportInput } from './imports.js';
 import {
   collectionPage,
   GraphHttpError,
@@ -11,7 +12,7 @@ import {
   type ApiVersion,
 } from './odata.js';
 import { normaliseSerial, type ResolvedOptions } from './options.js';
-import type { ImportInput, Tenant } from './tenant.js';
+import type { Tenant } from './tenant.js';
 
 /** The Graph routes the simulator serves, matched on the path after /v1.0 or /beta. */
 
