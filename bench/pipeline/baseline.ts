@@ -1,5 +1,8 @@
-import type { SimClock } from '../../local/graph-simulator/index.js';
-import type { WorkloadDevice } from './workload.js';
+import type { RequestLogEntry, SimClock } from '../../local/graph-simulator/index.js';
+import { log } from './format.js';
+import type { PipelineOptions } from './options.js';
+import { SIMULATOR_TOKEN, startSimulator } from './simulator.js';
+import type { Workload, WorkloadDevice } from './workload.js';
 
 /**
  * What people run today, for comparison: the WindowsAutopilotIntune module's
@@ -131,4 +134,31 @@ export async function runImportAutopilotCsvBaseline(options: BaselineOptions): P
     throttledRetries,
     meanRequestSeconds: requests === 0 ? 0 : requestSimMs / requests / 1000,
   };
+}
+
+export interface BaselineRun {
+  result: BaselineResult;
+  requests: readonly RequestLogEntry[];
+}
+
+/** On a simulator of its own, so that none of the product run's requests or records count against it. */
+export async function runBaseline(options: PipelineOptions, workload: Workload): Promise<BaselineRun> {
+  const sim = await startSimulator(options.scale);
+  try {
+    let lastPrint = 0;
+    const result = await runImportAutopilotCsvBaseline({
+      baseUrl: sim.baseUrl,
+      token: SIMULATOR_TOKEN,
+      clock: sim.clock,
+      devices: workload.devices,
+      onProgress: (text) => {
+        if (Date.now() - lastPrint < 5_000) return;
+        lastPrint = Date.now();
+        log(`  ${text}`);
+      },
+    });
+    return { result, requests: sim.requestLog() };
+  } finally {
+    await sim.stop();
+  }
 }

@@ -1,4 +1,6 @@
-/** Plain-text tables and numbers for the benchmark's printout. */
+/** Plain-text tables and numbers for the benchmark's printout, and the one place it is written. */
+
+export const log = (text: string): void => console.log(text);
 
 export const int = (value: number): string => Math.round(value).toLocaleString('en-GB');
 export const fixed = (value: number, digits = 2): string => value.toFixed(digits);

@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_LATENCIES, DEFAULT_THROTTLE } from '../../local/graph-simulator/index.js';
+import type { Floor } from './floor.js';
+import { fixed, int, log } from './format.js';
+import type { PipelineOptions } from './options.js';
+
+/** What the figures were measured on: machine, code, workload, clock, simulator and settings. */
+
+/** The commit measured, and any uncommitted product code (the figures are for that code). */
+function codeVersion(): string {
+  try {
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, { cwd: fileURLToPath(new URL('../../', import.meta.url)), encoding: 'utf8' }).trim();
+    const dirty = git('status', '--porcelain', '--', 'functions', 'shared', 'local')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.slice(3));
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty.length > 0 ? ` with uncommitted changes to ${dirty.join(', ')}` : ''}`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+export function printHeader(options: PipelineOptions, floor: Floor): void {
+  const cpus = os.cpus();
+  log('Pipeline benchmark');
+  log(`  date      ${new Date().toISOString()}`);
+  log(
+    `  machine   ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} logical cores, ${fixed(os.totalmem() / 1024 ** 3, 1)} GiB RAM, ${os.platform()} ${os.release()}, load ${os
+      .loadavg()
+      .map((l) => fixed(l, 2))
+      .join(' ')}`,
+  );
+  log(`  node      ${process.version}`);
+  log(`  code      ${codeVersion()}`);
+  log(
+    `  workload  ${int(options.devices)} devices in ${options.files} files of ${int(options.devices / options.files)} rows, every row tagged MPS-STD or MPS-KIOSK`,
+  );
+  log(`  clock     ${options.scale}× (simulator and ZTP_TIME_SCALE): 1 real ms = ${fixed(options.scale / 1000, 3)} simulated s`);
+  log(
+    `  Graph     simulator defaults: import ${String(DEFAULT_LATENCIES.importSeconds)} s, group ${String(DEFAULT_LATENCIES.groupMembershipSeconds)} s, profile ${String(DEFAULT_LATENCIES.profileAssignmentSeconds)} s, enrolment ${String(DEFAULT_LATENCIES.enrolmentSeconds)} s;`,
+  );
+  log(
+    `            limits ${DEFAULT_THROTTLE.writesPer20s} writes / ${DEFAULT_THROTTLE.requestsPer20s} requests per ${DEFAULT_THROTTLE.windowSeconds} simulated s`,
+  );
+  if (options.untilRegistered) log('  stop      the product run ends when every device is registered');
+  log(
+    `  product   app settings at their defaults${
+      Object.keys(options.overrides).length > 0
+        ? ` except ${Object.entries(options.overrides)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`
+        : ''
+    }`,
+  );
+  log(`  floor     registered ${int(floor.registeredSeconds)} s, enrolled ${int(floor.enrolledSeconds)} s (simulated)`);
+  log('');
+}

@@ -1,0 +1,29 @@
+import { DEFAULT_LATENCIES, DEFAULT_THROTTLE, startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
+import { computeFloor, type Floor } from './floor.js';
+import { PROFILE_RULE } from './workload.js';
+
+/** The Graph simulator both runs are measured against, and the floor it imposes. */
+
+export const SIMULATOR_TOKEN = 'bench-pipeline-token';
+
+export function startSimulator(scale: number): Promise<GraphSimulator> {
+  return startGraphSimulator({
+    token: SIMULATOR_TOKEN,
+    clock: { timeScale: scale },
+    profileRules: [PROFILE_RULE],
+    latencies: DEFAULT_LATENCIES,
+    throttle: DEFAULT_THROTTLE,
+    requestLogLimit: 10_000_000,
+  });
+}
+
+export function simulatorFloor(devices: number): Floor {
+  return computeFloor({
+    devices,
+    // The simulator's defaults for maxImportBatchSize and maxPageSize.
+    maxImportBatch: 500,
+    maxPageSize: 1000,
+    throttle: DEFAULT_THROTTLE,
+    latencies: DEFAULT_LATENCIES,
+  });
+}
