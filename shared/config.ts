@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { supplierPoliciesFromSetting, type SupplierPolicy } from './domain/suppliers.js';
+// The settings module alone: configuration loads no SDK.
 import { GRAPH_SETTINGS_DEFAULTS, type GraphSettings } from './adapters/graph/settings.js';
 
 /**
@@ -98,7 +99,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       'is required (a connection string, or ServiceBusConnection__fullyQualifiedNamespace for managed identity)',
     );
   }
-  const graphBaseUrl = url(env, 'GRAPH_BASE_URL', 'https://graph.microsoft.com');
+  const graphBaseUrl = url(env, 'GRAPH_BASE_URL', GRAPH_SETTINGS_DEFAULTS.baseUrl);
   const staticToken = text(env, 'GRAPH_STATIC_TOKEN');
   if (staticToken && new URL(graphBaseUrl).hostname === 'graph.microsoft.com') {
     throw new ConfigError('GRAPH_STATIC_TOKEN', 'is only for simulators; unset it when GRAPH_BASE_URL is Microsoft Graph');
@@ -119,6 +120,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     storageConnectionString,
     serviceBus: sbConnection ? { connectionString: sbConnection } : { fullyQualifiedNamespace: sbNamespace! },
     graph: {
+      // The window, priority shares and page cap have no setting.
       ...GRAPH_SETTINGS_DEFAULTS,
       baseUrl: graphBaseUrl,
       ...(staticToken ? { staticToken } : {}),

@@ -4,6 +4,7 @@ import { startGraphSimulator } from '../../local/graph-simulator/index.js';
 import {
   createGraphClient,
   createTableBudget,
+  GRAPH_SETTINGS_DEFAULTS,
   type BudgetLimits,
   type BudgetRequest,
   type RequestBudget,
@@ -145,7 +146,12 @@ describe('table budget shared by instances', () => {
     const table = uniqueTable();
     const limits: BudgetLimits = { writesPerWindow: 10, requestsPerWindow: 20, windowMs: 400, shares };
     const clients = [0, 1].map(() =>
-      createGraphClient({ baseUrl: sim.baseUrl, staticToken: 't', budget: createTableBudget({ tableClient: tableClient(table), limits }) }),
+      createGraphClient({
+        ...GRAPH_SETTINGS_DEFAULTS,
+        baseUrl: sim.baseUrl,
+        staticToken: 't',
+        budget: createTableBudget({ tableClient: tableClient(table), limits }),
+      }),
     );
     onTestFinished(async () => {
       for (const client of clients) client.close();

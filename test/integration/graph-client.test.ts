@@ -23,7 +23,14 @@ const generousBudget = () =>
   });
 
 function clientFor(sim: GraphSimulator, options: Partial<GraphClientOptions> = {}): GraphClient {
-  return createGraphClient({ baseUrl: sim.baseUrl, staticToken: TOKEN, budget: generousBudget(), caCertPem: sim.caCertPem, ...options });
+  return createGraphClient({
+    ...GRAPH_SETTINGS_DEFAULTS,
+    baseUrl: sim.baseUrl,
+    staticToken: TOKEN,
+    budget: generousBudget(),
+    caCertPem: sim.caCertPem,
+    ...options,
+  });
 }
 
 function value<T>(result: GraphResult<T>): T {
@@ -243,7 +250,7 @@ describe('Graph client against the simulator (http)', () => {
 
   it('checks reachability, and a wrong token is a permanent failure with Graph’s code', async () => {
     expect(await graph.checkReachable()).toEqual({ ok: true, value: undefined });
-    const wrong = createGraphClient({ baseUrl: sim.baseUrl, staticToken: 'wrong', budget: generousBudget() });
+    const wrong = createGraphClient({ ...GRAPH_SETTINGS_DEFAULTS, baseUrl: sim.baseUrl, staticToken: 'wrong', budget: generousBudget() });
     expect(await wrong.checkReachable()).toMatchObject({ ok: false, kind: 'permanent', status: 401, code: 'InvalidAuthenticationToken' });
     wrong.close();
   });
@@ -278,7 +285,7 @@ describe('Graph client authentication', () => {
         return { token: 'from-credential', expiresOnTimestamp: Date.now() + 3_600_000 };
       },
     };
-    const graph = createGraphClient({ baseUrl: sim.baseUrl, credential, budget: generousBudget() });
+    const graph = createGraphClient({ ...GRAPH_SETTINGS_DEFAULTS, baseUrl: sim.baseUrl, credential, budget: generousBudget() });
     try {
       expect(await graph.checkReachable()).toEqual({ ok: true, value: undefined });
       expect(await graph.checkReachable()).toEqual({ ok: true, value: undefined });

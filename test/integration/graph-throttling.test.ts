@@ -8,6 +8,7 @@ import {
 import {
   createGraphClient,
   createInMemoryBudget,
+  GRAPH_SETTINGS_DEFAULTS,
   type BudgetLimits,
   type GraphClient,
   type GraphClientOptions,
@@ -26,6 +27,7 @@ async function setup(
 ): Promise<{ sim: GraphSimulator; graph: GraphClient }> {
   const sim = await startGraphSimulator({ token: TOKEN, clock: { timeScale: 1 }, ...simOptions });
   const graph = createGraphClient({
+    ...GRAPH_SETTINGS_DEFAULTS,
     baseUrl: sim.baseUrl,
     staticToken: TOKEN,
     budget: createInMemoryBudget({ limits: roomy }),

@@ -5,7 +5,7 @@
  */
 
 export type BudgetPriority = 'import' | 'status' | 'cleanup';
-export type RequestKind = 'read' | 'write';
+type RequestKind = 'read' | 'write';
 
 export interface BudgetRequest {
   kind: RequestKind;
@@ -59,7 +59,7 @@ export function untilWindowEnds(now: number, windowMs: number, index = windowInd
   return Math.max(1, (index + 1) * windowMs - now);
 }
 
-export interface InMemoryBudgetOptions {
+interface InMemoryBudgetOptions {
   limits: BudgetLimits;
   /** Real ms since epoch; injectable so tests control time. */
   now?: () => number;

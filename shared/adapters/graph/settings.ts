@@ -1,8 +1,9 @@
-import type { BudgetPriority } from './budget.js';
+import type { BudgetLimits, BudgetPriority } from './budget.js';
 
 /**
- * What the product's config module hands the Graph adapter. Durations are real
- * milliseconds: the config divides them by ZTP_TIME_SCALE when the simulator's clock runs fast.
+ * What the product's config module hands the Graph adapter, one field per setting it reads
+ * (the others are fixed). Durations are real milliseconds: the runtime divides the budget window,
+ * sync interval and default Retry-After by ZTP_TIME_SCALE when the simulator's clock runs fast.
  */
 export interface GraphSettings {
   /** GRAPH_BASE_URL: Graph's root, without version. */
@@ -13,17 +14,17 @@ export interface GraphSettings {
   writesPerWindow: number;
   /** GRAPH_REQUESTS_PER_20S: the app's own ceiling on all requests per budget window. */
   requestsPerWindow: number;
-  /** GRAPH_BUDGET_WINDOW_MS: length of a budget window (Graph's is 20 s). */
+  /** Fixed at 20 s, the window Graph's documented limits are counted in. */
   budgetWindowMs: number;
-  /** Fraction of each window a priority may use; `import` keeps what the others may not touch. */
+  /** Fixed: fraction of each window a priority may use; `import` keeps what the others may not touch. */
   priorityShares: Record<BudgetPriority, number>;
   /** GRAPH_REQUEST_TIMEOUT_MS: every request is abandoned after this long (a transient failure). */
   requestTimeoutMs: number;
   /** GRAPH_IMPORT_CHUNK_SIZE: devices per import request (Graph's maximum is undocumented). */
   importChunkSize: number;
-  /** GRAPH_SYNC_INTERVAL_MS: at most one Autopilot sync per interval across the app (Graph: 10 minutes). */
+  /** GRAPH_SYNC_INTERVAL_SECONDS: at most one Autopilot sync per interval across the app (Graph: 10 minutes). */
   syncIntervalMs: number;
-  /** GRAPH_DEFAULT_RETRY_AFTER_MS: delay handed back for a 429 that carries no Retry-After. */
+  /** GRAPH_DEFAULT_RETRY_AFTER_SECONDS: delay handed back for a 429 that carries no Retry-After. */
   defaultRetryAfterMs: number;
   /**
    * GRAPH_PAGE_SIZE: page size asked for with $top when listing. The most Graph gives per
@@ -31,10 +32,8 @@ export interface GraphSettings {
    * service, and one that refuses $top (400) is listed with its default pages.
    */
   pageSize: number;
-  /** Safety cap on pages followed by one listing or serial scan. */
+  /** Fixed: a safety cap on pages followed by one listing or serial scan. */
   maxPages: number;
-  /** PEM of an extra CA to trust (a simulator's self-signed certificate over https). */
-  caCertPem?: string;
 }
 
 /**
@@ -55,4 +54,15 @@ export const GRAPH_SETTINGS_DEFAULTS: GraphSettings = {
   maxPages: 500,
 };
 
-export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
+/** The settings the client itself uses; the budget's go to the RequestBudget through budgetLimitsFrom. */
+export type GraphClientSettings = Omit<GraphSettings, 'writesPerWindow' | 'requestsPerWindow' | 'budgetWindowMs' | 'priorityShares'>;
+
+/** Budget limits as the settings describe them. */
+export function budgetLimitsFrom(settings: GraphSettings): BudgetLimits {
+  return {
+    writesPerWindow: settings.writesPerWindow,
+    requestsPerWindow: settings.requestsPerWindow,
+    windowMs: settings.budgetWindowMs,
+    shares: settings.priorityShares,
+  };
+}

@@ -33,7 +33,7 @@ interface SyncEntity {
   lastSyncAt: string;
 }
 
-export interface TableBudgetOptions {
+interface TableBudgetOptions {
   /** A client for the budget table (created on first use); `allowInsecureConnection` for http endpoints. */
   tableClient: TableClient;
   limits: BudgetLimits;

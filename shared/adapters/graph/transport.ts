@@ -10,7 +10,7 @@ import https from 'node:https';
  * sleeps — throttling and failures go back to the caller as typed results.
  */
 
-export type TokenSource = () => Promise<string>;
+type TokenSource = () => Promise<string>;
 
 export function staticTokenSource(token: string): TokenSource {
   return () => Promise.resolve(token);
@@ -60,7 +60,7 @@ export class BearerTokenMiddleware implements Middleware {
   }
 }
 
-export class TransportError extends Error {
+class TransportError extends Error {
   constructor(
     override readonly name: 'TimeoutError' | 'NetworkError',
     message: string,
@@ -69,7 +69,7 @@ export class TransportError extends Error {
   }
 }
 
-export interface TransportOptions {
+interface TransportOptions {
   timeoutMs: number;
   /** Extra CA to trust (a simulator's self-signed certificate). */
   caCertPem?: string;

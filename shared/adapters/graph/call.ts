@@ -1,0 +1,102 @@
+import { ResponseType, type Client } from '@microsoft/microsoft-graph-client';
+import type { BudgetPriority, RequestBudget } from './budget.js';
+import { success, type GraphResult } from './result.js';
+import { errorSchema } from './schemas.js';
+
+export type Version = 'v1.0' | 'beta';
+type Method = 'GET' | 'POST' | 'DELETE';
+
+export interface Reply {
+  status: number;
+  body: unknown;
+}
+
+/** One request: budget first, then exactly one attempt, mapped to a typed result. */
+export type Call = (
+  method: Method,
+  version: Version,
+  path: string,
+  priority: BudgetPriority,
+  body?: unknown,
+) => Promise<GraphResult<Reply>>;
+
+export function createCall(graph: Client, budget: RequestBudget, defaultRetryAfterMs: number): Call {
+  return async (method, version, path, priority, body) => {
+    let decision: Awaited<ReturnType<RequestBudget['acquire']>>;
+    try {
+      decision = await budget.acquire({ kind: method === 'GET' ? 'read' : 'write', priority });
+    } catch (error) {
+      return { ok: false, kind: 'transient', message: `request budget unavailable: ${describeThrown(error)}` };
+    }
+    if (!decision.granted) return { ok: false, kind: 'throttled', retryAfterMs: decision.retryAfterMs, source: 'budget' };
+    let response: Response;
+    try {
+      const request = graph.api(path).version(version).responseType(ResponseType.RAW);
+      response = (await (method === 'GET' ? request.get() : method === 'DELETE' ? request.delete() : request.post(body ?? {}))) as Response;
+    } catch (error) {
+      return { ok: false, kind: 'transient', message: describeThrown(error) };
+    }
+    let raw: string;
+    try {
+      raw = await response.text();
+    } catch (error) {
+      return { ok: false, kind: 'transient', status: response.status, message: describeThrown(error) };
+    }
+    const parsed = parseJson(raw);
+    const status = response.status;
+    if (status >= 200 && status < 300) return success({ status, body: parsed });
+    const { code, message } = graphError(parsed, status, raw);
+    if (status === 429) {
+      const retryAfterMs = retryAfter(response.headers.get('retry-after'), defaultRetryAfterMs);
+      await budget.reportThrottled(retryAfterMs).catch(() => undefined);
+      return { ok: false, kind: 'throttled', retryAfterMs, source: 'graph' };
+    }
+    if (status === 404) return { ok: false, kind: 'not-found', message };
+    if (status === 408 || status >= 500) {
+      const header = response.headers.get('retry-after');
+      return {
+        ok: false,
+        kind: 'transient',
+        status,
+        code,
+        message,
+        ...(header ? { retryAfterMs: retryAfter(header, defaultRetryAfterMs) } : {}),
+      };
+    }
+    return { ok: false, kind: 'permanent', status, code, message };
+  };
+}
+
+/** Seconds (possibly fractional) or an HTTP date; the default when absent or unreadable. */
+export function retryAfter(header: string | null, defaultMs: number): number {
+  if (header === null || header.trim() === '') return defaultMs;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? defaultMs : Math.max(0, date - Date.now());
+}
+
+function parseJson(raw: string): unknown {
+  if (raw === '') return undefined;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function graphError(body: unknown, status: number, raw: string): { code: string; message: string } {
+  const parsed = errorSchema.safeParse(body);
+  if (parsed.success) return { code: parsed.data.error.code ?? `Http${status}`, message: parsed.data.error.message ?? '' };
+  return { code: `Http${status}`, message: raw.slice(0, 200) };
+}
+
+/** The Graph client wraps transport errors in a GraphError whose body holds the original. */
+export function describeThrown(error: unknown): string {
+  if (typeof error === 'object' && error !== null) {
+    const { body, message, code } = error as { body?: unknown; message?: unknown; code?: unknown };
+    if (typeof body === 'string' && body !== '') return body;
+    if (typeof message === 'string' && message !== '') return typeof code === 'string' ? `${code}: ${message}` : message;
+  }
+  return String(error);
+}
