@@ -11,6 +11,7 @@ import { BatchRepository } from './adapters/tables/batch-repository.js';
 import { DeadLetterCursorRepository } from './adapters/tables/dead-letter-cursors.js';
 import { DeviceRepository } from './adapters/tables/device-repository.js';
 import { PoisonRepository } from './adapters/tables/poison-store.js';
+import { TableStore } from './adapters/tables/table-store.js';
 import { TickLeaseRepository } from './adapters/tables/tick-leases.js';
 import { appConfig, type AppConfig } from './config.js';
 import { systemClock, type Clock } from './domain/clock.js';
@@ -22,7 +23,6 @@ import { checkHealth, sharedHealthCheck, type HealthReport } from './services/he
 import type { IntakeDeps } from './services/intake.js';
 import type { DispatchDeps } from './services/pipeline/dispatch.js';
 import type { SweeperDeps } from './services/sweeper.js';
-import { TableClient } from '@azure/data-tables';
 
 /**
  * The composition root: builds each adapter once per process from the validated
@@ -73,10 +73,11 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     syncIntervalMs: scaled(config, config.graph.syncIntervalMs),
     defaultRetryAfterMs: scaled(config, config.graph.defaultRetryAfterMs),
   };
-  const budgetTable = TableClient.fromConnectionString(storage, 'graphbudget', {
-    allowInsecureConnection: /TableEndpoint=http:/i.test(storage),
+  const budget = createTableBudget({
+    store: TableStore.fromConnectionString(storage, 'graphbudget'),
+    limits: budgetLimitsFrom(graphSettings),
+    now,
   });
-  const budget = createTableBudget({ tableClient: budgetTable, limits: budgetLimitsFrom(graphSettings) });
   const graph = createGraphClientFromSettings(graphSettings, budget);
 
   const ticks = { leases, queue, now };

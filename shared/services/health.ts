@@ -1,4 +1,4 @@
-import type { GraphResult } from '../adapters/graph/result.js';
+import type { GraphResult } from './graph-result.js';
 import { ConfigError, TimeoutError } from '../errors.js';
 
 /**

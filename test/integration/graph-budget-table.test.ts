@@ -1,4 +1,3 @@
-import { TableClient } from '@azure/data-tables';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { startGraphSimulator } from '../../local/graph-simulator/index.js';
 import {
@@ -9,10 +8,12 @@ import {
   type BudgetRequest,
   type RequestBudget,
 } from '../../shared/adapters/graph/index.js';
+import type { BudgetRow } from '../../shared/adapters/graph/table-budget.js';
+import { TableStore } from '../../shared/adapters/tables/table-store.js';
 
 /**
  * The shared budget in Table Storage (Azurite): separate instances, each with its own
- * TableClient, never grant more than the budget in any window, and only one of them syncs.
+ * table, never grant more than the budget in any window, and only one of them syncs.
  */
 
 const shares = { import: 1, status: 0.5, cleanup: 0.25 };
@@ -23,8 +24,8 @@ function uniqueTable(): string {
   return `graphbudget${process.pid}x${tableCounter}x${Date.now() % 100_000}`;
 }
 
-function tableClient(table: string): TableClient {
-  return TableClient.fromConnectionString(inject('storageConnectionString'), table, { allowInsecureConnection: true });
+function budgetTable(table: string): TableStore<BudgetRow> {
+  return TableStore.fromConnectionString<BudgetRow>(inject('storageConnectionString'), table);
 }
 
 /** A clock the test moves by hand, shared by every "instance". */
@@ -49,8 +50,8 @@ describe('table budget shared by instances', () => {
     const table = uniqueTable();
     const limits: BudgetLimits = { writesPerWindow: 12, requestsPerWindow: 40, windowMs: 20_000, shares };
     const clock = manualClock(1_700_000_000_000);
-    const instanceA = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
-    const instanceB = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
+    const instanceA = createTableBudget({ store: budgetTable(table), limits, now: () => new Date(clock.now()) });
+    const instanceB = createTableBudget({ store: budgetTable(table), limits, now: () => new Date(clock.now()) });
 
     for (let window = 0; window < 3; window++) {
       clock.set(1_700_000_000_000 + window * 20_000 + 5);
@@ -71,8 +72,8 @@ describe('table budget shared by instances', () => {
     const table = uniqueTable();
     const limits: BudgetLimits = { writesPerWindow: 10, requestsPerWindow: 40, windowMs: 20_000, shares };
     const clock = manualClock(1_700_000_000_000);
-    const instanceA = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
-    const instanceB = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
+    const instanceA = createTableBudget({ store: budgetTable(table), limits, now: () => new Date(clock.now()) });
+    const instanceB = createTableBudget({ store: budgetTable(table), limits, now: () => new Date(clock.now()) });
     const cleanup = await Promise.all([
       hammer(instanceA, { kind: 'read', priority: 'cleanup' }, 4),
       hammer(instanceB, { kind: 'read', priority: 'cleanup' }, 4),
@@ -96,8 +97,8 @@ describe('table budget shared by instances', () => {
     const table = uniqueTable();
     const limits: BudgetLimits = { writesPerWindow: 10, requestsPerWindow: 40, windowMs: 20_000, shares };
     const clock = manualClock(1_700_000_000_000);
-    const instanceA = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
-    const instanceB = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
+    const instanceA = createTableBudget({ store: budgetTable(table), limits, now: () => new Date(clock.now()) });
+    const instanceB = createTableBudget({ store: budgetTable(table), limits, now: () => new Date(clock.now()) });
     expect((await instanceB.acquire({ kind: 'read', priority: 'import' })).granted).toBe(true);
     await instanceA.reportThrottled(5_000);
     expect((await instanceB.acquire({ kind: 'read', priority: 'import' })).granted).toBe(false);
@@ -110,8 +111,8 @@ describe('table budget shared by instances', () => {
     const limits: BudgetLimits = { writesPerWindow: 10, requestsPerWindow: 40, windowMs: 20_000, shares };
     const start = 1_700_000_000_000;
     const clock = manualClock(start);
-    const instanceA = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
-    const instanceB = createTableBudget({ tableClient: tableClient(table), limits, now: clock.now });
+    const instanceA = createTableBudget({ store: budgetTable(table), limits, now: () => new Date(clock.now()) });
+    const instanceB = createTableBudget({ store: budgetTable(table), limits, now: () => new Date(clock.now()) });
     await instanceA.reportThrottled(45_000);
     for (const offset of [0, 20_000, 40_000]) {
       clock.set(start + offset);
@@ -125,7 +126,9 @@ describe('table budget shared by instances', () => {
     const table = uniqueTable();
     const limits: BudgetLimits = { writesPerWindow: 10, requestsPerWindow: 40, windowMs: 20_000, shares };
     const clock = manualClock(1_700_000_000_000);
-    const instances = Array.from({ length: 3 }, () => createTableBudget({ tableClient: tableClient(table), limits, now: clock.now }));
+    const instances = Array.from({ length: 3 }, () =>
+      createTableBudget({ store: budgetTable(table), limits, now: () => new Date(clock.now()) }),
+    );
     const claims = async (): Promise<number> =>
       (await Promise.all(instances.flatMap((b) => [b.claimSync(600_000), b.claimSync(600_000)]))).filter(Boolean).length;
     expect(await claims()).toBe(1);
@@ -150,7 +153,7 @@ describe('table budget shared by instances', () => {
         ...GRAPH_SETTINGS_DEFAULTS,
         baseUrl: sim.baseUrl,
         staticToken: 't',
-        budget: createTableBudget({ tableClient: tableClient(table), limits }),
+        budget: createTableBudget({ store: budgetTable(table), limits }),
       }),
     );
     onTestFinished(async () => {

@@ -8,9 +8,9 @@ import {
   GRAPH_SETTINGS_DEFAULTS,
   type GraphClient,
   type GraphClientOptions,
-  type GraphResult,
-  type ImportDeviceInput,
 } from '../../shared/adapters/graph/index.js';
+import type { ImportDeviceInput } from '../../shared/domain/autopilot.js';
+import type { GraphResult } from '../../shared/services/graph-result.js';
 
 /** Every adapter operation against the simulator over real HTTP; simulated time is moved with clock.advance. */
 

@@ -9,9 +9,10 @@ const limits: BudgetLimits = {
   shares: { import: 1, status: 0.5, cleanup: 0.2 },
 };
 
-function fakeClock(start = 5_000): { now: () => number; set: (t: number) => void } {
+/** A clock the test sets by hand, in ms since the epoch. */
+function fakeClock(start = 5_000): { now: () => Date; set: (t: number) => void } {
   let time = start;
-  return { now: () => time, set: (t) => (time = t) };
+  return { now: () => new Date(time), set: (t) => (time = t) };
 }
 
 async function grantsUntilRefused(budget: ReturnType<typeof createInMemoryBudget>, request: BudgetRequest): Promise<number> {
@@ -49,7 +50,7 @@ describe('request budget (in memory)', () => {
     expect((await budget.acquire({ kind: 'read', priority: 'import' })).granted).toBe(true);
     await budget.reportThrottled(300);
     expect((await budget.acquire({ kind: 'read', priority: 'import' })).granted).toBe(false);
-    clock.set(clock.now() + 1000);
+    clock.set(clock.now().getTime() + 1000);
     expect((await budget.acquire({ kind: 'read', priority: 'import' })).granted).toBe(true);
   });
 
@@ -58,9 +59,9 @@ describe('request budget (in memory)', () => {
     const budget = createInMemoryBudget({ limits, now: clock.now });
     expect(await budget.claimSync(600_000)).toBe(true);
     expect(await budget.claimSync(600_000)).toBe(false);
-    clock.set(clock.now() + 599_999);
+    clock.set(clock.now().getTime() + 599_999);
     expect(await budget.claimSync(600_000)).toBe(false);
-    clock.set(clock.now() + 1);
+    clock.set(clock.now().getTime() + 1);
     expect(await budget.claimSync(600_000)).toBe(true);
   });
 

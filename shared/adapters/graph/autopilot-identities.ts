@@ -3,10 +3,10 @@ import { describeThrown, type Call } from './call.js';
 import type { GraphClient } from './client.js';
 import type { Paging } from './paging.js';
 import { getEntity, post, remove } from './requests.js';
-import { success } from './result.js';
+import { success } from '../../services/graph-result.js';
 import { identitySchema } from './schemas.js';
 import { sameSerial } from './serial.js';
-import type { AutopilotIdentity, SyncOutcome } from './types.js';
+import type { AutopilotIdentity, SyncOutcome } from '../../domain/autopilot.js';
 
 const IDENTITIES = 'deviceManagement/windowsAutopilotDeviceIdentities';
 

@@ -1,10 +1,13 @@
+import { systemClock, type Clock } from '../../domain/clock.js';
 /**
  * The app's own tenant-wide Graph budget: requests are counted per fixed window before they are
  * sent, so the app slows itself down before Graph answers 429. Lower priorities may use only a
  * share of each window, so imports are never starved by status polling or cleanup.
  */
 
-export type BudgetPriority = 'import' | 'status' | 'cleanup';
+import type { BudgetPriority } from '../../services/autopilot-port.js';
+
+export type { BudgetPriority };
 type RequestKind = 'read' | 'write';
 
 export interface BudgetRequest {
@@ -61,14 +64,15 @@ export function untilWindowEnds(now: number, windowMs: number, index = windowInd
 
 interface InMemoryBudgetOptions {
   limits: BudgetLimits;
-  /** Real ms since epoch; injectable so tests control time. */
-  now?: () => number;
+  /** Injectable so tests control time. */
+  now?: Clock;
 }
 
 /** For one process (unit tests, a single dev host); scaled-out instances need the table budget. */
 export function createInMemoryBudget(options: InMemoryBudgetOptions): RequestBudget {
   const { limits } = options;
-  const now = options.now ?? Date.now;
+  const clock = options.now ?? systemClock;
+  const now = (): number => clock().getTime();
   let current = { index: -1, counts: { writes: 0, requests: 0 } };
   let lastSync: number | undefined;
   let blockedUntil = 0;

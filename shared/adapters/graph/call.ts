@@ -1,6 +1,6 @@
 import { ResponseType, type Client } from '@microsoft/microsoft-graph-client';
 import type { BudgetPriority, RequestBudget } from './budget.js';
-import { success, type GraphResult } from './result.js';
+import { success, type GraphResult } from '../../services/graph-result.js';
 import { errorSchema } from './schemas.js';
 
 export type Version = 'v1.0' | 'beta';

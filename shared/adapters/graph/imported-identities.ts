@@ -3,7 +3,7 @@ import type { GraphClient } from './client.js';
 import type { Paging } from './paging.js';
 import { getEntity, remove } from './requests.js';
 import { importAnswerSchema, importedSchema, parseWith } from './schemas.js';
-import type { ImportDeviceInput, ImportedIdentity } from './types.js';
+import type { ImportDeviceInput, ImportedIdentity } from '../../domain/autopilot.js';
 
 const IMPORTED = 'deviceManagement/importedWindowsAutopilotDeviceIdentities';
 /** What the pipeline reads of an imported record (importedSchema minus what it never uses back). */

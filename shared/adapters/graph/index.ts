@@ -8,5 +8,3 @@ export { retryAfter } from './call.js';
 export { createInMemoryBudget, type BudgetLimits, type BudgetRequest, type RequestBudget } from './budget.js';
 export { createTableBudget } from './table-budget.js';
 export { budgetLimitsFrom, GRAPH_SETTINGS_DEFAULTS, type GraphSettings } from './settings.js';
-export type { GraphFailure, GraphResult } from './result.js';
-export type * from './types.js';

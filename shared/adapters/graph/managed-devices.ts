@@ -2,7 +2,7 @@ import type { Call } from './call.js';
 import type { GraphClient } from './client.js';
 import type { Paging } from './paging.js';
 import { getEntity, post, remove } from './requests.js';
-import { success } from './result.js';
+import { success } from '../../services/graph-result.js';
 import { managedSchema } from './schemas.js';
 import { sameSerial } from './serial.js';
 

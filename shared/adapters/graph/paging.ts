@@ -1,7 +1,7 @@
 import type { z } from 'zod';
-import type { BudgetPriority } from './budget.js';
+import type { BudgetPriority } from '../../services/autopilot-port.js';
 import type { Call, Version } from './call.js';
-import { success, type GraphResult } from './result.js';
+import { success, type GraphResult } from '../../services/graph-result.js';
 import { pageSchema, parseWith } from './schemas.js';
 import type { GraphClientSettings } from './settings.js';
 

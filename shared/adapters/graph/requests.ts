@@ -1,7 +1,7 @@
 import type { z } from 'zod';
-import type { BudgetPriority } from './budget.js';
+import type { BudgetPriority } from '../../services/autopilot-port.js';
 import type { Call, Version } from './call.js';
-import { success, type GraphResult } from './result.js';
+import { success, type GraphResult } from '../../services/graph-result.js';
 import { parseWith } from './schemas.js';
 
 /** The single-request shapes the operations share, on top of `call`. */

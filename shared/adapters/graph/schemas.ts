@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { success, type GraphResult } from './result.js';
+import { success, type GraphResult } from '../../services/graph-result.js';
 
 /**
  * Graph's answers, read leniently so that a null or an enum value Graph adds later never fails a

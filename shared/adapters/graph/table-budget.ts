@@ -1,4 +1,6 @@
-import type { TableClient } from '@azure/data-tables';
+import { systemClock, type Clock } from '../../domain/clock.js';
+import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
+import type { EntityProps, TableStore } from '../tables/table-store.js';
 import {
   admit,
   untilWindowEnds,
@@ -13,31 +15,26 @@ import {
 /**
  * The budget every instance of the app shares, kept in one Table Storage partition:
  * a small ring of window counters (slot = window index mod ring size, so the table never grows)
- * and the last Autopilot sync time. Every change is an ETag-guarded replace; a 412 means
- * another instance got there first, so the decision is re-read and retried.
+ * and the last Autopilot sync time, through the one TableStore. Every change is ETag-guarded;
+ * a conflict means another instance got there first, so the decision is re-read and retried.
  */
 
 const PARTITION = 'graph-budget';
 const SYNC_ROW = 'sync';
 
-interface WindowEntity extends WindowCounts {
-  partitionKey: string;
-  rowKey: string;
+export type BudgetRow = EntityProps & {
+  writes?: number;
+  requests?: number;
   /** Stored as a string: a scaled-down window makes the index exceed Int32. */
-  windowIndex: string;
-}
+  windowIndex?: string;
+  lastSyncAt?: string;
+};
 
-interface SyncEntity {
-  partitionKey: string;
-  rowKey: string;
-  lastSyncAt: string;
-}
-
-interface TableBudgetOptions {
-  /** A client for the budget table (created on first use); `allowInsecureConnection` for http endpoints. */
-  tableClient: TableClient;
+export interface TableBudgetOptions {
+  /** The budget table (created on first use). */
+  store: TableStore<BudgetRow>;
   limits: BudgetLimits;
-  now?: () => number;
+  now?: Clock;
   /** Window counters kept (default 8). */
   ringSize?: number;
   /** Conflicting writes tolerated before giving up on one decision (default 50). */
@@ -45,18 +42,12 @@ interface TableBudgetOptions {
 }
 
 export function createTableBudget(options: TableBudgetOptions): RequestBudget {
-  const { tableClient, limits } = options;
-  const now = options.now ?? Date.now;
+  const { store, limits } = options;
+  const clock = options.now ?? systemClock;
+  const now = (): number => clock().getTime();
   const ringSize = options.ringSize ?? 8;
   const maxAttempts = options.maxAttempts ?? 50;
-  let ready: Promise<void> | undefined;
-  const ensureTable = (): Promise<void> => {
-    ready ??= tableClient.createTable().catch((error: unknown) => {
-      ready = undefined;
-      throw error;
-    });
-    return ready;
-  };
+  const ensureTable = (): Promise<void> => store.ensureTable();
   // Callers inside one instance take turns, so the ETag races are only between instances.
   let queue: Promise<unknown> = Promise.resolve();
   const serialised = <T>(work: () => Promise<T>): Promise<T> => {
@@ -74,18 +65,20 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const index = windowIndex(now() + offsetMs, limits.windowMs);
       const rowKey = `window-${index % ringSize}`;
-      const existing = await readEntity<WindowEntity>(tableClient, rowKey);
-      const storedIndex = existing ? Number(existing.windowIndex) : undefined;
+      const existing = await store.get(PARTITION, rowKey);
+      const storedIndex = existing ? Number(existing.value.windowIndex) : undefined;
       // A slot from an earlier window starts over; a later one (another instance's clock runs ahead) is joined.
       const effectiveIndex = storedIndex !== undefined && storedIndex > index ? storedIndex : index;
       const counts =
-        existing && storedIndex === effectiveIndex ? { writes: existing.writes, requests: existing.requests } : { writes: 0, requests: 0 };
+        existing && storedIndex === effectiveIndex
+          ? { writes: existing.value.writes ?? 0, requests: existing.value.requests ?? 0 }
+          : { writes: 0, requests: 0 };
       const next = change(counts, effectiveIndex);
       if (!next) return { applied: false, index: effectiveIndex };
-      const entity: WindowEntity = { partitionKey: PARTITION, rowKey, windowIndex: String(effectiveIndex), ...next };
+      const row: BudgetRow = { windowIndex: String(effectiveIndex), ...next };
       try {
-        if (existing) await tableClient.updateEntity(entity, 'Replace', { etag: existing.etag });
-        else await tableClient.createEntity(entity);
+        if (existing) await store.update(PARTITION, rowKey, row, existing.etag);
+        else await store.insert(PARTITION, rowKey, row);
         return { applied: true, index: effectiveIndex };
       } catch (error) {
         if (!isConflict(error)) throw error;
@@ -132,12 +125,12 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
       serialised(async () => {
         await ensureTable();
         const time = now();
-        const existing = await readEntity<SyncEntity>(tableClient, SYNC_ROW);
-        if (existing && time - Number(existing.lastSyncAt) < intervalMs) return false;
-        const entity: SyncEntity = { partitionKey: PARTITION, rowKey: SYNC_ROW, lastSyncAt: String(time) };
+        const existing = await store.get(PARTITION, SYNC_ROW);
+        if (existing && time - Number(existing.value.lastSyncAt) < intervalMs) return false;
+        const row: BudgetRow = { lastSyncAt: String(time) };
         try {
-          if (existing) await tableClient.updateEntity(entity, 'Replace', { etag: existing.etag });
-          else await tableClient.createEntity(entity);
+          if (existing) await store.update(PARTITION, SYNC_ROW, row, existing.etag);
+          else await store.insert(PARTITION, SYNC_ROW, row);
           return true;
         } catch (error) {
           // Someone else claimed it between our read and write: their sync counts for us.
@@ -148,25 +141,9 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
   };
 }
 
-async function readEntity<T extends object>(client: TableClient, rowKey: string): Promise<(T & { etag: string }) | undefined> {
-  try {
-    return await client.getEntity<T>(PARTITION, rowKey);
-  } catch (error) {
-    if (statusOf(error) === 404) return undefined;
-    throw error;
-  }
-}
-
-function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'statusCode' in error && typeof error.statusCode === 'number'
-    ? error.statusCode
-    : undefined;
-}
-
-/** 412: stale ETag on replace; 409: the row was created by someone else first. */
+/** Stale ETag on replace, or the row created by someone else first. */
 function isConflict(error: unknown): boolean {
-  const status = statusOf(error);
-  return status === 412 || status === 409;
+  return error instanceof ConcurrencyConflictError || error instanceof EntityExistsError;
 }
 
 function pause(attempt: number): Promise<void> {

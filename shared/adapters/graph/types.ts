@@ -1,2 +1,0 @@
-// Moved: the entities are the domain's (shared/domain/autopilot.ts).
-export type * from '../../domain/autopilot.js';
