@@ -1,6 +1,7 @@
 import { app, type InvocationContext, type StorageBlobFunctionOptions } from '@azure/functions';
 import { runtime } from '../shared/runtime.js';
-import { INTAKE_CONTAINER, ingestHashFile } from '../shared/services/intake.js';
+import { INTAKE_CONTAINER } from '../shared/domain/blob-layout.js';
+import { ingestHashFile } from '../shared/services/intake/index.js';
 
 /**
  * A supplier dropped a hash file into hash-uploads/{supplier}/{name}. The host hands the

@@ -20,7 +20,7 @@ import { createLogger, type Logger } from './log.js';
 import { QUEUES } from './messages/index.js';
 import { pipelinePolicy, scaled, sweeperPolicy } from './policies.js';
 import { checkHealth, sharedHealthCheck, type HealthReport } from './services/health.js';
-import type { IntakeDeps } from './services/intake.js';
+import type { IntakeDeps } from './services/intake/index.js';
 import type { DispatchDeps } from './services/pipeline/dispatch.js';
 import type { SweeperDeps } from './services/sweeper.js';
 

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../shared/config.js';
 import { createLogger } from '../../shared/log.js';
 import { createRuntime } from '../../shared/runtime.js';
-import { ingestHashFile, type IntakeDeps, type IntakeResult } from '../../shared/services/intake.js';
+import { ingestHashFile, type IntakeDeps, type IntakeResult } from '../../shared/services/intake/index.js';
 import { currentRssMib, emitResult, MIB, peakRssMib } from './common.js';
 
 /**

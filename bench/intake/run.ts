@@ -9,7 +9,7 @@ import { sampleHashFileChunks } from '../../local/sample-data.js';
 import { startServiceBusBroker, type ServiceBusBroker } from '../../local/servicebus-broker/index.js';
 import { QUEUES } from '../../shared/messages/index.js';
 import type { HashFileEncoding } from '../../shared/domain/hash-file/index.js';
-import { INTAKE_CONTAINER } from '../../shared/services/intake.js';
+import { INTAKE_CONTAINER } from '../../shared/domain/blob-layout.js';
 import { BENCH_MAX_FILE_BYTES, BENCH_SUPPLIER, benchFileOptions, benchQueueOptions, MIB } from './common.js';
 import { processCpuSeconds } from '../process-cpu.js';
 import { buildWorkers, canPinToOneCore, runWorker } from './workers.js';

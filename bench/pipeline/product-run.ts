@@ -1,7 +1,7 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { RequestLogEntry } from '../../local/graph-simulator/index.js';
 import { startLocalInfrastructure } from '../../local/stack.js';
-import { INTAKE_CONTAINER } from '../../shared/services/intake.js';
+import { INTAKE_CONTAINER } from '../../shared/domain/blob-layout.js';
 import { processCpuSeconds } from '../process-cpu.js';
 import { int, log } from './format.js';
 import type { PipelineOptions } from './options.js';

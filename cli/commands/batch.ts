@@ -1,7 +1,7 @@
 import { BatchRepository } from '../../shared/adapters/tables/batch-repository.js';
 import { DeviceRepository } from '../../shared/adapters/tables/device-repository.js';
 import { DEVICE_STATES } from '../../shared/domain/lifecycle.js';
-import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../shared/services/intake.js';
+import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../shared/domain/blob-layout.js';
 import { batchSummary, type BatchSummary } from '../../shared/services/status.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_NOT_FOUND, EXIT_OK, fields, printable, type ZtpIo } from '../io.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { BlobStore } from '../../shared/adapters/blobs/blob-store.js';
-import { INTAKE_CONTAINER, RESULTS_CONTAINER, reportBlobName } from '../../shared/services/intake.js';
+import { INTAKE_CONTAINER, RESULTS_CONTAINER, reportBlobName } from '../../shared/domain/blob-layout.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_ERROR, EXIT_OK, printable, UsageError, type ZtpIo } from '../io.js';
 import { connect, resolveStorage } from '../storage.js';

@@ -5,7 +5,7 @@ import { intakeHashFileOptions } from '../../functions/intake-hash-file.js';
 import { DevHost } from '../../local/dev-host/index.js';
 import { sampleHashFileBytes } from '../../local/sample-data.js';
 import { parseMessage, QUEUES, type ImportChunkPayload } from '../../shared/messages/index.js';
-import { ingestHashFile } from '../../shared/services/intake.js';
+import { ingestHashFile } from '../../shared/services/intake/index.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {

@@ -15,7 +15,8 @@ import { encodeHardwareHashBase64 } from '../../shared/domain/hardware-hash.js';
 import { newDevice, transition, type DeviceRecord } from '../../shared/domain/device.js';
 import type { DeviceState, TransitionReason } from '../../shared/domain/lifecycle.js';
 import { createLogger } from '../../shared/log.js';
-import { ingestHashFile, INTAKE_CONTAINER } from '../../shared/services/intake.js';
+import { INTAKE_CONTAINER } from '../../shared/domain/blob-layout.js';
+import { ingestHashFile } from '../../shared/services/intake/index.js';
 
 const unique = randomUUID().replace(/-/g, '').slice(0, 12);
 const tables = { devices: `clidev${unique}`, batches: `clibatch${unique}` };

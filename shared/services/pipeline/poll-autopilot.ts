@@ -1,8 +1,9 @@
 import { EVENTS } from '../../events.js';
 import type { AutopilotIdentity } from '../../domain/autopilot.js';
-import { isEnrolled, isProfileAssigned } from '../../domain/autopilot-outcomes.js';
+import { nextAutopilotStep, PROFILE_FAILED_NOTE, stateAfterRetag } from '../../domain/autopilot-step.js';
 import type { DeviceRecord } from '../../domain/device.js';
-import { backoffMs, deadlineAt, isPastDeadline } from '../../domain/waiting.js';
+import { stallIfLate } from '../../domain/import-decision.js';
+import { backoffMs, deadlineAt } from '../../domain/waiting.js';
 import { ConcurrencyConflictError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { applyTransition } from '../device-lifecycle.js';
@@ -19,9 +20,6 @@ import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } f
  * enrolled — or to `stalled` past its deadline. Many waiting devices: one paged listing
  * answers them all; a few: one read each is cheaper than listing the tenant.
  */
-const PROFILE_FAILED_NOTE =
-  'Autopilot reports that assigning a deployment profile failed: check the profile and the groups it is assigned to';
-
 export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
   const waiting: Versioned<DeviceRecord>[] = [];
@@ -97,7 +95,7 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
   return DONE;
 }
 
-/** Moves one device as far as its Autopilot identity allows: tag, profile, enrolment, deadline. */
+/** Moves one device as far as its Autopilot identity allows: each step decided, carried out, decided again. */
 export async function advance(
   deps: PipelineDeps,
   device: Versioned<DeviceRecord>,
@@ -106,91 +104,83 @@ export async function advance(
   log: Logger,
 ): Promise<{ moved: boolean; state: DeviceRecord['state']; failure?: GraphFailure }> {
   let current = device;
-  const now = deps.now();
-  if (!identity) {
-    if (current.value.state === 'enrolled') return giveUpRetag(deps, current, 'the device is no longer in Autopilot', log);
-    return stallIfLate(deps, current, correlationId, log);
-  }
-
-  let wanted = current.value.groupTag ?? '';
-  const inAutopilot = identity.groupTag ?? '';
-  if (inAutopilot !== wanted) {
-    // Read the record again right before writing: a newer file may have changed the tag.
-    const latest = await deps.devices.get(current.value.serialNumber);
-    if (latest && latest.etag !== current.etag) {
-      current = latest;
-      wanted = current.value.groupTag ?? '';
-    }
-  }
-  if (inAutopilot !== wanted) {
-    const updated = await deps.graph.updateDeviceProperties(identity.id, { groupTag: wanted });
-    if (!updated.ok) {
-      log.warn({ event: EVENTS.retagDeferred, serial: current.value.serialNumber, kind: updated.kind }, 'group tag not updated this time');
-      if (updated.kind === 'throttled') return { moved: false, state: current.value.state, failure: updated };
-      return { ...(await stallIfLate(deps, current, correlationId, log, identity)), failure: updated };
-    }
-    return recordRetag(deps, current, identity, wanted, correlationId, log);
-  }
-  if ((current.value.autopilotGroupTag ?? '') !== wanted) {
-    // Autopilot has the tag but the record does not say so (the update went through, the save
-    // did not): record it now, and wait for the profile as after any re-tag.
-    return recordRetag(deps, current, identity, wanted, correlationId, log);
-  }
-
-  if (current.value.state === 'enrolled') return giveUpRetag(deps, current, 'Autopilot already has the group tag', log);
-
   let moved = false;
-  const assigned = isProfileAssigned(identity.deploymentProfileAssignmentStatus);
-  if (identity.deploymentProfileAssignmentStatus === 'failed' && current.value.note !== PROFILE_FAILED_NOTE) {
-    // Said once, on the record and in the log, well before the deadline stalls the device;
-    // it keeps waiting, as an assignment fixed in Intune still counts.
-    current = await deps.devices.save({ ...current.value, note: PROFILE_FAILED_NOTE, updatedAt: now.toISOString() }, current.etag);
-    log.warn(
-      { event: EVENTS.profileAssignmentFailed, serial: current.value.serialNumber, groupTag: current.value.groupTag ?? null },
-      PROFILE_FAILED_NOTE,
-    );
+  const now = deps.now();
+  // Every step that does not end the turn changes what the next decision sees; a few suffice.
+  for (let round = 0; round < 8; round++) {
+    const step = nextAutopilotStep(current.value, identity, now, deps.waits);
+    switch (step.kind) {
+      case 'wait':
+        return { moved, state: current.value.state };
+      case 'stall':
+        await stall(deps, current, correlationId, log, identity);
+        return { moved: true, state: 'stalled' };
+      case 'stop-watching':
+        await stopWatchingRetag(deps, current, step.why, log);
+        return { moved, state: 'enrolled' };
+      case 'set-tag': {
+        // Read the record again right before writing: a newer file may have changed the tag.
+        const latest = await deps.devices.get(current.value.serialNumber);
+        if (latest && latest.etag !== current.etag) {
+          current = latest;
+          continue;
+        }
+        const updated = await deps.graph.updateDeviceProperties(identity!.id, { groupTag: step.groupTag });
+        if (!updated.ok) {
+          log.warn(
+            { event: EVENTS.retagDeferred, serial: current.value.serialNumber, kind: updated.kind },
+            'group tag not updated this time',
+          );
+          if (updated.kind === 'throttled' || stallIfLate(current.value, now) === 'wait') {
+            return { moved: false, state: current.value.state, failure: updated };
+          }
+          await stall(deps, current, correlationId, log, identity);
+          return { moved: true, state: 'stalled', failure: updated };
+        }
+        return recordRetag(deps, current, identity!, step.groupTag, correlationId, log);
+      }
+      case 'record-retag':
+        return recordRetag(deps, current, identity!, step.groupTag, correlationId, log);
+      case 'note-profile-failed':
+        current = await deps.devices.save({ ...current.value, note: PROFILE_FAILED_NOTE, updatedAt: now.toISOString() }, current.etag);
+        log.warn(
+          { event: EVENTS.profileAssignmentFailed, serial: current.value.serialNumber, groupTag: current.value.groupTag ?? null },
+          PROFILE_FAILED_NOTE,
+        );
+        continue;
+      case 'clear-baseline':
+        current = await deps.devices.save({ ...current.value, profileBaseline: undefined, updatedAt: now.toISOString() }, current.etag);
+        continue;
+      case 'profile-assigned':
+        current = await applyTransition(deps.devices, log, current, {
+          to: 'profile-assigned',
+          reason: 'profile-assigned',
+          correlationId,
+          now,
+          changes: {
+            autopilotGroupTag: identity!.groupTag || undefined,
+            ...(current.value.note === PROFILE_FAILED_NOTE ? { note: undefined } : {}),
+            waitingFor: 'enrolment',
+            waitingSince: now.toISOString(),
+            deadlineAt: deadlineAt('enrolment', now, deps.waits).toISOString(),
+          },
+          detail: { profileStatus: identity!.deploymentProfileAssignmentStatus, assignedAt: identity!.deploymentProfileAssignedDateTime },
+        });
+        moved = true;
+        continue;
+      case 'enrolled':
+        await applyTransition(deps.devices, log, current, {
+          to: 'enrolled',
+          reason: 'enrolled',
+          correlationId,
+          now,
+          changes: { managedDeviceId: identity!.managedDeviceId, waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined },
+          detail: { managedDeviceId: identity!.managedDeviceId ?? null },
+        });
+        return { moved: true, state: 'enrolled' };
+    }
   }
-  const baseline = current.value.profileBaseline;
-  if (baseline !== undefined && !assigned) {
-    // The re-tag has visibly taken effect: the next assignment is the new one.
-    current = await deps.devices.save({ ...current.value, profileBaseline: undefined, updatedAt: now.toISOString() }, current.etag);
-  }
-  const since = Date.parse(current.value.waitingSince ?? current.value.updatedAt);
-  const settled = now.getTime() - since >= deps.waits.retagSettleMs;
-  const freshAssignment =
-    current.value.profileBaseline === undefined ||
-    (identity.deploymentProfileAssignedDateTime ?? 'none') !== current.value.profileBaseline ||
-    settled;
-  if ((current.value.state === 'registered' || current.value.waitingFor === 'profile-assignment') && assigned && freshAssignment) {
-    current = await applyTransition(deps.devices, log, current, {
-      to: 'profile-assigned',
-      reason: 'profile-assigned',
-      correlationId,
-      now,
-      changes: {
-        autopilotGroupTag: identity.groupTag || undefined,
-        ...(current.value.note === PROFILE_FAILED_NOTE ? { note: undefined } : {}),
-        waitingFor: 'enrolment',
-        waitingSince: now.toISOString(),
-        deadlineAt: deadlineAt('enrolment', now, deps.waits).toISOString(),
-      },
-      detail: { profileStatus: identity.deploymentProfileAssignmentStatus, assignedAt: identity.deploymentProfileAssignedDateTime },
-    });
-    moved = true;
-  }
-  if ((current.value.state === 'profile-assigned' || current.value.waitingFor === 'enrolment') && isEnrolled(identity.enrollmentState)) {
-    await applyTransition(deps.devices, log, current, {
-      to: 'enrolled',
-      reason: 'enrolled',
-      correlationId,
-      now,
-      changes: { managedDeviceId: identity.managedDeviceId, waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined },
-      detail: { managedDeviceId: identity.managedDeviceId ?? null },
-    });
-    return { moved: true, state: 'enrolled' };
-  }
-  if (moved) return { moved, state: current.value.state };
-  return stallIfLate(deps, current, correlationId, log, identity);
+  return { moved, state: current.value.state };
 }
 
 async function recordRetag(
@@ -204,7 +194,7 @@ async function recordRetag(
   const now = deps.now();
   const from = current.value.state;
   const saved = await applyTransition(deps.devices, log, current, {
-    to: from === 'stalled' || from === 'profile-assigned' || from === 'enrolled' ? 'registered' : from,
+    to: stateAfterRetag(from),
     reason: 'group-tag-changed',
     correlationId,
     now,
@@ -221,19 +211,17 @@ async function recordRetag(
 }
 
 /**
- * Past its deadline, a waiting device stalls. What Autopilot last showed goes with it (a
+ * A waiting device past its deadline stalls. What Autopilot last showed goes with it (a
  * profile assignment that `failed`, a device that never contacted Intune), so operations
  * can see why without another lookup.
  */
-async function stallIfLate(
+async function stall(
   deps: PipelineDeps,
   device: Versioned<DeviceRecord>,
   correlationId: string,
   log: Logger,
-  identity?: AutopilotIdentity,
-): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
-  if (device.value.state === 'stalled' || !isPastDeadline(device.value.deadlineAt, deps.now()))
-    return { moved: false, state: device.value.state };
+  identity: AutopilotIdentity | undefined,
+): Promise<void> {
   await applyTransition(deps.devices, log, device, {
     to: 'stalled',
     reason: 'deadline-passed',
@@ -247,14 +235,13 @@ async function stallIfLate(
         : { inAutopilot: false }),
     },
   });
-  return { moved: true, state: 'stalled' };
 }
 
 /**
  * An enrolled device watched for a new group tag that cannot or need not be applied: it
  * stops being watched (a field update, not a transition; it stays enrolled).
  */
-async function giveUpRetag(
+async function stopWatchingRetag(
   deps: PipelineDeps,
   device: Versioned<DeviceRecord>,
   why: string,

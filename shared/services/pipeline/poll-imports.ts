@@ -2,8 +2,9 @@ import { EVENTS } from '../../events.js';
 import type { ImportedIdentity } from '../../domain/autopilot.js';
 import { importChunkQueue, resubmitMessage } from '../../messages/index.js';
 import { interpretImport } from '../../domain/autopilot-outcomes.js';
+import { decideImport, stallIfLate } from '../../domain/import-decision.js';
 import type { DeviceRecord } from '../../domain/device.js';
-import { backoffMs, deadlineAt, isPastDeadline } from '../../domain/waiting.js';
+import { backoffMs, deadlineAt } from '../../domain/waiting.js';
 import { ConcurrencyConflictError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { reasonText } from '../../domain/reason-codes.js';
@@ -227,6 +228,7 @@ function isProductImport(deps: Pick<PipelineDeps, 'importIdPrefix'>, record: Imp
 
 type Resolution = 'waiting' | 'registered' | 'failed' | 'resubmit' | 'stalled';
 
+/** Carries out what the device's imported record means for it (`decideImport`). */
 async function resolve(
   deps: PipelineDeps,
   device: Versioned<DeviceRecord>,
@@ -236,38 +238,38 @@ async function resolve(
 ): Promise<Resolution> {
   const now = deps.now();
   const d = device.value;
-  if (!record) {
-    // Claimed but never seen by Autopilot (the import call failed before it arrived). Give an
-    // import call in flight time to return before presuming it lost; past the deadline, stall.
-    if (isPastDeadline(d.deadlineAt, now)) return stallIfLate(deps, device, correlationId, log);
-    const claimedAt = Date.parse(d.waitingSince ?? d.updatedAt);
-    if (d.state === 'importing' && now.getTime() - claimedAt > deps.claimGraceMs) return 'resubmit';
-    return 'waiting';
-  }
-  const outcome = interpretImport(record.state);
-  switch (outcome.kind) {
-    case 'pending':
-      return stallIfLate(deps, device, correlationId, log);
-    case 'registered':
-    case 'already-registered': {
-      let autopilotId = outcome.kind === 'registered' ? outcome.autopilotId : undefined;
-      let autopilotGroupTag: string | undefined = record.groupTag || undefined;
-      if (outcome.kind === 'already-registered' || !autopilotId) {
+  const decision = decideImport(d, record, now, deps.claimGraceMs);
+  switch (decision.kind) {
+    case 'wait':
+      return 'waiting';
+    case 'stall':
+      return stall(deps, device, correlationId, log);
+    case 'resubmit':
+      return 'resubmit';
+    case 'retry-import':
+      log.warn({ event: EVENTS.importRetry, serial: d.serialNumber, code: decision.code }, 'Autopilot asked to retry the import');
+      // A fresh import id: the failed record is cleaned up, the device submitted again.
+      await deps.devices.save({ ...d, importId: newImportId(deps), updatedAt: now.toISOString() }, device.etag);
+      return 'resubmit';
+    case 'register': {
+      let autopilotId = decision.autopilotId;
+      let autopilotGroupTag: string | undefined = record?.groupTag || undefined;
+      if (decision.lookup) {
         const found = await deps.graph.findAutopilotIdentityBySerial(d.serialNumber);
-        if (!found.ok) return found.kind === 'throttled' ? 'waiting' : stallIfLate(deps, device, correlationId, log);
-        autopilotId = found.value?.id;
-        autopilotGroupTag = found.value?.groupTag || undefined;
-        if (!autopilotId) return stallIfLate(deps, device, correlationId, log);
+        if (!found.ok && found.kind === 'throttled') return 'waiting';
+        autopilotId = found.ok ? found.value?.id : undefined;
+        autopilotGroupTag = found.ok ? found.value?.groupTag || undefined : undefined;
+        if (!autopilotId) return stallIfLate(d, now) === 'stall' ? stall(deps, device, correlationId, log) : 'waiting';
       }
       await applyTransition(deps.devices, log, device, {
         to: 'registered',
-        reason: outcome.kind === 'registered' ? 'import-complete' : 'already-registered',
+        reason: decision.reason,
         correlationId,
         now,
         changes: {
           autopilotId,
           autopilotGroupTag,
-          importedIdentityId: record.id,
+          importedIdentityId: record?.id,
           // Autopilot has the device: the hash is not kept beyond the one use it had.
           hardwareHash: undefined,
           waitingFor: 'profile-assignment',
@@ -275,41 +277,32 @@ async function resolve(
           deadlineAt: deadlineAt('profile-assignment', now, deps.waits).toISOString(),
           pollAttempt: 0,
           profileBaseline: undefined,
-          reasons: outcome.kind === 'already-registered' ? ['already-registered'] : [],
+          reasons: decision.reason === 'already-registered' ? ['already-registered'] : [],
         },
-        detail: { autopilotId, ...(outcome.kind === 'already-registered' ? { code: outcome.code } : {}) },
+        detail: { autopilotId, ...(decision.code !== undefined ? { code: decision.code } : {}) },
       });
       return 'registered';
     }
-    case 'retry':
-      // Stalled devices are only watched for a late result; past the deadline, stall.
-      if (d.state === 'stalled') return 'waiting';
-      if (isPastDeadline(d.deadlineAt, now)) return stallIfLate(deps, device, correlationId, log);
-      log.warn({ event: EVENTS.importRetry, serial: d.serialNumber, code: outcome.code }, 'Autopilot asked to retry the import');
-      // A fresh import id: the failed record is cleaned up, the device submitted again.
-      await deps.devices.save({ ...d, importId: newImportId(deps), updatedAt: now.toISOString() }, device.etag);
-      return 'resubmit';
-    case 'failed':
+    case 'fail':
       await applyTransition(deps.devices, log, device, {
         to: 'failed',
-        reason: outcome.reason,
+        reason: decision.reason,
         correlationId,
         now,
         changes: {
-          reasons: [outcome.reason],
-          note: `${reasonText(outcome.reason)} (Autopilot: ${outcome.code})`,
-          importedIdentityId: record.id,
+          reasons: [decision.reason],
+          note: `${reasonText(decision.reason)} (Autopilot: ${decision.code})`,
+          importedIdentityId: record?.id,
           waitingFor: undefined,
           deadlineAt: undefined,
         },
-        detail: { code: outcome.code },
+        detail: { code: decision.code },
       });
       return 'failed';
   }
 }
 
-async function stallIfLate(deps: PipelineDeps, device: Versioned<DeviceRecord>, correlationId: string, log: Logger): Promise<Resolution> {
-  if (device.value.state === 'stalled' || !isPastDeadline(device.value.deadlineAt, deps.now())) return 'waiting';
+async function stall(deps: PipelineDeps, device: Versioned<DeviceRecord>, correlationId: string, log: Logger): Promise<Resolution> {
   await applyTransition(deps.devices, log, device, {
     to: 'stalled',
     reason: 'deadline-passed',

@@ -1,0 +1,165 @@
+import type { BatchRecord } from '../../domain/batch.js';
+import type { DeviceRecord } from '../../domain/device.js';
+import type { AcceptedDevice, ValidatedRow } from '../../domain/hash-file/index.js';
+import { decideAcceptedRow, decideRejectedRow } from '../../domain/known-device-row.js';
+import type { ReportOutcome } from '../../domain/result-report.js';
+import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { RetagPayload } from '../../messages/index.js';
+import { applyTransition, recordNewDevice } from '../device-lifecycle.js';
+import type { Versioned } from '../ports.js';
+import { MAX_CONFLICT_RETRIES, type IntakeDeps } from './deps.js';
+
+/** What a recorded row means for the report and the queues. */
+export interface RowOutcome {
+  readonly outcome: ReportOutcome;
+  readonly message?: string;
+  /** A serial to import. */
+  readonly queue?: string;
+  readonly retag?: RetagPayload;
+}
+
+export interface RowContext {
+  readonly deps: IntakeDeps;
+  readonly batch: BatchRecord;
+  readonly correlationId: string;
+  readonly log: Logger;
+}
+
+/** Records one validated row, re-reading and deciding again when another writer got there first. */
+export async function recordRow(ctx: RowContext, row: ValidatedRow): Promise<RowOutcome> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return row.status === 'accepted' && row.device ? await recordAccepted(ctx, row, row.device) : await recordRejected(ctx, row);
+    } catch (error) {
+      const raced = error instanceof ConcurrencyConflictError || error instanceof EntityExistsError;
+      if (!raced || attempt >= MAX_CONFLICT_RETRIES) throw error;
+    }
+  }
+}
+
+async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOutcome> {
+  const rejected: RowOutcome = { outcome: 'rejected' };
+  const serialNumber = row.serialNumber;
+  if (!serialNumber) return rejected;
+  const { deps, batch, correlationId, log } = ctx;
+  const decision = { batchId: batch.batchId, duplicateInFile: row.errors.some((e) => e.code === 'duplicate-in-file') };
+  // A duplicate row must not touch the device its first occurrence recorded.
+  if (decideRejectedRow(undefined, decision).kind === 'ignore') return rejected;
+  const reasons = row.errors.map((e) => e.code);
+  const current = await createUnlessKnown(deps.devices, serialNumber, () =>
+    recordNewDevice(
+      deps.devices,
+      log,
+      { serialNumber, supplierId: batch.supplierId, batchId: batch.batchId, line: row.line, reasons },
+      'rejected',
+      'rejected-from-file',
+      correlationId,
+      deps.now(),
+      { reasons },
+    ),
+  );
+  if (current && decideRejectedRow(current.value, decision).kind === 'record') {
+    await applyTransition(deps.devices, log, current, {
+      to: 'rejected',
+      reason: 'rejected-from-file',
+      correlationId,
+      now: deps.now(),
+      changes: { batchId: batch.batchId, supplierId: batch.supplierId, line: row.line, reasons },
+      detail: { reasons },
+    });
+  }
+  return rejected;
+}
+
+async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: AcceptedDevice): Promise<RowOutcome> {
+  const { deps, batch, correlationId, log } = ctx;
+  const data = {
+    serialNumber: device.serialNumber,
+    supplierId: batch.supplierId,
+    batchId: batch.batchId,
+    line: row.line,
+    groupTag: device.groupTag,
+    productKey: device.productKey,
+    hardwareHash: device.hardwareHash,
+    assignedUser: device.assignedUser,
+    manufacturer: device.manufacturer,
+    model: device.model,
+  };
+  const accepted: RowOutcome = { outcome: 'accepted', queue: device.serialNumber };
+  const current = await createUnlessKnown(deps.devices, device.serialNumber, () =>
+    recordNewDevice(deps.devices, log, data, 'received', 'accepted-from-file', correlationId, deps.now()),
+  );
+  if (!current) return accepted;
+  const known = current.value;
+  const decision = decideAcceptedRow(known, { batchId: batch.batchId, groupTag: device.groupTag });
+  switch (decision.kind) {
+    case 'same-file':
+      return accepted;
+    case 'resubmit':
+      await applyTransition(deps.devices, log, current, {
+        to: 'received',
+        reason: decision.reason,
+        correlationId,
+        now: deps.now(),
+        changes: { ...data, generation: known.generation + 1, reasons: [], note: undefined },
+        detail: { previousBatchId: known.batchId, previousState: known.state },
+      });
+      return accepted;
+    case 'unchanged':
+      return {
+        outcome: 'unchanged',
+        message: `already known (state ${known.state}); nothing to change`,
+        ...(decision.resendRetag ? { retag: { serialNumber: known.serialNumber, generation: known.generation } } : {}),
+      };
+    case 'retag': {
+      // The device keeps the file that registered it; the re-tag is in its history.
+      const watch =
+        decision.watchEnrolled === undefined
+          ? {}
+          : decision.watchEnrolled === 'start'
+            ? { waitingFor: 'group-tag' as const, waitingSince: deps.now().toISOString() }
+            : { waitingFor: undefined, waitingSince: undefined };
+      await applyTransition(deps.devices, log, current, {
+        to: known.state,
+        reason: 'group-tag-changed',
+        correlationId,
+        now: deps.now(),
+        changes: { groupTag: device.groupTag, generation: decision.generation, ...watch },
+        detail: {
+          previousGroupTag: known.groupTag ?? null,
+          groupTag: device.groupTag ?? null,
+          retagBatchId: batch.batchId,
+          line: row.line,
+        },
+      });
+      return {
+        outcome: 'updated',
+        message: `already known (state ${known.state}); group tag changes from "${known.groupTag ?? ''}" to "${device.groupTag ?? ''}"`,
+        retag: { serialNumber: device.serialNumber, generation: decision.generation },
+      };
+    }
+  }
+}
+
+/**
+ * Nearly every row of a delivery is a device seen for the first time, so the insert is tried
+ * first and the record read only when it already exists: one Table Storage round trip per
+ * new device instead of two. Undefined when this call created the device.
+ */
+async function createUnlessKnown(
+  devices: IntakeDeps['devices'],
+  serialNumber: string,
+  create: () => Promise<unknown>,
+): Promise<Versioned<DeviceRecord> | undefined> {
+  try {
+    await create();
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof EntityExistsError)) throw error;
+  }
+  const current = await devices.get(serialNumber);
+  // Gone again between the two calls: recordRow starts the row over.
+  if (!current) throw new ConcurrencyConflictError('devices', serialNumber, 'device');
+  return current;
+}
