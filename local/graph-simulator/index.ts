@@ -93,7 +93,11 @@ const MAX_BODY_BYTES = 20 * 1024 * 1024;
 export async function startGraphSimulator(options: GraphSimulatorOptions): Promise<GraphSimulator> {
   if (!options.token) throw new Error('startGraphSimulator: a bearer token is required');
   const resolved = resolveOptions(options);
-  const clock = createSimClock({ timeScale: options.clock?.timeScale ?? 1, startAt: options.clock?.startAt });
+  const clock = createSimClock({
+    timeScale: options.clock?.timeScale ?? 1,
+    startAt: options.clock?.startAt,
+    realNow: options.clock?.realNow,
+  });
   const tenant = new Tenant(clock, createRandom(resolved.seed), resolved);
   let faultRandom: Random = createRandom(resolved.faults.seed);
   const windows = { index: -1, writes: 0, requests: 0 };

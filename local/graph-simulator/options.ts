@@ -60,7 +60,8 @@ export interface GraphSimulatorOptions {
   https?: boolean;
   /** The bearer token every request must carry. */
   token: string;
-  clock?: { timeScale: number; startAt?: number };
+  /** `realNow` (real monotonic ms) can be frozen so that only `clock.advance` moves simulated time. */
+  clock?: { timeScale: number; startAt?: number; realNow?: () => number };
   latencies?: Partial<SimulatorLatencies>;
   profileRules?: ProfileRule[];
   /** Serials registered in another tenant: importing them ends in 808. */

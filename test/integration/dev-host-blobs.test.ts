@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { StorageBlobFunctionOptions } from '@azure/functions';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, vi } from 'vitest';
 import { DevHost } from '../../local/dev-host/index.js';
 import { createLogger } from '../../shared/log.js';
 
@@ -13,6 +13,9 @@ describe('dev host blob triggers', () => {
     let running = 0;
     let most = 0;
     const seen: string[] = [];
+    // Invocations are held until released, so reaching the limit does not hang on how fast blobs arrive.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
     const options: StorageBlobFunctionOptions = {
       path: `${container}/{name}`,
       connection: 'AzureWebJobsStorage',
@@ -20,7 +23,7 @@ describe('dev host blob triggers', () => {
       handler: async (_blob, context) => {
         running++;
         most = Math.max(most, running);
-        await new Promise((resolve) => setTimeout(resolve, 150));
+        await held;
         seen.push(String(context.triggerMetadata?.blobTrigger).split('/').pop() ?? '');
         running--;
       },
@@ -38,8 +41,13 @@ describe('dev host blob triggers', () => {
       await Promise.all(
         Array.from({ length: 10 }, (_, i) => blobs.getBlockBlobClient(`file-${i}.csv`).uploadData(Buffer.from(`row ${i}`))),
       );
-      const until = Date.now() + 10_000;
-      while (seen.length < 10 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+      await vi.waitFor(() => expect(running).toBe(4), { timeout: 10_000, interval: 20 });
+      // Six polls' worth of time for a fifth invocation to start, were the limit not kept.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(running).toBe(4);
+      release();
+      await vi.waitFor(() => expect(seen).toHaveLength(10), { timeout: 10_000, interval: 20 });
+      // Time for a blob to run a second time, were each not run once.
       await new Promise((resolve) => setTimeout(resolve, 300));
     } finally {
       await host.stop();

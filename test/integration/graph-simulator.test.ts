@@ -387,7 +387,8 @@ describe('throttling', () => {
   }
 
   it('answers 429 with TooManyRequests and Retry-After past the write limit, counts throttled calls, and recovers in the next window', async () => {
-    const sim = await simulator({ throttle: { writesPer20s: 3, requestsPer20s: 100 } });
+    // Real time frozen: the simulated clock moves only when told, so the window's rest is exact.
+    const sim = await simulator({ clock: { timeScale: 1, realNow: () => 0 }, throttle: { writesPer20s: 3, requestsPer20s: 100 } });
     const { id } = sim.addAutopilotIdentity({ serialNumber: 'THR-1' });
     alignToWindow(sim);
     const retag = (): Promise<Reply> =>
@@ -397,8 +398,8 @@ describe('throttling', () => {
     expect(throttled.status).toBe(429);
     expect(throttled.body.error?.code).toBe('TooManyRequests');
     const seconds = Number(throttled.headers.get('retry-after'));
-    expect(seconds).toBeGreaterThan(19);
-    expect(seconds).toBeLessThanOrEqual(20);
+    // 20 s less the 10 ms alignToWindow leaves behind the window's start.
+    expect(throttled.headers.get('retry-after')).toBe('19.99');
     expect((await call(sim, 'GET', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/${id}`)).status).toBe(200);
     sim.clock.advance(seconds);
     expect((await retag()).status).toBe(204);
@@ -406,16 +407,16 @@ describe('throttling', () => {
   });
 
   it('limits all requests too, and Retry-After is in real seconds (fractional on a fast clock)', async () => {
-    const sim = await simulator({ clock: { timeScale: 600 }, throttle: { writesPer20s: 100, requestsPer20s: 2 } });
-    let throttled: Reply | undefined;
-    for (let i = 0; i < 20 && !throttled; i++) {
-      const reply = await call(sim, 'GET', '/v1.0/deviceManagement/windowsAutopilotDeviceIdentities');
-      if (reply.status === 429) throttled = reply;
-    }
-    expect(throttled).toBeDefined();
-    const seconds = Number(throttled?.headers.get('retry-after'));
-    expect(seconds).toBeGreaterThan(0);
-    expect(seconds).toBeLessThanOrEqual(20 / 600 + 0.001);
+    // At 600x a window lasts 33 real ms, shorter than a request on a busy machine: freeze real time.
+    const sim = await simulator({ clock: { timeScale: 600, realNow: () => 0 }, throttle: { writesPer20s: 100, requestsPer20s: 2 } });
+    alignToWindow(sim);
+    const list = (): Promise<Reply> => call(sim, 'GET', '/v1.0/deviceManagement/windowsAutopilotDeviceIdentities');
+    for (let i = 0; i < 2; i++) expect((await list()).status).toBe(200);
+    const throttled = await list();
+    expect(throttled.status).toBe(429);
+    // 19.99 simulated seconds left in the window are 33.3 real ms, rounded up to the millisecond.
+    expect(throttled.headers.get('retry-after')).toBe('0.034');
+    expect(Number(throttled.headers.get('retry-after'))).toBeLessThanOrEqual(20 / 600 + 0.001);
   });
 
   it('sometimes leaves Retry-After out when told to', async () => {

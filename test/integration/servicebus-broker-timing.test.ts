@@ -55,26 +55,30 @@ describe('Service Bus test broker: scheduled messages', () => {
     await receiver.peekMessages(1);
     await receiver.receiveMessages(1, { maxWaitTimeInMs: 10 });
 
-    const due = new Date(Date.now() + 800);
-    const [sequenceNumber] = await sender.scheduleMessages({ body: 'wake up', messageId: 'sched-1' }, due);
-    await sender.sendMessages({ body: 'later, via property', scheduledEnqueueTimeUtc: due });
+    // Due in an hour: still scheduled however long this test takes, so "not yet" cannot race the clock.
+    const inAnHour = new Date(Date.now() + 60 * 60_000);
+    await sender.scheduleMessages({ body: 'in an hour', messageId: 'sched-later' }, inAnHour);
+    await sender.sendMessages({ body: 'in an hour, via property', scheduledEnqueueTimeUtc: inAnHour });
     expect(broker.stats('scheduled')).toMatchObject({ active: 0, scheduled: 2 });
 
     const peeked = await receiver.peekMessages(5);
-    expect(peeked.map((m) => [m.body, m.state])).toEqual([
-      ['wake up', 'scheduled'],
-      ['later, via property', 'scheduled'],
+    expect(peeked.map((m) => [m.body, m.state, m.scheduledEnqueueTimeUtc])).toEqual([
+      ['in an hour', 'scheduled', inAnHour],
+      ['in an hour, via property', 'scheduled', inAnHour],
     ]);
-
     expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 300 })).toEqual([]);
-    expect(Date.now()).toBeLessThan(due.getTime());
 
+    const due = new Date(Date.now() + 300);
+    const [sequenceNumber] = await sender.scheduleMessages({ body: 'wake up', messageId: 'sched-1' }, due);
+    await sender.sendMessages({ body: 'later, via property', scheduledEnqueueTimeUtc: due });
     const message = await receiveOne(receiver);
+    // A lower bound only: a slow machine makes it later, never earlier.
     expect(Date.now()).toBeGreaterThanOrEqual(due.getTime());
     expect(message).toMatchObject({ body: 'wake up', messageId: 'sched-1', scheduledEnqueueTimeUtc: due });
     expect(message!.sequenceNumber!.equals(sequenceNumber!)).toBe(true);
     expect(message!.enqueuedTimeUtc!.getTime()).toBeGreaterThanOrEqual(due.getTime());
     expect((await receiveOne(receiver))?.body).toBe('later, via property');
+    expect(broker.stats('scheduled')).toMatchObject({ active: 0, scheduled: 2 });
     await Promise.all([sender.close(), receiver.close()]);
   });
 
@@ -98,9 +102,13 @@ describe('Service Bus test broker: locks', () => {
   it('redelivers when a lock expires, and a late complete fails with MessageLockLost', async () => {
     await client.createSender('expiry').sendMessages({ body: 'slow work' });
     const receiver = client.createReceiver('expiry', { maxAutoLockRenewalDurationInMs: 0 });
+    // The lock starts at delivery, which lies between these two readings whatever the machine's speed.
+    const receiving = Date.now();
     const first = await receiveOne(receiver);
+    const received = Date.now();
     expect(first!.deliveryCount).toBe(0);
-    expect(first!.lockedUntilUtc!.getTime() - first!.enqueuedTimeUtc!.getTime()).toBeLessThan(LOCK_MS + 1_000);
+    expect(first!.lockedUntilUtc!.getTime()).toBeGreaterThanOrEqual(receiving + LOCK_MS);
+    expect(first!.lockedUntilUtc!.getTime()).toBeLessThanOrEqual(received + LOCK_MS);
 
     expect(broker.stats('expiry')).toMatchObject({ active: 0, locked: 1 });
 

@@ -181,9 +181,11 @@ describe('sweeper', () => {
       deliveryCount: expect.any(Number),
       sequenceNumber: expect.stringMatching(/^\d+$/),
     });
-    expect(Date.parse(String(found[0]?.enqueuedTime))).toBeGreaterThan(Date.now() - MINUTE);
     expect(JSON.stringify(stack.logLines)).not.toContain('BODY-MARKER');
-    expect(await peekAll(QUEUES.reprovision, true)).toHaveLength(1);
+    const deadLettered = await peekAll(QUEUES.reprovision, true);
+    expect(deadLettered).toHaveLength(1);
+    // The message's own enqueued time, as Service Bus stamped it.
+    expect(found[0]?.enqueuedTime).toBe(deadLettered[0]!.enqueuedTimeUtc!.toISOString());
 
     // A later dead letter is reported on its own.
     await deadLetter(QUEUES.reprovision, 'dl-second', { kind: 'import-chunk', correlationId: 'corr-dl-second', payload: {} });
@@ -243,12 +245,17 @@ describe('sweeper', () => {
     ]);
     expect((await leases.get('imports')).scheduledFor).toBeUndefined();
 
+    const reviveDelayMs = sweeperPolicy(stack.config).reviveDelayMs;
+    // The sweep reads its clock between these readings: the poll's time is bracketed however slow the machine.
     const before = Date.now();
     const revived = await sweep();
+    const after = Date.now();
     expect(revived.ticks).toEqual({ imports: 'revived', autopilot: 'idle' });
     expect(revived.waiting).toMatchObject({ importing: 1 });
     const lease = await leases.get('imports');
-    expect(Date.parse(String(lease.scheduledFor))).toBeGreaterThanOrEqual(before + stack.config.pipeline.firstPollMs);
+    expect(reviveDelayMs).toBe(stack.config.pipeline.firstPollMs);
+    expect(Date.parse(String(lease.scheduledFor))).toBeGreaterThanOrEqual(before + reviveDelayMs);
+    expect(Date.parse(String(lease.scheduledFor))).toBeLessThanOrEqual(after + reviveDelayMs);
     expect(await tickMessages()).toEqual([`tick:imports:${Date.parse(String(lease.scheduledFor))}`]);
     expect(events('sweeper.tick-revived')).toEqual([expect.objectContaining({ tick: 'imports', lastScheduledFor: null })]);
 
@@ -266,8 +273,12 @@ describe('sweeper', () => {
     // A run long overdue was lost (say, dead-lettered): a new one is scheduled.
     const lost = new Date(Date.now() - 30 * MINUTE).toISOString();
     await leases.set('imports', lost, (await leases.get('imports')).etag);
+    const beforeRevival = Date.now();
     expect((await sweep()).ticks.imports).toBe('revived');
-    expect(Date.parse(String((await leases.get('imports')).scheduledFor))).toBeGreaterThan(Date.now());
+    const afterRevival = Date.now();
+    const revivedFor = Date.parse(String((await leases.get('imports')).scheduledFor));
+    expect(revivedFor).toBeGreaterThanOrEqual(beforeRevival + reviveDelayMs);
+    expect(revivedFor).toBeLessThanOrEqual(afterRevival + reviveDelayMs);
     expect(await tickMessages()).toHaveLength(2);
     expect(events('sweeper.tick-revived').at(-1)).toMatchObject({ tick: 'imports', lastScheduledFor: lost });
   });

@@ -61,14 +61,21 @@ describe('WorkQueue through the real SDK and the test broker', () => {
   });
 
   it('schedules work that is not delivered before its time', async () => {
-    const at = new Date(Date.now() + 1500);
-    await queue.schedule('later', [message('s1')], at);
+    // An hour is beyond any test run however slow the machine: that message must stay put.
+    const inAnHour = new Date(Date.now() + 60 * 60_000);
+    const soon = new Date(Date.now() + 300);
+    await queue.schedule('later', [message('s-later')], inAnHour);
+    await queue.schedule('later', [message('s-soon')], soon);
     const receiver = client.createReceiver('later');
+    const [delivered] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 3000 });
+    expect(delivered?.messageId).toBe('s-soon');
+    expect(Date.now()).toBeGreaterThanOrEqual(soon.getTime());
+    expect(delivered!.scheduledEnqueueTimeUtc).toEqual(soon);
+    expect(delivered!.enqueuedTimeUtc!.getTime()).toBeGreaterThanOrEqual(soon.getTime());
+    await receiver.completeMessage(delivered!);
     expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 700 })).toHaveLength(0);
-    const [late] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 3000 });
-    expect(late?.messageId).toBe('s1');
-    expect(Date.now()).toBeGreaterThanOrEqual(at.getTime());
-    await receiver.completeMessage(late!);
+    const waiting = await receiver.peekMessages(5);
+    expect(waiting.map((m) => [m.messageId, m.state, m.scheduledEnqueueTimeUtc])).toEqual([['s-later', 'scheduled', inAnHour]]);
     await receiver.close();
   });
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createInMemoryBudget, retryAfter, type BudgetLimits, type BudgetRequest } from '../../shared/adapters/graph/index.js';
 import { admit, ceilingFor } from '../../shared/adapters/graph/budget.js';
 
@@ -76,13 +76,20 @@ describe('request budget (in memory)', () => {
 });
 
 describe('Retry-After', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('reads whole and fractional seconds, HTTP dates, and falls back to the default', () => {
     expect(retryAfter('3', 20_000)).toBe(3000);
     expect(retryAfter('0.033', 20_000)).toBe(33);
     expect(retryAfter(null, 20_000)).toBe(20_000);
     expect(retryAfter('soon', 20_000)).toBe(20_000);
-    const inTenSeconds = new Date(Date.now() + 10_000).toUTCString();
-    expect(retryAfter(inTenSeconds, 20_000)).toBeGreaterThan(8_000);
-    expect(retryAfter(inTenSeconds, 20_000)).toBeLessThanOrEqual(10_000);
+    // An HTTP date counts from now: fix now, and the delay is exact.
+    vi.useFakeTimers({ now: new Date('2026-03-02T09:00:00.000Z') });
+    expect(retryAfter('Mon, 02 Mar 2026 09:00:10 GMT', 20_000)).toBe(10_000);
+    vi.setSystemTime(new Date('2026-03-02T09:00:00.250Z'));
+    expect(retryAfter('Mon, 02 Mar 2026 09:00:10 GMT', 20_000)).toBe(9_750);
+    expect(retryAfter('Mon, 02 Mar 2026 08:59:00 GMT', 20_000)).toBe(0);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { BatchRecord } from '../../shared/domain/batch.js';
 import { newDevice, transition, type DeviceRecord } from '../../shared/domain/device.js';
 import { ConfigError } from '../../shared/errors.js';
@@ -89,20 +89,34 @@ describe('summariseBatch', () => {
 });
 
 describe('checkHealth', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  // Under fake timers Date.now is the fake clock, so a check's duration is exactly the time advanced.
+  const fakeClock = (): number => Date.now();
+  const after = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
   const ok: HealthProbes = {
     storage: async () => undefined,
     serviceBus: async () => [],
     graph: async () => ({ ok: true, value: undefined }),
   };
 
-  it('is ok when every dependency answers', async () => {
-    const report = await checkHealth(ok, { timeoutMs: 1000 });
+  it('is ok when every dependency answers, and times each check on its own', async () => {
+    vi.useFakeTimers();
+    const running = checkHealth(
+      {
+        storage: () => after(10),
+        serviceBus: () => after(20).then(() => []),
+        graph: () => after(30).then(() => ({ ok: true, value: undefined })),
+      },
+      { timeoutMs: 1000, clock: fakeClock },
+    );
+    await vi.advanceTimersByTimeAsync(30);
+    const report = await running;
     expect(report.status).toBe('ok');
-    for (const check of Object.values(report.checks)) {
-      expect(check.ok).toBe(true);
-      expect(check.ms).toBeGreaterThanOrEqual(0);
-      expect(check).not.toHaveProperty('reason');
-    }
+    expect(report.checks).toEqual({ storage: { ok: true, ms: 10 }, serviceBus: { ok: true, ms: 20 }, graph: { ok: true, ms: 30 } });
   });
 
   it('counts a throttled Graph as reachable', async () => {
@@ -115,8 +129,9 @@ describe('checkHealth', () => {
   });
 
   it('is degraded with a short reason per failing check, never the error message', async () => {
+    vi.useFakeTimers();
     const secret = 'DefaultEndpointsProtocol=https;AccountName=x;AccountKey=c2VjcmV0';
-    const report = await checkHealth(
+    const running = checkHealth(
       {
         storage: async () => {
           throw Object.assign(new Error(`connect failed for ${secret}`), { code: 'ECONNREFUSED' });
@@ -124,19 +139,22 @@ describe('checkHealth', () => {
         serviceBus: () => new Promise(() => undefined),
         graph: async () => ({ ok: false, kind: 'permanent', status: 403, code: 'Forbidden', message: secret }),
       },
-      { timeoutMs: 100 },
+      { timeoutMs: 100, clock: fakeClock },
     );
+    await vi.advanceTimersByTimeAsync(100);
+    const report = await running;
     expect(report.status).toBe('degraded');
-    expect(report.checks.storage).toMatchObject({ ok: false, reason: 'failed (ECONNREFUSED)' });
-    expect(report.checks.serviceBus).toMatchObject({ ok: false, reason: 'no answer within 100 ms' });
-    expect(report.checks.serviceBus.ms).toBeGreaterThanOrEqual(90);
-    expect(report.checks.graph).toMatchObject({ ok: false, reason: 'answered 403 Forbidden' });
+    expect(report.checks.storage).toEqual({ ok: false, ms: 0, reason: 'failed (ECONNREFUSED)' });
+    // The check that never answers is given up at its budget, to the millisecond.
+    expect(report.checks.serviceBus).toEqual({ ok: false, ms: 100, reason: 'no answer within 100 ms' });
+    expect(report.checks.graph).toEqual({ ok: false, ms: 0, reason: 'answered 403 Forbidden' });
     expect(JSON.stringify(report)).not.toContain('AccountKey');
   });
 
-  it('aborts a probe that runs out of time', async () => {
+  it('aborts a probe that runs out of time, and not before', async () => {
+    vi.useFakeTimers();
     let aborted = false;
-    await checkHealth(
+    const running = checkHealth(
       {
         ...ok,
         serviceBus: (signal) =>
@@ -144,9 +162,13 @@ describe('checkHealth', () => {
             signal.addEventListener('abort', () => (aborted = true));
           }),
       },
-      { timeoutMs: 50 },
+      { timeoutMs: 50, clock: fakeClock },
     );
+    await vi.advanceTimersByTimeAsync(49);
+    expect(aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
     expect(aborted).toBe(true);
+    expect((await running).checks.serviceBus).toMatchObject({ ok: false, ms: 50 });
   });
 
   it('describes errors by status, code or type only', () => {
