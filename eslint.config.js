@@ -2,16 +2,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 // Layer rules: which part of the tree may import which. They use ESLint's own
-// no-restricted-imports, which since ESLint 9 also understands `import type` (allowTypeImports)
-// and `import x = require()`; eslint-plugin-boundaries or eslint-plugin-import's
-// no-restricted-paths would resolve paths, but add a dependency and a resolver for nothing the
-// built-in rule cannot say here.
+// no-restricted-imports: in ESLint 9 it tells `import type` apart (allowTypeImports, needed for
+// the services) and sees `import x = require()`. eslint-plugin-boundaries or eslint-plugin-import's
+// no-restricted-paths would resolve paths, but each adds a dependency and a resolver for nothing
+// the built-in rule cannot say here.
 //
 // The rule matches the specifier as written, so relative imports are recognised by the folder
 // or module names they go through (`../adapters/`, `../../config.js`); those names are unique
 // in the tree. When several config objects set one rule for a file, the last one replaces the
-// options rather than merging them, so every file gets exactly one layer below and each layer
-// lists all of its patterns.
+// options rather than merging them, so each layer below lists all of its patterns and a file
+// matches one layer (shared/errors.ts, also a root file, gets the stricter block that follows).
 
 /** Azure and Graph SDKs: only the adapters talk to the outside world. */
 const sdk = {
@@ -26,7 +26,7 @@ const aboveShared = {
     'shared/ is what the function app runs: it must not import local/, cli/, bench/, test/ or functions/ (function files register triggers when imported).',
 };
 
-/** The composition root wires everything; nothing in shared/ may start from it. */
+/** The composition root wires the adapters in, so they must not start from it. */
 const compositionRoot = {
   regex: '^(\\.\\.?/)+(runtime|policies)\\.js$',
   message: 'shared/runtime.ts and shared/policies.ts are the composition root: only functions/, local/, bench/ and test/ start from them.',
