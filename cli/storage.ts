@@ -1,4 +1,4 @@
-import { locateStackEndpoints } from '../local/stack-endpoints.js';
+import { locateStackEndpoints } from './stack-endpoints.js';
 import { firstLine, type ZtpIo } from './io.js';
 
 /**

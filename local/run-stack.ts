@@ -10,7 +10,7 @@ import { DevHost } from './dev-host/index.js';
 import { FUNCTIONS } from './functions.js';
 import { startGraphSimulator, type GraphSimulator } from './graph-simulator/index.js';
 import { startLocalInfrastructure, type LocalInfrastructure } from './stack.js';
-import { removeStackEndpoints, writeStackEndpoints } from './stack-endpoints.js';
+import { removeStackEndpoints, writeStackEndpoints } from '../cli/stack-endpoints.js';
 
 /**
  * The whole product on one machine: Azurite and the Service Bus test broker (unless

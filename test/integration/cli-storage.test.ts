@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { main } from '../../cli/ztp.js';
 import { sampleHashFileBytes } from '../../local/sample-data.js';
-import { writeStackEndpoints } from '../../local/stack-endpoints.js';
+import { writeStackEndpoints } from '../../cli/stack-endpoints.js';
 import { BlobStore } from '../../shared/adapters/blobs/blob-store.js';
 import { BatchRepository } from '../../shared/adapters/tables/batch-repository.js';
 import type { BatchRecord } from '../../shared/domain/batch.js';

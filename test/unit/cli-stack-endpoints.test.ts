@@ -10,7 +10,7 @@ import {
   stackEndpointsPath,
   writeStackEndpoints,
   type StackEndpoints,
-} from '../../local/stack-endpoints.js';
+} from '../../cli/stack-endpoints.js';
 
 const endpoints: StackEndpoints = {
   storageConnectionString:

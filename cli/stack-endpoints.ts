@@ -6,6 +6,10 @@ import { z } from 'zod';
  * Where a running local stack listens, published in `<repository>/.local/stack.json` so the
  * `ztp` command line (and anything else on the machine) finds it with no settings at all.
  * The stack writes the file when everything is up and removes it when it stops.
+ *
+ * Writer and reader share this one module so the format cannot drift between them. It lives
+ * with the command line, its reader, because the CLI must not depend on local/ (the stack
+ * and its test doubles), while local/ may build on the CLI.
  */
 
 export interface StackEndpoints {
