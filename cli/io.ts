@@ -1,3 +1,4 @@
+import { ZtpError } from '../shared/errors.js';
 import type { CliIo } from './commands/validate.js';
 
 /**
@@ -18,9 +19,7 @@ export const EXIT_NOT_FOUND = 1;
 /** Bad usage, a missing file, no storage to talk to, or storage errors. */
 export const EXIT_ERROR = 2;
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export class UsageError extends ZtpError {}
 
 /** Stored values (serials, file names, reasons) go to a terminal: control characters are shown, never sent. */
 export function printable(text: string): string {

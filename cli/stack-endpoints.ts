@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { ZtpError } from '../shared/errors.js';
 
 /**
  * Where a running local stack listens, published in `<repository>/.local/stack.json` so the
@@ -36,8 +37,7 @@ const schema = z.looseObject({
   startedAt: z.string().optional(),
 });
 
-export class StackEndpointsError extends Error {
-  override readonly name = 'StackEndpointsError';
+export class StackEndpointsError extends ZtpError {
   constructor(
     readonly path: string,
     detail: string,

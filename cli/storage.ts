@@ -1,3 +1,4 @@
+import { ZtpError } from '../shared/errors.js';
 import { locateStackEndpoints } from './stack-endpoints.js';
 import { firstLine, type ZtpIo } from './io.js';
 
@@ -13,9 +14,7 @@ export interface StorageTarget {
   readonly description: string;
 }
 
-export class NoStorageError extends Error {
-  override readonly name = 'NoStorageError';
-}
+export class NoStorageError extends ZtpError {}
 
 export async function resolveStorage(io: Pick<ZtpIo, 'env' | 'cwd'>): Promise<StorageTarget> {
   const fromEnv = io.env.AzureWebJobsStorage?.trim();

@@ -73,5 +73,15 @@ export class RetriesExhaustedError extends ZtpError {
 /** Two reads of one ETag-pinned blob disagreed: the blob changed under a pinned read, which storage rules out. */
 export class IntakeInconsistencyError extends ZtpError {}
 
+/** A Graph request got no answer in time, or its connection failed; the adapter reports it as a transient result. */
+export class GraphTransportError extends ZtpError {
+  constructor(
+    readonly failure: 'timeout' | 'network',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Something the app waited on did not answer in time (start-up, a health check). */
 export class TimeoutError extends ZtpError {}

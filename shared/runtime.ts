@@ -82,7 +82,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
 
   const ticks = { leases, queue, now };
   const pipeline: DispatchDeps = { ...pipelinePolicy(config), devices, graph, queue, ticks, poison, log, now };
-  const sweeper: SweeperDeps = { devices, batches, queue, ticks, cursors, log, now, policy: sweeperPolicy(config) };
+  const sweeper: SweeperDeps = { devices, batches, queue, ticks, cursors, poison, log, now, policy: sweeperPolicy(config) };
   const intake: IntakeDeps = { blobs, devices, batches, queue, suppliers: config.suppliers, limits: config.intake, log, now };
   const health = sharedHealthCheck(async () => {
     const report = await checkHealth(

@@ -7,7 +7,15 @@ import { ConcurrencyConflictError, EntityExistsError } from '../errors.js';
 import { EVENTS } from '../events.js';
 import type { Logger } from '../log.js';
 import { importChunkQueue, QUEUES, requeueMessage, type ImportChunkMessage, type QueueName } from '../messages/index.js';
-import type { BatchStore, DeadLetterCursorStore, DeadLetteredMessage, DeviceStore, MessageQueue, StateClause } from './ports.js';
+import type {
+  BatchStore,
+  DeadLetterCursorStore,
+  DeadLetteredMessage,
+  DeviceStore,
+  MessageQueue,
+  PoisonStore,
+  StateClause,
+} from './ports.js';
 import { ensureTick, type TickDeps, type TickName } from './pipeline/ticks.js';
 import { pollWaitedOn, WATCHED } from './pipeline/watched.js';
 
@@ -47,6 +55,8 @@ export interface SweeperDeps {
   readonly queue: Pick<MessageQueue, 'send' | 'peekDeadLetters'>;
   readonly ticks: TickDeps;
   readonly cursors: DeadLetterCursorStore;
+  /** Messages the handlers set aside as unreadable: counted, like dead letters, for operators. */
+  readonly poison: Pick<PoisonStore, 'list'>;
   readonly log: Logger;
   readonly now: Clock;
   readonly policy: SweeperPolicy;
@@ -78,6 +88,8 @@ export interface SweepSummary {
   readonly requeueDeferred: number;
   readonly deadLetters: Readonly<Record<string, DeadLetterCount>>;
   readonly newDeadLetters: number;
+  /** Messages set aside as unreadable (`message.poisoned`), by queue; they stay until an operator removes them. */
+  readonly poisoned: Readonly<Record<string, number>>;
   readonly failedSteps: readonly string[];
 }
 
@@ -235,6 +247,12 @@ async function surfaceDeadLetters(deps: SweeperDeps, queue: QueueName, correlati
   throw new Error(`the dead-letter cursor of ${queue} kept changing`);
 }
 
+async function countPoisoned(deps: SweeperDeps): Promise<Record<string, number>> {
+  const byQueue: Record<string, number> = {};
+  for await (const record of deps.poison.list()) byQueue[record.queue] = (byQueue[record.queue] ?? 0) + 1;
+  return byQueue;
+}
+
 /** One sweep. Steps fail independently: each failure is logged and named in the summary. */
 export async function sweep(deps: SweeperDeps, correlationId: string): Promise<SweepSummary> {
   const failedSteps: string[] = [];
@@ -270,6 +288,7 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
 
   const revivedTicks = Object.values(ticks).filter((outcome) => outcome === 'revived').length;
   const newDeadLetters = Object.values(deadLetters).reduce((sum, count) => sum + count.new, 0);
+  const poisoned = await step('poison', () => countPoisoned(deps), {});
   const summary: SweepSummary = {
     waiting: scan?.waiting ?? {},
     stalled: scan?.stalled ?? 0,
@@ -280,6 +299,7 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
     requeueDeferred: requeue.deferred,
     deadLetters,
     newDeadLetters,
+    poisoned,
     failedSteps,
   };
   // A run that changed or found nothing is routine: kept out of the info stream.

@@ -214,16 +214,10 @@ describe('sweeper', () => {
       },
       advance: (queue, sequenceNumber, etag) => cursors.advance(queue, sequenceNumber, etag),
     };
-    const rt = stack.runtime;
     const deps = {
-      devices: rt.devices,
-      batches: rt.batches,
-      queue: rt.queue,
-      ticks: rt.pipelineDeps().ticks,
+      ...stack.runtime.sweeperDeps(),
       cursors: together,
-      log: rt.log,
-      now: rt.now,
-      policy: sweeperPolicy(rt.config),
+      policy: sweeperPolicy(stack.runtime.config),
       queues: [QUEUES.reprovision],
     };
     const before = events('deadletter.found').length;

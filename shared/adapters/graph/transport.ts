@@ -2,6 +2,7 @@ import type { AccessToken, TokenCredential } from '@azure/identity';
 import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
 import http from 'node:http';
 import https from 'node:https';
+import { GraphTransportError } from '../../errors.js';
 
 /**
  * The Graph client's middleware chain, replacing its defaults: a bearer-token step that works
@@ -60,15 +61,6 @@ export class BearerTokenMiddleware implements Middleware {
   }
 }
 
-class TransportError extends Error {
-  constructor(
-    override readonly name: 'TimeoutError' | 'NetworkError',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 interface TransportOptions {
   timeoutMs: number;
   /** Extra CA to trust (a simulator's self-signed certificate). */
@@ -103,12 +95,14 @@ export class NodeHttpTransport implements Middleware {
       const request = transport.request(url, { method, headers, agent: secure ? this.httpsAgent : this.httpAgent });
       const timer = setTimeout(
         () =>
-          request.destroy(new TransportError('TimeoutError', `no answer within ${this.options.timeoutMs} ms: ${method} ${url.pathname}`)),
+          request.destroy(new GraphTransportError('timeout', `no answer within ${this.options.timeoutMs} ms: ${method} ${url.pathname}`)),
         this.options.timeoutMs,
       );
       const fail = (error: Error): void => {
         clearTimeout(timer);
-        reject(error instanceof TransportError ? error : new TransportError('NetworkError', `${method} ${url.pathname}: ${error.message}`));
+        reject(
+          error instanceof GraphTransportError ? error : new GraphTransportError('network', `${method} ${url.pathname}: ${error.message}`),
+        );
       };
       request.on('error', fail);
       request.on('response', (response) => {
