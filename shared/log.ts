@@ -25,7 +25,7 @@ export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
   'x-ztp-signature',
 ]);
 
-export const CENSOR = '[redacted]';
+const CENSOR = '[redacted]';
 /** Levels below the top one that are searched (pino's `*.key` and `*.*.key`). */
 const NESTED_LEVELS = 2;
 

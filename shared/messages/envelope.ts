@@ -25,7 +25,7 @@ export interface OutgoingMessage<K extends string = string, P = unknown> extends
   readonly messageId: string;
 }
 
-export const envelopeSchema = z.object({
+const envelopeSchema = z.object({
   kind: z.string().min(1),
   correlationId: z.string(),
   payload: z.unknown(),

@@ -43,7 +43,7 @@ export interface HealthOptions {
  * `work` raced against `ms`: rejects with a TimeoutError naming the wait, and aborts the
  * signal it gave the work so an SDK call can stop too.
  */
-export async function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number, what = 'no answer'): Promise<T> {
+async function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number, what = 'no answer'): Promise<T> {
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {

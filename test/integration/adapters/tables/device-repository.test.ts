@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { DeviceRepository } from '../../../../shared/adapters/tables/device-repository.js';
+import { newDevice, transition } from '../../../../shared/domain/device.js';
+import { IllegalTransitionError } from '../../../../shared/errors.js';
+import { ConcurrencyConflictError, EntityExistsError } from '../../../../shared/errors.js';
+
+const now = new Date('2026-01-01T10:00:00Z');
+
+describe('DeviceRepository against Azurite', () => {
+  let repo: DeviceRepository;
+
+  beforeAll(async () => {
+    repo = DeviceRepository.fromConnectionString(inject('storageConnectionString'), `dev${randomUUID().replace(/-/g, '')}`);
+    await repo.ensure();
+  });
+
+  const first = (serialNumber: string) =>
+    newDevice(
+      { serialNumber, supplierId: 'contoso', batchId: 'b1', line: 2, groupTag: 'MPS-STD', hardwareHash: 'T0E=' },
+      'received',
+      'accepted-from-file',
+      'c1',
+      now,
+    );
+
+  it('creates a device with its first event, and refuses a second creation', async () => {
+    const { record, event } = first('SER-001');
+    const saved = await repo.create(record, event);
+    expect(saved.value.state).toBe('received');
+    await expect(repo.create(record, event)).rejects.toBeInstanceOf(EntityExistsError);
+    expect(await repo.history('ser-001')).toHaveLength(1);
+  });
+
+  it('saves transitions with their events, chaining ETags from the transaction', async () => {
+    const { record, event } = first('SER-002');
+    let current = await repo.create(record, event);
+    const toImporting = transition(current.value, {
+      to: 'importing',
+      reason: 'import-submitted',
+      correlationId: 'c2',
+      now,
+      changes: { importId: 'imp-1' },
+    });
+    current = await repo.save(toImporting.record, current.etag, toImporting.event);
+    const toRegistered = transition(current.value, { to: 'registered', reason: 'import-complete', correlationId: 'c3', now });
+    current = await repo.save(toRegistered.record, current.etag, toRegistered.event);
+    const stored = await repo.get('SER-002');
+    expect(stored?.value).toMatchObject({ state: 'registered', importId: 'imp-1', eventCount: 3 });
+    const history = await repo.history('SER-002');
+    expect(history.map((e) => [e.from, e.to, e.reason])).toEqual([
+      [undefined, 'received', 'accepted-from-file'],
+      ['received', 'importing', 'import-submitted'],
+      ['importing', 'registered', 'import-complete'],
+    ]);
+  });
+
+  it('refuses a write based on a stale read, leaving record and history untouched', async () => {
+    const { record, event } = first('SER-003');
+    const stale = await repo.create(record, event);
+    const a = transition(stale.value, { to: 'importing', reason: 'import-submitted', correlationId: 'a', now });
+    await repo.save(a.record, stale.etag, a.event);
+    const b = transition(stale.value, { to: 'rejected', reason: 'rejected-from-file', correlationId: 'b', now });
+    await expect(repo.save(b.record, stale.etag, b.event)).rejects.toBeInstanceOf(ConcurrencyConflictError);
+    expect((await repo.get('SER-003'))?.value.state).toBe('importing');
+    expect((await repo.history('SER-003')).map((e) => e.correlationId)).toEqual(['c1', 'a']);
+  });
+
+  it('never lets a transition move a device backwards', async () => {
+    const { record } = first('SER-004');
+    const registered = { ...record, state: 'registered' as const };
+    expect(() => transition(registered, { to: 'importing', reason: 'import-submitted', correlationId: 'x', now })).toThrow(
+      IllegalTransitionError,
+    );
+    expect(() =>
+      transition({ ...record, state: 'enrolled' }, { to: 'profile-assigned', reason: 'profile-assigned', correlationId: 'x', now }),
+    ).toThrow(IllegalTransitionError);
+  });
+
+  it('finds devices by state and by batch', async () => {
+    const { record, event } = newDevice(
+      { serialNumber: 'SER/005', supplierId: 'fabrikam', batchId: 'b-find', line: 3 },
+      'rejected',
+      'rejected-from-file',
+      'c',
+      now,
+    );
+    await repo.create(record, event);
+    const inBatch = [];
+    for await (const device of repo.inBatch('b-find')) inBatch.push(device.serialNumber);
+    expect(inBatch).toEqual(['SER/005']);
+    const rejected = [];
+    for await (const device of repo.inStates(['rejected'])) rejected.push(device.value.serialNumber);
+    expect(rejected).toContain('SER/005');
+  });
+
+  it('filters by state and waiting step in the service: a poll never reads the settled fleet', async () => {
+    const seed = async (
+      serialNumber: string,
+      state: 'enrolled' | 'stalled' | 'registered',
+      waitingFor?: 'group-tag' | 'import' | 'enrolment',
+    ) => {
+      const { record, event } = newDevice(
+        { serialNumber, supplierId: 'contoso', batchId: 'b-watch', line: 2 },
+        'received',
+        'accepted-from-file',
+        'c',
+        now,
+      );
+      await repo.create({ ...record, state, waitingFor }, event);
+    };
+    await seed('W-ENROLLED', 'enrolled');
+    await seed('W-ENROLLED-RETAG', 'enrolled', 'group-tag');
+    await seed('W-STALLED-IMPORT', 'stalled', 'import');
+    await seed('W-STALLED-ENROLMENT', 'stalled', 'enrolment');
+    await seed('W-REGISTERED', 'registered');
+    const found: string[] = [];
+    for await (const device of repo.matching([
+      { state: 'registered' },
+      { state: 'stalled', waitingFor: ['enrolment'] },
+      { state: 'enrolled', waitingFor: ['group-tag'] },
+    ])) {
+      if (device.value.serialNumber.startsWith('W-')) found.push(device.value.serialNumber);
+    }
+    expect(found.sort()).toEqual(['W-ENROLLED-RETAG', 'W-REGISTERED', 'W-STALLED-ENROLMENT']);
+  });
+});

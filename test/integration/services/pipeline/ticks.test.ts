@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { ServiceBusClient } from '@azure/service-bus';
+import Long from 'long';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startServiceBusBroker, type ServiceBusBroker } from '../../../../local/servicebus-broker/index.js';
+import { WorkQueue } from '../../../../shared/adapters/bus/work-queue.js';
+import { parseMessage, QUEUES } from '../../../../shared/messages/index.js';
+import { TickLeaseRepository } from '../../../../shared/adapters/tables/tick-leases.js';
+import { TableStore } from '../../../../shared/adapters/tables/table-store.js';
+import { beginTickRun, endTickRun, ensureTick, type TickDeps } from '../../../../shared/services/pipeline/ticks.js';
+
+interface ScheduledTick {
+  readonly messageId: unknown;
+  readonly state: string;
+  readonly scheduledFor: string | undefined;
+  readonly kind: string | undefined;
+  readonly correlationId: unknown;
+  readonly payload: unknown;
+}
+
+/**
+ * The poll chains' lease, against Azurite, and their messages, through the real SDK on the
+ * Service Bus test broker: one chain however many ask, and never a dead one.
+ */
+describe('ensureTick', () => {
+  let broker: ServiceBusBroker;
+  let client: ServiceBusClient;
+  let queue: WorkQueue;
+  let leases: TickLeaseRepository;
+  // Anchored on the real time so that every run the test asks for is still ahead on the broker.
+  let clock = new Date();
+  let deps: TickDeps;
+
+  beforeAll(async () => {
+    // Duplicate detection off: a second schedule of the same run must show, not be dropped.
+    broker = await startServiceBusBroker({ queues: [{ name: QUEUES.followup, duplicateDetectionWindowMs: 0 }] });
+    client = new ServiceBusClient(broker.connectionString);
+    queue = new WorkQueue(client);
+    leases = new TickLeaseRepository(
+      TableStore.fromConnectionString(inject('storageConnectionString'), `ticks${randomUUID().replace(/-/g, '')}`),
+    );
+    await leases.ensure();
+    deps = { leases, now: () => clock, queue };
+  });
+
+  afterAll(async () => {
+    await queue?.close();
+    await client?.close();
+    await broker?.stop();
+  });
+
+  const at = (minutes: number): Date => new Date(clock.getTime() + minutes * 60_000);
+
+  /** The imports poll's run at `when`, as it should sit on the queue. */
+  const scheduledRun = (
+    when: Date,
+    correlationId: string,
+    payload: { idle?: number; cleanup?: readonly string[] } = {},
+  ): ScheduledTick => ({
+    messageId: `tick:imports:${when.getTime()}`,
+    state: 'scheduled',
+    scheduledFor: when.toISOString(),
+    kind: 'tick',
+    correlationId,
+    payload: { tick: 'imports', at: when.toISOString(), idle: payload.idle ?? 0, ...(payload.cleanup ? { cleanup: payload.cleanup } : {}) },
+  });
+
+  /** Everything on the follow-up queue, scheduled messages included, without taking any. */
+  async function onQueue(): Promise<ScheduledTick[]> {
+    const receiver = client.createReceiver(QUEUES.followup);
+    try {
+      // From the first message each time: an implicit peek continues where the last one stopped.
+      const messages = await receiver.peekMessages(100, { fromSequenceNumber: Long.ZERO });
+      return messages.map((message) => {
+        const parsed = parseMessage(QUEUES.followup, message.body);
+        if (!parsed.ok) throw new Error(`not a follow-up message: ${parsed.description}`);
+        return {
+          messageId: message.messageId,
+          state: message.state,
+          scheduledFor: message.scheduledEnqueueTimeUtc?.toISOString(),
+          kind: message.subject,
+          correlationId: message.correlationId,
+          payload: parsed.message.payload,
+        };
+      });
+    } finally {
+      await receiver.close();
+    }
+  }
+
+  it('schedules once for many requests while a run is ahead, and earlier when asked for earlier', async () => {
+    const first = at(5);
+    await ensureTick(deps, 'imports', first, { correlationId: 'a' });
+    await ensureTick(deps, 'imports', at(5), { correlationId: 'b' });
+    await ensureTick(deps, 'imports', at(8), { correlationId: 'c' });
+    expect(await onQueue()).toEqual([scheduledRun(first, 'a')]);
+
+    const earlier = at(2);
+    await ensureTick(deps, 'imports', earlier, { correlationId: 'd', cleanup: [] });
+    const queued = await onQueue();
+    // The later run stays scheduled (stale runs are never cancelled) and merges into the chain.
+    expect(queued.map((m) => m.messageId)).toEqual([`tick:imports:${first.getTime()}`, `tick:imports:${earlier.getTime()}`]);
+    expect(queued[1]).toEqual(scheduledRun(earlier, 'd'));
+    expect((await leases.get('imports')).scheduledFor).toBe(earlier.toISOString());
+    expect(broker.stats(QUEUES.followup)).toMatchObject({ active: 0, scheduled: 2 });
+  });
+
+  it('starts again after a quiet spell: a run in the past is not a pending run', async () => {
+    clock = at(60); // every scheduled run is long over; the chain ended
+    const before = await onQueue();
+    await ensureTick(deps, 'imports', at(1), { correlationId: 'e' });
+    const after = await onQueue();
+    expect(after).toHaveLength(before.length + 1);
+    expect(after.at(-1)).toEqual(scheduledRun(at(1), 'e'));
+    expect((await leases.get('imports')).scheduledFor).toBe(at(1).toISOString());
+  });
+
+  it('lets the running poll schedule its successor even though its own lease is still there', async () => {
+    const own = (await leases.get('imports')).scheduledFor!;
+    clock = new Date(Date.parse(own) + 1000); // the run is executing now
+    const before = await onQueue();
+    const cleanup = ['imp-1', 'imp-2'];
+    await ensureTick(deps, 'imports', at(4), { replacing: own, idle: 2, correlationId: 'f', cleanup });
+    const after = await onQueue();
+    expect(after).toHaveLength(before.length + 1);
+    expect(after.at(-1)).toEqual(scheduledRun(at(4), 'f', { idle: 2, cleanup }));
+
+    // Its successor is now the pending run: a later request from anyone adds nothing.
+    await ensureTick(deps, 'imports', at(9), { correlationId: 'g' });
+    expect(await onQueue()).toHaveLength(after.length);
+    expect((await leases.get('imports')).scheduledFor).toBe(at(4).toISOString());
+  });
+
+  it('lets a run that starts a moment early (clocks differ) schedule its successor past its own pending time', async () => {
+    const own = (await leases.get('imports')).scheduledFor!;
+    clock = new Date(Date.parse(own) - 500); // by this instance's clock the run is still ahead
+    const before = await onQueue();
+    await ensureTick(deps, 'imports', at(3), { correlationId: 'h' });
+    expect(await onQueue()).toHaveLength(before.length);
+
+    await ensureTick(deps, 'imports', at(3), { replacing: own, idle: 1, correlationId: 'h' });
+    const after = await onQueue();
+    expect(after).toHaveLength(before.length + 1);
+    expect(after.at(-1)).toMatchObject({
+      messageId: `tick:imports:${at(3).getTime()}`,
+      state: 'scheduled',
+      payload: { tick: 'imports', idle: 1 },
+    });
+    expect((await leases.get('imports')).scheduledFor).toBe(at(3).toISOString());
+  });
+
+  it('runs one poll at a time: a second run stands down and asks for a rerun', async () => {
+    const first = { tick: 'autopilot' as const, at: at(0).toISOString(), idle: 0 };
+    const second = { tick: 'autopilot' as const, at: at(1).toISOString(), idle: 0 };
+    expect(await beginTickRun(deps, first)).toBe(true);
+    expect(await beginTickRun(deps, second)).toBe(false);
+    // The first run's own redelivery may go on; its end reports the rerun that was asked for.
+    expect(await beginTickRun(deps, first)).toBe(true);
+    expect(await endTickRun(deps, first)).toBe(true);
+    expect(await beginTickRun(deps, second)).toBe(true);
+    expect(await endTickRun(deps, second)).toBe(false);
+  });
+});

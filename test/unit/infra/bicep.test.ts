@@ -1,0 +1,560 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../../shared/domain/blob-layout.js';
+import { QUEUES } from '../../../shared/messages/index.js';
+
+/*
+ * Static checks of the Bicep in infra/: no Bicep compiler is available offline, so these read
+ * the templates as text (comments stripped, brackets balanced, strings respected) and pin the
+ * properties the product and its security depend on.
+ */
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const infraDir = join(repoRoot, 'infra');
+
+function read(relativePath: string): string {
+  return readFileSync(join(repoRoot, relativePath), 'utf8');
+}
+
+/** Removes // and /* *\/ comments outside single-quoted strings. */
+function stripComments(text: string): string {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      out += ch;
+      if (ch === '\\') {
+        out += text[++i] ?? '';
+      } else if (ch === "'") {
+        inString = false;
+      }
+    } else if (ch === "'") {
+      inString = true;
+      out += ch;
+    } else if (text.startsWith('//', i)) {
+      while (i < text.length && text[i] !== '\n') i++;
+      out += '\n';
+    } else if (text.startsWith('/*', i)) {
+      const end = text.indexOf('*/', i + 2);
+      i = end === -1 ? text.length : end + 1;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+function bicep(relativePath: string): string {
+  return stripComments(read(relativePath));
+}
+
+/** The balanced {...} or [...] starting at the first opening bracket at or after `from`. */
+function balanced(text: string, from: number): string {
+  const start = text.slice(from).search(/[{[]/);
+  if (start === -1) throw new Error(`no block after offset ${from}`);
+  let depth = 0;
+  let inString = false;
+  for (let i = from + start; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === "'") inString = false;
+    } else if (ch === "'") {
+      inString = true;
+    } else if (ch === '{' || ch === '[') {
+      depth++;
+    } else if (ch === '}' || ch === ']') {
+      depth--;
+      if (depth === 0) return text.slice(from + start, i + 1);
+    }
+  }
+  throw new Error(`unbalanced block after offset ${from}`);
+}
+
+/** Keys of an object literal `{ ... }`, at its own level only. */
+function topLevelKeys(objectText: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let inString = false;
+  let lineStart = true;
+  for (let i = 0; i < objectText.length; i++) {
+    const ch = objectText[i];
+    if (lineStart && depth === 1 && !inString) {
+      const match = /^\s*([A-Za-z_][\w]*|'[^']*')\s*:/.exec(objectText.slice(i, objectText.indexOf('\n', i) + 1 || undefined));
+      if (match?.[1]) keys.push(match[1].replace(/'/g, ''));
+    }
+    lineStart = ch === '\n';
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === "'") inString = false;
+    } else if (ch === "'") inString = true;
+    else if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+  }
+  return keys;
+}
+
+/** The value block of `key: { ... }` directly inside `objectText`. */
+function property(objectText: string, key: string): string {
+  const match = new RegExp(`\\n\\s*${key}\\s*:\\s*(?=[{[])`).exec(objectText);
+  if (!match) throw new Error(`no ${key}: block`);
+  return balanced(objectText, match.index + match[0].length);
+}
+
+interface BicepResource {
+  readonly symbol: string;
+  readonly type: string;
+  readonly body: string;
+}
+
+/** Top-level and nested `resource` declarations (nested ones have a short type like 'config'). */
+function resources(text: string): BicepResource[] {
+  const found: BicepResource[] = [];
+  for (const match of text.matchAll(/^\s*resource (\w+) '([^'@]+)(?:@[^']+)?'( existing)? =/gm)) {
+    found.push({ symbol: match[1]!, type: match[2]!, body: balanced(text, match.index + match[0].length) });
+  }
+  return found;
+}
+
+function params(text: string): Map<string, { hasDefault: boolean }> {
+  const map = new Map<string, { hasDefault: boolean }>();
+  for (const match of text.matchAll(/^param (\w+) [\w[\]]+(\s*=)?/gm)) map.set(match[1]!, { hasDefault: Boolean(match[2]) });
+  return map;
+}
+
+function outputs(text: string): Set<string> {
+  return new Set([...text.matchAll(/^output (\w+) /gm)].map((m) => m[1]!));
+}
+
+/** A string literal default: `param name string = 'value'`. */
+function paramDefault(text: string, name: string): string | undefined {
+  return new RegExp(`^param ${name} \\w+ = '([^']*)'`, 'm').exec(text)?.[1];
+}
+
+/** A string array literal: `[ 'a' \n 'b' ]` -> ['a', 'b']. */
+function stringArray(arrayText: string): string[] {
+  return [...arrayText.matchAll(/'([^']*)'/g)].map((m) => m[1]!);
+}
+
+function arrayVariable(text: string, name: string): string[] {
+  const match = new RegExp(`^var ${name} = `, 'm').exec(text);
+  if (!match) throw new Error(`no var ${name}`);
+  return stringArray(balanced(text, match.index + match[0].length));
+}
+
+const bicepFiles = [
+  'infra/main.bicep',
+  ...readdirSync(join(infraDir, 'app'))
+    .filter((f) => f.endsWith('.bicep'))
+    .map((f) => `infra/app/${f}`),
+];
+
+const main = bicep('infra/main.bicep');
+const functionApp = bicep('infra/app/function-app.bicep');
+const serviceBus = bicep('infra/app/service-bus.bicep');
+const storage = bicep('infra/app/storage.bicep');
+
+function appSettings(): Map<string, string> {
+  const config = resources(functionApp).find((r) => r.type === 'config');
+  if (!config) throw new Error('no appsettings config resource');
+  expect(config.body).toMatch(/name: 'appsettings'/);
+  const block = property(config.body, 'properties');
+  const settings = new Map<string, string>();
+  for (const key of topLevelKeys(block)) {
+    const value = new RegExp(`\\n\\s*${key}\\s*:\\s*(.+)`).exec(block)?.[1]?.trim() ?? '';
+    settings.set(key, value);
+  }
+  return settings;
+}
+
+describe('module wiring', () => {
+  const modules = [...main.matchAll(/^module (\w+) '([^']+)' = (?:if \([^)]*\) )?/gm)].map((m) => ({
+    symbol: m[1]!,
+    file: `infra/${m[2]!}`,
+    body: balanced(main, m.index + m[0].length),
+  }));
+
+  it('main.bicep uses every module in infra/app and nothing else', () => {
+    expect(modules.map((m) => m.file).sort()).toEqual(bicepFiles.filter((f) => f !== 'infra/main.bicep').sort());
+  });
+
+  for (const { symbol, file, body } of modules) {
+    it(`${symbol}: passes only declared parameters and every required one`, () => {
+      const declared = params(bicep(file));
+      const passed = topLevelKeys(property(body, 'params'));
+      for (const name of passed) expect(declared.has(name), `${file} declares param ${name}`).toBe(true);
+      const required = [...declared].filter(([, p]) => !p.hasDefault).map(([name]) => name);
+      for (const name of required) expect(passed, `${symbol} passes required ${name}`).toContain(name);
+      expect(body).toMatch(/\n\s*scope: rg\n/);
+    });
+  }
+
+  it('every module output used in main.bicep exists', () => {
+    const bySymbol = new Map(modules.map((m) => [m.symbol, outputs(bicep(m.file))]));
+    const uses = [...main.matchAll(/\b(\w+)\.outputs\.(\w+)/g)];
+    expect(uses.length).toBeGreaterThan(10);
+    for (const [, symbol, output] of uses) {
+      expect(bySymbol.get(symbol!)?.has(output!), `${symbol}.outputs.${output}`).toBe(true);
+    }
+  });
+
+  it('main.parameters.json maps exactly the parameters azd must supply, and only declared ones', () => {
+    const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
+    const declared = params(main);
+    const supplied = Object.keys(file.parameters);
+    for (const name of supplied) expect(declared.has(name), `main.bicep declares ${name}`).toBe(true);
+    for (const [name, p] of declared) if (!p.hasDefault) expect(supplied, `parameters file supplies ${name}`).toContain(name);
+    expect(file.parameters['reprovisionWebhookSecret']?.value).toBe('${REPROVISION_WEBHOOK_SECRET}');
+    expect(file.parameters['ztpSuppliers']?.value).toBe('${ZTP_SUPPLIERS}');
+  });
+
+  it('the webhook secret parameter is secure and long enough for the app to accept it', () => {
+    expect(main).toMatch(/@secure\(\)\s*\n@minLength\(16\)\s*\n(@description\([^\n]*\)\s*\n)?param reprovisionWebhookSecret string/);
+    expect(bicep('infra/app/key-vault.bicep')).toMatch(
+      /@secure\(\)\s*\n(@description\([^\n]*\)\s*\n)?param reprovisionWebhookSecret string/,
+    );
+  });
+});
+
+describe('Service Bus', () => {
+  it('creates exactly the queues the app uses', () => {
+    expect(arrayVariable(main, 'queueNames').sort()).toEqual(Object.values(QUEUES).sort());
+    expect(serviceBus).toMatch(/resource queues 'Microsoft\.ServiceBus\/namespaces\/queues@[^']+' = \[\s*for queueName in queueNames:/);
+  });
+
+  it('queues have duplicate detection, bounded delivery and dead-lettering', () => {
+    const queue = resources(serviceBus).find((r) => r.symbol === 'queues');
+    const props = property(queue!.body, 'properties');
+    expect(props).toMatch(/requiresDuplicateDetection: true\n/);
+    expect(props).toMatch(/duplicateDetectionHistoryTimeWindow: duplicateDetectionHistoryTimeWindow\n/);
+    expect(props).toMatch(/maxDeliveryCount: 10\n/);
+    expect(props).toMatch(/lockDuration: 'PT1M'\n/);
+    expect(props).toMatch(/deadLetteringOnMessageExpiration: true\n/);
+    expect(paramDefault(serviceBus, 'duplicateDetectionHistoryTimeWindow')).toBe('PT1H');
+    expect(paramDefault(main, 'duplicateDetectionHistoryTimeWindow')).toBe('PT1H');
+  });
+
+  it('is Standard (duplicate detection, scheduled messages) with local auth off and TLS 1.2', () => {
+    const namespace = resources(serviceBus).find((r) => r.type === 'Microsoft.ServiceBus/namespaces');
+    expect(property(namespace!.body, 'sku')).toMatch(/name: 'Standard'/);
+    const props = property(namespace!.body, 'properties');
+    expect(props).toMatch(/disableLocalAuth: true\n/);
+    expect(props).toMatch(/minimumTlsVersion: '1\.2'\n/);
+  });
+});
+
+describe('Microsoft Graph permissions', () => {
+  // shared/docs/graph-autopilot.md, "Permissions": the product's contract with Graph.
+  const expected = [
+    'DeviceManagementServiceConfig.ReadWrite.All',
+    'DeviceManagementManagedDevices.PrivilegedOperations.All',
+    'DeviceManagementManagedDevices.Read.All',
+  ];
+
+  /** The Graph permissions named in a markdown section: from its heading to the next heading of its level or above. */
+  function documentedPermissions(text: string, heading: string): { permissions: string[]; section: string } {
+    const start = text.indexOf(heading);
+    expect(start, `a "${heading}" section`).toBeGreaterThanOrEqual(0);
+    const level = /^#+/.exec(heading)![0].length;
+    const rest = text.slice(start + heading.length);
+    const next = new RegExp(`\\n#{1,${level}} `).exec(rest);
+    const section = heading + (next ? rest.slice(0, next.index) : rest);
+    return { permissions: [...section.matchAll(/`([A-Z]\w+(?:\.\w+)+\.All)`/g)].map((m) => m[1]!), section };
+  }
+
+  // The product contract lives beside the repository, not in it: a checkout on its own skips this, visibly.
+  const sharedDoc = resolve(repoRoot, '../shared/docs/graph-autopilot.md');
+  it.skipIf(!existsSync(sharedDoc))('match the documented list in ../shared/docs/graph-autopilot.md (skipped when it is absent)', () => {
+    const { permissions, section } = documentedPermissions(readFileSync(sharedDoc, 'utf8'), '## Permissions');
+    expect(permissions.sort()).toEqual([...expected].sort());
+    expect(section).toContain('00000003-0000-0000-c000-000000000000');
+  });
+
+  it('match the list infra/README.md gives operators', () => {
+    const { permissions, section } = documentedPermissions(read('infra/README.md'), '### Microsoft Graph application permissions');
+    expect(permissions.sort()).toEqual([...expected].sort());
+    expect(section).toContain('00000003-0000-0000-c000-000000000000');
+  });
+
+  it('the Bicep module grants exactly those, by name, on the Microsoft Graph service principal', () => {
+    const module = bicep('infra/app/graph-permissions.bicep');
+    expect(module).toMatch(/^extension microsoftGraphV1$/m);
+    const roles = stringArray(balanced(module, module.indexOf('param appRoleNames array =')));
+    expect(roles.sort()).toEqual([...expected].sort());
+    expect(module).toMatch(
+      /resource microsoftGraph 'Microsoft\.Graph\/servicePrincipals@v1\.0' existing = \{\s*appId: microsoftGraphAppId\s*\}/,
+    );
+    expect(module).toContain("var microsoftGraphAppId = '00000003-0000-0000-c000-000000000000'");
+    expect(module).toMatch(/resource grants 'Microsoft\.Graph\/appRoleAssignedTo@v1\.0' = \[\s*for roleName in appRoleNames:/);
+    expect(module).toMatch(/principalId: principalId\n\s*resourceId: microsoftGraph\.id\n/);
+    expect(JSON.parse(read('infra/bicepconfig.json'))).toMatchObject({
+      extensions: { microsoftGraphV1: expect.stringMatching(/^br:mcr\.microsoft\.com\/bicep\/extensions\/microsoftgraph\/v1\.0:/) },
+    });
+  });
+
+  it('the script grants the same list', () => {
+    const script = read('infra/scripts/grant-graph-permissions.sh');
+    const list = /readonly APP_ROLES=\(([^)]*)\)/.exec(script)?.[1] ?? '';
+    expect(stringArray(list).sort()).toEqual([...expected].sort());
+  });
+
+  it('are granted only when asked for (the deployer needs Privileged Role Administrator)', () => {
+    expect(main).toMatch(/^param grantGraphPermissions bool = false$/m);
+    expect(main).toMatch(/^module graphPermissions 'app\/graph-permissions\.bicep' = if \(grantGraphPermissions\)/m);
+  });
+});
+
+describe('role assignments', () => {
+  const builtInRoles: Record<string, string> = {
+    'b7e6dc6d-f1e8-4753-8033-0f276bb0955b': 'Storage Blob Data Owner',
+    'ba92f5b4-2d11-453d-a403-e96b0029c9fe': 'Storage Blob Data Contributor',
+    '974c5e8b-45b9-4653-ba55-5f855dd0fb88': 'Storage Queue Data Contributor',
+    '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3': 'Storage Table Data Contributor',
+    '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0': 'Azure Service Bus Data Receiver',
+    '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39': 'Azure Service Bus Data Sender',
+    '4633458b-17de-408a-b874-0445c86b69e6': 'Key Vault Secrets User',
+    '3913510d-42f4-4e42-8a64-420c390055eb': 'Monitoring Metrics Publisher',
+  };
+  const broadRoles = [
+    '8e3af657-a8ff-443c-a75c-2fe8c4bcb635', // Owner
+    'b24988ac-6180-42a0-ab88-20f7382dd24c', // Contributor
+    '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9', // User Access Administrator
+    'f58310d9-a9f6-439a-9e8d-f62e7b41a168', // Role Based Access Control Administrator
+    '17d1049b-9a84-46fb-8f53-869881c3d3ab', // Storage Account Contributor
+    '090c5cfd-751d-490a-894a-3ce6f1109419', // Azure Service Bus Data Owner
+    '00482a5a-887f-4fb3-b363-3b7fe8e74483', // Key Vault Administrator
+  ];
+  const guid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
+  it('the app identity gets exactly the documented data roles', () => {
+    const rbac = bicep('infra/app/rbac.bicep');
+    const granted = [...rbac.matchAll(guid)].map((m) => builtInRoles[m[0].toLowerCase()] ?? m[0]);
+    expect(granted.sort()).toEqual(
+      [
+        'Storage Blob Data Owner',
+        'Storage Queue Data Contributor',
+        'Storage Table Data Contributor',
+        'Azure Service Bus Data Receiver',
+        'Azure Service Bus Data Sender',
+        'Key Vault Secrets User',
+        'Monitoring Metrics Publisher',
+      ].sort(),
+    );
+    for (const roleName of granted) expect(read('infra/README.md')).toContain(`| ${roleName} |`);
+  });
+
+  it('no template names an Owner/Contributor/administrator-type role', () => {
+    for (const file of bicepFiles) {
+      const text = read(file).toLowerCase();
+      for (const role of broadRoles) expect(text, `${file} avoids ${role}`).not.toContain(role);
+      expect(text).not.toMatch(/roledefinitionidorname/);
+    }
+  });
+
+  it('every role assignment is scoped to one resource, never a resource group or subscription', () => {
+    let count = 0;
+    for (const file of bicepFiles) {
+      const text = bicep(file);
+      const declared = resources(text);
+      const isSubscriptionScope = /^targetScope = 'subscription'/m.test(text);
+      for (const assignment of declared.filter((r) => r.type === 'Microsoft.Authorization/roleAssignments')) {
+        count++;
+        expect(isSubscriptionScope, `${file} has no subscription-scope role assignment`).toBe(false);
+        const scope = /\n\s*scope: ([\w:]+)\n/.exec(assignment.body)?.[1];
+        expect(scope, `${file} ${assignment.symbol} has an explicit scope`).toBeDefined();
+        const leaf = scope!.split('::').pop()!;
+        const target = declared.find((r) => r.symbol === leaf);
+        expect(target, `${file} ${assignment.symbol} scope ${scope} is a declared resource`).toBeDefined();
+        expect(target!.type).not.toMatch(/^Microsoft\.Resources\//);
+        expect(assignment.body).toMatch(/principalType: 'ServicePrincipal'/);
+        expect(assignment.body).toMatch(/roleDefinitionId: subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions', /);
+      }
+    }
+    expect(count).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('Function App', () => {
+  const settings = appSettings();
+
+  it('runs Node 22 on Flex Consumption (FC1, Linux) as the user-assigned identity', () => {
+    const plan = resources(functionApp).find((r) => r.type === 'Microsoft.Web/serverfarms');
+    expect(property(plan!.body, 'sku')).toMatch(/name: 'FC1'\s*\n\s*tier: 'FlexConsumption'/);
+    expect(plan!.body).toMatch(/reserved: true/);
+    const site = resources(functionApp).find((r) => r.type === 'Microsoft.Web/sites');
+    expect(site!.body).toMatch(/kind: 'functionapp,linux'/);
+    expect(property(site!.body, 'runtime')).toMatch(/name: 'node'\s*\n\s*version: '22'/);
+    expect(property(site!.body, 'identity')).toMatch(/type: 'UserAssigned'/);
+    expect(property(site!.body, 'authentication')).toMatch(/type: 'UserAssignedIdentity'/);
+    expect(site!.body).toMatch(/keyVaultReferenceIdentity: identityId/);
+    expect(site!.body).toMatch(/'azd-service-name': serviceName/);
+    expect(paramDefault(functionApp, 'serviceName')).toBe('api');
+    expect(read('azure.yaml')).toMatch(/services:\n {2}api:\n {4}project: \.\n {4}language: js\n {4}host: function\n/);
+  });
+
+  it('is built on the server from the TypeScript sources, without the local node_modules', () => {
+    expect(read('azure.yaml')).toMatch(/\n {4}remoteBuild: true\n/);
+    const ignored = read('.funcignore')
+      .split('\n')
+      .map((line) => line.trim());
+    expect(ignored).toContain('node_modules');
+    for (const needed of ['*.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'host.json', 'functions', 'shared']) {
+      expect(ignored, `${needed} reaches the remote build`).not.toContain(needed);
+    }
+  });
+
+  it('is HTTPS only with TLS 1.2 and no basic-auth publishing', () => {
+    const site = resources(functionApp).find((r) => r.type === 'Microsoft.Web/sites');
+    expect(site!.body).toMatch(/\n\s*httpsOnly: true\n/);
+    expect(property(site!.body, 'siteConfig')).toMatch(/minTlsVersion: '1\.2'/);
+    const policies = resources(functionApp).filter((r) => r.type === 'basicPublishingCredentialsPolicies');
+    expect(policies.map((p) => /name: '(\w+)'/.exec(p.body)?.[1]).sort()).toEqual(['ftp', 'scm']);
+    for (const policy of policies) expect(policy.body).toMatch(/allow: false/);
+  });
+
+  it('app settings cover every setting the product requires', () => {
+    const required = new Set(['AzureWebJobsStorage', 'GRAPH_BASE_URL', 'REPROVISION_WEBHOOK_SECRET', 'ZTP_SUPPLIERS', 'ZTP_TIME_SCALE']);
+    // Whatever the app's configuration reader insists on, infra must set.
+    const requiredByConfig = [...read('shared/config.ts').matchAll(/required\(env, '(\w+)'/g)].map((match) => match[1]!);
+    expect(requiredByConfig.length).toBeGreaterThan(0);
+    for (const name of requiredByConfig) required.add(name);
+    for (const name of required) {
+      const satisfied = settings.has(name) || (name === 'AzureWebJobsStorage' && settings.has('AzureWebJobsStorage__accountName'));
+      expect(satisfied, `app setting ${name}`).toBe(true);
+    }
+    expect(settings.get('ServiceBusConnection__fullyQualifiedNamespace')).toBe('serviceBusFullyQualifiedNamespace');
+    expect(settings.get('ServiceBusConnection__credential')).toBe("'managedidentity'");
+    expect(settings.get('ServiceBusConnection__clientId')).toBe('identityClientId');
+    expect(settings.get('AZURE_CLIENT_ID')).toBe('identityClientId');
+    expect(settings.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')).toBe("'ClientId=${identityClientId};Authorization=AAD'");
+    expect(main).toMatch(/ztpTimeScale: '1'\n/);
+    expect(paramDefault(main, 'graphBaseUrl')).toBe('https://graph.microsoft.com');
+  });
+
+  it('secrets come from Key Vault references, never as values', () => {
+    expect(settings.get('REPROVISION_WEBHOOK_SECRET')).toBe("'@Microsoft.KeyVault(SecretUri=${reprovisionWebhookSecretUri})'");
+    expect(settings.get('AzureWebJobsStorage')).toBe("'@Microsoft.KeyVault(SecretUri=${storageConnectionStringSecretUri})'");
+    for (const file of bicepFiles) {
+      for (const match of bicep(file).matchAll(/^output (\w+) .*$/gm)) {
+        expect(match[0], `${file} outputs no key`).not.toMatch(/listKeys|AccountKey|[Ss]ecret\b(?!Uri)/);
+      }
+    }
+  });
+
+  it('sets nothing Flex Consumption rejects, and no simulator-only setting', () => {
+    for (const name of [
+      'FUNCTIONS_WORKER_RUNTIME',
+      'FUNCTIONS_EXTENSION_VERSION',
+      'WEBSITE_RUN_FROM_PACKAGE',
+      'WEBSITE_CONTENTSHARE',
+      'WEBSITE_NODE_DEFAULT_VERSION',
+      'GRAPH_STATIC_TOKEN',
+    ]) {
+      expect(settings.has(name), name).toBe(false);
+    }
+  });
+});
+
+describe('storage, Key Vault, monitoring', () => {
+  it('storage is TLS 1.2, HTTPS only, without public blob access', () => {
+    const account = resources(storage).find((r) => r.type === 'Microsoft.Storage/storageAccounts');
+    const props = property(account!.body, 'properties');
+    expect(props).toMatch(/minimumTlsVersion: 'TLS1_2'\n/);
+    expect(props).toMatch(/supportsHttpsTrafficOnly: true\n/);
+    expect(props).toMatch(/allowBlobPublicAccess: false\n/);
+  });
+
+  it('holds the containers and tables the product uses', () => {
+    expect(arrayVariable(main, 'tableNames').sort()).toEqual(['batches', 'devices', 'graphbudget', 'idempotency']);
+    expect(bicep('infra/app/storage.bicep')).toMatch(/resource tables '[^']+' = \[\s*for tableName in tableNames:/);
+    // The same names the product uses (shared/domain/blob-layout.ts).
+    expect(main).toMatch(new RegExp(`^var intakeContainerName = '${INTAKE_CONTAINER}'$`, 'm'));
+    expect(main).toMatch(new RegExp(`^var resultsContainerName = '${RESULTS_CONTAINER}'$`, 'm'));
+    const containerLoop = resources(storage).find((r) => r.symbol === 'containers');
+    expect(containerLoop!.body).toMatch(
+      /intakeContainerName\s+resultsContainerName\s+deploymentContainerName\s+blobEventsDeadLetterContainerName/,
+    );
+    expect(containerLoop!.body).toMatch(/publicAccess: 'None'/);
+    expect([INTAKE_CONTAINER, RESULTS_CONTAINER]).toEqual(['hash-uploads', 'hash-results']);
+  });
+
+  it('Key Vault uses Azure RBAC and Application Insights refuses key-based ingestion', () => {
+    expect(bicep('infra/app/key-vault.bicep')).toMatch(/enableRbacAuthorization: true\n/);
+    expect(bicep('infra/app/monitoring.bicep')).toMatch(/DisableLocalAuth: true\n/);
+  });
+});
+
+describe('blob events', () => {
+  const subscription = bicep('infra/app/blob-events-subscription.bicep');
+
+  it('deliver BlobCreated under hash-uploads/ to the intake function through the blob extension webhook', () => {
+    expect(paramDefault(subscription, 'intakeFunctionName')).toBe('intakeHashFile');
+    expect(paramDefault(subscription, 'intakeContainerName')).toBe('hash-uploads');
+    expect(subscription).toContain(
+      "endpointUrl: 'https://${functionApp.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${intakeFunctionName}&code=${blobsExtensionKey}'",
+    );
+    expect(subscription).toMatch(/listKeys\('\$\{functionApp\.id\}\/host\/default', '[^']+'\)\.systemKeys\.blobs_extension/);
+    const filter = property(subscription, 'filter');
+    expect(stringArray(property(filter, 'includedEventTypes'))).toEqual(['Microsoft.Storage.BlobCreated']);
+    expect(filter).toContain("subjectBeginsWith: '/blobServices/default/containers/${intakeContainerName}/'");
+    const intakeFunction = read('functions/intake-hash-file.ts');
+    expect(intakeFunction).toMatch(/app\.storageBlob\('intakeHashFile'/);
+    expect(intakeFunction).toMatch(/source: 'EventGrid'/);
+  });
+
+  it('the subscription is deployed after the code: gated in main.bicep, created by the postdeploy hook', () => {
+    expect(main).toMatch(/^param subscribeBlobEvents bool = false$/m);
+    expect(main).toMatch(/^module blobEventsSubscription 'app\/blob-events-subscription\.bicep' = if \(subscribeBlobEvents\)/m);
+    const azureYaml = read('azure.yaml');
+    expect(azureYaml).toMatch(
+      /hooks:\n(?:\s*#[^\n]*\n)*\s+postdeploy:\n\s+shell: sh\n\s+run: \.\/infra\/scripts\/subscribe-blob-events\.sh\n/,
+    );
+    const hook = read('infra/scripts/subscribe-blob-events.sh');
+    expect(hook).toContain('--template-file "$module"');
+    expect(hook).toMatch(/module="\$\(cd "\$\(dirname "\$0"\)\/\.\.\/app" && pwd\)\/blob-events-subscription\.bicep"/);
+    // Every parameter the hook passes is one the module declares, and every required one is passed.
+    const passed = [...hook.matchAll(/^\s+(\w+)="\$\w+"/gm)].map((m) => m[1]!);
+    const declared = params(subscription);
+    for (const name of passed) expect(declared.has(name), name).toBe(true);
+    for (const [name, p] of declared) if (!p.hasDefault) expect(passed).toContain(name);
+  });
+
+  it('every azd value the scripts read is an output of main.bicep', () => {
+    const produced = outputs(main);
+    const hook = read('infra/scripts/subscribe-blob-events.sh');
+    const names =
+      /for name in ([^;]+); do/
+        .exec(hook)?.[1]
+        ?.split(/[\s\\]+/)
+        .filter(Boolean) ?? [];
+    expect(names.length).toBeGreaterThanOrEqual(6);
+    for (const name of names) expect(produced.has(name), `main.bicep outputs ${name}`).toBe(true);
+    expect(produced.has('AZURE_MANAGED_IDENTITY_PRINCIPAL_ID')).toBe(true);
+    expect(produced.has('AZURE_FUNCTION_APP_NAME')).toBe(true);
+  });
+
+  it('undeliverable events are dead-lettered with the topic identity into their own container', () => {
+    expect(property(subscription, 'deadLetterWithResourceIdentity')).toMatch(
+      /type: 'SystemAssigned'[\s\S]*blobContainerName: deadLetterContainerName/,
+    );
+    const topicModule = bicep('infra/app/blob-events.bicep');
+    expect(topicModule).toMatch(/topicType: 'Microsoft\.Storage\.StorageAccounts'/);
+    expect(topicModule).toMatch(/scope: storage::blobService::deadLetterContainer\n/);
+  });
+});
+
+describe('scripts', () => {
+  for (const script of ['infra/scripts/grant-graph-permissions.sh', 'infra/scripts/subscribe-blob-events.sh']) {
+    it(`${script} is executable bash that parses`, () => {
+      expect(statSync(join(repoRoot, script)).mode & 0o111).not.toBe(0);
+      expect(read(script).startsWith('#!/usr/bin/env bash\n')).toBe(true);
+      const check = spawnSync('bash', ['-n', join(repoRoot, script)], { encoding: 'utf8' });
+      expect(check.stderr).toBe('');
+      expect(check.status).toBe(0);
+    });
+  }
+});

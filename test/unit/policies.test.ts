@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config.js';
+import { sweeperPolicy } from '../../shared/policies.js';
+
+describe('sweeperPolicy', () => {
+  const env = {
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    ServiceBusConnection: 'Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v',
+    REPROVISION_WEBHOOK_SECRET: 'x'.repeat(32),
+    ZTP_SUPPLIERS: '[{"id":"contoso","name":"Contoso"}]',
+  };
+
+  it('waits ten first polls before re-queueing, scaled, but never less than a real minute', () => {
+    expect(sweeperPolicy(loadConfig(env)).requeueAfterMs).toBe(10 * 60_000);
+    expect(sweeperPolicy(loadConfig({ ...env, ZTP_TIME_SCALE: '600' })).requeueAfterMs).toBe(60_000);
+    expect(sweeperPolicy(loadConfig({ ...env, ZTP_TIME_SCALE: '600' })).reviveDelayMs).toBe(100);
+  });
+});

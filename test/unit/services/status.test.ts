@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import type { BatchRecord } from '../../../shared/domain/batch.js';
+import { newDevice, transition, type DeviceRecord } from '../../../shared/domain/device.js';
+import { publicDevice, publicEvent, summariseBatch } from '../../../shared/services/status.js';
+
+const at = new Date('2026-03-02T09:00:00.000Z');
+const UPN = 'jane.doe@contoso.example';
+const HASH = 'T0gBAgAcAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+
+function device(serialNumber: string, line: number, fields: Partial<DeviceRecord> = {}): DeviceRecord {
+  const { record } = newDevice(
+    { serialNumber, supplierId: 'contoso', batchId: 'b1', line, hardwareHash: HASH, assignedUser: UPN },
+    'received',
+    'accepted-from-file',
+    'corr',
+    at,
+  );
+  return { ...record, ...fields };
+}
+
+describe('publicDevice and publicEvent', () => {
+  it('drop the hardware hash and the UPN, and say whether a user is assigned', () => {
+    const shown = publicDevice(device('S1', 2));
+    expect(shown).not.toHaveProperty('hardwareHash');
+    expect(shown).not.toHaveProperty('assignedUser');
+    expect(shown.userAssigned).toBe(true);
+    expect(shown.serialNumber).toBe('S1');
+    expect(publicDevice(device('S2', 3, { assignedUser: undefined })).userAssigned).toBe(false);
+  });
+
+  it('strip sensitive keys from event details whoever wrote them', () => {
+    const { event } = transition(device('S1', 2), {
+      to: 'importing',
+      reason: 'import-submitted',
+      correlationId: 'c',
+      now: at,
+      detail: { importId: 'ztp-1', assignedUserPrincipalName: UPN, hardwareIdentifier: HASH, requestedBy: 'desk@contoso.example' },
+    });
+    const shown = publicEvent(event);
+    expect(shown.detail).toEqual({ importId: 'ztp-1' });
+    expect(JSON.stringify(shown)).not.toContain(UPN);
+    expect(publicEvent({ ...event, detail: undefined }).detail).toBeUndefined();
+  });
+});
+
+describe('summariseBatch', () => {
+  const batch = { batchId: 'b1', status: 'complete' } as BatchRecord;
+
+  it('counts devices per current state and lists rejected, failed and stalled ones in file order', async () => {
+    const devices = [
+      device('S4', 9, { state: 'failed', reasons: ['owned-by-other-tenant'], note: 'registered in another tenant' }),
+      device('S1', 2),
+      device('S3', 5, { state: 'rejected', reasons: ['invalid-hash'] }),
+      device('S2', 3, { state: 'enrolled' }),
+      device('S5', 5, { state: 'stalled', reasons: [] }),
+    ];
+    async function* stream(): AsyncGenerator<DeviceRecord> {
+      yield* devices;
+    }
+    const summary = await summariseBatch(batch, stream());
+    expect(summary.devices).toEqual({ total: 5, byState: { received: 1, enrolled: 1, rejected: 1, failed: 1, stalled: 1 } });
+    expect(summary.rejects.map((reject) => [reject.line, reject.serialNumber, reject.state])).toEqual([
+      [5, 'S3', 'rejected'],
+      [5, 'S5', 'stalled'],
+      [9, 'S4', 'failed'],
+    ]);
+    expect(summary.rejects[2]).toEqual({
+      serialNumber: 'S4',
+      line: 9,
+      state: 'failed',
+      reasons: ['owned-by-other-tenant'],
+      note: 'registered in another tenant',
+    });
+    expect(JSON.stringify(summary)).not.toContain(UPN);
+  });
+
+  it('is empty for a batch without devices', async () => {
+    expect(await summariseBatch(batch, [])).toEqual({ batch, devices: { total: 0, byState: {} }, rejects: [] });
+  });
+});
