@@ -54,18 +54,21 @@ export function describeIssues(error: z.ZodError, prefix: string): string {
     .join('; ');
 }
 
-function bodyValue(body: unknown): unknown {
-  if (typeof body !== 'string') return body;
-  try {
-    return JSON.parse(body) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The envelope of a received body, or why it is not one. */
 export function parseEnvelope(body: unknown): { ok: true; envelope: Envelope } | Poison {
-  const parsed = envelopeSchema.safeParse(bodyValue(body));
+  let value = body;
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body) as unknown;
+    } catch {
+      return {
+        ok: false,
+        reason: 'not-an-envelope',
+        description: 'not a work envelope {kind, correlationId, payload}: the body is text that is not JSON',
+      };
+    }
+  }
+  const parsed = envelopeSchema.safeParse(value);
   if (parsed.success) return { ok: true, envelope: parsed.data };
   return {
     ok: false,

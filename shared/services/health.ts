@@ -1,4 +1,5 @@
 import type { GraphResult } from './graph-result.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 import { ConfigError, TimeoutError } from '../errors.js';
 
 /**
@@ -36,7 +37,7 @@ export interface HealthReport {
 export interface HealthOptions {
   /** Each check's budget (real ms). */
   readonly timeoutMs: number;
-  readonly clock?: () => number;
+  readonly clock?: Clock;
 }
 
 /**
@@ -89,19 +90,19 @@ export function failureReason(error: unknown): string {
 async function runCheck<T>(
   probe: (signal: AbortSignal) => Promise<T>,
   timeoutMs: number,
-  clock: () => number,
+  clock: Clock,
 ): Promise<{ value?: T; error?: unknown; ms: number }> {
-  const started = clock();
+  const started = clock().getTime();
   try {
     const value = await withTimeout(probe, timeoutMs);
-    return { value, ms: Math.round(clock() - started) };
+    return { value, ms: Math.round(clock().getTime() - started) };
   } catch (error) {
-    return { error, ms: Math.round(clock() - started) };
+    return { error, ms: Math.round(clock().getTime() - started) };
   }
 }
 
 export async function checkHealth(probes: HealthProbes, options: HealthOptions): Promise<HealthReport> {
-  const clock = options.clock ?? Date.now;
+  const clock = options.clock ?? systemClock;
   const [storage, serviceBus, graph] = await Promise.all([
     runCheck(probes.storage, options.timeoutMs, clock),
     runCheck(probes.serviceBus, options.timeoutMs, clock),
@@ -125,11 +126,11 @@ export async function checkHealth(probes: HealthProbes, options: HealthOptions):
 export function sharedHealthCheck(
   check: () => Promise<HealthReport>,
   ttlMs: number,
-  clock: () => number = Date.now,
+  clock: Clock = systemClock,
 ): () => Promise<HealthReport> {
   let latest: { at: number; report: Promise<HealthReport> } | undefined;
   return () => {
-    const now = clock();
+    const now = clock().getTime();
     if (latest === undefined || now - latest.at >= ttlMs) {
       const report = check();
       latest = { at: now, report };

@@ -15,7 +15,7 @@ describe('checkHealth', () => {
   });
 
   // Under fake timers Date.now is the fake clock, so a check's duration is exactly the time advanced.
-  const fakeClock = (): number => Date.now();
+  const fakeClock = (): Date => new Date();
   const after = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
   const ok: HealthProbes = {
@@ -117,7 +117,7 @@ describe('sharedHealthCheck', () => {
     const shared = sharedHealthCheck(
       async () => (runs++, report),
       1000,
-      () => now,
+      () => new Date(now),
     );
     await Promise.all([shared(), shared(), shared()]);
     expect(runs).toBe(1);
@@ -137,7 +137,7 @@ describe('sharedHealthCheck', () => {
         throw new Error('boom');
       },
       60_000,
-      () => 0,
+      () => new Date(0),
     );
     await expect(shared()).rejects.toThrow('boom');
     await expect(shared()).rejects.toThrow('boom');
