@@ -64,7 +64,7 @@ export function parseEnvelope(body: unknown): { ok: true; envelope: Envelope } |
       return {
         ok: false,
         reason: 'not-an-envelope',
-        description: 'not a work envelope {kind, correlationId, payload}: the body is text that is not JSON',
+        description: 'not a work envelope {kind, correlationId, payload}: body: text that is not JSON',
       };
     }
   }
