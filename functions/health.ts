@@ -1,4 +1,5 @@
 import { app, type HttpFunctionOptions, type HttpResponseInit } from '@azure/functions';
+import { answer } from '../shared/http/answers.js';
 import { runtime } from '../shared/runtime.js';
 import { reportHealth } from '../shared/services/health.js';
 
@@ -11,7 +12,7 @@ const START_TIMEOUT_MS = 10_000;
 
 export async function health(): Promise<HttpResponseInit> {
   const report = await reportHealth(async () => (await runtime()).health, START_TIMEOUT_MS);
-  return { status: report.status === 'ok' ? 200 : 503, headers: { 'Cache-Control': 'no-store' }, jsonBody: report };
+  return answer(report.status === 'ok' ? 200 : 503, report);
 }
 
 export const healthOptions: HttpFunctionOptions = {

@@ -1,3 +1,4 @@
+import type { GraphSettings } from './adapters/graph/settings.js';
 import type { AppConfig } from './config.js';
 import type { PipelinePolicy } from './services/pipeline/context.js';
 import type { SweeperPolicy } from './services/sweeper.js';
@@ -45,6 +46,16 @@ export function pipelinePolicy(config: Pick<AppConfig, 'timeScale' | 'pipeline' 
     importRequestSize: config.graph.importChunkSize,
     importIdPrefix: config.intake.importIdPrefix,
     perDeviceReadLimit: p.perDeviceReadLimit,
+  };
+}
+
+/** Graph's windows run on the simulator's clock when ZTP_TIME_SCALE > 1, like Autopilot's waits. */
+export function graphPolicy(config: Pick<AppConfig, 'timeScale' | 'graph'>): GraphSettings {
+  return {
+    ...config.graph,
+    budgetWindowMs: scaled(config, config.graph.budgetWindowMs),
+    syncIntervalMs: scaled(config, config.graph.syncIntervalMs),
+    defaultRetryAfterMs: scaled(config, config.graph.defaultRetryAfterMs),
   };
 }
 

@@ -1,12 +1,6 @@
 import { BlobStore } from './adapters/blobs/blob-store.js';
 import { createServiceBusClient, WorkQueue } from './adapters/bus/work-queue.js';
-import {
-  budgetLimitsFrom,
-  createGraphClientFromSettings,
-  createTableBudget,
-  type GraphClient,
-  type GraphSettings,
-} from './adapters/graph/index.js';
+import { budgetLimitsFrom, createGraphClientFromSettings, createTableBudget, type GraphClient } from './adapters/graph/index.js';
 import { BatchRepository } from './adapters/tables/batch-repository.js';
 import { DeadLetterCursorRepository } from './adapters/tables/dead-letter-cursors.js';
 import { DeviceRepository } from './adapters/tables/device-repository.js';
@@ -18,7 +12,7 @@ import { systemClock, type Clock } from './domain/clock.js';
 import { EVENTS } from './events.js';
 import { createLogger, type Logger } from './log.js';
 import { QUEUES } from './messages/index.js';
-import { pipelinePolicy, scaled, sweeperPolicy } from './policies.js';
+import { graphPolicy, pipelinePolicy, sweeperPolicy } from './policies.js';
 import { checkHealth, sharedHealthCheck, type HealthReport } from './services/health.js';
 import type { IntakeDeps } from './services/intake/index.js';
 import type { DispatchDeps } from './services/pipeline/dispatch.js';
@@ -66,13 +60,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const bus = createServiceBusClient(config.serviceBus);
   const queue = new WorkQueue(bus);
 
-  // Graph's windows and Autopilot's waits run on the simulator's clock when ZTP_TIME_SCALE > 1.
-  const graphSettings: GraphSettings = {
-    ...config.graph,
-    budgetWindowMs: scaled(config, config.graph.budgetWindowMs),
-    syncIntervalMs: scaled(config, config.graph.syncIntervalMs),
-    defaultRetryAfterMs: scaled(config, config.graph.defaultRetryAfterMs),
-  };
+  const graphSettings = graphPolicy(config);
   const budget = createTableBudget({
     store: TableStore.fromConnectionString(storage, 'graphbudget'),
     limits: budgetLimitsFrom(graphSettings),
