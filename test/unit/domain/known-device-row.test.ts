@@ -1,0 +1,220 @@
+import { describe, expect, it } from 'vitest';
+import { newDevice, type DeviceRecord } from '../../../shared/domain/device.js';
+import { decideAcceptedRow, decideRejectedRow, RESUBMITTABLE, type AcceptedRowDecision } from '../../../shared/domain/known-device-row.js';
+import { DEVICE_STATES, type DeviceState } from '../../../shared/domain/lifecycle.js';
+
+/*
+ * The expected decisions are written out per group of states rather than derived from the
+ * module's own sets, so moving a state from one group to another has to be done here too.
+ */
+
+const NOW = new Date('2026-03-02T10:00:00.000Z');
+const FIRST_FILE = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+const OTHER_FILE = 'ffeeddccbbaa99887766554433221100';
+const GENERATION = 3;
+
+function known(overrides: Partial<DeviceRecord>): DeviceRecord {
+  const { record } = newDevice(
+    { serialNumber: 'PF3K-0042', supplierId: 'contoso', batchId: FIRST_FILE, line: 2, groupTag: 'MPS-STD' },
+    'received',
+    'accepted-from-file',
+    'corr-1',
+    NOW,
+  );
+  return { ...record, generation: GENERATION, ...overrides };
+}
+
+/** Autopilot's tag and the record's tag, against the tag of the new row. */
+interface TagSituation {
+  readonly label: string;
+  readonly recorded: string | undefined;
+  readonly autopilot: string | undefined;
+  readonly row: string | undefined;
+  /** For a device that is (or is being) registered, not enrolled. */
+  readonly onTheWay: AcceptedRowDecision;
+  readonly enrolled: AcceptedRowDecision;
+}
+
+const retag = (watchEnrolled: 'start' | 'stop' | undefined): AcceptedRowDecision => ({
+  kind: 'retag',
+  generation: GENERATION + 1,
+  watchEnrolled,
+});
+const unchanged = (resendRetag: boolean): AcceptedRowDecision => ({ kind: 'unchanged', resendRetag });
+
+const SITUATIONS: readonly TagSituation[] = [
+  {
+    label: 'same tag, Autopilot in step',
+    recorded: 'MPS-STD',
+    autopilot: 'MPS-STD',
+    row: 'MPS-STD',
+    onTheWay: unchanged(false),
+    enrolled: unchanged(false),
+  },
+  // A crash between recording a new tag and queueing its re-tag leaves Autopilot behind.
+  {
+    label: 'same tag, Autopilot lagging',
+    recorded: 'MPS-STD',
+    autopilot: 'MPS-OLD',
+    row: 'MPS-STD',
+    onTheWay: unchanged(true),
+    enrolled: unchanged(true),
+  },
+  {
+    label: 'same tag, Autopilot tag not yet seen',
+    recorded: 'MPS-STD',
+    autopilot: undefined,
+    row: 'MPS-STD',
+    onTheWay: unchanged(false),
+    enrolled: unchanged(false),
+  },
+  {
+    label: 'new tag, Autopilot on the old one',
+    recorded: 'MPS-STD',
+    autopilot: 'MPS-STD',
+    row: 'MPS-KIOSK',
+    onTheWay: retag(undefined),
+    enrolled: retag('start'),
+  },
+  {
+    label: 'new tag, Autopilot lagging on a third one',
+    recorded: 'MPS-STD',
+    autopilot: 'MPS-OLD',
+    row: 'MPS-KIOSK',
+    onTheWay: retag(undefined),
+    enrolled: retag('start'),
+  },
+  // Someone already set the tag in Autopilot: nothing is left to watch for an enrolled device.
+  {
+    label: 'new tag already in Autopilot',
+    recorded: 'MPS-STD',
+    autopilot: 'MPS-KIOSK',
+    row: 'MPS-KIOSK',
+    onTheWay: retag(undefined),
+    enrolled: retag('stop'),
+  },
+  {
+    label: 'no tag on the row, device and Autopilot tagged',
+    recorded: 'MPS-STD',
+    autopilot: 'MPS-STD',
+    row: undefined,
+    onTheWay: retag(undefined),
+    enrolled: retag('start'),
+  },
+  {
+    label: 'no tag on the row, device tagged, Autopilot untagged',
+    recorded: 'MPS-STD',
+    autopilot: undefined,
+    row: undefined,
+    onTheWay: retag(undefined),
+    enrolled: retag('stop'),
+  },
+  {
+    label: 'no tag anywhere',
+    recorded: undefined,
+    autopilot: undefined,
+    row: undefined,
+    onTheWay: unchanged(false),
+    enrolled: unchanged(false),
+  },
+  {
+    label: 'no tag on the row or the device, Autopilot still tagged',
+    recorded: undefined,
+    autopilot: 'MPS-STD',
+    row: undefined,
+    onTheWay: unchanged(true),
+    enrolled: unchanged(true),
+  },
+  {
+    label: 'first tag for an untagged device',
+    recorded: undefined,
+    autopilot: undefined,
+    row: 'MPS-STD',
+    onTheWay: retag(undefined),
+    enrolled: retag('start'),
+  },
+];
+
+/** States a new file starts over from, and with which reason. */
+const STARTS_OVER: Readonly<Partial<Record<DeviceState, 'group-tag-changed' | 'resubmitted-from-file'>>> = {
+  // Not submitted yet: the newer row simply replaces the older one.
+  received: 'group-tag-changed',
+  rejected: 'resubmitted-from-file',
+  failed: 'resubmitted-from-file',
+  deregistered: 'resubmitted-from-file',
+};
+
+function expectedFromOtherFile(state: DeviceState, situation: TagSituation): AcceptedRowDecision {
+  const reason = STARTS_OVER[state];
+  if (reason !== undefined) return { kind: 'resubmit', reason };
+  return state === 'enrolled' ? situation.enrolled : situation.onTheWay;
+}
+
+describe('decideAcceptedRow', () => {
+  describe.each(DEVICE_STATES.map((state) => [state]))('a known device in %s', (state) => {
+    // A re-run of the same file must queue the same chunks again and change nothing else.
+    it.each(SITUATIONS.map((situation) => [situation.label, situation]))('named again by the same file (%s): same-file', (_, s) => {
+      const device = known({ state, groupTag: s.recorded, autopilotGroupTag: s.autopilot });
+      expect(decideAcceptedRow(device, { batchId: FIRST_FILE, groupTag: s.row })).toEqual({ kind: 'same-file' });
+    });
+
+    it.each(
+      SITUATIONS.map((situation) => {
+        const expected = expectedFromOtherFile(state, situation);
+        return [situation.label, JSON.stringify(expected), expected, situation] as const;
+      }),
+    )('named by another file (%s): %s', (_, _title, expected, s) => {
+      const device = known({ state, groupTag: s.recorded, autopilotGroupTag: s.autopilot });
+      expect(decideAcceptedRow(device, { batchId: OTHER_FILE, groupTag: s.row })).toEqual(expected);
+    });
+  });
+
+  it('numbers a re-tag from the generation the device is at, not from one', () => {
+    const device = known({ state: 'registered', generation: 41, autopilotGroupTag: 'MPS-STD' });
+    expect(decideAcceptedRow(device, { batchId: OTHER_FILE, groupTag: 'MPS-KIOSK' })).toEqual({
+      kind: 'retag',
+      generation: 42,
+      watchEnrolled: undefined,
+    });
+  });
+});
+
+describe('RESUBMITTABLE', () => {
+  const expected: readonly DeviceState[] = ['rejected', 'failed', 'deregistered'];
+
+  it.each(DEVICE_STATES.map((state) => [state, expected.includes(state)] as const))(
+    '%s may start over from a new file: %s',
+    (state, yes) => {
+      expect(RESUBMITTABLE.has(state)).toBe(yes);
+    },
+  );
+});
+
+describe('decideRejectedRow', () => {
+  it.each([
+    ['a first occurrence', false, 'record'],
+    // The earlier row of the file recorded the serial; its duplicate must not overwrite it.
+    ['a duplicate within the file', true, 'ignore'],
+  ] as const)('a serial seen for the first time, in %s: $2', (_, duplicateInFile, kind) => {
+    expect(decideRejectedRow(undefined, { batchId: FIRST_FILE, duplicateInFile })).toEqual({ kind });
+  });
+
+  const cases = DEVICE_STATES.flatMap((state) =>
+    (
+      [
+        ['the same file', FIRST_FILE, false],
+        ['another file', OTHER_FILE, false],
+        ['the same file, duplicated', FIRST_FILE, true],
+        ['another file, duplicated', OTHER_FILE, true],
+      ] as const
+    ).map(([label, batchId, duplicateInFile]) => {
+      // Only a rejection is replaced by a newer file's rejection; a bad row never downgrades.
+      const kind = state === 'rejected' && batchId === OTHER_FILE && !duplicateInFile ? 'record' : 'ignore';
+      return [state, label, kind, batchId, duplicateInFile] as const;
+    }),
+  );
+
+  it.each(cases)('a %s device named by a bad row of %s: %s', (state, _, kind, batchId, duplicateInFile) => {
+    expect(decideRejectedRow(known({ state }), { batchId, duplicateInFile })).toEqual({ kind });
+  });
+});
