@@ -30,6 +30,11 @@ export type AutopilotStep =
   | { readonly kind: 'stall' }
   | { readonly kind: 'wait' };
 
+/** The steps after which the poll moves on to the next device; the others change what the next decision sees. */
+export function endsTurn(step: AutopilotStep): boolean {
+  return step.kind !== 'note-profile-failed' && step.kind !== 'clear-baseline' && step.kind !== 'profile-assigned';
+}
+
 /**
  * `identity` is undefined when Autopilot no longer has the device. `retagSettleMs`: after a
  * re-tag, how long an unchanged profile assignment must hold to count for the new tag.

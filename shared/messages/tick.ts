@@ -12,7 +12,7 @@ export type TickName = (typeof TICK_NAMES)[number];
 export const tickPayloadSchema = z.object({
   tick: z.enum(TICK_NAMES),
   /** When this run was scheduled for (ISO); identifies the run. */
-  at: z.string().min(1),
+  at: z.iso.datetime(),
   /** Consecutive runs that saw no progress: drives the backoff. */
   idle: z.number().int().nonnegative(),
   /**

@@ -1,6 +1,6 @@
 import { EVENTS } from '../../events.js';
 import type { AutopilotIdentity } from '../../domain/autopilot.js';
-import { nextAutopilotStep, PROFILE_FAILED_NOTE, stateAfterRetag } from '../../domain/autopilot-step.js';
+import { endsTurn, nextAutopilotStep, PROFILE_FAILED_NOTE, stateAfterRetag, type AutopilotStep } from '../../domain/autopilot-step.js';
 import type { DeviceRecord } from '../../domain/device.js';
 import { stallIfLate } from '../../domain/import-decision.js';
 import { backoffMs, deadlineAt } from '../../domain/waiting.js';
@@ -95,6 +95,8 @@ export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, corre
   return DONE;
 }
 
+type Advanced = { moved: boolean; state: DeviceRecord['state']; failure?: GraphFailure };
+
 /** Moves one device as far as its Autopilot identity allows: each step decided, carried out, decided again. */
 export async function advance(
   deps: PipelineDeps,
@@ -102,85 +104,116 @@ export async function advance(
   identity: AutopilotIdentity | undefined,
   correlationId: string,
   log: Logger,
-): Promise<{ moved: boolean; state: DeviceRecord['state']; failure?: GraphFailure }> {
+): Promise<Advanced> {
   let current = device;
   let moved = false;
   const now = deps.now();
-  // Every step that does not end the turn changes what the next decision sees; a few suffice.
+  // Each step that does not end the turn changes what the next decision sees; a few rounds suffice.
   for (let round = 0; round < 8; round++) {
     const step = nextAutopilotStep(current.value, identity, now, deps.waits);
-    switch (step.kind) {
-      case 'wait':
-        return { moved, state: current.value.state };
-      case 'stall':
-        await stall(deps, current, correlationId, log, identity);
-        return { moved: true, state: 'stalled' };
-      case 'stop-watching':
-        await stopWatchingRetag(deps, current, step.why, log);
-        return { moved, state: 'enrolled' };
-      case 'set-tag': {
+    if (endsTurn(step)) {
+      if (step.kind === 'set-tag') {
         // Read the record again right before writing: a newer file may have changed the tag.
         const latest = await deps.devices.get(current.value.serialNumber);
         if (latest && latest.etag !== current.etag) {
           current = latest;
           continue;
         }
-        const updated = await deps.graph.updateDeviceProperties(identity!.id, { groupTag: step.groupTag });
-        if (!updated.ok) {
-          log.warn(
-            { event: EVENTS.retagDeferred, serial: current.value.serialNumber, kind: updated.kind },
-            'group tag not updated this time',
-          );
-          if (updated.kind === 'throttled' || stallIfLate(current.value, now) === 'wait') {
-            return { moved: false, state: current.value.state, failure: updated };
-          }
-          await stall(deps, current, correlationId, log, identity);
-          return { moved: true, state: 'stalled', failure: updated };
-        }
-        return recordRetag(deps, current, identity!, step.groupTag, correlationId, log);
       }
-      case 'record-retag':
-        return recordRetag(deps, current, identity!, step.groupTag, correlationId, log);
-      case 'note-profile-failed':
-        current = await deps.devices.save({ ...current.value, note: PROFILE_FAILED_NOTE, updatedAt: now.toISOString() }, current.etag);
-        log.warn(
-          { event: EVENTS.profileAssignmentFailed, serial: current.value.serialNumber, groupTag: current.value.groupTag ?? null },
-          PROFILE_FAILED_NOTE,
-        );
-        continue;
-      case 'clear-baseline':
-        current = await deps.devices.save({ ...current.value, profileBaseline: undefined, updatedAt: now.toISOString() }, current.etag);
-        continue;
-      case 'profile-assigned':
-        current = await applyTransition(deps.devices, log, current, {
-          to: 'profile-assigned',
-          reason: 'profile-assigned',
-          correlationId,
-          now,
-          changes: {
-            autopilotGroupTag: identity!.groupTag || undefined,
-            ...(current.value.note === PROFILE_FAILED_NOTE ? { note: undefined } : {}),
-            waitingFor: 'enrolment',
-            waitingSince: now.toISOString(),
-            deadlineAt: deadlineAt('enrolment', now, deps.waits).toISOString(),
-          },
-          detail: { profileStatus: identity!.deploymentProfileAssignmentStatus, assignedAt: identity!.deploymentProfileAssignedDateTime },
-        });
-        moved = true;
-        continue;
-      case 'enrolled':
-        await applyTransition(deps.devices, log, current, {
-          to: 'enrolled',
-          reason: 'enrolled',
-          correlationId,
-          now,
-          changes: { managedDeviceId: identity!.managedDeviceId, waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined },
-          detail: { managedDeviceId: identity!.managedDeviceId ?? null },
-        });
-        return { moved: true, state: 'enrolled' };
+      const ended = await endTurn(deps, current, identity, step, correlationId, log);
+      return { ...ended, moved: moved || ended.moved };
     }
+    current = await carryOut(deps, current, identity!, step, correlationId, log);
+    moved ||= step.kind === 'profile-assigned';
   }
   return { moved, state: current.value.state };
+}
+
+/** The steps that change the record and let the device go on: a note, a cleared baseline, a profile assigned. */
+async function carryOut(
+  deps: PipelineDeps,
+  current: Versioned<DeviceRecord>,
+  identity: AutopilotIdentity,
+  step: AutopilotStep,
+  correlationId: string,
+  log: Logger,
+): Promise<Versioned<DeviceRecord>> {
+  const now = deps.now();
+  switch (step.kind) {
+    case 'note-profile-failed': {
+      const saved = await deps.devices.save({ ...current.value, note: PROFILE_FAILED_NOTE, updatedAt: now.toISOString() }, current.etag);
+      log.warn(
+        { event: EVENTS.profileAssignmentFailed, serial: saved.value.serialNumber, groupTag: saved.value.groupTag ?? null },
+        PROFILE_FAILED_NOTE,
+      );
+      return saved;
+    }
+    case 'clear-baseline':
+      return deps.devices.save({ ...current.value, profileBaseline: undefined, updatedAt: now.toISOString() }, current.etag);
+    case 'profile-assigned':
+      return applyTransition(deps.devices, log, current, {
+        to: 'profile-assigned',
+        reason: 'profile-assigned',
+        correlationId,
+        now,
+        changes: {
+          autopilotGroupTag: identity.groupTag || undefined,
+          ...(current.value.note === PROFILE_FAILED_NOTE ? { note: undefined } : {}),
+          waitingFor: 'enrolment',
+          waitingSince: now.toISOString(),
+          deadlineAt: deadlineAt('enrolment', now, deps.waits).toISOString(),
+        },
+        detail: { profileStatus: identity.deploymentProfileAssignmentStatus, assignedAt: identity.deploymentProfileAssignedDateTime },
+      });
+    default:
+      throw new Error(`${step.kind} ends the device's turn`);
+  }
+}
+
+/** The steps after which the poll moves on to the next device. */
+async function endTurn(
+  deps: PipelineDeps,
+  current: Versioned<DeviceRecord>,
+  identity: AutopilotIdentity | undefined,
+  step: AutopilotStep,
+  correlationId: string,
+  log: Logger,
+): Promise<Advanced> {
+  const now = deps.now();
+  switch (step.kind) {
+    case 'wait':
+      return { moved: false, state: current.value.state };
+    case 'stall':
+      await stall(deps, current, correlationId, log, identity);
+      return { moved: true, state: 'stalled' };
+    case 'stop-watching':
+      await stopWatchingRetag(deps, current, step.why, log);
+      return { moved: false, state: 'enrolled' };
+    case 'set-tag': {
+      const updated = await deps.graph.updateDeviceProperties(identity!.id, { groupTag: step.groupTag });
+      if (updated.ok) return recordRetag(deps, current, identity!, step.groupTag, correlationId, log);
+      log.warn({ event: EVENTS.retagDeferred, serial: current.value.serialNumber, kind: updated.kind }, 'group tag not updated this time');
+      if (updated.kind === 'throttled' || stallIfLate(current.value, now) === 'wait') {
+        return { moved: false, state: current.value.state, failure: updated };
+      }
+      await stall(deps, current, correlationId, log, identity);
+      return { moved: true, state: 'stalled', failure: updated };
+    }
+    case 'record-retag':
+      return recordRetag(deps, current, identity!, step.groupTag, correlationId, log);
+    case 'enrolled':
+      await applyTransition(deps.devices, log, current, {
+        to: 'enrolled',
+        reason: 'enrolled',
+        correlationId,
+        now,
+        changes: { managedDeviceId: identity!.managedDeviceId, waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined },
+        detail: { managedDeviceId: identity!.managedDeviceId ?? null },
+      });
+      return { moved: true, state: 'enrolled' };
+    default:
+      throw new Error(`${step.kind} does not end the device's turn`);
+  }
 }
 
 async function recordRetag(

@@ -26,4 +26,18 @@ describe('retagMessage', () => {
     const b = retagMessage({ serialNumber, generation }, 'corr-2').messageId;
     expect(a === b).toBe(same);
   });
+
+  // The intake may resend a re-tag from a later file, with the serial spelt as that file spells it.
+  it('is the same for the same serial in any case or padding', () => {
+    const a = retagMessage({ serialNumber: 'pf3k-0042 ', generation: 4 }, 'corr-1').messageId;
+    expect(a).toBe(retagMessage({ serialNumber: 'PF3K-0042', generation: 4 }, 'corr-2').messageId);
+  });
+
+  // Validation lets serials through up to 128 characters; Service Bus takes ids up to 128.
+  it('fits Service Bus with room for a rescheduled copy, for the longest serial', () => {
+    const long = retagMessage({ serialNumber: 'X'.repeat(128), generation: 12 }, 'corr-1').messageId;
+    const other = retagMessage({ serialNumber: `${'X'.repeat(127)}Y`, generation: 12 }, 'corr-1').messageId;
+    expect(long.length).toBeLessThanOrEqual(64);
+    expect(long).not.toBe(other);
+  });
 });

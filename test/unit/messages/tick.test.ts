@@ -27,3 +27,14 @@ describe('tickMessage', () => {
     expect(tickMessage(payload, 'corr-2').messageId === tickMessage(base, 'corr-1').messageId).toBe(same);
   });
 });
+
+describe('tick payload', () => {
+  // A run is identified by its time: one that does not parse would share the id `tick:<name>:NaN` with every other.
+  it.each(['', 'soon', '2026-13-01T00:00:00.000Z', '1764633600000'])('refuses the run time %j', (at) => {
+    expect(tickPayloadSchema.safeParse({ tick: 'imports', at, idle: 0 }).success).toBe(false);
+  });
+
+  it('takes the ISO time a run is scheduled with', () => {
+    expect(tickPayloadSchema.safeParse({ tick: 'imports', at: new Date(0).toISOString(), idle: 0 }).success).toBe(true);
+  });
+});
