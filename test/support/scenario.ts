@@ -116,7 +116,7 @@ export interface Scenario {
   device(serialNumber: string): Promise<DeviceRecord>;
   /** History events written since the device was given. */
   newEvents(serialNumber: string): Promise<EventSummary[]>;
-  /** Messages on the app's queues carrying this scenario's correlation id, in queue order. */
+  /** Messages on the app's queues carrying this scenario's correlation id: the import queue's, then the follow-up queue's, each in queue order. */
   messages(): Promise<QueuedMessage[]>;
   /** Graph calls the simulator answered since the last `resetGraphCalls`, as "METHOD route status". */
   graphCalls(): string[];
