@@ -34,6 +34,7 @@ export const T0 = new Date('2025-03-03T09:00:00.000Z');
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
 export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
 
 const TOKEN = 'scenario-token';
 
