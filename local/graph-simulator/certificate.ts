@@ -11,13 +11,15 @@ export interface SelfSignedCertificate {
   keyPem: string;
 }
 
-export function createSelfSignedCertificate(commonName = 'graph-simulator', validDays = 30): SelfSignedCertificate {
+export function createSelfSignedCertificate(
+  commonName = 'graph-simulator',
+  validDays = 30,
+  serial: Buffer = randomBytes(16),
+): SelfSignedCertificate {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const ecdsaWithSha256 = sequence(oid('1.2.840.10045.4.3.2'));
   const name = sequence(set(sequence(oid('2.5.4.3'), utf8(commonName))));
   const now = Date.now();
-  const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f; // positive INTEGER
 
   const subjectAltName = sequence(
     tlv(0x82, Buffer.from('localhost', 'ascii')), // dNSName
@@ -63,7 +65,18 @@ const set = (...parts: Buffer[]): Buffer => tlv(0x31, Buffer.concat(parts));
 const octetString = (content: Buffer): Buffer => tlv(0x04, content);
 const bitString = (content: Buffer): Buffer => tlv(0x03, Buffer.concat([Buffer.from([0]), content]));
 const utf8 = (text: string): Buffer => tlv(0x0c, Buffer.from(text, 'utf8'));
-const integer = (bytes: Buffer): Buffer => tlv(0x02, bytes);
+
+/**
+ * A non-negative DER INTEGER from big-endian bytes, in its one minimal form: leading zero
+ * bytes dropped, and one put back where the high bit would otherwise make it negative.
+ * OpenSSL refuses any other form ("illegal padding"), as a random serial sometimes is.
+ */
+function integer(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const minimal = bytes.subarray(start);
+  return tlv(0x02, (minimal[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal);
+}
 
 function utcTime(date: Date): Buffer {
   const iso = date.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ

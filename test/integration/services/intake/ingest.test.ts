@@ -1,0 +1,240 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Random, sampleDevice } from '../../../../local/sample-data.js';
+import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../../../shared/domain/blob-layout.js';
+import { ingestHashFile } from '../../../../shared/services/intake/index.js';
+import { MINUTE, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
+
+/**
+ * ingestHashFile, called directly on a file uploaded to Azurite: what each row does to a
+ * new or known device, what is queued for import or re-tag, and what the supplier is told.
+ */
+
+const HEADER = 'Device Serial Number,Windows Product ID,Hardware Hash,Group Tag';
+const random = new Random(2025);
+/** A valid hardware hash per serial, made once, so a file's rows and the devices given agree. */
+const hashes = new Map<string, string>();
+const hashOf = (serialNumber: string): string => {
+  let hash = hashes.get(serialNumber);
+  if (!hash) hashes.set(serialNumber, (hash = sampleDevice(random, { serialNumber }).hardwareHash));
+  return hash;
+};
+
+let scenarios: ScenarioStack;
+
+beforeAll(async () => {
+  scenarios = await startScenarioStack();
+});
+
+afterAll(async () => {
+  await scenarios?.stop();
+});
+
+type Row = readonly [serial: string, hash: string, groupTag?: string];
+
+/** Uploads a file of `rows` for contoso through the blob store, as a supplier's drop would land; returns its blob name. */
+async function upload(s: Scenario, name: string, rows: readonly Row[]): Promise<string> {
+  const lines = [HEADER, ...rows.map(([serial, hash, tag]) => `${serial},,${hash},${tag ?? ''}`)];
+  const blobName = `contoso/${s.correlationId}-${name}.csv`;
+  await s.intakeDeps.blobs.writeText(INTAKE_CONTAINER, blobName, `${lines.join('\r\n')}\r\n`, 'text/csv');
+  return blobName;
+}
+
+/** The report's rows without the header: line, serial, outcome and reason code (the text is for people). */
+async function reportRows(s: Scenario, reportBlob: string): Promise<string[][]> {
+  const text = await s.intakeDeps.blobs.readText(RESULTS_CONTAINER, reportBlob);
+  if (text === undefined) throw new Error(`no report ${reportBlob}`);
+  return text
+    .replace(/^\uFEFF/, '')
+    .trim()
+    .split('\r\n')
+    .slice(1)
+    .map((line) => [...line.matchAll(/"((?:[^"]|"")*)"/g)].map((m) => m[1]!.replace(/""/g, '"')).slice(0, 4));
+}
+
+describe('ingestHashFile', () => {
+  it('records a new device and queues it, and records rejected rows with their reasons', async () => {
+    const s = await scenarios.scenario();
+    const blobName = await upload(s, 'new', [
+      ['IN1A', hashOf('IN1A'), 'MPS-KIOSK'],
+      ['IN1B', 'bm90IGEgaGFzaA==', 'MPS-STD'], // base64, but not a hardware hash
+      ['IN1C', hashOf('IN1C'), 'OTHER-TAG'], // not a tag contoso may use
+      ['', hashOf('IN1X'), 'MPS-STD'],
+      ['IN1A', hashOf('IN1A'), 'MPS-STD'], // the same serial again
+      ['IN1D', hashOf('IN1D')], // no tag: the supplier's default
+    ]);
+
+    const result = await ingestHashFile(s.intakeDeps, blobName, s.correlationId);
+
+    expect(result).toMatchObject({
+      status: 'complete',
+      counts: { rows: 6, accepted: 2, rejected: 4, unchanged: 0, updated: 0, queued: 2, chunks: 1 },
+      reportBlob: `${blobName}.result.csv`,
+    });
+    const batchId = result.batchId!;
+    expect(await s.device('IN1A')).toMatchObject({
+      state: 'received',
+      generation: 1,
+      supplierId: 'contoso',
+      batchId,
+      line: 2,
+      groupTag: 'MPS-KIOSK',
+      hardwareHash: hashOf('IN1A'),
+    });
+    expect(await s.device('IN1D')).toMatchObject({ state: 'received', groupTag: 'MPS-STD', line: 7 });
+    for (const serial of ['IN1A', 'IN1D']) {
+      expect(await s.newEvents(serial)).toEqual([{ from: undefined, to: 'received', reason: 'accepted-from-file' }]);
+    }
+    for (const [serial, reason] of [
+      ['IN1B', 'invalid-hash'],
+      ['IN1C', 'group-tag-not-allowed'],
+    ] as const) {
+      expect(await s.device(serial)).toMatchObject({ state: 'rejected', reasons: [reason], batchId });
+      expect(await s.newEvents(serial)).toEqual([
+        { from: undefined, to: 'rejected', reason: 'rejected-from-file', detail: { reasons: [reason] } },
+      ]);
+    }
+    expect(await reportRows(s, result.reportBlob)).toEqual([
+      ['2', 'IN1A', 'accepted', ''],
+      ['3', 'IN1B', 'rejected', 'invalid-hash'],
+      ['4', 'IN1C', 'rejected', 'group-tag-not-allowed'],
+      ['5', '', 'rejected', 'missing-serial'],
+      ['6', 'IN1A', 'rejected', 'duplicate-in-file'],
+      ['7', 'IN1D', 'accepted', ''],
+    ]);
+    expect(await s.messages()).toEqual([
+      {
+        queue: 'ztp-import',
+        kind: 'import-chunk',
+        messageId: `import:${batchId}:0`,
+        payload: { source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: ['IN1A', 'IN1D'] },
+      },
+    ]);
+    expect((await s.batches.get(batchId))?.value).toMatchObject({
+      status: 'complete',
+      supplierId: 'contoso',
+      receivedAt: s.now().toISOString(),
+      completedAt: s.now().toISOString(),
+    });
+  });
+
+  it('decides for each known device by its state and tag: unchanged, re-tagged, or imported again', async () => {
+    const s = await scenarios.scenario();
+    // From an earlier file: one registered and one enrolled under MPS-STD, one that failed
+    // (owned by another tenant), one still importing and one not yet submitted.
+    await s.given('IN2A', 'registered', { autopilotId: 'ap-IN2A' });
+    await s.given('IN2B', 'enrolled', { autopilotId: 'ap-IN2B' });
+    await s.given('IN2C', 'failed');
+    await s.given('IN2D', 'importing');
+    await s.given('IN2E', 'received');
+    s.advance(1 * MINUTE);
+    const blobName = await upload(s, 'known', [
+      ['IN2A', hashOf('IN2A'), 'MPS-STD'],
+      ['IN2B', hashOf('IN2B'), 'MPS-KIOSK'],
+      ['IN2C', hashOf('IN2C'), 'MPS-STD'],
+      ['IN2D', hashOf('IN2D'), 'MPS-KIOSK'],
+      ['IN2E', hashOf('IN2E'), 'MPS-KIOSK'],
+    ]);
+
+    const result = await ingestHashFile(s.intakeDeps, blobName, s.correlationId);
+
+    const batchId = result.batchId!;
+    expect(result.counts).toMatchObject({ rows: 5, accepted: 2, unchanged: 1, updated: 2, rejected: 0, queued: 2 });
+    // Same tag: nothing to change.
+    expect(await s.newEvents('IN2A')).toEqual([]);
+    // A new tag for an enrolled device: it keeps its state and its file, and is watched
+    // until Autopilot has the tag.
+    expect(await s.device('IN2B')).toMatchObject({
+      state: 'enrolled',
+      generation: 2,
+      batchId: 'batch-given',
+      groupTag: 'MPS-KIOSK',
+      autopilotGroupTag: 'MPS-STD',
+      waitingFor: 'group-tag',
+      waitingSince: s.now().toISOString(),
+    });
+    expect(await s.newEvents('IN2B')).toEqual([
+      {
+        from: 'enrolled',
+        to: 'enrolled',
+        reason: 'group-tag-changed',
+        detail: { previousGroupTag: 'MPS-STD', groupTag: 'MPS-KIOSK', retagBatchId: batchId, line: 3 },
+      },
+    ]);
+    // Failed before: imported again from this file, as a new generation.
+    expect(await s.device('IN2C')).toMatchObject({ state: 'received', generation: 2, batchId, reasons: [], line: 4 });
+    expect(await s.newEvents('IN2C')).toEqual([
+      {
+        from: 'failed',
+        to: 'received',
+        reason: 'resubmitted-from-file',
+        detail: { previousBatchId: 'batch-given', previousState: 'failed' },
+      },
+    ]);
+    // Importing: the new tag is recorded; Autopilot gets it once the device is registered.
+    expect(await s.device('IN2D')).toMatchObject({ state: 'importing', generation: 2, groupTag: 'MPS-KIOSK' });
+    // Not yet submitted: starts over with this file's data.
+    expect(await s.device('IN2E')).toMatchObject({ state: 'received', generation: 2, batchId, groupTag: 'MPS-KIOSK' });
+    expect((await s.newEvents('IN2E')).map((e) => [e.from, e.to, e.reason])).toEqual([['received', 'received', 'group-tag-changed']]);
+
+    expect((await reportRows(s, result.reportBlob)).map((row) => row[2])).toEqual([
+      'unchanged',
+      'updated',
+      'accepted',
+      'updated',
+      'accepted',
+    ]);
+    expect(await s.messages()).toEqual([
+      {
+        queue: 'ztp-import',
+        kind: 'import-chunk',
+        messageId: `import:${batchId}:0`,
+        payload: { source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: ['IN2C', 'IN2E'] },
+      },
+      { queue: 'ztp-followup', kind: 'retag', messageId: 'retag:IN2B:2', payload: { serialNumber: 'IN2B', generation: 2 } },
+      { queue: 'ztp-followup', kind: 'retag', messageId: 'retag:IN2D:2', payload: { serialNumber: 'IN2D', generation: 2 } },
+    ]);
+  });
+
+  it('never lets a bad row touch a device further along, but records a newer rejection and a fixed row', async () => {
+    const s = await scenarios.scenario();
+    const registered = await s.given('IN3A', 'registered', { autopilotId: 'ap-IN3A' });
+    await s.given('IN3B', 'rejected', { reasons: ['invalid-hash'] });
+    await s.given('IN3C', 'rejected', { reasons: ['invalid-hash'] });
+    const blobName = await upload(s, 'bad-rows', [
+      ['IN3A', 'bm90IGEgaGFzaA==', 'MPS-STD'],
+      ['IN3B', hashOf('IN3B'), 'OTHER-TAG'],
+      ['IN3C', hashOf('IN3C'), 'MPS-STD'],
+    ]);
+
+    const result = await ingestHashFile(s.intakeDeps, blobName, s.correlationId);
+
+    const batchId = result.batchId!;
+    expect((await s.devices.get('IN3A'))?.etag).toBe(registered.etag);
+    expect(await s.device('IN3B')).toMatchObject({ state: 'rejected', reasons: ['group-tag-not-allowed'], batchId, line: 3 });
+    expect(await s.newEvents('IN3B')).toEqual([
+      { from: 'rejected', to: 'rejected', reason: 'rejected-from-file', detail: { reasons: ['group-tag-not-allowed'] } },
+    ]);
+    expect(await s.device('IN3C')).toMatchObject({ state: 'received', generation: 2, batchId, reasons: [] });
+    expect(await reportRows(s, result.reportBlob)).toEqual([
+      ['2', 'IN3A', 'rejected', 'invalid-hash'],
+      ['3', 'IN3B', 'rejected', 'group-tag-not-allowed'],
+      ['4', 'IN3C', 'accepted', ''],
+    ]);
+    expect((await s.messages()).map((m) => m.payload)).toEqual([{ source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: ['IN3C'] }]);
+  });
+
+  it('recognises the same content under another name: nothing imported again, the report copied', async () => {
+    const s = await scenarios.scenario();
+    const rows: Row[] = [['IN4A', hashOf('IN4A'), 'MPS-STD']];
+    const first = await ingestHashFile(s.intakeDeps, await upload(s, 'first', rows), s.correlationId);
+    const recorded = await s.devices.get('IN4A');
+    s.advance(10 * MINUTE);
+
+    const again = await ingestHashFile(s.intakeDeps, await upload(s, 'again', rows), s.correlationId);
+
+    expect(again).toMatchObject({ status: 'duplicate', batchId: first.batchId, counts: first.counts });
+    expect((await s.devices.get('IN4A'))?.etag).toBe(recorded?.etag);
+    expect(await reportRows(s, again.reportBlob)).toEqual(await reportRows(s, first.reportBlob));
+    expect((await s.messages()).map((m) => m.messageId)).toEqual([`import:${first.batchId}:0`]);
+  });
+});

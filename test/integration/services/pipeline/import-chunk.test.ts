@@ -1,0 +1,224 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVENTS } from '../../../../shared/events.js';
+import { DONE } from '../../../../shared/services/pipeline/work.js';
+import { importChunk } from '../../../../shared/services/pipeline/import-chunk.js';
+import type { ImportChunkPayload } from '../../../../shared/messages/index.js';
+import type { PipelineDeps } from '../../../../shared/services/pipeline/context.js';
+import { MINUTE, scheduledTick, SECOND, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
+
+/**
+ * importChunk, called directly: which devices it claims, what it submits to Autopilot in
+ * which requests, and what it leaves for the import poll or its own retry.
+ */
+
+const IMPORT = 'POST importedWindowsAutopilotDeviceIdentities/import';
+const LIST_IMPORTED = 'GET importedWindowsAutopilotDeviceIdentities';
+
+let scenarios: ScenarioStack;
+
+beforeAll(async () => {
+  scenarios = await startScenarioStack();
+});
+
+afterAll(async () => {
+  await scenarios?.stop();
+});
+
+const fromFile = (...serialNumbers: string[]): ImportChunkPayload => ({
+  source: { kind: 'file', batchId: 'batch-given', chunk: 0 },
+  serialNumbers,
+});
+
+/** Import ids Autopilot holds records for, by serial. */
+function recordsBySerial(s: Scenario): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const record of s.importedRecords()) (out[record.serialNumber] ??= []).push(record.importId);
+  return out;
+}
+
+describe('importChunk', () => {
+  it('claims fresh devices and submits them together in one import request', async () => {
+    const s = await scenarios.scenario();
+    // Given three devices just accepted from a file at T0.
+    for (const serial of ['IC1A', 'IC1B', 'IC1C']) await s.given(serial, 'received');
+
+    const result = await importChunk(s.deps, fromFile('IC1A', 'IC1B', 'IC1C'), s.correlationId, 0);
+
+    expect(result).toEqual(DONE);
+    const claimed = await Promise.all(['IC1A', 'IC1B', 'IC1C'].map((serial) => s.device(serial)));
+    for (const device of claimed) {
+      expect(device).toMatchObject({
+        state: 'importing',
+        importId: expect.stringMatching(/^ztp-/),
+        waitingFor: 'import',
+        waitingSince: s.at(0).toISOString(),
+        deadlineAt: s.at(120 * MINUTE).toISOString(),
+        pollAttempt: 0,
+      });
+      // The hash is still needed: a lost import is submitted again from the record.
+      expect(device.hardwareHash).toBeDefined();
+      expect(await s.newEvents(device.serialNumber)).toEqual([{ from: 'received', to: 'importing', reason: 'import-submitted' }]);
+    }
+    expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
+    expect(recordsBySerial(s)).toEqual(Object.fromEntries(claimed.map((d) => [d.serialNumber, [d.importId]])));
+    expect(await s.messages()).toEqual([scheduledTick('imports', s.at(1 * MINUTE))]);
+  });
+
+  it('does not submit a device twice when another delivery of the same work claims it first', async () => {
+    const s = await scenarios.scenario();
+    for (const serial of ['IC2A', 'IC2B']) await s.given(serial, 'received');
+    const payload = fromFile('IC2A', 'IC2B');
+
+    // A redelivery of the same message runs to the end while this delivery sits between
+    // reading the devices and claiming them: this one's claims then meet newer ETags.
+    let redelivery: Promise<unknown> | undefined;
+    const racing: PipelineDeps = {
+      ...s.deps,
+      devices: {
+        get: async (serial) => {
+          const seen = await s.devices.get(serial);
+          redelivery ??= importChunk(s.deps, payload, 'redelivery', 0);
+          await redelivery;
+          return seen;
+        },
+        create: (record, event) => s.devices.create(record, event),
+        save: (record, etag, event) => s.devices.save(record, etag, event),
+        matching: (clauses) => s.devices.matching(clauses),
+      },
+    };
+
+    expect(await importChunk(racing, payload, s.correlationId, 0)).toEqual(DONE);
+    await redelivery;
+
+    // One request, from the redelivery; each device claimed once, by it.
+    expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
+    const a = await s.device('IC2A');
+    const b = await s.device('IC2B');
+    expect(recordsBySerial(s)).toEqual({ IC2A: [a.importId], IC2B: [b.importId] });
+    for (const serial of ['IC2A', 'IC2B']) {
+      expect(await s.newEvents(serial)).toEqual([{ from: 'received', to: 'importing', reason: 'import-submitted' }]);
+      const history = await s.devices.history(serial);
+      expect(history.at(-1)?.correlationId).toBe('redelivery');
+    }
+  });
+
+  it('leaves a claim younger than the grace alone, without asking Autopilot', async () => {
+    const s = await scenarios.scenario();
+    // Claimed at T0 by a delivery whose import call may still be on its way.
+    const claimed = await s.given('IC3A', 'importing');
+    s.advance(30 * SECOND);
+
+    expect(await importChunk(s.deps, fromFile('IC3A'), s.correlationId, 0)).toEqual(DONE);
+
+    expect(s.graphCalls()).toEqual([]);
+    expect((await s.devices.get('IC3A'))?.etag).toBe(claimed.etag);
+    // The poll is still asked for: it is what finds the claim's record, or its absence.
+    expect(await s.messages()).toEqual([scheduledTick('imports', s.at(30 * SECOND + 1 * MINUTE))]);
+  });
+
+  it('past the grace, resubmits a claim Autopilot never saw and leaves one it has to the import poll', async () => {
+    const s = await scenarios.scenario();
+    const lost = await s.given('IC4A', 'importing', { importId: 'ztp-lost-IC4A' });
+    const kept = await s.given('IC4B', 'importing', { importId: 'ztp-kept-IC4B' });
+    // Autopilot has IC4B's import (its call got through); IC4A's call never arrived.
+    expect((await s.graph.importDevices(s.importInputs(kept.value))).ok).toBe(true);
+    s.resetGraphCalls();
+    s.advance(61 * SECOND); // the grace is 60 s
+
+    const payload: ImportChunkPayload = { source: { kind: 'sweeper' }, serialNumbers: ['IC4A', 'IC4B'] };
+    expect(await importChunk(s.deps, payload, s.correlationId, 0)).toEqual(DONE);
+
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${IMPORT} 200`]);
+    const resubmitted = await s.device('IC4A');
+    expect(resubmitted).toMatchObject({ state: 'importing', waitingSince: s.at(61 * SECOND).toISOString() });
+    expect(resubmitted.importId).toMatch(/^ztp-/);
+    expect(resubmitted.importId).not.toBe(lost.value.importId);
+    // A new import id for the same claim: no transition, so no history event.
+    expect(await s.newEvents('IC4A')).toEqual([]);
+    expect((await s.devices.get('IC4B'))?.etag).toBe(kept.etag);
+    expect(recordsBySerial(s)).toEqual({ IC4A: [resubmitted.importId], IC4B: ['ztp-kept-IC4B'] });
+  });
+
+  it('fails only the devices of the request Autopilot refused with 400, and retries the ones never sent', async () => {
+    // Requests of three devices, and an Autopilot that takes at most two per request.
+    const s = await scenarios.scenario({ importChunkSize: 3, simulator: { maxImportBatchSize: 2 } });
+    const serials = ['IC5A', 'IC5B', 'IC5C', 'IC5D', 'IC5E'];
+    for (const serial of serials) await s.given(serial, 'received');
+
+    const result = await importChunk(s.deps, fromFile(...serials), s.correlationId, 0);
+
+    // The first request was refused; the second was never sent.
+    expect(s.graphCalls()).toEqual([`${IMPORT} 400`]);
+    for (const serial of ['IC5A', 'IC5B', 'IC5C']) {
+      expect(await s.device(serial)).toMatchObject({
+        state: 'failed',
+        reasons: ['autopilot-error'],
+        note: 'Autopilot refused the import: 400 BadRequest',
+        waitingFor: undefined,
+        deadlineAt: undefined,
+      });
+      expect(await s.newEvents(serial)).toEqual([
+        { from: 'received', to: 'importing', reason: 'import-submitted' },
+        { from: 'importing', to: 'failed', reason: 'autopilot-error', detail: { code: '400 BadRequest' } },
+      ]);
+    }
+    const unsent = await Promise.all(['IC5D', 'IC5E'].map((serial) => s.device(serial)));
+    for (const device of unsent) expect(device.state).toBe('importing');
+    // The rest is retried after the first transient backoff (30 s), carrying the claims it holds.
+    expect(result).toMatchObject({
+      kind: 'retry',
+      reason: 'transient',
+      at: s.at(30 * SECOND),
+      payload: { ...fromFile(...serials), claims: expect.objectContaining({ IC5D: unsent[0]!.importId, IC5E: unsent[1]!.importId }) },
+    });
+    expect(s.logEvents(EVENTS.importRefused)).toHaveLength(1);
+    expect(s.importedRecords()).toEqual([]);
+  });
+
+  it('turns throttling into a retry at Retry-After that carries its claims, which the retry resubmits at once', async () => {
+    const s = await scenarios.scenario({ simulator: { throttle: { writesPer20s: 0 } } });
+    for (const serial of ['IC6A', 'IC6B']) await s.given(serial, 'received');
+    const payload = fromFile('IC6A', 'IC6B');
+
+    const result = await importChunk(s.deps, payload, s.correlationId, 0);
+
+    // T0 starts one of Graph's 20-second windows: Retry-After is the whole window.
+    expect(s.graphCalls()).toEqual([`${IMPORT} 429`]);
+    const claimed = await Promise.all(['IC6A', 'IC6B'].map((serial) => s.device(serial)));
+    expect(claimed.map((d) => d.state)).toEqual(['importing', 'importing']);
+    expect(result).toEqual({
+      kind: 'retry',
+      reason: 'throttled',
+      at: s.at(20 * SECOND),
+      detail: 'importing devices: throttled (graph)',
+      payload: { ...payload, claims: { IC6A: claimed[0]!.importId, IC6B: claimed[1]!.importId } },
+    });
+    expect(await s.messages()).toEqual([scheduledTick('imports', s.at(1 * MINUTE))]);
+
+    // The retry comes 20 s later, well inside the claim grace: its own claims are
+    // reconciled against Autopilot's records at once and submitted again.
+    s.sim.setThrottle({ writesPer20s: 100 });
+    s.advance(20 * SECOND);
+    s.resetGraphCalls();
+    const retried = result.kind === 'retry' ? (result.payload as ImportChunkPayload) : payload;
+    expect(await importChunk(s.deps, retried, s.correlationId, 1)).toEqual(DONE);
+
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${IMPORT} 200`]);
+    const resubmitted = await Promise.all(['IC6A', 'IC6B'].map((serial) => s.device(serial)));
+    expect(recordsBySerial(s)).toEqual({ IC6A: [resubmitted[0]!.importId], IC6B: [resubmitted[1]!.importId] });
+    expect(resubmitted[0]!.importId).not.toBe(claimed[0]!.importId);
+  });
+
+  it('does nothing for a chunk whose devices have all moved on', async () => {
+    const s = await scenarios.scenario();
+    await s.given('IC7A', 'registered', { autopilotId: 'ap-IC7A' });
+    await s.given('IC7B', 'failed');
+
+    expect(await importChunk(s.deps, fromFile('IC7A', 'IC7B', 'IC7-UNKNOWN'), s.correlationId, 0)).toEqual(DONE);
+
+    expect(s.graphCalls()).toEqual([]);
+    expect(await s.newEvents('IC7A')).toEqual([]);
+    expect(await s.newEvents('IC7B')).toEqual([]);
+    expect(await s.messages()).toEqual([]);
+  });
+});

@@ -1,0 +1,321 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImportedIdentity } from '../../../../shared/domain/autopilot.js';
+import { reasonText } from '../../../../shared/domain/reason-codes.js';
+import { EVENTS } from '../../../../shared/events.js';
+import type { TickPayload } from '../../../../shared/messages/index.js';
+import type { PipelineDeps } from '../../../../shared/services/pipeline/context.js';
+import { pollImports } from '../../../../shared/services/pipeline/poll-imports.js';
+import { DONE } from '../../../../shared/services/pipeline/work.js';
+import { HOUR, MINUTE, scheduledTick, SECOND, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
+
+/**
+ * pollImports, called directly: what one listing of the imported records does to the
+ * devices waiting on their import, what it cleans up, and what it sends or schedules next.
+ */
+
+const LIST_IMPORTED = 'GET importedWindowsAutopilotDeviceIdentities';
+const DELETE_IMPORTED = 'DELETE importedWindowsAutopilotDeviceIdentities/{id}';
+const FIND_BY_SERIAL = 'GET windowsAutopilotDeviceIdentities';
+const SYNC = 'POST windowsAutopilotSettings/sync';
+
+let scenarios: ScenarioStack;
+
+beforeAll(async () => {
+  scenarios = await startScenarioStack();
+});
+
+afterAll(async () => {
+  await scenarios?.stop();
+});
+
+/** The run of the import poll due now. */
+const tickNow = (s: Scenario, idle = 0): TickPayload => ({ tick: 'imports', at: s.now().toISOString(), idle });
+
+/** Autopilot has the devices' imports (their calls got through), as sent at the current time. */
+async function submitted(s: Scenario, ...serials: string[]): Promise<void> {
+  const devices = await Promise.all(serials.map((serial) => s.device(serial)));
+  const result = await s.graph.importDevices(s.importInputs(...devices));
+  expect(result.ok).toBe(true);
+}
+
+function identityOf(s: Scenario, serialNumber: string) {
+  const identity = s.sim.autopilotIdentities().find((i) => i.serialNumber === serialNumber);
+  if (!identity) throw new Error(`Autopilot has no identity for ${serialNumber}`);
+  return identity;
+}
+
+/**
+ * The simulator never answers StorageError (its README: known simplifications), so the
+ * listing the use case gets is the simulator's plus one such record.
+ */
+function listingAlsoShows(s: Scenario, record: ImportedIdentity): PipelineDeps {
+  return {
+    ...s.deps,
+    graph: {
+      ...s.graph,
+      listImportedIdentities: async (options) => {
+        const listed = await s.graph.listImportedIdentities(options);
+        return listed.ok ? { ok: true, value: [...listed.value, record] } : listed;
+      },
+    },
+  };
+}
+
+describe('pollImports', () => {
+  it('registers a device whose import completed: hash dropped, waiting for its profile, Autopilot synced, the Autopilot poll asked for', async () => {
+    const s = await scenarios.scenario();
+    await s.given('PI1A', 'importing');
+    await submitted(s, 'PI1A');
+    const [record] = s.importedRecords();
+    s.advance(2 * MINUTE); // the import takes 90 s
+    s.resetGraphCalls();
+
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    const identity = identityOf(s, 'PI1A');
+    expect(await s.device('PI1A')).toMatchObject({
+      state: 'registered',
+      autopilotId: identity.id,
+      autopilotGroupTag: 'MPS-STD',
+      importedIdentityId: record!.id,
+      hardwareHash: undefined,
+      waitingFor: 'profile-assignment',
+      waitingSince: s.at(2 * MINUTE).toISOString(),
+      deadlineAt: s.at(2 * MINUTE + 72 * HOUR).toISOString(),
+      reasons: [],
+    });
+    expect(await s.newEvents('PI1A')).toEqual([
+      { from: 'importing', to: 'registered', reason: 'import-complete', detail: { autopilotId: identity.id } },
+    ]);
+    // The finished record is deleted once its device has moved on; then the sync.
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${DELETE_IMPORTED} 204`, `${SYNC} 204`]);
+    expect(s.importedRecords()).toEqual([]);
+    // Nothing waits on an import any more: no next import poll, the Autopilot poll a minute on.
+    expect(await s.messages()).toEqual([scheduledTick('autopilot', s.at(3 * MINUTE))]);
+  });
+
+  it('registers an 806 after finding the existing identity by serial, keeping the tag Autopilot has', async () => {
+    const s = await scenarios.scenario();
+    // Registered in this tenant long ago, under another tag.
+    const existing = s.sim.addAutopilotIdentity({ serialNumber: 'PI2A', groupTag: 'MPS-KIOSK' });
+    await s.given('PI2A', 'importing');
+    await submitted(s, 'PI2A');
+    s.advance(2 * MINUTE);
+    s.resetGraphCalls();
+
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    expect(await s.device('PI2A')).toMatchObject({
+      state: 'registered',
+      autopilotId: existing.id,
+      // What Autopilot has; the Autopilot poll reconciles it with the file's MPS-STD.
+      autopilotGroupTag: 'MPS-KIOSK',
+      groupTag: 'MPS-STD',
+      reasons: ['already-registered'],
+      waitingFor: 'profile-assignment',
+    });
+    expect(await s.newEvents('PI2A')).toEqual([
+      {
+        from: 'importing',
+        to: 'registered',
+        reason: 'already-registered',
+        detail: { autopilotId: existing.id, code: '806 ZtdDeviceAlreadyAssigned' },
+      },
+    ]);
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${FIND_BY_SERIAL} 200`, `${DELETE_IMPORTED} 204`, `${SYNC} 204`]);
+    expect(decodeURIComponent(s.sim.requestLog()[1]!.url)).toContain("$filter=contains(serialNumber,'PI2A')");
+  });
+
+  it('fails an 808 and an 802 with the reason the supplier can act on, and cleans up their records', async () => {
+    const s = await scenarios.scenario();
+    s.sim.addOtherTenantSerial('PI3A');
+    await s.given('PI3A', 'importing');
+    // Not a hardware-hash structure: Autopilot refuses it.
+    await s.given('PI3B', 'importing', { hardwareHash: 'AAAA' });
+    await submitted(s, 'PI3A', 'PI3B');
+    const recordIds = Object.fromEntries(s.importedRecords().map((r) => [r.serialNumber, r.id]));
+    s.advance(2 * MINUTE);
+    s.resetGraphCalls();
+
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    const cases = [
+      ['PI3A', 'owned-by-other-tenant', '808 ZtdDeviceAssignedToOtherTenant'],
+      ['PI3B', 'autopilot-rejected-hash', '802 InvalidZtdHardwareHash'],
+    ] as const;
+    for (const [serial, reason, code] of cases) {
+      expect(await s.device(serial)).toMatchObject({
+        state: 'failed',
+        reasons: [reason],
+        note: `${reasonText(reason)} (Autopilot: ${code})`,
+        importedIdentityId: recordIds[serial],
+        waitingFor: undefined,
+        deadlineAt: undefined,
+      });
+      expect(await s.newEvents(serial)).toEqual([{ from: 'importing', to: 'failed', reason, detail: { code } }]);
+    }
+    // No device registered: no sync, no Autopilot poll; nothing left to watch or clean.
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${DELETE_IMPORTED} 204`, `${DELETE_IMPORTED} 204`]);
+    expect(s.importedRecords()).toEqual([]);
+    expect(await s.messages()).toEqual([]);
+  });
+
+  it('gives a device whose import hit StorageError a new import id and sends it back to be imported', async () => {
+    const s = await scenarios.scenario();
+    const device = await s.given('PI4A', 'importing');
+    s.advance(2 * MINUTE);
+    const failed: ImportedIdentity = {
+      id: 'storage-error-record',
+      serialNumber: 'PI4A',
+      groupTag: 'MPS-STD',
+      importId: device.value.importId!,
+      productKey: '',
+      assignedUserPrincipalName: '',
+      state: { deviceImportStatus: 'error', deviceRegistrationId: '', deviceErrorCode: 640, deviceErrorName: 'StorageError' },
+    };
+    const tick = tickNow(s);
+
+    expect(await pollImports(listingAlsoShows(s, failed), tick, s.correlationId, 0)).toEqual(DONE);
+
+    const after = await s.device('PI4A');
+    expect(after.state).toBe('importing');
+    expect(after.importId).toMatch(/^ztp-/);
+    expect(after.importId).not.toBe(device.value.importId);
+    // Still the same claim: a new import id is no transition.
+    expect(await s.newEvents('PI4A')).toEqual([]);
+    expect(s.logEvents(EVENTS.importRetry)).toEqual([expect.objectContaining({ serial: 'PI4A', code: '640 StorageError' })]);
+    expect(await s.messages()).toEqual([
+      {
+        queue: 'ztp-import',
+        kind: 'import-chunk',
+        messageId: `resubmit:${tick.at}:0`,
+        payload: { source: { kind: 'resubmit', pollAt: tick.at }, serialNumbers: ['PI4A'] },
+      },
+    ]);
+    // The failed record is the one the device waited on when the run began: it stays for the
+    // next run to clean up, and the poll submits nothing itself.
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`]);
+  });
+
+  it('waits for a record through the claim grace, then sends the claim back to be submitted again', async () => {
+    const s = await scenarios.scenario();
+    // Claimed at T0; its import call never reached Autopilot.
+    const claimed = await s.given('PI5A', 'importing');
+    s.advance(30 * SECOND);
+
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    expect((await s.devices.get('PI5A'))?.etag).toBe(claimed.etag);
+    // Nothing moved: the next look comes one import-poll interval (10 s) on, counted as idle.
+    const next = scheduledTick('imports', s.at(40 * SECOND), { idle: 1 });
+    expect(await s.messages()).toEqual([next]);
+
+    s.advance(31 * SECOND); // 61 s after the claim; the grace is 60 s
+    s.resetGraphCalls();
+    expect(await pollImports(s.deps, next.payload as TickPayload, s.correlationId, 0)).toEqual(DONE);
+
+    // Submitted again as claimed: the same import id, no transition.
+    expect((await s.devices.get('PI5A'))?.etag).toBe(claimed.etag);
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`]);
+    // Sent now, named after the run; and no further import poll: the import step asks for one.
+    expect(await s.messages()).toEqual([
+      {
+        queue: 'ztp-import',
+        kind: 'import-chunk',
+        messageId: `resubmit:${s.at(40 * SECOND).toISOString()}:0`,
+        payload: { source: { kind: 'resubmit', pollAt: s.at(40 * SECOND).toISOString() }, serialNumbers: ['PI5A'] },
+      },
+      next,
+    ]);
+  });
+
+  it('stalls devices past the import deadline, and still registers one whose import finishes late', async () => {
+    // Imports that take ten hours: longer than the two-hour import deadline.
+    const s = await scenarios.scenario({ simulator: { latencies: { importSeconds: 10 * 3600 } } });
+    await s.given('PI6A', 'importing');
+    await s.given('PI6B', 'importing'); // its call never arrived
+    await submitted(s, 'PI6A');
+    s.advance(121 * MINUTE);
+    s.resetGraphCalls();
+
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    for (const serial of ['PI6A', 'PI6B']) {
+      expect(await s.device(serial)).toMatchObject({ state: 'stalled', waitingFor: 'import' });
+      expect(await s.newEvents(serial)).toEqual([
+        {
+          from: 'importing',
+          to: 'stalled',
+          reason: 'deadline-passed',
+          detail: { waitingFor: 'import', deadlineAt: s.at(120 * MINUTE).toISOString() },
+        },
+      ]);
+    }
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`]);
+    // The pending record is kept: the stalled device is still watched for a late result.
+    expect(s.importedRecords().map((r) => r.serialNumber)).toEqual(['PI6A']);
+    // Stalling counts as progress, not waiting: this run schedules no successor (the
+    // sweeper revives the chain for devices still watched).
+    expect(await s.messages()).toEqual([]);
+
+    s.advance(8 * HOUR); // the import finishes ten hours after it was sent
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    expect(await s.device('PI6A')).toMatchObject({ state: 'registered', autopilotId: identityOf(s, 'PI6A').id });
+    expect((await s.newEvents('PI6A')).slice(1)).toEqual([
+      { from: 'stalled', to: 'registered', reason: 'import-complete', detail: { autopilotId: identityOf(s, 'PI6A').id } },
+    ]);
+    // Already stalled, with nothing to find: it stays as it is, without another event.
+    expect(await s.newEvents('PI6B')).toHaveLength(1);
+    expect((await s.device('PI6B')).state).toBe('stalled');
+    // Still watched, so the import poll goes on; the registered one asks for the Autopilot poll.
+    const late = s.at(121 * MINUTE + 8 * HOUR);
+    expect(await s.messages()).toEqual([
+      scheduledTick('autopilot', new Date(late.getTime() + MINUTE)),
+      scheduledTick('imports', new Date(late.getTime() + 10 * SECOND)),
+    ]);
+  });
+
+  it("cleans up only this deployment's finished records, and none a waiting device still needs", async () => {
+    const s = await scenarios.scenario();
+    const hash = (await s.given('PI7A', 'importing')).value.hardwareHash!;
+    // Finished records of another tool in the tenant, and of an earlier import of ours.
+    await s.graph.importDevices([
+      { serialNumber: 'PI7X', hardwareIdentifier: hash, importId: 'othertool-1' },
+      { serialNumber: 'PI7Y', hardwareIdentifier: hash, importId: 'ztp-earlier-PI7Y' },
+    ]);
+    s.advance(2 * MINUTE);
+    // PI7A's import is sent now, so it is still pending when the poll runs.
+    await submitted(s, 'PI7A');
+    s.resetGraphCalls();
+
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${DELETE_IMPORTED} 204`]);
+    expect(
+      s
+        .importedRecords()
+        .map((r) => r.importId)
+        .sort(),
+    ).toEqual(['othertool-1', 'ztp-claim-PI7A']);
+    expect((await s.device('PI7A')).state).toBe('importing');
+    // A record was deleted, so the run counts as progress: the next look one interval on, not idle.
+    expect(await s.messages()).toEqual([scheduledTick('imports', s.at(2 * MINUTE + 10 * SECOND))]);
+  });
+
+  it('turns a throttled listing into a retry at Retry-After, touching no device', async () => {
+    const s = await scenarios.scenario({ simulator: { throttle: { requestsPer20s: 0 } } });
+    const device = await s.given('PI8A', 'importing');
+    s.advance(2 * MINUTE);
+
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual({
+      kind: 'retry',
+      reason: 'throttled',
+      at: s.at(2 * MINUTE + 20 * SECOND),
+      detail: 'listing imported identities: throttled (graph)',
+    });
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 429`]);
+    expect((await s.devices.get('PI8A'))?.etag).toBe(device.etag);
+    expect(await s.messages()).toEqual([]);
+  });
+});
