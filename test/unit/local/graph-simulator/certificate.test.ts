@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createSelfSignedCertificate } from '../../../local/graph-simulator/certificate.js';
+import { createSelfSignedCertificate } from '../../../../local/graph-simulator/certificate.js';
 
 /**
  * The simulator's certificate must parse whatever its random serial turns out to be: about
