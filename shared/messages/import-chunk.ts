@@ -21,7 +21,24 @@ const source = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('resubmit'), pollAt: z.string().min(1) }),
 ]);
 
-export const importChunkPayloadSchema = z.object({
+/**
+ * Chunks queued before payloads named their source carried a `batchId` (`'sweeper'` and
+ * `'resubmit'` for the two kinds that had no file) and a `chunk`: read as the source they meant,
+ * so work in flight across an upgrade is not set aside.
+ */
+function fromEarlierShape(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || 'source' in value || !('batchId' in value)) return value;
+  const { batchId, chunk, ...rest } = value as { batchId: unknown; chunk?: unknown };
+  const earlier =
+    batchId === 'sweeper'
+      ? { kind: 'sweeper' }
+      : batchId === 'resubmit'
+        ? { kind: 'resubmit', pollAt: 'unknown' }
+        : { kind: 'file', batchId, chunk };
+  return { ...rest, source: earlier };
+}
+
+const currentShape = z.object({
   source,
   serialNumbers: z.array(z.string().min(1)).min(1).max(1000),
   /**
@@ -32,7 +49,9 @@ export const importChunkPayloadSchema = z.object({
   claims: z.record(z.string(), z.string()).optional(),
 });
 
-export type ImportChunkPayload = z.infer<typeof importChunkPayloadSchema>;
+export const importChunkPayloadSchema = z.preprocess(fromEarlierShape, currentShape);
+
+export type ImportChunkPayload = z.infer<typeof currentShape>;
 export type ImportChunkSource = ImportChunkPayload['source'];
 export type ImportChunkMessage = OutgoingMessage<typeof IMPORT_CHUNK, ImportChunkPayload>;
 
@@ -77,5 +96,12 @@ export function resubmitMessage(
 
 /** For log lines: where a chunk came from. */
 export function describeSource(source: ImportChunkSource): Record<string, string | number> {
-  return source.kind === 'file' ? { source: 'file', batchId: source.batchId, chunk: source.chunk } : { source: source.kind };
+  switch (source.kind) {
+    case 'file':
+      return { source: 'file', batchId: source.batchId, chunk: source.chunk };
+    case 'resubmit':
+      return { source: 'resubmit', pollAt: source.pollAt };
+    case 'sweeper':
+      return { source: 'sweeper' };
+  }
 }

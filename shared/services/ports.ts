@@ -79,7 +79,10 @@ export interface DeadLetterCursorStore {
   advance(queue: string, lastSequenceNumber: string, etag: string | undefined): Promise<void>;
 }
 
-/** A message set aside because it could not be read: what it said about itself and why, never its body. */
+/**
+ * A message set aside because it could not be read: what it said about itself, why, and its
+ * body (so an operator can fix and replay it; logs never carry it).
+ */
 export interface PoisonRecord {
   readonly queue: QueueName;
   readonly messageId: string;
@@ -88,7 +91,12 @@ export interface PoisonRecord {
   readonly reason: string;
   readonly description: string;
   readonly parkedAt: string;
+  /** The body as received (JSON text unless it was text already), cut to MAX_PARKED_BODY characters. */
+  readonly body: string | undefined;
 }
+
+/** A table property holds 64 KiB, i.e. 32K UTF-16 characters; a body longer than this is kept cut short. */
+export const MAX_PARKED_BODY = 30_000;
 
 export interface PoisonStore {
   /** True when this call set it aside; false when a redelivery finds it there already. */

@@ -18,6 +18,7 @@ type Row = EntityProps & {
   reason: string;
   description: string;
   parkedAt: string;
+  body?: string;
 };
 
 export class PoisonRepository implements PoisonStore {
@@ -41,6 +42,7 @@ export class PoisonRepository implements PoisonStore {
         reason: record.reason,
         description: record.description,
         parkedAt: record.parkedAt,
+        body: record.body,
       });
       return true;
     } catch (error) {
@@ -61,6 +63,7 @@ export class PoisonRepository implements PoisonStore {
         reason: value.reason,
         description: value.description,
         parkedAt: value.parkedAt,
+        body: value.body || undefined,
       };
     }
   }

@@ -1,7 +1,7 @@
 import { RetriesExhaustedError } from '../../errors.js';
 import { EVENTS } from '../../events.js';
 import { parseMessage, rescheduledCopy, type PipelineMessage, type Poison, type QueueName } from '../../messages/index.js';
-import type { PoisonStore } from '../ports.js';
+import { MAX_PARKED_BODY, type PoisonStore } from '../ports.js';
 import type { PipelineDeps } from './context.js';
 import { importChunk } from './import-chunk.js';
 import { pollAutopilot } from './poll-autopilot.js';
@@ -65,7 +65,7 @@ export async function handlePipelineMessage(
   messageId: string,
 ): Promise<MessageOutcome> {
   const parsed = parseMessage(queue, body);
-  if (!parsed.ok) return setAside(deps, queue, messageId, parsed);
+  if (!parsed.ok) return setAside(deps, queue, messageId, parsed, body);
   const message = parsed.message;
   const attempt = message.attempt ?? 0;
   const result = await run(deps, message, attempt);
@@ -109,7 +109,7 @@ export async function handlePipelineMessage(
   return result;
 }
 
-async function setAside(deps: DispatchDeps, queue: QueueName, messageId: string, poison: Poison): Promise<MessageOutcome> {
+async function setAside(deps: DispatchDeps, queue: QueueName, messageId: string, poison: Poison, body: unknown): Promise<MessageOutcome> {
   const first = await deps.poison.park({
     queue,
     messageId,
@@ -118,6 +118,7 @@ async function setAside(deps: DispatchDeps, queue: QueueName, messageId: string,
     reason: poison.reason,
     description: poison.description,
     parkedAt: deps.now().toISOString(),
+    body: bodyText(body),
   });
   if (first) {
     deps.log.error(
@@ -134,4 +135,15 @@ async function setAside(deps: DispatchDeps, queue: QueueName, messageId: string,
     );
   }
   return { kind: 'poison', reason: poison.reason, description: poison.description };
+}
+
+function bodyText(body: unknown): string | undefined {
+  if (body === undefined) return undefined;
+  let text: string;
+  try {
+    text = typeof body === 'string' ? body : (JSON.stringify(body) ?? String(body));
+  } catch {
+    text = String(body);
+  }
+  return text.length > MAX_PARKED_BODY ? text.slice(0, MAX_PARKED_BODY) : text;
 }

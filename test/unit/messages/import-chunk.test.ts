@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseMessage, QUEUES } from '../../../shared/messages/index.js';
 import {
   describeSource,
   fileChunkMessage,
@@ -156,8 +157,37 @@ describe('describeSource', () => {
     ],
     [{ kind: 'sweeper' }, { source: 'sweeper' }],
     // The poll time identifies the run, not where the chunk came from.
-    [{ kind: 'resubmit', pollAt: POLL_AT }, { source: 'resubmit' }],
+    [
+      { kind: 'resubmit', pollAt: POLL_AT },
+      { source: 'resubmit', pollAt: POLL_AT },
+    ],
   ])('%j is logged as %j', (source, fields) => {
     expect(describeSource(source)).toEqual(fields);
+  });
+});
+
+describe('chunks queued before payloads named their source', () => {
+  // Work in flight across an upgrade must still be read, not set aside as poison.
+  it.each([
+    ['a file chunk', { batchId: 'b'.repeat(32), chunk: 3 }, { kind: 'file', batchId: 'b'.repeat(32), chunk: 3 }],
+    ['a sweeper re-queue', { batchId: 'sweeper', chunk: 0 }, { kind: 'sweeper' }],
+    ['a resubmission', { batchId: 'resubmit', chunk: 100 }, { kind: 'resubmit', pollAt: 'unknown' }],
+  ] as const)('reads %s as its source', (_, earlier, source) => {
+    const parsed = parseMessage(QUEUES.import, {
+      kind: 'import-chunk',
+      correlationId: 'corr',
+      payload: { ...earlier, serialNumbers: ['PF3K-0042'], claims: { 'PF3K-0042': 'ztp-1' } },
+    });
+    expect(parsed).toMatchObject({
+      ok: true,
+      message: { payload: { source, serialNumbers: ['PF3K-0042'], claims: { 'PF3K-0042': 'ztp-1' } } },
+    });
+  });
+
+  it('still refuses an earlier-shaped chunk without serials', () => {
+    expect(parseMessage(QUEUES.import, { kind: 'import-chunk', correlationId: 'c', payload: { batchId: 'b', chunk: 0 } })).toMatchObject({
+      ok: false,
+      reason: 'invalid-payload',
+    });
   });
 });
