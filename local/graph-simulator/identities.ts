@@ -1,36 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { ManagedDevice } from './managed-devices.js';
 import { normaliseSerial, type ResolvedOptions } from './options.js';
 import type { ProfileAssignment } from './profile-assignment.js';
+import type { AutopilotIdentity, ManagedDevice } from './records.js';
 import type { Timeline } from './timeline.js';
-
-export type EnrollmentState = 'unknown' | 'enrolled' | 'pendingReset' | 'failed' | 'notContacted';
-export type ProfileAssignmentStatus =
-  'unknown' | 'assignedInSync' | 'assignedOutOfSync' | 'assignedUnkownSyncState' | 'notAssigned' | 'pending' | 'failed';
-
-export interface AutopilotIdentity {
-  id: string;
-  serialNumber: string;
-  groupTag: string;
-  purchaseOrderIdentifier: string;
-  productKey: string;
-  manufacturer: string;
-  model: string;
-  enrollmentState: EnrollmentState;
-  lastContactedAt: number | undefined;
-  managedDeviceId: string | undefined;
-  azureAdDeviceId: string;
-  displayName: string;
-  userPrincipalName: string;
-  addressableUserName: string;
-  profileStatus: ProfileAssignmentStatus;
-  profileName: string | undefined;
-  profileAssignedAt: number | undefined;
-  createdAt: number;
-  /** Bumped on every re-tag, wipe or deletion so that stale timeline events do nothing. */
-  generation: number;
-  deleting: boolean;
-}
 
 export type NewIdentity = Pick<
   AutopilotIdentity,

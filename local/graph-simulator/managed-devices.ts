@@ -1,30 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { AutopilotIdentity } from './identities.js';
+import type { AutopilotIdentity, DeviceActionResult, ManagedDevice } from './records.js';
 import { normaliseSerial, type ResolvedOptions } from './options.js';
 import type { Timeline } from './timeline.js';
-
-export interface DeviceActionResult {
-  actionName: 'wipe' | 'retire' | 'cleanWindowsDevice';
-  actionState: 'pending' | 'done';
-  startDateTime: number;
-  lastUpdatedDateTime: number;
-}
-
-export interface ManagedDevice {
-  id: string;
-  identityId: string;
-  serialNumber: string;
-  deviceName: string;
-  manufacturer: string;
-  model: string;
-  azureAdDeviceId: string;
-  userPrincipalName: string;
-  enrollmentProfileName: string;
-  enrolledAt: number;
-  lastSyncAt: number;
-  managementState: 'managed' | 'wipePending' | 'retirePending';
-  actionResults: DeviceActionResult[];
-}
 
 export interface WipeParameters {
   keepEnrollmentData: boolean;

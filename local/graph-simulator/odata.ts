@@ -1,6 +1,5 @@
-import type { AutopilotIdentity } from './identities.js';
 import type { ImportedRecord } from './imports.js';
-import type { ManagedDevice } from './managed-devices.js';
+import type { AutopilotIdentity, ManagedDevice } from './records.js';
 
 /** Graph's shapes: entity rendering, error bodies, OData literals, $top/$skiptoken paging. */
 

@@ -1,4 +1,4 @@
-import type { AutopilotIdentity } from './identities.js';
+import type { AutopilotIdentity } from './records.js';
 import type { ManagedDeviceLifecycle } from './managed-devices.js';
 import { matchesRule, normaliseSerial, type ResolvedOptions } from './options.js';
 import type { Timeline } from './timeline.js';

@@ -1,17 +1,12 @@
 import { AutopilotSync, type SyncOutcome } from './autopilot-sync.js';
 import type { SimClock } from './clock.js';
-import {
-  IdentityRegistry,
-  type AutopilotIdentity,
-  type DeviceProperties,
-  type IdentityDeleteOutcome,
-  type NewIdentity,
-} from './identities.js';
+import { IdentityRegistry, type DeviceProperties, type IdentityDeleteOutcome, type NewIdentity } from './identities.js';
 import { Importer, type ImportedRecord, type ImportInput } from './imports.js';
-import { ManagedDeviceLifecycle, type ManagedDevice, type WipeParameters } from './managed-devices.js';
+import { ManagedDeviceLifecycle, type WipeParameters } from './managed-devices.js';
 import type { ResolvedOptions } from './options.js';
 import { ProfileAssignment, type ProfileBlock } from './profile-assignment.js';
 import type { Random } from './random.js';
+import type { AutopilotIdentity, ManagedDevice } from './records.js';
 import { Timeline } from './timeline.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { RequestBudget } from './budget.js';
 import { describeThrown, type Call } from './call.js';
-import type { GraphClient } from './client.js';
+import type { GraphClient } from './graph-client.js';
 import type { Paging } from './paging.js';
 import { getEntity, post, remove } from './requests.js';
 import { success } from '../../services/graph-result.js';

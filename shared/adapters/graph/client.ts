@@ -6,11 +6,9 @@ import { createCall } from './call.js';
 import { importedIdentityOperations } from './imported-identities.js';
 import { managedDeviceOperations } from './managed-devices.js';
 import { createPaging } from './paging.js';
-import type { AutopilotPort, CallOptions } from '../../services/autopilot-port.js';
-import type { GraphResult } from '../../services/graph-result.js';
 import type { GraphClientSettings, GraphSettings } from './settings.js';
 import { BearerTokenMiddleware, credentialTokenSource, NodeHttpTransport, staticTokenSource } from './transport.js';
-import type { ImportedIdentity } from '../../domain/autopilot.js';
+import type { GraphClient } from './graph-client.js';
 
 const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 
@@ -21,17 +19,6 @@ export interface GraphClientOptions extends GraphClientSettings {
   budget: RequestBudget;
   /** PEM of an extra CA to trust (a simulator's self-signed certificate over https). */
   caCertPem?: string;
-}
-
-/**
- * The Autopilot port as the Graph adapter implements it, plus what only the adapter's own
- * tests and the host need (reading one imported record, closing the connections).
- */
-export interface GraphClient extends AutopilotPort {
-  /** Default priority: status. */
-  getImportedIdentity(id: string, options?: CallOptions): Promise<GraphResult<ImportedIdentity>>;
-  /** Releases pooled connections. */
-  close(): void;
 }
 
 export function createGraphClient(options: GraphClientOptions): GraphClient {

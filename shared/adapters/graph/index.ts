@@ -3,7 +3,8 @@
  * @microsoft/microsoft-graph-client, a tenant-wide request budget, and typed results instead of
  * exceptions. Nothing else in the product imports the Graph SDK.
  */
-export { createGraphClient, createGraphClientFromSettings, type GraphClient, type GraphClientOptions } from './client.js';
+export { createGraphClient, createGraphClientFromSettings, type GraphClientOptions } from './client.js';
+export type { GraphClient } from './graph-client.js';
 export { retryAfter } from './call.js';
 export { createInMemoryBudget, type BudgetLimits, type BudgetRequest, type RequestBudget } from './budget.js';
 export { createTableBudget } from './table-budget.js';
