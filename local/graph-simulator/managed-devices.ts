@@ -8,12 +8,34 @@ export interface WipeParameters {
   keepUserData: boolean;
 }
 
+interface QueuedAction {
+  result: DeviceActionResult;
+  takeEffect: (at: number) => void;
+}
+
+/** The states an Autopilot identity shows while a deployment profile is assigned to it. */
+const PROFILE_ASSIGNED: ReadonlySet<AutopilotIdentity['profileStatus']> = new Set([
+  'assignedInSync',
+  'assignedOutOfSync',
+  'assignedUnkownSyncState',
+]);
+
 /**
  * `managedDevices`: a device that boots with its profile assigned enrols, and a remote action
  * takes effect only when the device next checks in.
  */
 export class ManagedDeviceLifecycle {
   private readonly bootOverride = new Map<string, boolean>();
+  /**
+   * Identities whose device has been through OOBE and runs Windows: only a wipe sends it back
+   * there, so a retired device (or one whose managed device was deleted) does not enrol again
+   * when a profile is assigned later.
+   */
+  private readonly setUp = new Set<string>();
+  /** The latest full wipe of each identity's device: an earlier wipe's re-enrolment is stale. */
+  private readonly wipes = new Map<string, number>();
+  /** Actions waiting for each managed device's next check-in, by managed device id. */
+  private readonly checkIns = new Map<string, QueuedAction[]>();
 
   constructor(
     private readonly devices: Map<string, ManagedDevice>,
@@ -27,6 +49,7 @@ export class ManagedDeviceLifecycle {
     this.timeline.at(at, (bootedAt) => {
       if (this.identities.get(identity.id) !== identity || identity.generation !== generation) return;
       if (!this.boots(identity) || identity.profileStatus !== 'assignedInSync' || identity.enrollmentState === 'enrolled') return;
+      if (this.setUp.has(identity.id)) return;
       this.enrol(identity, bootedAt);
     });
   }
@@ -45,8 +68,8 @@ export class ManagedDeviceLifecycle {
 
   /**
    * Wipe: the device checks in, resets and goes through OOBE again. Keeping enrollment data
-   * keeps the Intune record (as Autopilot Reset does); a full wipe removes it and the device
-   * comes back as a new managed device.
+   * keeps the Intune record (Autopilot Reset: the same managed device comes back `managed`);
+   * a full wipe removes it and the device comes back as a new managed device.
    */
   wipe(id: string, parameters: WipeParameters): boolean {
     const device = this.devices.get(id);
@@ -55,7 +78,7 @@ export class ManagedDeviceLifecycle {
       const identity = this.identities.get(device.identityId);
       if (parameters.keepEnrollmentData) {
         if (identity) identity.lastContactedAt = at;
-        this.reEnrolLater(identity, at, device);
+        this.returnAfterReset(identity, device, at);
       } else {
         this.unenrol(device);
         this.reEnrolLater(identity, at);
@@ -64,6 +87,7 @@ export class ManagedDeviceLifecycle {
     return true;
   }
 
+  /** Retire: the device leaves Intune and keeps running Windows; it does not enrol again. */
   retire(id: string): boolean {
     const device = this.devices.get(id);
     if (!device) return false;
@@ -74,7 +98,7 @@ export class ManagedDeviceLifecycle {
   cleanWindowsDevice(id: string): boolean {
     const device = this.devices.get(id);
     if (!device) return false;
-    this.startAction(device, 'cleanWindowsDevice', 'managed', (at) => {
+    this.startAction(device, 'cleanWindowsDevice', undefined, (at) => {
       if (!this.options.freshStartReEnrols) return;
       this.unenrol(device);
       this.reEnrolLater(this.identities.get(device.identityId), at);
@@ -117,32 +141,50 @@ export class ManagedDeviceLifecycle {
     device.managementState = 'managed';
     device.lastSyncAt = at;
     this.devices.set(device.id, device);
+    this.setUp.add(identity.id);
     identity.enrollmentState = 'enrolled';
     identity.managedDeviceId = device.id;
     identity.lastContactedAt = at;
   }
 
+  /**
+   * Records the action as `pending` and queues it for the device's next check-in, which is
+   * `remoteActionSeconds` after the first action queued since the last one: every action
+   * queued by then is carried out at that check-in, in the order issued, each entry `done`.
+   */
   private startAction(
     device: ManagedDevice,
     actionName: DeviceActionResult['actionName'],
-    state: ManagedDevice['managementState'],
+    state: ManagedDevice['managementState'] | undefined,
     takeEffect: (at: number) => void,
   ): void {
     const now = this.timeline.now();
     const result: DeviceActionResult = { actionName, actionState: 'pending', startDateTime: now, lastUpdatedDateTime: now };
     device.actionResults.push(result);
-    device.managementState = state;
+    if (state !== undefined) device.managementState = state;
+    const queued = this.checkIns.get(device.id);
+    if (queued) {
+      queued.push({ result, takeEffect });
+      return;
+    }
+    this.checkIns.set(device.id, [{ result, takeEffect }]);
     this.timeline.at(now + this.timeline.draw(this.options.latencies.remoteActionSeconds), (at) => {
+      const actions = this.checkIns.get(device.id) ?? [];
+      this.checkIns.delete(device.id);
       if (this.devices.get(device.id) !== device) return;
-      result.actionState = 'done';
-      result.lastUpdatedDateTime = at;
       device.lastSyncAt = at;
-      takeEffect(at);
+      for (const action of actions) {
+        if (this.devices.get(device.id) !== device) return;
+        action.result.actionState = 'done';
+        action.result.lastUpdatedDateTime = at;
+        action.takeEffect(at);
+      }
     });
   }
 
   private unenrol(device: ManagedDevice): void {
     this.devices.delete(device.id);
+    this.checkIns.delete(device.id);
     const identity = this.identities.get(device.identityId);
     if (identity && identity.managedDeviceId === device.id) {
       identity.managedDeviceId = undefined;
@@ -150,18 +192,34 @@ export class ManagedDeviceLifecycle {
     }
   }
 
-  private reEnrolLater(identity: AutopilotIdentity | undefined, at: number, keptDevice?: ManagedDevice): void {
+  private present(identity: AutopilotIdentity): boolean {
+    return this.identities.get(identity.id) === identity && !identity.deleting;
+  }
+
+  /** Autopilot Reset: the device resets, keeps its enrolment and is back `reEnrolmentSeconds` later. */
+  private returnAfterReset(identity: AutopilotIdentity | undefined, device: ManagedDevice, at: number): void {
     if (!identity) return;
-    const generation = identity.generation;
+    this.timeline.at(at + this.timeline.draw(this.options.latencies.reEnrolmentSeconds), (backAt) => {
+      if (!this.present(identity) || !this.boots(identity) || this.devices.get(device.id) !== device) return;
+      this.enrol(identity, backAt, device);
+    });
+  }
+
+  /**
+   * After a full wipe the device is at OOBE again: `reEnrolmentSeconds` later it enrols as a new
+   * managed device if a profile is assigned to it then (in sync or not: the device downloads the
+   * one it has); otherwise it waits at OOBE and enrols once a profile is assigned.
+   */
+  private reEnrolLater(identity: AutopilotIdentity | undefined, at: number): void {
+    if (!identity) return;
+    this.setUp.delete(identity.id);
+    const wipe = (this.wipes.get(identity.id) ?? 0) + 1;
+    this.wipes.set(identity.id, wipe);
     this.timeline.at(at + this.timeline.draw(this.options.latencies.reEnrolmentSeconds), (enrolledAt) => {
-      if (this.identities.get(identity.id) !== identity || identity.generation !== generation) return;
-      if (!this.boots(identity) || identity.profileStatus !== 'assignedInSync') return;
-      if (keptDevice) {
-        if (this.devices.get(keptDevice.id) !== keptDevice) return;
-        this.enrol(identity, enrolledAt, keptDevice);
-      } else if (identity.enrollmentState !== 'enrolled') {
-        this.enrol(identity, enrolledAt);
-      }
+      if (this.wipes.get(identity.id) !== wipe || !this.present(identity) || !this.boots(identity)) return;
+      if (!PROFILE_ASSIGNED.has(identity.profileStatus)) return;
+      if (identity.enrollmentState === 'enrolled' || this.setUp.has(identity.id)) return;
+      this.enrol(identity, enrolledAt);
     });
   }
 }

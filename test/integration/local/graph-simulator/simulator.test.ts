@@ -366,6 +366,283 @@ describe('enrolment and managed devices', () => {
   });
 });
 
+describe('remote actions and deregistration (service-desk re-provisioning)', () => {
+  const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
+  const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+  const latencies = { remoteActionSeconds: 5 * MINUTE, reEnrolmentSeconds: 30 * MINUTE, enrolmentSeconds: 30 * MINUTE };
+
+  /** Real time frozen: only clock.advance moves the simulated clock, so times can be compared exactly. */
+  const frozen = (options: Partial<GraphSimulatorOptions> = {}): Promise<GraphSimulator> =>
+    simulator({ clock: { timeScale: 1, realNow: () => 0 }, latencies, ...options });
+
+  /** Imports several devices and waits until each has enrolled: Autopilot identity id and managed device id. */
+  async function enrolled(sim: GraphSimulator, ...serials: string[]): Promise<{ identityId: string; managedId: string }[]> {
+    const identityIds: string[] = [];
+    for (const serial of serials) identityIds.push(await registered(sim, serial));
+    sim.clock.advance(60 * MINUTE);
+    const devices: { identityId: string; managedId: string }[] = [];
+    for (const identityId of identityIds) {
+      const identity = await identityBeta(sim, identityId);
+      expect(identity).toMatchObject({ enrollmentState: 'enrolled', deploymentProfileAssignmentStatus: 'assignedInSync' });
+      devices.push({ identityId, managedId: String(identity.managedDeviceId) });
+    }
+    return devices;
+  }
+
+  const managed = (sim: GraphSimulator, id: string, version = 'v1.0'): Promise<Reply> =>
+    call(sim, 'GET', `/${version}/deviceManagement/managedDevices/${id}`);
+  const bySerial = async (sim: GraphSimulator, serial: string): Promise<Record<string, unknown>[]> => {
+    const reply = await call(
+      sim,
+      'GET',
+      `/v1.0/deviceManagement/managedDevices?$filter=${encodeURIComponent(`serialNumber eq '${serial}'`)}`,
+    );
+    expect(reply.status).toBe(200);
+    return reply.body.value ?? [];
+  };
+  const action = (sim: GraphSimulator, id: string, name: string, body?: unknown): Promise<Reply> =>
+    call(sim, 'POST', `/v1.0/deviceManagement/managedDevices/${id}/${name}`, body);
+  const autopilotReset = { keepEnrollmentData: true, keepUserData: false };
+  const plainWipe = { keepEnrollmentData: false, keepUserData: false };
+
+  it('answers every remote action with 204 and a pending deviceActionResults entry (entity and serialNumber eq listing) that is done at the next check-in', async () => {
+    const sim = await frozen();
+    const [reset, wipe, fresh, retire] = await enrolled(sim, 'ACT-RESET', 'ACT-WIPE', 'ACT-FRESH', 'ACT-RETIRE');
+    const issuedAt = new Date(sim.clock.now()).toISOString();
+    const sent: [string, string, string, unknown][] = [
+      ['ACT-RESET', reset!.managedId, 'wipe', autopilotReset],
+      ['ACT-WIPE', wipe!.managedId, 'wipe', plainWipe],
+      ['ACT-FRESH', fresh!.managedId, 'cleanWindowsDevice', { keepUserData: false }],
+      ['ACT-RETIRE', retire!.managedId, 'retire', undefined],
+    ];
+    for (const [, id, name, body] of sent) {
+      const reply = await action(sim, id, name, body);
+      expect(reply.status, name).toBe(204);
+      expect(reply.body).toEqual({});
+    }
+    const pending = (name: string): unknown => [
+      { actionName: name, actionState: 'pending', startDateTime: issuedAt, lastUpdatedDateTime: issuedAt },
+    ];
+    sim.clock.advance(5 * MINUTE - 1);
+    for (const [serial, id, name] of sent) {
+      const entity = await managed(sim, id);
+      expect(entity.status).toBe(200);
+      expect(entity.body.deviceActionResults).toEqual(pending(name));
+      const [listed, ...others] = await bySerial(sim, serial);
+      expect(others).toEqual([]);
+      expect(listed?.deviceActionResults).toEqual(pending(name));
+    }
+    sim.clock.advance(1);
+    const doneAt = new Date(sim.clock.now()).toISOString();
+    expect([issuedAt, doneAt].every((text) => ISO.test(text))).toBe(true);
+    expect(Date.parse(doneAt) - Date.parse(issuedAt)).toBe(5 * MINUTE * 1000);
+    const done = (name: string): unknown => [
+      { actionName: name, actionState: 'done', startDateTime: issuedAt, lastUpdatedDateTime: doneAt },
+    ];
+    for (const [serial, id, name] of [sent[0]!, sent[2]!]) {
+      expect((await managed(sim, id)).body.deviceActionResults).toEqual(done(name));
+      expect((await bySerial(sim, serial))[0]?.deviceActionResults).toEqual(done(name));
+    }
+    // Wipe and retire take the managed device away when they are done.
+    for (const [serial, id] of [sent[1]!, sent[3]!]) {
+      expect((await managed(sim, id)).status).toBe(404);
+      expect(await bySerial(sim, serial)).toEqual([]);
+    }
+  });
+
+  it('Autopilot Reset keeps the same managed device: its wipe entry is done, the identity stays enrolled with the same managedDeviceId', async () => {
+    const sim = await frozen();
+    const [{ identityId, managedId }] = (await enrolled(sim, 'RESET-1')) as [{ identityId: string; managedId: string }];
+    expect((await action(sim, managedId, 'wipe', autopilotReset)).status).toBe(204);
+    expect((await managed(sim, managedId, 'beta')).body.managementState).toBe('wipePending');
+    sim.clock.advance(5 * MINUTE);
+    const afterReset = await managed(sim, managedId);
+    expect(afterReset.status).toBe(200);
+    expect(afterReset.body.deviceActionResults).toEqual([expect.objectContaining({ actionName: 'wipe', actionState: 'done' })]);
+    expect(await identityBeta(sim, identityId)).toMatchObject({ enrollmentState: 'enrolled', managedDeviceId: managedId });
+    sim.clock.advance(30 * MINUTE);
+    expect((await managed(sim, managedId, 'beta')).body.managementState).toBe('managed');
+    expect(await identityBeta(sim, identityId)).toMatchObject({ enrollmentState: 'enrolled', managedDeviceId: managedId });
+    expect((await bySerial(sim, 'RESET-1')).map((d) => d.id)).toEqual([managedId]);
+  });
+
+  it('a plain wipe removes the managed device when done; the device re-enrols reEnrolmentSeconds later as a new managed device', async () => {
+    const sim = await frozen();
+    const [{ identityId, managedId }] = (await enrolled(sim, 'PLAIN-1')) as [{ identityId: string; managedId: string }];
+    expect((await action(sim, managedId, 'wipe', plainWipe)).status).toBe(204);
+    sim.clock.advance(5 * MINUTE);
+    const gone = await managed(sim, managedId);
+    expect(gone.status).toBe(404);
+    expect(gone.body.error?.code).toBe('ResourceNotFound');
+    expect(await identityBeta(sim, identityId)).toMatchObject({
+      enrollmentState: 'notContacted',
+      managedDeviceId: ZERO_GUID,
+      deploymentProfileAssignmentStatus: 'assignedInSync',
+    });
+    expect(await bySerial(sim, 'PLAIN-1')).toEqual([]);
+    sim.clock.advance(30 * MINUTE - 1);
+    expect((await identityBeta(sim, identityId)).enrollmentState).toBe('notContacted');
+    sim.clock.advance(1);
+    const after = await identityBeta(sim, identityId);
+    expect(after.enrollmentState).toBe('enrolled');
+    expect(after.managedDeviceId).not.toBe(managedId);
+    expect(after.managedDeviceId).not.toBe(ZERO_GUID);
+    const fresh = await managed(sim, String(after.managedDeviceId));
+    expect(fresh.status).toBe(200);
+    expect(fresh.body.deviceActionResults).toEqual([]);
+    expect((await bySerial(sim, 'PLAIN-1')).map((d) => d.id)).toEqual([after.managedDeviceId]);
+  });
+
+  it('a plain wipe re-enrols the device while its profile is assigned but out of sync (re-tagged meanwhile)', async () => {
+    const sim = await frozen();
+    const [{ identityId, managedId }] = (await enrolled(sim, 'OOS-1')) as [{ identityId: string; managedId: string }];
+    // The new tag's profile never arrives: the device keeps the one it has, out of sync.
+    sim.blockProfileAssignment('OOS-1', 'pending');
+    const retag = await call(sim, 'POST', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/${identityId}/updateDeviceProperties`, {
+      groupTag: 'STD-A',
+    });
+    expect(retag.status).toBe(204);
+    expect((await action(sim, managedId, 'wipe', plainWipe)).status).toBe(204);
+    sim.clock.advance(6 * MINUTE);
+    expect(await identityBeta(sim, identityId)).toMatchObject({
+      enrollmentState: 'notContacted',
+      deploymentProfileAssignmentStatus: 'assignedOutOfSync',
+    });
+    sim.clock.advance(30 * MINUTE);
+    const after = await identityBeta(sim, identityId);
+    expect(after).toMatchObject({ enrollmentState: 'enrolled', deploymentProfileAssignmentStatus: 'assignedOutOfSync' });
+    expect(after.managedDeviceId).not.toBe(managedId);
+    expect((await managed(sim, String(after.managedDeviceId))).status).toBe(200);
+  });
+
+  it('Fresh Start keeps the same managed device, its entry done, and the device enrolled', async () => {
+    const sim = await frozen();
+    const [{ identityId, managedId }] = (await enrolled(sim, 'FRESH-1')) as [{ identityId: string; managedId: string }];
+    expect((await action(sim, managedId, 'cleanWindowsDevice', { keepUserData: false })).status).toBe(204);
+    sim.clock.advance(5 * MINUTE);
+    const after = await managed(sim, managedId, 'beta');
+    expect(after.status).toBe(200);
+    expect(after.body).toMatchObject({ managementState: 'managed' });
+    expect(after.body.deviceActionResults).toEqual([expect.objectContaining({ actionName: 'cleanWindowsDevice', actionState: 'done' })]);
+    sim.clock.advance(2 * 60 * MINUTE);
+    expect(await identityBeta(sim, identityId)).toMatchObject({ enrollmentState: 'enrolled', managedDeviceId: managedId });
+  });
+
+  it('retire removes the managed device and it never comes back, not even when a profile is assigned again', async () => {
+    const sim = await frozen();
+    const [{ identityId, managedId }] = (await enrolled(sim, 'RETIRE-1')) as [{ identityId: string; managedId: string }];
+    expect((await action(sim, managedId, 'retire')).status).toBe(204);
+    expect((await managed(sim, managedId, 'beta')).body.managementState).toBe('retirePending');
+    sim.clock.advance(5 * MINUTE);
+    expect((await managed(sim, managedId)).status).toBe(404);
+    expect(await identityBeta(sim, identityId)).toMatchObject({ enrollmentState: 'notContacted', managedDeviceId: ZERO_GUID });
+    sim.clock.advance(10 * 60 * MINUTE);
+    await call(sim, 'POST', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/${identityId}/updateDeviceProperties`, {
+      groupTag: 'STD-R',
+    });
+    sim.clock.advance(10 * 60 * MINUTE);
+    expect(await identityBeta(sim, identityId)).toMatchObject({
+      deploymentProfileAssignmentStatus: 'assignedInSync',
+      enrollmentState: 'notContacted',
+      managedDeviceId: ZERO_GUID,
+    });
+    expect(await bySerial(sim, 'RETIRE-1')).toEqual([]);
+    expect(sim.managedDevices()).toEqual([]);
+  });
+
+  it('deregisters in order: deleting the identity answers 400 BadRequest while its managed device exists, 204 once it is deleted, then 404', async () => {
+    const sim = await frozen();
+    const [{ identityId, managedId }] = (await enrolled(sim, 'DEREG-1')) as [{ identityId: string; managedId: string }];
+    const identityPath = `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/${identityId}`;
+    const refused = await call(sim, 'DELETE', identityPath);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error?.code).toBe('BadRequest');
+    expect((await call(sim, 'GET', identityPath)).status).toBe(200);
+    expect((await call(sim, 'DELETE', `/v1.0/deviceManagement/managedDevices/${managedId}`)).status).toBe(204);
+    expect((await managed(sim, managedId)).status).toBe(404);
+    expect((await call(sim, 'DELETE', identityPath)).status).toBe(204);
+    expect((await call(sim, 'GET', identityPath)).status).toBe(404);
+    expect((await call(sim, 'DELETE', identityPath)).status).toBe(404);
+  });
+
+  it('deregisters with a lagging deletion: the identity stays readable for identityDeletionSeconds after the 204', async () => {
+    const sim = await frozen({ latencies: { ...latencies, identityDeletionSeconds: 2 * MINUTE } });
+    const [{ identityId, managedId }] = (await enrolled(sim, 'DEREG-2')) as [{ identityId: string; managedId: string }];
+    const identityPath = `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities/${identityId}`;
+    expect((await call(sim, 'DELETE', identityPath)).status).toBe(400);
+    expect((await call(sim, 'DELETE', `/v1.0/deviceManagement/managedDevices/${managedId}`)).status).toBe(204);
+    expect((await call(sim, 'DELETE', identityPath)).status).toBe(204);
+    expect((await call(sim, 'GET', identityPath)).status).toBe(200);
+    sim.clock.advance(2 * MINUTE);
+    expect((await call(sim, 'GET', identityPath)).status).toBe(404);
+  });
+
+  it('gives each of several actions in a row its own entry, all carried out at the same check-in', async () => {
+    const sim = await frozen();
+    const [{ identityId, managedId }] = (await enrolled(sim, 'TWICE-1')) as [{ identityId: string; managedId: string }];
+    const firstAt = new Date(sim.clock.now()).toISOString();
+    expect((await action(sim, managedId, 'wipe', autopilotReset)).status).toBe(204);
+    sim.clock.advance(MINUTE);
+    const secondAt = new Date(sim.clock.now()).toISOString();
+    expect((await action(sim, managedId, 'wipe', autopilotReset)).status).toBe(204);
+    expect((await action(sim, managedId, 'cleanWindowsDevice', { keepUserData: false })).status).toBe(204);
+    expect((await managed(sim, managedId)).body.deviceActionResults).toEqual([
+      { actionName: 'wipe', actionState: 'pending', startDateTime: firstAt, lastUpdatedDateTime: firstAt },
+      { actionName: 'wipe', actionState: 'pending', startDateTime: secondAt, lastUpdatedDateTime: secondAt },
+      { actionName: 'cleanWindowsDevice', actionState: 'pending', startDateTime: secondAt, lastUpdatedDateTime: secondAt },
+    ]);
+    expect((await managed(sim, managedId, 'beta')).body.managementState).toBe('wipePending');
+    sim.clock.advance(4 * MINUTE);
+    const checkedInAt = new Date(sim.clock.now()).toISOString();
+    expect((await managed(sim, managedId)).body.deviceActionResults).toEqual([
+      { actionName: 'wipe', actionState: 'done', startDateTime: firstAt, lastUpdatedDateTime: checkedInAt },
+      { actionName: 'wipe', actionState: 'done', startDateTime: secondAt, lastUpdatedDateTime: checkedInAt },
+      { actionName: 'cleanWindowsDevice', actionState: 'done', startDateTime: secondAt, lastUpdatedDateTime: checkedInAt },
+    ]);
+    // A later action waits for the device's next check-in.
+    expect((await action(sim, managedId, 'wipe', autopilotReset)).status).toBe(204);
+    sim.clock.advance(5 * MINUTE - 1);
+    expect(((await managed(sim, managedId)).body.deviceActionResults as { actionState: string }[]).map((r) => r.actionState)).toEqual([
+      'done',
+      'done',
+      'done',
+      'pending',
+    ]);
+    sim.clock.advance(1);
+    expect(((await managed(sim, managedId)).body.deviceActionResults as { actionState: string }[]).map((r) => r.actionState)).toEqual([
+      'done',
+      'done',
+      'done',
+      'done',
+    ]);
+    expect(await identityBeta(sim, identityId)).toMatchObject({ enrollmentState: 'enrolled', managedDeviceId: managedId });
+  });
+
+  it('answers 404 ResourceNotFound with Graph’s error body for a managed device that does not exist', async () => {
+    const sim = await frozen();
+    const [{ managedId }] = (await enrolled(sim, 'GONE-1')) as [{ identityId: string; managedId: string }];
+    expect((await call(sim, 'DELETE', `/v1.0/deviceManagement/managedDevices/${managedId}`)).status).toBe(204);
+    for (const id of ['00000000-0000-0000-0000-00000000dead', managedId]) {
+      for (const [method, path, body] of [
+        ['POST', `${id}/wipe`, autopilotReset],
+        ['POST', `${id}/wipe`, plainWipe],
+        ['POST', `${id}/cleanWindowsDevice`, { keepUserData: false }],
+        ['POST', `${id}/retire`, undefined],
+        ['GET', id, undefined],
+        ['DELETE', id, undefined],
+      ] as const) {
+        const reply = await call(sim, method, `/v1.0/deviceManagement/managedDevices/${path}`, body);
+        expect(reply.status, `${method} ${path}`).toBe(404);
+        expect(reply.body.error).toEqual({
+          code: 'ResourceNotFound',
+          message: expect.stringContaining(id),
+          innerError: { date: expect.stringMatching(/Z$/), 'request-id': expect.any(String), 'client-request-id': expect.any(String) },
+        });
+      }
+    }
+  });
+});
+
 describe('windowsAutopilotSettings/sync', () => {
   it('answers 204, then 409 while the sync runs, then 429 within 10 minutes of the previous sync', async () => {
     const sim = await simulator();
