@@ -37,6 +37,7 @@ const simulator = await startGraphSimulator({
   profileRules,
   otherTenantSerials: list('GRAPH_SIM_OTHER_TENANT_SERIALS'),
   devicesBoot: env.GRAPH_SIM_DEVICES_BOOT !== 'false',
+  autopilotSelectFails: env.GRAPH_SIM_AUTOPILOT_SELECT_FAILS !== 'false',
   throttle: {
     writesPer20s: number('GRAPH_SIM_WRITES_PER_20S'),
     requestsPer20s: number('GRAPH_SIM_REQUESTS_PER_20S'),

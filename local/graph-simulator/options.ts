@@ -79,6 +79,8 @@ export interface GraphSimulatorOptions {
   maxPageSize?: number;
   /** System query options (e.g. `$select`) answered with 400 as unsupported, as a stricter service might. */
   refusedQueryOptions?: readonly string[];
+  /** Whether `$select` on the `windowsAutopilotDeviceIdentities` collection answers 500, as the real service has been reported to (default true). */
+  autopilotSelectFails?: boolean;
   /** Largest import batch accepted (undocumented; the portal caps files at 500 rows). */
   maxImportBatchSize?: number;
   /** How an absent id is rendered in `managedDeviceId` (unconfirmed; the zero GUID is the stricter choice). */
@@ -128,6 +130,7 @@ export interface ResolvedOptions {
   pageSize: number;
   maxPageSize: number;
   refusedQueryOptions: ReadonlySet<string>;
+  autopilotSelectFails: boolean;
   maxImportBatchSize: number;
   emptyId: string | null;
   deleteEnrolledIdentityError: { status: number; code: string };
@@ -150,6 +153,7 @@ export function resolveOptions(options: GraphSimulatorOptions): ResolvedOptions 
     pageSize: options.pageSize ?? 100,
     maxPageSize: options.maxPageSize ?? 1000,
     refusedQueryOptions: new Set((options.refusedQueryOptions ?? []).map((option) => option.toLowerCase())),
+    autopilotSelectFails: options.autopilotSelectFails ?? true,
     maxImportBatchSize: options.maxImportBatchSize ?? 500,
     emptyId: (options.emptyIdAs ?? 'zero-guid') === 'zero-guid' ? '00000000-0000-0000-0000-000000000000' : null,
     deleteEnrolledIdentityError: options.deleteEnrolledIdentityError ?? { status: 400, code: 'BadRequest' },

@@ -127,15 +127,23 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
     const render = (identity: Parameters<typeof renderIdentity>[0]): Record<string, unknown> =>
       renderIdentity(identity, request.version, options.emptyId);
     if (id === undefined) {
-      return route(IDENTITIES, 'GET', () =>
-        page([...tenant.identities.values()].map(render), (filter) => {
+      return route(IDENTITIES, 'GET', () => {
+        if (options.autopilotSelectFails && [...request.query.keys()].some((key) => key.toLowerCase() === '$select')) {
+          // Reported for years on v1.0 and beta, with or without $filter, whatever the properties.
+          throw new GraphHttpError(
+            500,
+            'InternalServerError',
+            'An internal server error has occurred - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000',
+          );
+        }
+        return page([...tenant.identities.values()].map(render), (filter) => {
           const fragment = parseContainsSerial(filter);
           if (fragment === undefined) throw new GraphHttpError(400, 'BadRequest', `Invalid filter clause: ${filter}`);
           if (options.containsMisbehavesOn?.test(fragment)) return () => false;
           const wanted = fragment.toUpperCase();
           return (item) => String(item.serialNumber).toUpperCase().includes(wanted);
-        }),
-      );
+        });
+      });
     }
     if (action === 'updateDeviceProperties') {
       return route(`${IDENTITIES}/{id}/updateDeviceProperties`, 'POST', () => {

@@ -1,3 +1,4 @@
+import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestHardwareHash, startGraphSimulator, type GraphSimulator } from '../../../../local/graph-simulator/index.js';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
@@ -270,6 +271,48 @@ describe('Graph client against the simulator (https)', () => {
       trusted.close();
       untrusted.close();
     } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('Graph client against the simulator’s $select rule (https)', () => {
+  it('lists, finds by serial and checks reachability while $select on windowsAutopilotDeviceIdentities answers 500', async () => {
+    const sim = await startGraphSimulator({ token: TOKEN, https: true, clock: { timeScale: 1 }, pageSize: 2 });
+    const graph = clientFor(sim, { pageSize: 2 });
+    try {
+      // The rule is on (the default): the collection answers 500 to $select.
+      const selected = await new Promise<number>((resolve, reject) => {
+        const request = https.request(
+          `${sim.baseUrl}/beta/deviceManagement/windowsAutopilotDeviceIdentities?$select=serialNumber`,
+          { headers: { authorization: `Bearer ${TOKEN}` }, ca: sim.caCertPem },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        request.on('error', reject);
+        request.end();
+      });
+      expect(selected).toBe(500);
+      sim.resetRequestLog();
+
+      const serials = ['SELA1', 'SELA12', 'SEL-B 2', 'SELC3', 'SELD4'];
+      const ids = new Map(serials.map((serialNumber) => [serialNumber, sim.addAutopilotIdentity({ serialNumber }).id]));
+      const listed = value(await graph.listAutopilotIdentities());
+      expect(listed.map((identity) => identity.serialNumber).sort()).toEqual([...serials].sort());
+      expect(value(await graph.findAutopilotIdentityBySerial('SELA1'))?.id).toBe(ids.get('SELA1'));
+      expect(value(await graph.findAutopilotIdentityBySerial('SEL-B 2'))?.id).toBe(ids.get('SEL-B 2'));
+      expect(value(await graph.findAutopilotIdentityBySerial('SELZ9'))).toBeUndefined();
+      expect(value(await graph.getAutopilotIdentity(ids.get('SELC3')!)).serialNumber).toBe('SELC3');
+      expect(await graph.checkReachable()).toEqual({ ok: true, value: undefined });
+
+      const log = sim.requestLog();
+      expect(log.filter((entry) => entry.route.includes('windowsAutopilotDeviceIdentities')).length).toBeGreaterThan(6);
+      expect(log.every((entry) => !decodeURIComponent(entry.url).toLowerCase().includes('$select'))).toBe(true);
+      expect(sim.stats().byStatus['500']).toBeUndefined();
+    } finally {
+      graph.close();
       await sim.stop();
     }
   });

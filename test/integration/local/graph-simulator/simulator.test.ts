@@ -218,6 +218,41 @@ describe('windowsAutopilotDeviceIdentities', () => {
     expect((await call(sim, 'GET', '/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?$top=abc')).status).toBe(400);
   });
 
+  it('answers 500 InternalServerError to $select on the collection, v1.0 and beta, with or without $filter; an entity GET by id is unaffected', async () => {
+    const sim = await simulator();
+    const { id } = sim.addAutopilotIdentity({ serialNumber: 'SEL1' });
+    const contains = encodeURIComponent("contains(serialNumber,'SEL1')");
+    for (const path of [
+      '/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?$select=serialNumber',
+      '/beta/deviceManagement/windowsAutopilotDeviceIdentities?$select=id,serialNumber,groupTag',
+      `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?$filter=${contains}&$select=serialNumber`,
+      `/beta/deviceManagement/windowsAutopilotDeviceIdentities?$top=5&$filter=${contains}&$select=groupTag`,
+    ]) {
+      const reply = await call(sim, 'GET', path);
+      expect(reply.status, path).toBe(500);
+      expect(reply.body.error?.code).toBe('InternalServerError');
+      expect(reply.body.error?.innerError).toMatchObject({ 'request-id': expect.any(String), date: expect.any(String) });
+      expect(reply.headers.get('request-id')).toBe(reply.body.error?.innerError['request-id']);
+    }
+    expect((await call(sim, 'GET', `/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?$filter=${contains}`)).status).toBe(200);
+    const single = await call(sim, 'GET', `/beta/deviceManagement/windowsAutopilotDeviceIdentities/${id}?$select=serialNumber`);
+    expect(single.status).toBe(200);
+    expect(single.body.serialNumber).toBe('SEL1');
+    expect((await call(sim, 'GET', '/v1.0/deviceManagement/managedDevices?$select=id,serialNumber')).status).toBe(200);
+    expect((await call(sim, 'GET', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities?$select=id')).status).toBe(200);
+    expect(sim.stats().injected5xx).toBe(0);
+  });
+
+  it('projects $select on the collection when autopilotSelectFails is off', async () => {
+    const sim = await simulator({ autopilotSelectFails: false });
+    sim.addAutopilotIdentity({ serialNumber: 'SEL2', groupTag: 'KIOSK' });
+    const reply = await call(sim, 'GET', '/beta/deviceManagement/windowsAutopilotDeviceIdentities?$select=serialNumber,groupTag');
+    expect(reply.status).toBe(200);
+    expect(reply.body.value).toEqual([
+      { '@odata.type': '#microsoft.graph.windowsAutopilotDeviceIdentity', serialNumber: 'SEL2', groupTag: 'KIOSK' },
+    ]);
+  });
+
   it('shows deploymentProfileAssignmentStatus on beta only', async () => {
     const sim = await simulator();
     const { id } = sim.addAutopilotIdentity({ serialNumber: 'BETA-1' });
