@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runBatch } from './commands/batch.js';
+import { runReprovision } from './commands/reprovision.js';
 import { runStatus } from './commands/status.js';
 import { runUpload } from './commands/upload.js';
 import { runValidate } from './commands/validate.js';
@@ -15,13 +16,16 @@ Commands:
   upload <file> --supplier <id> [--name <file name>]    put a file into hash-uploads/<supplier>/ for the intake
   status <serial> [--json]                              a device's state, ids and full history
   batch <batchId> [--json]                              a supplier file: counts per state, rejected and failed devices
+  reprovision <serial> --action <a> --ticket <t> --requested-by <who> [options]
+                                                        a signed re-provisioning request to the app (reprovision --help)
   help                                                  this text
 
 upload, status and batch use the storage account in AzureWebJobsStorage when it is set,
-otherwise the running local stack (found through .local/stack.json; start it with npm start).
+otherwise the running local stack (found through .local/stack.json; start it with npm start);
+reprovision sends to --url, otherwise to the running local stack's API.
 
-Exit codes: 0 done; 1 rows rejected (validate) or device/batch not found (status, batch);
-2 usage errors, unreadable files, no storage or storage errors.
+Exit codes: 0 done; 1 rows rejected (validate), device/batch not found (status, batch) or request not accepted (reprovision);
+2 usage errors, unreadable files, no storage or storage errors, no secret or no answer (reprovision).
 `;
 
 type Command = (argv: string[], io: ZtpIo) => Promise<number>;
@@ -31,6 +35,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   upload: runUpload,
   status: runStatus,
   batch: runBatch,
+  reprovision: runReprovision,
 };
 
 /** Runs one command line (without the `node ztp` prefix) and resolves to its exit code; never throws. */

@@ -3,6 +3,7 @@ import { ConfigError } from './errors.js';
 import { supplierPoliciesFromSetting, type SupplierPolicy } from './domain/suppliers.js';
 // The settings module alone: configuration loads no SDK.
 import { GRAPH_SETTINGS_DEFAULTS, type GraphSettings } from './adapters/graph/settings.js';
+import { webhookKeys } from './http/webhook-signature.js';
 
 /**
  * Every setting, read and validated once. A bad or missing setting fails start-up with a
@@ -15,7 +16,8 @@ export interface AppConfig {
   readonly serviceBus: { readonly connectionString: string } | { readonly fullyQualifiedNamespace: string };
   /** Real-world durations; the runtime scales the budget window, sync interval and default Retry-After. */
   readonly graph: GraphSettings;
-  readonly webhookSecret: string;
+  /** HMAC keys of the re-provisioning webhook, in the setting's order (the first is the one senders are given). */
+  readonly webhookKeys: readonly Buffer[];
   readonly suppliers: readonly SupplierPolicy[];
   readonly timeScale: number;
   readonly intake: {
@@ -104,8 +106,17 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (staticToken && new URL(graphBaseUrl).hostname === 'graph.microsoft.com') {
     throw new ConfigError('GRAPH_STATIC_TOKEN', 'is only for simulators; unset it when GRAPH_BASE_URL is Microsoft Graph');
   }
-  const webhookSecret = required(env, 'REPROVISION_WEBHOOK_SECRET', 'the shared HMAC secret of the re-provisioning webhook');
-  if (webhookSecret.length < 16) throw new ConfigError('REPROVISION_WEBHOOK_SECRET', 'must be at least 16 characters');
+  const webhookSecret = required(
+    env,
+    'REPROVISION_WEBHOOK_SECRET',
+    'the shared HMAC secret of the re-provisioning webhook, or several separated by commas while rotating',
+  );
+  let keys: Buffer[];
+  try {
+    keys = webhookKeys(webhookSecret);
+  } catch (error) {
+    throw new ConfigError('REPROVISION_WEBHOOK_SECRET', error instanceof Error ? error.message : String(error));
+  }
 
   let suppliers: readonly SupplierPolicy[];
   try {
@@ -133,7 +144,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       defaultRetryAfterMs:
         positiveNumber(env, 'GRAPH_DEFAULT_RETRY_AFTER_SECONDS', GRAPH_SETTINGS_DEFAULTS.defaultRetryAfterMs / 1000) * 1000,
     },
-    webhookSecret,
+    webhookKeys: keys,
     suppliers,
     timeScale,
     intake: {

@@ -72,7 +72,7 @@ describe('defaults', () => {
     const config = load();
     expect(config).toMatchObject({
       storageConnectionString: 'UseDevelopmentStorage=true',
-      webhookSecret: '0123456789abcdef',
+      webhookKeys: [Buffer.from('0123456789abcdef')],
       suppliers: [CONTOSO],
       timeScale: 1,
       logLevel: 'info',
@@ -230,6 +230,8 @@ describe('ZTP_IMPORT_ID_PREFIX', () => {
 });
 
 describe('REPROVISION_WEBHOOK_SECRET', () => {
+  const keys = (value: string) => load({ REPROVISION_WEBHOOK_SECRET: value }).webhookKeys;
+
   it.each([['x'.repeat(15)], ['short']])('refuses %j: under 16 characters', (value) => {
     expect(refusal({ REPROVISION_WEBHOOK_SECRET: value }).setting).toBe('REPROVISION_WEBHOOK_SECRET');
   });
@@ -238,8 +240,35 @@ describe('REPROVISION_WEBHOOK_SECRET', () => {
     expect(refusal({ REPROVISION_WEBHOOK_SECRET: `  ${'x'.repeat(15)}  ` }).setting).toBe('REPROVISION_WEBHOOK_SECRET');
   });
 
-  it.each([['x'.repeat(16)], ['whsec_' + 'A'.repeat(40)]])('accepts %j', (value) => {
-    expect(load({ REPROVISION_WEBHOOK_SECRET: value }).webhookSecret).toBe(value);
+  it('takes a plain secret as its UTF-8 bytes', () => {
+    expect(keys('x'.repeat(16))).toEqual([Buffer.from('x'.repeat(16))]);
+    expect(keys(' geheim-schlüssel-für-ztp ')).toEqual([Buffer.from('geheim-schlüssel-für-ztp', 'utf8')]);
+  });
+
+  it('takes a whsec_ secret as the bytes its base64 rest decodes to', () => {
+    expect(keys('whsec_' + 'A'.repeat(40))).toEqual([Buffer.alloc(30)]);
+    expect(keys('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toEqual([Buffer.from('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'base64')]);
+  });
+
+  it('reads two secrets separated by a comma, in order, each trimmed', () => {
+    const first = 'new-secret-0123456789';
+    expect(keys(` ${first} , whsec_${Buffer.alloc(24, 7).toString('base64')} `)).toEqual([Buffer.from(first), Buffer.alloc(24, 7)]);
+  });
+
+  it.each([
+    ['the second of two is too short', `${'a'.repeat(16)},${'b'.repeat(15)}`, 'secret 2 of 2 is shorter than 16 characters'],
+    ['the first of two is too short', `tiny-one,${'b'.repeat(16)}`, 'secret 1 of 2 is shorter than 16 characters'],
+    ['an empty entry between two', `${'a'.repeat(16)},,${'b'.repeat(16)}`, 'secret 2 of 3 is empty'],
+    ['a trailing comma', `${'a'.repeat(16)},`, 'secret 2 of 2 is empty'],
+    ['only commas', ' , , ', 'is empty'],
+    ['whsec_ with characters outside base64', 'whsec_not*base64*at*all*0123', 'is not valid base64'],
+    ['whsec_ with a broken length', `whsec_${'A'.repeat(41)}`, 'is not valid base64'],
+    ['whsec_ decoding to 15 bytes', `whsec_${Buffer.alloc(15, 1).toString('base64')}`, 'decodes to fewer than 16 bytes'],
+  ])('refuses %s, saying what is wrong without the secret', (_label, value, message) => {
+    const error = refusal({ REPROVISION_WEBHOOK_SECRET: value });
+    expect(error.setting).toBe('REPROVISION_WEBHOOK_SECRET');
+    expect(error.message).toContain(message);
+    for (const secret of value.split(',').filter((part) => part.trim().length > 3)) expect(error.message).not.toContain(secret.trim());
   });
 });
 

@@ -51,7 +51,13 @@ describe('ztp dispatcher', () => {
   });
 
   it('lists every command and the exit codes in the usage', () => {
-    for (const command of ['validate <file>', 'upload <file> --supplier <id>', 'status <serial>', 'batch <batchId>'])
+    for (const command of [
+      'validate <file>',
+      'upload <file> --supplier <id>',
+      'status <serial>',
+      'batch <batchId>',
+      'reprovision <serial>',
+    ])
       expect(USAGE).toContain(command);
     expect(USAGE).toMatch(/Exit codes: 0 .*1 .*\n2 /);
   });
