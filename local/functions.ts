@@ -10,6 +10,8 @@ import { getDeviceOptions } from '../functions/get-device.js';
 import { healthOptions } from '../functions/health.js';
 import { importDevicesOptions } from '../functions/import-devices.js';
 import { intakeHashFileOptions } from '../functions/intake-hash-file.js';
+import { reprovisionOptions } from '../functions/reprovision.js';
+import { reprovisionDeviceOptions } from '../functions/reprovision-device.js';
 import { sweeperOptions } from '../functions/sweeper.js';
 
 /**
@@ -26,8 +28,10 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
   { name: 'intakeHashFile', trigger: 'blob', options: intakeHashFileOptions },
   { name: 'importDevices', trigger: 'serviceBus', options: importDevicesOptions },
   { name: 'followUp', trigger: 'serviceBus', options: followUpOptions },
+  { name: 'reprovision', trigger: 'serviceBus', options: reprovisionOptions },
   { name: 'getDevice', trigger: 'http', options: getDeviceOptions },
   { name: 'getBatch', trigger: 'http', options: getBatchOptions },
+  { name: 'reprovisionDevice', trigger: 'http', options: reprovisionDeviceOptions },
   { name: 'health', trigger: 'http', options: healthOptions },
   { name: 'sweeper', trigger: 'timer', options: sweeperOptions },
 ];

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { BlobStore } from './adapters/blobs/blob-store.js';
 import { createServiceBusClient, WorkQueue } from './adapters/bus/work-queue.js';
 import { budgetLimitsFrom, createGraphClientFromSettings, createTableBudget, type GraphClient } from './adapters/graph/index.js';
 import { BatchRepository } from './adapters/tables/batch-repository.js';
 import { DeadLetterCursorRepository } from './adapters/tables/dead-letter-cursors.js';
 import { DeviceRepository } from './adapters/tables/device-repository.js';
+import { IdempotencyRepository } from './adapters/tables/idempotency-store.js';
 import { PoisonRepository } from './adapters/tables/poison-store.js';
 import { TableStore } from './adapters/tables/table-store.js';
 import { TickLeaseRepository } from './adapters/tables/tick-leases.js';
@@ -14,6 +16,7 @@ import { createLogger, type Logger } from './log.js';
 import { QUEUES } from './messages/index.js';
 import { graphPolicy, pipelinePolicy, sweeperPolicy } from './policies.js';
 import { checkHealth, sharedHealthCheck, type HealthReport } from './services/health.js';
+import type { WebhookDeps } from './http/reprovision-webhook.js';
 import type { IntakeDeps } from './services/intake/index.js';
 import type { DispatchDeps } from './services/pipeline/dispatch.js';
 import type { SweeperDeps } from './services/sweeper.js';
@@ -42,6 +45,7 @@ export interface Runtime {
   intakeDeps(): IntakeDeps;
   pipelineDeps(): DispatchDeps;
   sweeperDeps(): SweeperDeps;
+  reprovisionDeps(): WebhookDeps;
   /** Storage, Service Bus and Graph checked at once; callers within a few seconds share one check. */
   health(): Promise<HealthReport>;
   close(): Promise<void>;
@@ -56,7 +60,8 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const leases = TickLeaseRepository.fromConnectionString(storage);
   const cursors = DeadLetterCursorRepository.fromConnectionString(storage, now);
   const poison = PoisonRepository.fromConnectionString(storage);
-  await Promise.all([devices.ensure(), batches.ensure(), leases.ensure(), cursors.ensure(), poison.ensure()]);
+  const idempotency = IdempotencyRepository.fromConnectionString(storage);
+  await Promise.all([devices.ensure(), batches.ensure(), leases.ensure(), cursors.ensure(), poison.ensure(), idempotency.ensure()]);
   const bus = createServiceBusClient(config.serviceBus);
   const queue = new WorkQueue(bus);
 
@@ -69,8 +74,15 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const graph = createGraphClientFromSettings(graphSettings, budget);
 
   const ticks = { leases, queue, now };
-  const pipeline: DispatchDeps = { ...pipelinePolicy(config), devices, graph, queue, ticks, poison, log, now };
-  const sweeper: SweeperDeps = { devices, batches, queue, ticks, cursors, poison, log, now, policy: sweeperPolicy(config) };
+  const policy = pipelinePolicy(config);
+  const pipeline: DispatchDeps = { ...policy, devices, graph, queue, ticks, poison, log, now };
+  const sweeper: SweeperDeps = { devices, batches, queue, ticks, cursors, poison, idempotency, log, now, policy: sweeperPolicy(config) };
+  const reprovision: WebhookDeps = {
+    keys: config.webhookKeys,
+    accept: { devices, idempotency, queue, log, now, newRequestId: randomUUID, deadlineMs: policy.waits.deadlines.reprovision },
+    log,
+    now,
+  };
   const intake: IntakeDeps = { blobs, devices, batches, queue, suppliers: config.suppliers, limits: config.intake, log, now };
   const health = sharedHealthCheck(async () => {
     const report = await checkHealth(
@@ -98,6 +110,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     intakeDeps: () => intake,
     pipelineDeps: () => pipeline,
     sweeperDeps: () => sweeper,
+    reprovisionDeps: () => reprovision,
     health,
     async close() {
       graph.close();

@@ -1,3 +1,4 @@
+import { REPROVISION_ACTIONS, type ReprovisionAction } from '../../shared/domain/lifecycle.js';
 import { randomUUID } from 'node:crypto';
 import { ZtpError } from '../../shared/errors.js';
 import { signStandardWebhooks, signZtp, webhookKeys, type SignatureScheme } from '../../shared/http/webhook-signature.js';
@@ -26,9 +27,6 @@ export const REPROVISION_USAGE = `Usage: ztp reprovision <serial> --action <acti
 Signs with the first secret in REPROVISION_WEBHOOK_SECRET. Exit 0 accepted (202); 1 any other
 answer; 2 usage errors, no secret, or no answer.
 `;
-
-export const REPROVISION_ACTIONS = ['autopilot-reset', 'wipe', 'fresh-start', 'retag', 'deregister'] as const;
-export type ReprovisionAction = (typeof REPROVISION_ACTIONS)[number];
 
 /** The app answered, but not with 202. */
 export const EXIT_NOT_ACCEPTED = 1;

@@ -1,7 +1,7 @@
 import { DeviceRepository } from '../../shared/adapters/tables/device-repository.js';
 import type { DeviceEvent } from '../../shared/domain/device.js';
 import { isReasonCode, reasonText } from '../../shared/domain/reason-codes.js';
-import { deviceStatus, type PublicDevice } from '../../shared/services/status.js';
+import { deviceStatus, type PublicDevice, type PublicRequest } from '../../shared/services/status.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_NOT_FOUND, EXIT_OK, fields, printable, type ZtpIo } from '../io.js';
 import { connect, resolveStorage } from '../storage.js';
@@ -61,6 +61,13 @@ export function statusText(device: PublicDevice, history: readonly DeviceEvent[]
       ['deadline', show(device.deadlineAt)],
       ['reasons', device.reasons.length === 0 ? undefined : device.reasons.map(describeReason).join('; ')],
       ['note', show(device.note)],
+      ['open request', device.openRequest ? openRequestText(device.openRequest) : undefined],
+      [
+        'last request',
+        device.reprovision && !device.openRequest
+          ? `${openRequestText(device.reprovision)}${device.reprovision.failure ? `, ${show(device.reprovision.failure)}` : ''}`
+          : undefined,
+      ],
       ['generation', String(device.generation)],
       ['created', device.createdAt],
       ['updated', device.updatedAt],
@@ -69,6 +76,13 @@ export function statusText(device: PublicDevice, history: readonly DeviceEvent[]
   lines.push(`History (${history.length} ${history.length === 1 ? 'event' : 'events'}):`);
   for (const event of history) lines.push(`  ${eventLine(event)}`);
   return `${lines.join('\n')}\n`;
+}
+
+function openRequestText(request: PublicRequest): string {
+  const tag = request.groupTag === undefined ? '' : ` to ${request.groupTag}`;
+  return printable(
+    `${request.action}${tag} (ticket ${request.ticket}, request ${request.requestId}, asked ${request.requestedAt}, ${request.stage})`,
+  );
 }
 
 function eventLine(event: DeviceEvent): string {

@@ -1,5 +1,6 @@
 import { IllegalTransitionError } from '../errors.js';
 import { canTransition, type DeviceState, type TransitionReason, type WaitStep } from './lifecycle.js';
+import type { ReprovisionRequest } from './reprovision-request.js';
 
 /** A device as the product knows it: one per serial number. */
 export interface DeviceRecord {
@@ -36,6 +37,8 @@ export interface DeviceRecord {
    */
   readonly profileBaseline: string | undefined;
   readonly note: string | undefined;
+  /** The latest service-desk request: open while the device is `reprovisioning` (or stalled on it), kept afterwards. */
+  readonly reprovision: ReprovisionRequest | undefined;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly eventCount: number;
@@ -128,6 +131,7 @@ export function newDevice(
     pollAttempt: 0,
     profileBaseline: undefined,
     note: undefined,
+    reprovision: undefined,
     createdAt: at,
     updatedAt: at,
     eventCount: 1,

@@ -6,10 +6,17 @@ import type { DeviceState, TransitionReason } from './lifecycle.js';
  * intake carries the decision out with one guarded write and, for a re-tag, one message.
  */
 
-/** States a new file may start over from: the device is imported again with the row's data. */
+/**
+ * States a new file may start over from: the device is imported again with the row's data
+ * (`deregistered` only when the service desk allowed re-import).
+ */
 export const RESUBMITTABLE: ReadonlySet<DeviceState> = new Set(['rejected', 'failed', 'deregistered']);
 
 export type AcceptedRowDecision =
+  /** The service desk is re-provisioning the device: the row changes nothing (warning `device-busy`). */
+  | { readonly kind: 'busy' }
+  /** Deregistered by the service desk without allowing re-import: the row is rejected (`deregistered-device`). */
+  | { readonly kind: 'deregistered' }
   /** Recorded by an earlier run of this same file: queue it again (the chunk ids dedupe). */
   | { readonly kind: 'same-file' }
   /** Start over as `received` with the row's data and a new generation. */
@@ -32,6 +39,9 @@ export function decideAcceptedRow(
   known: DeviceRecord,
   row: { readonly batchId: string; readonly groupTag: string | undefined },
 ): AcceptedRowDecision {
+  // Rows never interrupt the service desk, nor undo a deregistration it did not open up.
+  if (known.state === 'reprovisioning') return { kind: 'busy' };
+  if (known.state === 'deregistered' && known.reprovision?.allowReimport !== true) return { kind: 'deregistered' };
   if (known.batchId === row.batchId) return { kind: 'same-file' };
   if (RESUBMITTABLE.has(known.state) || known.state === 'received') {
     return { kind: 'resubmit', reason: known.state === 'received' ? 'group-tag-changed' : 'resubmitted-from-file' };

@@ -42,6 +42,7 @@ export type TransitionReason =
   | 'reprovision-requested'
   | 'reprovision-complete'
   | 'deregistered'
+  | 'reprovision-failed'
   | 'redriven';
 
 const ALLOWED: Readonly<Record<DeviceState, readonly DeviceState[]>> = {
@@ -79,3 +80,28 @@ export function allowedTransitions(from: DeviceState): readonly DeviceState[] {
 
 /** The provisioning step a waiting state is waiting on; recorded when a device stalls. */
 export type WaitStep = 'import' | 'group-tag' | 'profile-assignment' | 'enrolment' | 'reprovision';
+
+/** What the service desk can ask for (product contract: the re-provisioning webhook). */
+export const REPROVISION_ACTIONS = ['autopilot-reset', 'wipe', 'fresh-start', 'retag', 'deregister'] as const;
+export type ReprovisionAction = (typeof REPROVISION_ACTIONS)[number];
+
+/**
+ * The states each action may start from. Every action leads through `reprovisioning` and ends
+ * in `enrolled`, `profile-assigned` (a re-tag of a device not yet enrolled) or `deregistered`;
+ * a permanent refusal returns the device to the state it came from. While a device is
+ * `received`, `importing`, `rejected`, `reprovisioning` or `deregistered`, nothing may be asked.
+ */
+export const REPROVISION_ALLOWED_FROM: Readonly<Record<ReprovisionAction, readonly DeviceState[]>> = {
+  'autopilot-reset': ['enrolled'],
+  wipe: ['enrolled'],
+  'fresh-start': ['enrolled'],
+  retag: ['registered', 'profile-assigned', 'enrolled', 'stalled'],
+  deregister: ['registered', 'profile-assigned', 'enrolled', 'failed', 'stalled'],
+};
+
+/** Where a completed action leaves the device, by the state it came from. */
+export function stateAfterReprovision(action: ReprovisionAction, from: DeviceState): DeviceState {
+  if (action === 'deregister') return 'deregistered';
+  if (action === 'retag') return from === 'enrolled' ? 'enrolled' : 'profile-assigned';
+  return 'enrolled';
+}

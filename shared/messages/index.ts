@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { describeIssues, parseEnvelope, type Envelope, type Poison } from './envelope.js';
 import { IMPORT_CHUNK, importChunkPayloadSchema, type ImportChunkPayload } from './import-chunk.js';
 import { QUEUES, type QueueName } from './queues.js';
+import { REPROVISION, reprovisionPayloadSchema, type ReprovisionPayload } from './reprovision.js';
 import { RETAG, retagPayloadSchema, type RetagPayload } from './retag.js';
 import { TICK, tickPayloadSchema, type TickPayload } from './tick.js';
 
@@ -23,6 +24,7 @@ export {
 } from './import-chunk.js';
 export { isQueueName, QUEUES, type QueueName } from './queues.js';
 export { rescheduledCopy } from './retry.js';
+export { REPROVISION, reprovisionMessage, reprovisionQueue, type ReprovisionMessage, type ReprovisionPayload } from './reprovision.js';
 export { RETAG, retagMessage, retagQueue, type RetagMessage, type RetagPayload } from './retag.js';
 export { TICK, TICK_NAMES, tickMessage, tickQueue, type TickMessage, type TickName, type TickPayload } from './tick.js';
 
@@ -30,6 +32,7 @@ export { TICK, TICK_NAMES, tickMessage, tickQueue, type TickMessage, type TickNa
 export type PipelineMessage =
   | (Envelope<typeof IMPORT_CHUNK, ImportChunkPayload> & { readonly kind: typeof IMPORT_CHUNK })
   | (Envelope<typeof RETAG, RetagPayload> & { readonly kind: typeof RETAG })
+  | (Envelope<typeof REPROVISION, ReprovisionPayload> & { readonly kind: typeof REPROVISION })
   | (Envelope<typeof TICK, TickPayload> & { readonly kind: typeof TICK });
 
 export type PipelineKind = PipelineMessage['kind'];
@@ -37,6 +40,7 @@ export type PipelineKind = PipelineMessage['kind'];
 const PAYLOADS: Readonly<Record<PipelineKind, z.ZodType>> = {
   [IMPORT_CHUNK]: importChunkPayloadSchema,
   [RETAG]: retagPayloadSchema,
+  [REPROVISION]: reprovisionPayloadSchema,
   [TICK]: tickPayloadSchema,
 };
 
@@ -44,7 +48,7 @@ const PAYLOADS: Readonly<Record<PipelineKind, z.ZodType>> = {
 export const KINDS_BY_QUEUE: Readonly<Record<QueueName, readonly PipelineKind[]>> = {
   [QUEUES.import]: [IMPORT_CHUNK],
   [QUEUES.followup]: [TICK, RETAG],
-  [QUEUES.reprovision]: [],
+  [QUEUES.reprovision]: [REPROVISION],
 };
 
 /** A received body as the message it claims to be, or the poison it is. */
@@ -55,7 +59,7 @@ export function parseMessage(queue: QueueName, body: unknown): { ok: true; messa
   const known = { kind: envelope.kind, correlationId: envelope.correlationId };
   const kind = KINDS_BY_QUEUE[queue].find((candidate) => candidate === envelope.kind);
   if (kind === undefined) {
-    const carried = KINDS_BY_QUEUE[queue].join(', ') || 'nothing yet';
+    const carried = KINDS_BY_QUEUE[queue].join(', ');
     return {
       ok: false,
       reason: 'unknown-kind',

@@ -6,7 +6,7 @@ import { QUEUES } from './queues.js';
 
 export const TICK = 'tick';
 
-export const TICK_NAMES = ['imports', 'autopilot'] as const;
+export const TICK_NAMES = ['imports', 'autopilot', 'reprovision'] as const;
 export type TickName = (typeof TICK_NAMES)[number];
 
 export const tickPayloadSchema = z.object({

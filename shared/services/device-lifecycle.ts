@@ -13,7 +13,7 @@ import type { DeviceStore, Versioned } from './ports.js';
 type DeviceWrites = Pick<DeviceStore, 'create' | 'save'>;
 
 export async function applyTransition(
-  devices: DeviceWrites,
+  devices: Pick<DeviceStore, 'save'>,
   log: Logger,
   current: Versioned<DeviceRecord>,
   input: TransitionInput,

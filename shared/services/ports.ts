@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { BatchRecord } from '../domain/batch.js';
 import type { DeviceEvent, DeviceRecord } from '../domain/device.js';
+import type { IdempotencyRecord } from '../domain/idempotency.js';
 import type { DeviceState, WaitStep } from '../domain/lifecycle.js';
 import type { OutgoingMessage, QueueName } from '../messages/index.js';
 
@@ -102,6 +103,18 @@ export interface PoisonStore {
   /** True when this call set it aside; false when a redelivery finds it there already. */
   park(record: PoisonRecord): Promise<boolean>;
   list(): AsyncIterable<PoisonRecord>;
+}
+
+/**
+ * Idempotency records of the re-provisioning webhook, one per key. EntityExistsError when a
+ * create finds the key taken, ConcurrencyConflictError when a save finds it moved on.
+ */
+export interface IdempotencyStore {
+  get(key: string): Promise<Versioned<IdempotencyRecord> | undefined>;
+  create(record: IdempotencyRecord): Promise<Versioned<IdempotencyRecord>>;
+  save(record: IdempotencyRecord, etag: string): Promise<Versioned<IdempotencyRecord>>;
+  /** Removes records expired before `now`; returns how many. */
+  purgeExpired(now: Date): Promise<number>;
 }
 
 /** What a dead-lettered message says about itself; never its body. */

@@ -1,6 +1,7 @@
 import type { BatchRecord } from '../domain/batch.js';
 import type { DeviceEvent, DeviceRecord } from '../domain/device.js';
 import type { DeviceState } from '../domain/lifecycle.js';
+import { openRequest, type ReprovisionRequest } from '../domain/reprovision.js';
 import type { BatchStore, DeviceStore } from './ports.js';
 
 /**
@@ -9,12 +10,33 @@ import type { BatchStore, DeviceStore } from './ports.js';
  * here: the service desk needs to know whether a user is assigned, not who.
  */
 
-/** The stored record without the hardware hash and the UPN. */
-export type PublicDevice = Omit<DeviceRecord, 'hardwareHash' | 'assignedUser'> & { readonly userAssigned: boolean };
+/** A service-desk request without who asked (a person). */
+export type PublicRequest = Omit<ReprovisionRequest, 'requestedBy'>;
+
+/**
+ * The stored record without the hardware hash, the UPN and who asked for a re-provisioning;
+ * `openRequest` is the request the device is working on (reprovisioning, or stalled on it).
+ */
+export type PublicDevice = Omit<DeviceRecord, 'hardwareHash' | 'assignedUser' | 'reprovision'> & {
+  readonly userAssigned: boolean;
+  readonly reprovision: PublicRequest | undefined;
+  readonly openRequest: PublicRequest | undefined;
+};
+
+function publicRequest(request: ReprovisionRequest | undefined): PublicRequest | undefined {
+  if (request === undefined) return undefined;
+  const { requestedBy: _who, ...rest } = request;
+  return rest;
+}
 
 export function publicDevice(record: DeviceRecord): PublicDevice {
-  const { hardwareHash: _hash, assignedUser, ...rest } = record;
-  return { ...rest, userAssigned: assignedUser !== undefined };
+  const { hardwareHash: _hash, assignedUser, reprovision, ...rest } = record;
+  return {
+    ...rest,
+    userAssigned: assignedUser !== undefined,
+    reprovision: publicRequest(reprovision),
+    openRequest: publicRequest(openRequest(record)),
+  };
 }
 
 const SENSITIVE_DETAIL_KEYS = new Set([

@@ -6,12 +6,23 @@ import { isPastDeadline } from '../domain/waiting.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../errors.js';
 import { EVENTS } from '../events.js';
 import type { Logger } from '../log.js';
-import { importChunkQueue, QUEUES, requeueMessage, type ImportChunkMessage, type QueueName } from '../messages/index.js';
+import { openRequest } from '../domain/reprovision.js';
+import {
+  importChunkQueue,
+  QUEUES,
+  reprovisionMessage,
+  reprovisionQueue,
+  requeueMessage,
+  TICK_NAMES,
+  type ImportChunkMessage,
+  type QueueName,
+} from '../messages/index.js';
 import type {
   BatchStore,
   DeadLetterCursorStore,
   DeadLetteredMessage,
   DeviceStore,
+  IdempotencyStore,
   MessageQueue,
   PoisonStore,
   StateClause,
@@ -24,6 +35,8 @@ import { pollWaitedOn, WATCHED } from './pipeline/watched.js';
  * - revives a poll chain that was lost (its scheduled message dead-lettered or never sent)
  *   while devices still wait on it;
  * - re-queues `received` devices that no import message picked up;
+ * - sends again the message of an accepted re-provisioning request that no worker started
+ *   (the webhook stopped between recording the request and queueing it);
  * - surfaces dead-lettered messages: one `deadletter.found` event each, once; the messages
  *   stay where they are for operators;
  * - logs one `sweeper.run` summary.
@@ -57,6 +70,8 @@ export interface SweeperDeps {
   readonly cursors: DeadLetterCursorStore;
   /** Messages the handlers set aside as unreadable: counted, like dead letters, for operators. */
   readonly poison: Pick<PoisonStore, 'list'>;
+  /** The webhook's idempotency records: each run removes those past their 24 hours. */
+  readonly idempotency?: Pick<IdempotencyStore, 'purgeExpired'>;
   readonly log: Logger;
   readonly now: Clock;
   readonly policy: SweeperPolicy;
@@ -84,17 +99,21 @@ export interface SweepSummary {
   readonly ticks: Readonly<Record<TickName, TickOutcome>>;
   readonly revivedTicks: number;
   readonly requeued: number;
+  /** Accepted re-provisioning requests whose message was sent again. */
+  readonly reprovisionResent: number;
   /** Old `received` devices left alone because their file is still being recorded. */
   readonly requeueDeferred: number;
   readonly deadLetters: Readonly<Record<string, DeadLetterCount>>;
   readonly newDeadLetters: number;
   /** Messages set aside as unreadable (`message.poisoned`), by queue; they stay until an operator removes them. */
   readonly poisoned: Readonly<Record<string, number>>;
+  /** Idempotency records removed after their 24 hours. */
+  readonly expiredKeys: number;
   readonly failedSteps: readonly string[];
 }
 
 /** Devices the sweeper looks at: those not yet picked up, and those a poll watches. */
-const SCANNED: readonly StateClause[] = [{ state: 'received' }, ...WATCHED.imports, ...WATCHED.autopilot];
+const SCANNED: readonly StateClause[] = [{ state: 'received' }, ...WATCHED.imports, ...WATCHED.autopilot, ...WATCHED.reprovision];
 
 interface Scan {
   readonly waiting: Partial<Record<DeviceState, number>>;
@@ -102,6 +121,8 @@ interface Scan {
   readonly overdue: number;
   readonly polls: ReadonlySet<TickName>;
   readonly oldReceived: readonly ReceivedDevice[];
+  /** Requests accepted long enough ago that their worker should have started them. */
+  readonly unstarted: readonly { readonly serialNumber: string; readonly requestId: string }[];
 }
 
 /** Only what a re-queue needs: a large backlog must not hold every hardware hash in memory. */
@@ -112,12 +133,22 @@ async function scanDevices(deps: SweeperDeps): Promise<Scan> {
   const waiting: Partial<Record<DeviceState, number>> = {};
   const polls = new Set<TickName>();
   const oldReceived: ReceivedDevice[] = [];
+  const unstarted: { serialNumber: string; requestId: string }[] = [];
   let stalled = 0;
   let overdue = 0;
   for await (const { value: device } of deps.devices.matching(SCANNED)) {
     const poll = pollWaitedOn(device);
     if (poll) polls.add(poll);
-    if (device.state !== 'received' && device.state !== 'stalled' && poll === undefined) continue;
+    const request = openRequest(device);
+    if (
+      device.state === 'reprovisioning' &&
+      request &&
+      (request.stage === 'accepted' || request.stage === 'sending') &&
+      !(now.getTime() - Date.parse(device.updatedAt) < deps.policy.requeueAfterMs)
+    ) {
+      unstarted.push({ serialNumber: device.serialNumber, requestId: request.requestId });
+    }
+    if (device.state !== 'received' && device.state !== 'stalled' && device.state !== 'reprovisioning' && poll === undefined) continue;
     waiting[device.state] = (waiting[device.state] ?? 0) + 1;
     if (device.state === 'stalled') stalled++;
     else if (device.waitingFor !== undefined && isPastDeadline(device.deadlineAt, now)) overdue++;
@@ -131,7 +162,22 @@ async function scanDevices(deps: SweeperDeps): Promise<Scan> {
       });
     }
   }
-  return { waiting, stalled, overdue, polls, oldReceived };
+  return { waiting, stalled, overdue, polls, oldReceived, unstarted };
+}
+
+/** The same message id as the webhook's: a message still queued absorbs the copy. */
+async function resendUnstarted(deps: SweeperDeps, requests: Scan['unstarted'], correlationId: string): Promise<number> {
+  await deps.queue.send(
+    reprovisionQueue,
+    requests.map((request) => reprovisionMessage(request, correlationId)),
+  );
+  for (const request of requests) {
+    deps.log.info(
+      { event: EVENTS.sweeperReprovisionResent, correlationId, serial: request.serialNumber, requestId: request.requestId },
+      `re-provisioning request ${request.requestId} sent again: no worker had started it`,
+    );
+  }
+  return requests.length;
 }
 
 async function revivePoll(deps: SweeperDeps, tick: TickName, correlationId: string): Promise<TickOutcome> {
@@ -270,10 +316,13 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
   }
 
   const scan = await step<Scan | undefined>('scan-devices', () => scanDevices(deps), undefined);
-  const ticks: Record<TickName, TickOutcome> = { imports: 'idle', autopilot: 'idle' };
+  const ticks: Record<TickName, TickOutcome> = { imports: 'idle', autopilot: 'idle', reprovision: 'idle' };
   let requeue = { requeued: 0, deferred: 0 };
+  let reprovisionResent = 0;
   if (scan) {
-    for (const tick of ['imports', 'autopilot'] as const) {
+    if (scan.unstarted.length > 0)
+      reprovisionResent = await step('resend-reprovision', () => resendUnstarted(deps, scan.unstarted, correlationId), 0);
+    for (const tick of TICK_NAMES) {
       if (scan.polls.has(tick)) ticks[tick] = await step(`revive-${tick}`, () => revivePoll(deps, tick, correlationId), 'pending');
     }
     if (scan.oldReceived.length > 0)
@@ -289,6 +338,8 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
   const revivedTicks = Object.values(ticks).filter((outcome) => outcome === 'revived').length;
   const newDeadLetters = Object.values(deadLetters).reduce((sum, count) => sum + count.new, 0);
   const poisoned = await step('poison', () => countPoisoned(deps), {});
+  const idempotency = deps.idempotency;
+  const expiredKeys = idempotency ? await step('expire-idempotency-keys', () => idempotency.purgeExpired(deps.now()), 0) : 0;
   const summary: SweepSummary = {
     waiting: scan?.waiting ?? {},
     stalled: scan?.stalled ?? 0,
@@ -296,14 +347,16 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
     ticks,
     revivedTicks,
     requeued: requeue.requeued,
+    reprovisionResent,
     requeueDeferred: requeue.deferred,
     deadLetters,
     newDeadLetters,
     poisoned,
+    expiredKeys,
     failedSteps,
   };
   // A run that changed or found nothing is routine: kept out of the info stream.
-  const eventful = revivedTicks > 0 || requeue.requeued > 0 || newDeadLetters > 0 || failedSteps.length > 0;
+  const eventful = revivedTicks > 0 || requeue.requeued > 0 || reprovisionResent > 0 || newDeadLetters > 0 || failedSteps.length > 0;
   deps.log[eventful ? 'info' : 'debug'](
     { event: EVENTS.sweeperRun, correlationId, ...summary },
     `sweep: ${revivedTicks} polls revived, ${requeue.requeued} devices re-queued, ${newDeadLetters} new dead letters, ${summary.stalled} stalled`,

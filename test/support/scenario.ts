@@ -343,7 +343,7 @@ async function storeDevice(
 
 async function peekScenarioMessages(bus: ServiceBusClient, correlationId: string): Promise<QueuedMessage[]> {
   const found: QueuedMessage[] = [];
-  for (const queue of [QUEUES.import, QUEUES.followup] as const) {
+  for (const queue of [QUEUES.import, QUEUES.followup, QUEUES.reprovision] as const) {
     const receiver = bus.createReceiver(queue);
     try {
       // From the first message each time: an implicit peek continues where the last one stopped.

@@ -1,6 +1,7 @@
 import type { DeviceEvent, DeviceRecord } from '../../domain/device.js';
 import { serialKey } from '../../domain/device.js';
 import { isDeviceState, type DeviceState } from '../../domain/lifecycle.js';
+import type { ReprovisionRequest } from '../../domain/reprovision-request.js';
 import type { DeviceStore, StateClause, Versioned } from '../../services/ports.js';
 import { odataString, TableStore, toKey, type EntityProps, type WriteOp } from './table-store.js';
 
@@ -42,6 +43,7 @@ function toDeviceRow(record: DeviceRecord): Row {
     pollAttempt: record.pollAttempt,
     profileBaseline: record.profileBaseline,
     note: record.note,
+    reprovision: record.reprovision ? JSON.stringify(record.reprovision) : undefined,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     eventCount: record.eventCount,
@@ -79,6 +81,7 @@ function fromDeviceRow(row: Row): DeviceRecord {
     pollAttempt: num(row.pollAttempt),
     profileBaseline: str(row.profileBaseline),
     note: str(row.note),
+    reprovision: typeof row.reprovision === 'string' ? (JSON.parse(row.reprovision) as ReprovisionRequest) : undefined,
     createdAt: String(row.createdAt ?? ''),
     updatedAt: String(row.updatedAt ?? ''),
     eventCount: num(row.eventCount),

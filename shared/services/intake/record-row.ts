@@ -2,6 +2,7 @@ import type { BatchRecord } from '../../domain/batch.js';
 import type { DeviceRecord } from '../../domain/device.js';
 import type { AcceptedDevice, ValidatedRow } from '../../domain/hash-file/index.js';
 import { decideAcceptedRow, decideRejectedRow } from '../../domain/known-device-row.js';
+import { reasonText, warningText, type ReasonCode, type WarningCode } from '../../domain/reason-codes.js';
 import type { ReportOutcome } from '../../domain/result-report.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -13,6 +14,8 @@ import { MAX_CONFLICT_RETRIES, type IntakeDeps } from './deps.js';
 /** What a recorded row means for the report and the queues. */
 export interface RowOutcome {
   readonly outcome: ReportOutcome;
+  /** A reason or warning code decided by the device's state rather than by the row's validation. */
+  readonly code?: ReasonCode | WarningCode;
   readonly message?: string;
   /** A serial to import. */
   readonly queue?: string;
@@ -94,6 +97,10 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
   const known = current.value;
   const decision = decideAcceptedRow(known, { batchId: batch.batchId, groupTag: device.groupTag });
   switch (decision.kind) {
+    case 'busy':
+      return { outcome: 'accepted', code: 'device-busy', message: warningText('device-busy') };
+    case 'deregistered':
+      return { outcome: 'rejected', code: 'deregistered-device', message: reasonText('deregistered-device') };
     case 'same-file':
       return accepted;
     case 'resubmit':

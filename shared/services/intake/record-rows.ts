@@ -56,6 +56,7 @@ export interface RecordedRows {
 
 function reportRow(row: ValidatedRow, outcome: RowOutcome): ReportRow {
   const base = reportRowFromValidatedRow(row);
+  if (outcome.code !== undefined) return { ...base, outcome: outcome.outcome, code: outcome.code, message: outcome.message };
   if (outcome.outcome === 'accepted' || outcome.outcome === 'rejected') return base;
   return { ...base, outcome: outcome.outcome, message: [outcome.message, base.message].filter(Boolean).join(' ') };
 }

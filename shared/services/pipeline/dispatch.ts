@@ -6,6 +6,8 @@ import type { PipelineDeps } from './context.js';
 import { importChunk } from './import-chunk.js';
 import { pollAutopilot } from './poll-autopilot.js';
 import { pollImports } from './poll-imports.js';
+import { pollReprovision } from './poll-reprovision.js';
+import { carryOutRequest } from './reprovision.js';
 import { retag } from './retag.js';
 import { beginTickRun, endTickRun, ensureTick } from './ticks.js';
 import { DONE, type WorkResult } from './work.js';
@@ -18,22 +20,23 @@ export interface DispatchDeps extends PipelineDeps {
 /** What became of one message: its work's result, or set aside as poison. */
 export type MessageOutcome = WorkResult | { readonly kind: 'poison'; readonly reason: Poison['reason']; readonly description: string };
 
+const POLLS = { imports: pollImports, autopilot: pollAutopilot, reprovision: pollReprovision } as const;
+
 async function run(deps: PipelineDeps, envelope: PipelineMessage, attempt: number): Promise<WorkResult> {
   switch (envelope.kind) {
     case 'import-chunk':
       return importChunk(deps, envelope.payload, envelope.correlationId, attempt);
     case 'retag':
       return retag(deps, envelope.payload, envelope.correlationId, attempt);
+    case 'reprovision':
+      return carryOutRequest(deps, envelope.payload, envelope.correlationId, attempt);
     case 'tick': {
       // A poll's failures back off with its idle count; its messages carry no attempt.
       const tick = envelope.payload;
       if (!(await beginTickRun(deps.ticks, tick))) return DONE;
       let result: WorkResult;
       try {
-        result =
-          tick.tick === 'imports'
-            ? await pollImports(deps, tick, envelope.correlationId, tick.idle)
-            : await pollAutopilot(deps, tick, envelope.correlationId, tick.idle);
+        result = await POLLS[tick.tick](deps, tick, envelope.correlationId, tick.idle);
       } finally {
         // A run asked for while this one ran comes soon after it, as the same chain.
         if (await endTickRun(deps.ticks, tick)) {

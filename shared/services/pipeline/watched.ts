@@ -1,4 +1,5 @@
 import type { DeviceRecord } from '../../domain/device.js';
+import { openRequest } from '../../domain/reprovision.js';
 import type { TickName } from '../../messages/index.js';
 import type { StateClause } from '../ports.js';
 
@@ -16,7 +17,15 @@ export const WATCHED: Readonly<Record<TickName, readonly StateClause[]>> = {
     { state: 'stalled', waitingFor: ['group-tag', 'profile-assignment', 'enrolment'] },
     { state: 'enrolled', waitingFor: ['group-tag'] },
   ],
+  // Few at a time (service-desk requests); the poll follows those whose Graph call was made.
+  reprovision: [{ state: 'reprovisioning' }],
 };
+
+/** A request whose Graph call was made: the re-provisioning poll follows it (before that, the worker owns it). */
+export function isFollowedUp(device: DeviceRecord): boolean {
+  const stage = openRequest(device)?.stage;
+  return device.state === 'reprovisioning' && (stage === 'sent' || stage === 'managed-device-deleted');
+}
 
 function matches(device: DeviceRecord, clause: StateClause): boolean {
   return (
@@ -29,5 +38,6 @@ function matches(device: DeviceRecord, clause: StateClause): boolean {
 export function pollWaitedOn(device: DeviceRecord): TickName | undefined {
   if (WATCHED.imports.some((clause) => matches(device, clause))) return 'imports';
   if (device.autopilotId && WATCHED.autopilot.some((clause) => matches(device, clause))) return 'autopilot';
+  if (isFollowedUp(device)) return 'reprovision';
   return undefined;
 }

@@ -244,7 +244,7 @@ describe('sweeper', () => {
     const before = Date.now();
     const revived = await sweep();
     const after = Date.now();
-    expect(revived.ticks).toEqual({ imports: 'revived', autopilot: 'idle' });
+    expect(revived.ticks).toEqual({ imports: 'revived', autopilot: 'idle', reprovision: 'idle' });
     expect(revived.waiting).toMatchObject({ importing: 1 });
     const lease = await leases.get('imports');
     expect(reviveDelayMs).toBe(stack.config.pipeline.firstPollMs);
@@ -289,7 +289,53 @@ describe('sweeper', () => {
     ]);
     const summary = await sweep();
     expect(summary).toMatchObject({ stalled: 1, overdue: 1, waiting: { importing: 1, registered: 1, stalled: 1 } });
-    expect(summary.ticks).toEqual({ imports: 'pending', autopilot: 'revived' });
+    expect(summary.ticks).toEqual({ imports: 'pending', autopilot: 'revived', reprovision: 'idle' });
     expect(summary.failedSteps).toEqual([]);
+  });
+  // Last: its devices stay reprovisioning (nothing consumes the queue here).
+  it('sends again the message of a re-provisioning request no worker started, once', async () => {
+    const old = new Date(Date.now() - 20 * MINUTE);
+    const requestId = '0b6f2d0e-7c1a-4f7e-9d55-2f1f0f0c5a01';
+    const request = {
+      requestId,
+      action: 'autopilot-reset' as const,
+      ticket: 'INC7',
+      requestedBy: 'Someone At The Desk',
+      requestedAt: old.toISOString(),
+      fromState: 'enrolled' as const,
+      stage: 'accepted' as const,
+    };
+    const toEnrolled = (['importing', 'registered', 'profile-assigned', 'enrolled'] as const).map((to) => ({
+      to,
+      reason: 'enrolled' as const,
+    }));
+    await storeDevice('SWP-DESK-LOST', old, {}, [
+      ...toEnrolled,
+      { to: 'reprovisioning', reason: 'reprovision-requested', changes: { reprovision: request, waitingFor: 'reprovision' } },
+    ]);
+    // Sent its action already: the poll follows it, the sweeper leaves its message alone.
+    await storeDevice('SWP-DESK-SENT', old, {}, [
+      ...toEnrolled,
+      {
+        to: 'reprovisioning',
+        reason: 'reprovision-requested',
+        changes: {
+          reprovision: { ...request, requestId: '0b6f2d0e-7c1a-4f7e-9d55-2f1f0f0c5a02', stage: 'sent' },
+          waitingFor: 'reprovision',
+        },
+      },
+    ]);
+
+    const first = await sweep();
+    expect(first).toMatchObject({ reprovisionResent: 1, waiting: { reprovisioning: 2 } });
+    expect(first.ticks.reprovision).toBe('revived');
+    const queued = await peekAll(QUEUES.reprovision);
+    expect(queued.map((m) => m.messageId)).toEqual([`reprovision:${requestId}`]);
+    expect(queued[0]?.body).toMatchObject({ kind: 'reprovision', payload: { serialNumber: 'SWP-DESK-LOST', requestId } });
+    expect(events('sweeper.reprovision-resent')).toEqual([expect.objectContaining({ serial: 'SWP-DESK-LOST', requestId })]);
+    expect(JSON.stringify(stack.logLines)).not.toContain('Someone At The Desk');
+
+    await sweep();
+    expect(await peekAll(QUEUES.reprovision)).toHaveLength(1);
   });
 });

@@ -141,10 +141,17 @@ const STARTS_OVER: Readonly<Partial<Record<DeviceState, 'group-tag-changed' | 'r
   received: 'group-tag-changed',
   rejected: 'resubmitted-from-file',
   failed: 'resubmitted-from-file',
-  deregistered: 'resubmitted-from-file',
+};
+
+/** Whatever file names them: rows never interrupt the service desk, nor undo its deregistration. */
+const SERVICE_DESK: Readonly<Partial<Record<DeviceState, AcceptedRowDecision>>> = {
+  reprovisioning: { kind: 'busy' },
+  deregistered: { kind: 'deregistered' },
 };
 
 function expectedFromOtherFile(state: DeviceState, situation: TagSituation): AcceptedRowDecision {
+  const desk = SERVICE_DESK[state];
+  if (desk !== undefined) return desk;
   const reason = STARTS_OVER[state];
   if (reason !== undefined) return { kind: 'resubmit', reason };
   return state === 'enrolled' ? situation.enrolled : situation.onTheWay;
@@ -153,9 +160,10 @@ function expectedFromOtherFile(state: DeviceState, situation: TagSituation): Acc
 describe('decideAcceptedRow', () => {
   describe.each(DEVICE_STATES.map((state) => [state]))('a known device in %s', (state) => {
     // A re-run of the same file must queue the same chunks again and change nothing else.
-    it.each(SITUATIONS.map((situation) => [situation.label, situation]))('named again by the same file (%s): same-file', (_, s) => {
+    const sameFile = SERVICE_DESK[state] ?? { kind: 'same-file' };
+    it.each(SITUATIONS.map((situation) => [situation.label, situation]))(`named again by the same file (%s): ${sameFile.kind}`, (_, s) => {
       const device = known({ state, groupTag: s.recorded, autopilotGroupTag: s.autopilot });
-      expect(decideAcceptedRow(device, { batchId: FIRST_FILE, groupTag: s.row })).toEqual({ kind: 'same-file' });
+      expect(decideAcceptedRow(device, { batchId: FIRST_FILE, groupTag: s.row })).toEqual(sameFile);
     });
 
     it.each(
@@ -167,6 +175,24 @@ describe('decideAcceptedRow', () => {
       const device = known({ state, groupTag: s.recorded, autopilotGroupTag: s.autopilot });
       expect(decideAcceptedRow(device, { batchId: OTHER_FILE, groupTag: s.row })).toEqual(expected);
     });
+  });
+
+  it('imports a deregistered device again, from any file, only when the deregistration allowed it', () => {
+    const request = {
+      requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',
+      action: 'deregister' as const,
+      ticket: 'INC1',
+      requestedBy: 'x',
+      requestedAt: NOW.toISOString(),
+      fromState: 'enrolled' as const,
+      stage: 'done' as const,
+    };
+    const open = known({ state: 'deregistered', reprovision: { ...request, allowReimport: true } });
+    const closed = known({ state: 'deregistered', reprovision: { ...request, allowReimport: false } });
+    for (const batchId of [FIRST_FILE, OTHER_FILE]) {
+      expect(decideAcceptedRow(open, { batchId, groupTag: 'MPS-STD' }).kind).toBe(batchId === FIRST_FILE ? 'same-file' : 'resubmit');
+      expect(decideAcceptedRow(closed, { batchId, groupTag: 'MPS-STD' })).toEqual({ kind: 'deregistered' });
+    }
   });
 
   it('numbers a re-tag from the generation the device is at, not from one', () => {

@@ -13,6 +13,7 @@ const VALID: Readonly<Record<string, unknown>> = {
   'import-chunk': { source: { kind: 'file', batchId: BATCH, chunk: 0 }, serialNumbers: ['PF3K-0042'] },
   retag: { serialNumber: 'PF3K-0042', generation: 4 },
   tick: { tick: 'imports', at: '2026-03-02T12:00:00.000Z', idle: 0 },
+  reprovision: { serialNumber: 'PF3K-0042', requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11' },
 };
 
 const envelope = (kind: string, payload: unknown) => ({ kind, correlationId: 'corr-1', payload });
@@ -21,8 +22,7 @@ describe('KINDS_BY_QUEUE', () => {
   it.each<[QueueName, string[]]>([
     [QUEUES.import, ['import-chunk']],
     [QUEUES.followup, ['retag', 'tick']],
-    // Re-provisioning requests have no handler yet: nothing on that queue is readable.
-    [QUEUES.reprovision, []],
+    [QUEUES.reprovision, ['reprovision']],
   ])('%s carries %j', (queue, kinds) => {
     expect([...KINDS_BY_QUEUE[queue]].sort()).toEqual(kinds);
   });
@@ -115,6 +115,15 @@ const BAD_PAYLOADS: Readonly<Record<string, { queue: QueueName; cases: readonly 
       ['a generation as text', { serialNumber: 'PF3K-0042', generation: SECRET }, 'payload.generation'],
       ['a payload that is text', SECRET, 'payload'],
       ['a payload that is a list', [SECRET], 'payload'],
+    ],
+  },
+  reprovision: {
+    queue: QUEUES.reprovision,
+    cases: [
+      ['no serial', { requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11', token: SECRET }, 'payload.serialNumber'],
+      ['an empty serial', { serialNumber: '', requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11', token: SECRET }, 'payload.serialNumber'],
+      ['no request id', { serialNumber: SECRET }, 'payload.requestId'],
+      ['a request id that is no UUID', { serialNumber: 'PF3K-0042', requestId: SECRET }, 'payload.requestId'],
     ],
   },
   tick: {

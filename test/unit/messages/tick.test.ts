@@ -9,7 +9,7 @@ describe('tickMessage', () => {
     const message = tickMessage(base, 'corr-1');
     expect(message).toEqual({ kind: TICK, correlationId: 'corr-1', messageId: `tick:imports:${Date.parse(AT)}`, payload: base });
     expect(tickQueue).toBe('ztp-followup');
-    expect(TICK_NAMES).toEqual(['imports', 'autopilot']);
+    expect(TICK_NAMES).toEqual(['imports', 'autopilot', 'reprovision']);
     expect(tickPayloadSchema.safeParse(message.payload).success).toBe(true);
   });
 

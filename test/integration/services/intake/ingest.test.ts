@@ -237,4 +237,54 @@ describe('ingestHashFile', () => {
     expect(await reportRows(s, again.reportBlob)).toEqual(await reportRows(s, first.reportBlob));
     expect((await s.messages()).map((m) => m.messageId)).toEqual([`import:${first.batchId}:0`]);
   });
+  it('never interrupts the service desk: a row for a device being re-provisioned changes nothing (device-busy)', async () => {
+    const s = await scenarios.scenario();
+    const request = {
+      requestId: '3d0f5a7e-1b2c-4d5e-8f90-a1b2c3d4e5f6',
+      action: 'autopilot-reset' as const,
+      ticket: 'INC42',
+      requestedBy: 'desk',
+      requestedAt: s.now().toISOString(),
+      fromState: 'enrolled' as const,
+      stage: 'sent' as const,
+    };
+    const busy = await s.given('IN5A', 'reprovisioning', { autopilotId: 'ap-IN5A', reprovision: request, waitingFor: 'reprovision' });
+    const blobName = await upload(s, 'mid-reset', [['IN5A', hashOf('IN5A'), 'MPS-KIOSK']]);
+
+    const result = await ingestHashFile(s.intakeDeps, blobName, s.correlationId);
+
+    expect((await s.devices.get('IN5A'))?.etag).toBe(busy.etag);
+    expect(await reportRows(s, result.reportBlob)).toEqual([['2', 'IN5A', 'accepted', 'device-busy']]);
+    expect(await s.messages()).toEqual([]);
+  });
+
+  it('rejects a row for a deregistered device unless the deregistration allowed re-import', async () => {
+    const s = await scenarios.scenario();
+    const request = {
+      requestId: '3d0f5a7e-1b2c-4d5e-8f90-a1b2c3d4e5f7',
+      action: 'deregister' as const,
+      ticket: 'INC43',
+      requestedBy: 'desk',
+      requestedAt: s.now().toISOString(),
+      fromState: 'enrolled' as const,
+      stage: 'done' as const,
+    };
+    const closed = await s.given('IN6A', 'deregistered', { reprovision: { ...request, allowReimport: false } });
+    await s.given('IN6B', 'deregistered', { reprovision: { ...request, allowReimport: true } });
+    const blobName = await upload(s, 'deregistered', [
+      ['IN6A', hashOf('IN6A'), 'MPS-STD'],
+      ['IN6B', hashOf('IN6B'), 'MPS-STD'],
+    ]);
+
+    const result = await ingestHashFile(s.intakeDeps, blobName, s.correlationId);
+
+    const batchId = result.batchId!;
+    expect((await s.devices.get('IN6A'))?.etag).toBe(closed.etag);
+    expect(await s.device('IN6B')).toMatchObject({ state: 'received', generation: 2, batchId });
+    expect(await reportRows(s, result.reportBlob)).toEqual([
+      ['2', 'IN6A', 'rejected', 'deregistered-device'],
+      ['3', 'IN6B', 'accepted', ''],
+    ]);
+    expect((await s.messages()).map((m) => m.payload)).toEqual([{ source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: ['IN6B'] }]);
+  });
 });

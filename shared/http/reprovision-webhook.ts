@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../domain/clock.js';
+import { EVENTS } from '../events.js';
+import type { Logger } from '../log.js';
+import { acceptReprovision, type AcceptDeps } from '../services/reprovision/accept.js';
+import { answer, problem, routeParam, serialParam, type JsonAnswer } from './answers.js';
+import { parseReprovisionBody } from './reprovision-body.js';
+import { verifyWebhookSignature } from './webhook-signature.js';
+
+/**
+ * POST /api/devices/{serial}/reprovision at the edge: the body read as raw bytes (at most
+ * 16 KiB, counted as it arrives), the signature checked over exactly those bytes, the JSON
+ * validated, then the use case. Every refusal is `{error: {code, message}}` and one
+ * `reprovision.refused` event; nothing here logs the body, a signature or who asked.
+ */
+
+export const MAX_WEBHOOK_BODY_BYTES = 16 * 1024;
+
+/** Idempotency keys as senders use them (UUIDs, ticket numbers, Standard Webhooks' msg_ ids). */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+export interface WebhookDeps {
+  readonly keys: readonly Buffer[];
+  readonly accept: AcceptDeps;
+  readonly log: Logger;
+  readonly now: Clock;
+}
+
+/** What the handler reads of a request: the shape of @azure/functions' HttpRequest. */
+export interface WebhookRequest {
+  readonly url: string;
+  readonly headers: { get(name: string): string | null };
+  readonly params: Readonly<Record<string, string | undefined>>;
+  readonly body: ReadableStream<Uint8Array> | null;
+}
+
+export async function reprovisionWebhook(deps: WebhookDeps, request: WebhookRequest): Promise<JsonAnswer> {
+  const correlationId = randomUUID();
+  const refuse = (status: number, code: string, message: string): JsonAnswer => {
+    deps.log.info({ event: EVENTS.reprovisionRefused, correlationId, status, code }, `re-provisioning request refused: ${code}`);
+    return problem(status, code, message);
+  };
+  const tooLarge = (): JsonAnswer => refuse(413, 'body-too-large', `The body is larger than ${MAX_WEBHOOK_BODY_BYTES} bytes.`);
+
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > MAX_WEBHOOK_BODY_BYTES) return tooLarge();
+  const raw = await readLimited(request.body, MAX_WEBHOOK_BODY_BYTES);
+  if (raw === undefined) return tooLarge();
+
+  const signed = verifyWebhookSignature((name) => request.headers.get(name), raw, deps.keys, deps.now().getTime());
+  if (!signed.ok) return refuse(401, signed.code, signed.message);
+
+  const serial = routeParam(serialParam, request.params.serial, { code: 'invalid-serial', name: 'serial number' });
+  if (!serial.ok) return refuse(400, 'invalid-serial', 'The serial number in the route is not a valid serial number.');
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(raw).toString('utf8'));
+  } catch {
+    return refuse(400, 'invalid-json', 'The body is not valid JSON.');
+  }
+  const body = parseReprovisionBody(json);
+  if (!body.ok) return refuse(400, body.code, body.message);
+  const key = request.headers.get('idempotency-key') ?? signed.webhookId ?? undefined;
+  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+    return refuse(400, 'invalid-idempotency-key', 'The Idempotency-Key must be 1-255 printable ASCII characters without spaces.');
+  }
+
+  const statusUrl = `${new URL(request.url).origin}/api/devices/${encodeURIComponent(serial.value)}`;
+  const result = await acceptReprovision(deps.accept, {
+    serialNumber: serial.value,
+    ask: body.ask,
+    idempotencyKey: key,
+    correlationId,
+    statusUrl,
+  });
+  return answer(result.status, result.body);
+}
+
+/** The whole body, or undefined as soon as it passes `limit` bytes (the rest is never read). */
+async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array | undefined> {
+  if (body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) return undefined;
+      chunks.push(value);
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks);
+}
