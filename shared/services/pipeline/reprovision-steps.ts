@@ -9,6 +9,8 @@ import { applyTransition } from '../device-lifecycle.js';
 import type { GraphFailure, GraphResult } from '../graph-result.js';
 import type { Versioned } from '../ports.js';
 import type { PipelineDeps } from './context.js';
+import { ensureTick } from './ticks.js';
+import { pollWaitedOn } from './watched.js';
 
 /**
  * What the re-provisioning worker and its poll both do with a request: record how far it got,
@@ -57,7 +59,7 @@ export async function completeRequest(
       : observed.managedDeviceId
         ? { managedDeviceId: observed.managedDeviceId }
         : {};
-  await applyTransition(deps.devices, log, device, {
+  const saved = await applyTransition(deps.devices, log, device, {
     to,
     reason: request.action === 'deregister' ? 'deregistered' : 'reprovision-complete',
     correlationId,
@@ -69,6 +71,14 @@ export async function completeRequest(
     { event: EVENTS.reprovisionCompleted, serial: device.value.serialNumber, ...requestFields(request), state: to },
     `${request.action} of ${device.value.serialNumber} done: ${to}`,
   );
+  await resumeProvisioning(deps, saved.value, correlationId);
+}
+
+/** A device back in a waiting state (a re-tag before enrolment, a refusal) is watched again by its poll. */
+async function resumeProvisioning(deps: PipelineDeps, device: DeviceRecord, correlationId: string): Promise<void> {
+  const poll = pollWaitedOn(device);
+  if (poll === undefined || poll === 'reprovision') return;
+  await ensureTick(deps.ticks, poll, new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
 }
 
 /** Graph refused for good: the device returns to the state it came from, waiting as it was. */
@@ -81,7 +91,7 @@ export async function refuseRequest(
   log: Logger,
 ): Promise<void> {
   const previous = request.fromWaiting ?? {};
-  await applyTransition(deps.devices, log, device, {
+  const saved = await applyTransition(deps.devices, log, device, {
     to: request.fromState,
     reason: 'reprovision-failed',
     correlationId,
@@ -104,6 +114,7 @@ export async function refuseRequest(
     },
     `${request.action} of ${device.value.serialNumber} refused: ${failure.message}`,
   );
+  await resumeProvisioning(deps, saved.value, correlationId);
 }
 
 /** Past ZTP_REPROVISION_DEADLINE_HOURS: stalled, still showing the request, for operations. */
