@@ -9,11 +9,11 @@ extension microsoftGraphV1
 @description('Object (principal) id of the managed identity that calls Microsoft Graph.')
 param principalId string
 
-@description('Microsoft Graph application permissions, by name: import and Autopilot identities, sync, profiles; wipe, retire, clean; find managed devices.')
+@description('Microsoft Graph application permissions, by name: import and Autopilot identities, sync, profiles; wipe, retire, clean; find and delete managed devices (deregistration).')
 param appRoleNames array = [
   'DeviceManagementServiceConfig.ReadWrite.All'
   'DeviceManagementManagedDevices.PrivilegedOperations.All'
-  'DeviceManagementManagedDevices.Read.All'
+  'DeviceManagementManagedDevices.ReadWrite.All'
 ]
 
 var microsoftGraphAppId = '00000003-0000-0000-c000-000000000000'

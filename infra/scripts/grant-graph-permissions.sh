@@ -17,7 +17,7 @@ readonly GRAPH='https://graph.microsoft.com/v1.0'
 readonly APP_ROLES=(
   'DeviceManagementServiceConfig.ReadWrite.All'
   'DeviceManagementManagedDevices.PrivilegedOperations.All'
-  'DeviceManagementManagedDevices.Read.All'
+  'DeviceManagementManagedDevices.ReadWrite.All'
 )
 
 principal_id="${1:-${AZURE_MANAGED_IDENTITY_PRINCIPAL_ID:-}}"

@@ -65,7 +65,7 @@ describe('grant-graph-permissions.sh', () => {
     'Beta.DeviceManagementManagedDevices.Read.All\trole-decoy',
     'DeviceManagementServiceConfig.ReadWrite.All\trole-service-config',
     'DeviceManagementManagedDevices.PrivilegedOperations.All\trole-privileged-ops',
-    'DeviceManagementManagedDevices.Read.All\trole-managed-read',
+    'DeviceManagementManagedDevices.ReadWrite.All\trole-managed-read',
   ].join('\\n');
   const fakeGraph = (alreadyGranted: string, roles = graphRoles): string => `
 case "$args" in
