@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { groupTagProblem } from '../domain/hash-file/fields.js';
+import { isValidGroupTag, MAX_GROUP_TAG_LENGTH } from '../domain/hash-file/fields.js';
 import { REPROVISION_ACTIONS } from '../domain/lifecycle.js';
 import type { ReprovisionAsk } from '../domain/reprovision.js';
 
@@ -22,8 +22,14 @@ export const reprovisionBodySchema = z
     groupTag: z
       .string({ error: 'groupTag must be a string' })
       .superRefine((tag, ctx) => {
-        const problem = tag === '' ? 'The group tag is empty.' : groupTagProblem(tag);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        // The same rules as in files; the message names them rather than echoing the value.
+        if (tag === '') ctx.addIssue({ code: 'custom', message: 'groupTag must not be empty' });
+        else if (!isValidGroupTag(tag)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `groupTag may only contain letters, digits, spaces, '-', '_' and '.', at most ${MAX_GROUP_TAG_LENGTH} characters, with no space at either end`,
+          });
+        }
       })
       .optional(),
     allowReimport: z.boolean({ error: 'allowReimport must be true or false' }).optional(),
