@@ -28,6 +28,30 @@ describe('publicDevice and publicEvent', () => {
     expect(publicDevice(device('S2', 3, { assignedUser: undefined })).userAssigned).toBe(false);
   });
 
+  it('show the open service-desk request, never who asked for it', () => {
+    const request = {
+      requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',
+      action: 'wipe' as const,
+      ticket: 'INC7',
+      requestedBy: 'Sam Desk',
+      requestedAt: at.toISOString(),
+      fromState: 'enrolled' as const,
+      stage: 'sent' as const,
+    };
+    const open = publicDevice(device('S3', 4, { state: 'reprovisioning', reprovision: request }));
+    expect(open.openRequest).toMatchObject({
+      requestId: request.requestId,
+      action: 'wipe',
+      ticket: 'INC7',
+      requestedAt: request.requestedAt,
+    });
+    expect(JSON.stringify(open)).not.toContain('Sam Desk');
+    const closed = publicDevice(device('S4', 5, { state: 'enrolled', reprovision: { ...request, stage: 'done' } }));
+    expect(closed.openRequest).toBeUndefined();
+    expect(closed.reprovision).toMatchObject({ stage: 'done' });
+    expect(JSON.stringify(closed)).not.toContain('Sam Desk');
+  });
+
   it('strip sensitive keys from event details whoever wrote them', () => {
     const { event } = transition(device('S1', 2), {
       to: 'importing',
