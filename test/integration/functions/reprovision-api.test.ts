@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { followUpOptions } from '../../../functions/follow-up.js';
 import { getDeviceOptions } from '../../../functions/get-device.js';
@@ -312,6 +313,46 @@ describe('refusals', () => {
     expect(await snapshot(serial)).toBe(before);
     const refusals = stack.logLines.filter((line) => line.event === 'reprovision.refused');
     expect(refusals.length).toBeGreaterThanOrEqual(cases.length);
+  });
+});
+
+describe('tampering', () => {
+  it('any bit flipped in the body, the timestamp or the signature answers 401 and changes nothing', async () => {
+    const serial = await given('enrolled');
+    const before = await snapshot(serial);
+    const raw = Buffer.from(JSON.stringify(ask('wipe', { ticket: 'INC-TAMPER' })));
+    const visible = (byte: number): boolean => byte >= 0x21 && byte <= 0x7e;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('body', 'timestamp', 'signature'),
+        fc.nat(),
+        fc.integer({ min: 0, max: 7 }),
+        async (part, at, bit) => {
+          const timestamp = String(Math.floor(Date.now() / 1000));
+          const signed = Object.fromEntries(Object.entries(signZtp(KEY_OLD, raw, Number(timestamp))).map(([k, v]) => [k.toLowerCase(), v]));
+          const pieces = { body: Buffer.from(raw), timestamp: Buffer.from(timestamp), signature: Buffer.from(signed['x-ztp-signature']!) };
+          const target = pieces[part];
+          const index = at % target.length;
+          target[index] = target[index]! ^ (1 << bit);
+          // Header values must stay sendable; the body may become any bytes.
+          fc.pre(part === 'body' || visible(target[index]!));
+          const response = await fetch(`${host.httpBaseUrl}/api/devices/${encodeURIComponent(serial)}/reprovision`, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'x-ztp-timestamp': pieces.timestamp.toString('latin1'),
+              'x-ztp-signature': pieces.signature.toString('latin1'),
+            },
+            body: pieces.body,
+          });
+          const answer = (await response.json()) as { error: { code: string } };
+          expect(response.status).toBe(401);
+          expect(['invalid-signature', 'stale-timestamp', 'missing-signature']).toContain(answer.error.code);
+        },
+      ),
+      { numRuns: 60, seed: 20261202 },
+    );
+    expect(await snapshot(serial)).toBe(before);
   });
 });
 
