@@ -26,6 +26,7 @@ export const EVENTS = {
   reprovisionAccepted: 'reprovision.accepted',
   reprovisionRefused: 'reprovision.refused',
   reprovisionReplayed: 'reprovision.replayed',
+  reprovisionError: 'reprovision.error',
   reprovisionActionSent: 'reprovision.action-sent',
   reprovisionCompleted: 'reprovision.completed',
   reprovisionFailed: 'reprovision.failed',

@@ -79,6 +79,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const sweeper: SweeperDeps = { devices, batches, queue, ticks, cursors, poison, idempotency, log, now, policy: sweeperPolicy(config) };
   const reprovision: WebhookDeps = {
     keys: config.webhookKeys,
+    signatures: idempotency,
     accept: { devices, idempotency, queue, log, now, newRequestId: randomUUID, deadlineMs: policy.waits.deadlines.reprovision },
     log,
     now,

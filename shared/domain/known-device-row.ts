@@ -1,4 +1,5 @@
 import type { DeviceRecord } from './device.js';
+import { openRequest } from './reprovision.js';
 import type { DeviceState, TransitionReason } from './lifecycle.js';
 
 /**
@@ -13,7 +14,7 @@ import type { DeviceState, TransitionReason } from './lifecycle.js';
 export const RESUBMITTABLE: ReadonlySet<DeviceState> = new Set(['rejected', 'failed', 'deregistered']);
 
 export type AcceptedRowDecision =
-  /** The service desk is re-provisioning the device: the row changes nothing (warning `device-busy`). */
+  /** The service desk is re-provisioning the device (or its request stalled): the row changes nothing (warning `device-busy`). */
   | { readonly kind: 'busy' }
   /** Deregistered by the service desk without allowing re-import: the row is rejected (`deregistered-device`). */
   | { readonly kind: 'deregistered' }
@@ -40,7 +41,8 @@ export function decideAcceptedRow(
   row: { readonly batchId: string; readonly groupTag: string | undefined },
 ): AcceptedRowDecision {
   // Rows never interrupt the service desk, nor undo a deregistration it did not open up.
-  if (known.state === 'reprovisioning') return { kind: 'busy' };
+  // A request stalled on its deadline is still open (a wipe may yet run): busy until it is re-driven or replaced.
+  if (known.state === 'reprovisioning' || openRequest(known) !== undefined) return { kind: 'busy' };
   if (known.state === 'deregistered' && known.reprovision?.allowReimport !== true) return { kind: 'deregistered' };
   if (known.batchId === row.batchId) return { kind: 'same-file' };
   if (RESUBMITTABLE.has(known.state) || known.state === 'received') {

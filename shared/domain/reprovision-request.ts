@@ -46,6 +46,11 @@ export interface ReprovisionRequest {
   readonly actionBaseline?: string | undefined;
   /** `retag`: the profile-assignment time Autopilot showed when the tag was set (`none` when unassigned). */
   readonly profileBaseline?: string | undefined;
+  /**
+   * `sending`: until when the delivery that saved the stage may still be sending; another
+   * delivery that finds no entry yet waits until then rather than sending a second action.
+   */
+  readonly sendingUntil?: string | undefined;
   readonly sentAt?: string | undefined;
   /** Why it failed (a stable code), once it has. */
   readonly failure?: string | undefined;

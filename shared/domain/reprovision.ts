@@ -76,6 +76,24 @@ export function requestEntry(device: ManagedDevice, actionName: string, baseline
     .at(-1);
 }
 
+/**
+ * A delivery that finds the request `sending` (an earlier one saved its intent, and may or may
+ * not have sent the action): what the managed device the action went to now shows decides.
+ * A plain wipe that took effect removes that managed device, so its absence means "sent";
+ * never is the action sent to any other managed device.
+ */
+export function redeliveredSend(
+  request: ReprovisionRequest,
+  target: ManagedDevice | 'gone',
+  actionName: string,
+  now: Date,
+): 'already-sent' | 'send' | 'wait' | 'gone' {
+  if (target === 'gone') return request.action === 'wipe' ? 'already-sent' : 'gone';
+  if (requestEntry(target, actionName, request.actionBaseline)) return 'already-sent';
+  if (request.sendingUntil !== undefined && Date.parse(request.sendingUntil) > now.getTime()) return 'wait';
+  return 'send';
+}
+
 /** Action states Intune reports that mean the action will not happen. */
 const REFUSED_ACTION_STATES: ReadonlySet<string> = new Set(['failed', 'canceled', 'notsupported']);
 

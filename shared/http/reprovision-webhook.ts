@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { EVENTS } from '../events.js';
 import type { Logger } from '../log.js';
-import { acceptReprovision, type AcceptDeps } from '../services/reprovision/accept.js';
+import type { SignatureLedger } from '../services/ports.js';
+import { acceptReprovision, requestFingerprint, type AcceptDeps } from '../services/reprovision/accept.js';
 import { answer, problem, routeParam, serialParam, type JsonAnswer } from './answers.js';
 import { parseReprovisionBody } from './reprovision-body.js';
-import { verifyWebhookSignature } from './webhook-signature.js';
+import { SIGNATURE_TOLERANCE_MS, verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER, ZTP_SIGNATURE_HEADER } from './webhook-signature.js';
 
 /**
  * POST /api/devices/{serial}/reprovision at the edge: the body read as raw bytes (at most
@@ -17,11 +18,12 @@ import { verifyWebhookSignature } from './webhook-signature.js';
 export const MAX_WEBHOOK_BODY_BYTES = 16 * 1024;
 
 /** Idempotency keys as senders use them (UUIDs, ticket numbers, Standard Webhooks' msg_ ids). */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,256}$/;
 
 export interface WebhookDeps {
   readonly keys: readonly Buffer[];
   readonly accept: AcceptDeps;
+  readonly signatures: SignatureLedger;
   readonly log: Logger;
   readonly now: Clock;
 }
@@ -60,20 +62,37 @@ export async function reprovisionWebhook(deps: WebhookDeps, request: WebhookRequ
   }
   const body = parseReprovisionBody(json);
   if (!body.ok) return refuse(400, body.code, body.message);
-  const key = request.headers.get('idempotency-key') ?? signed.webhookId ?? undefined;
+  // The signed webhook-id is the key of its scheme; an unsigned header may not replace it.
+  const header = request.headers.get('idempotency-key') ?? undefined;
+  if (signed.webhookId !== undefined && header !== undefined && header !== signed.webhookId) {
+    return refuse(400, 'invalid-idempotency-key', 'Idempotency-Key and webhook-id must be the same when both are sent.');
+  }
+  const key = signed.webhookId ?? header;
   if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-    return refuse(400, 'invalid-idempotency-key', 'The Idempotency-Key must be 1-255 printable ASCII characters without spaces.');
+    return refuse(400, 'invalid-idempotency-key', 'The Idempotency-Key must be 1-256 printable ASCII characters without spaces.');
   }
 
-  const statusUrl = `${new URL(request.url).origin}/api/devices/${encodeURIComponent(serial.value)}`;
-  const result = await acceptReprovision(deps.accept, {
-    serialNumber: serial.value,
-    ask: body.ask,
-    idempotencyKey: key,
-    correlationId,
-    statusUrl,
-  });
-  return answer(result.status, result.body);
+  try {
+    // The route's serial is outside the signature: a signature is good for the one request it came with.
+    const signature = request.headers.get(ZTP_SIGNATURE_HEADER) ?? request.headers.get(WEBHOOK_SIGNATURE_HEADER) ?? '';
+    const now = deps.now();
+    const fingerprint = requestFingerprint(serial.value, body.ask);
+    const fresh = await deps.signatures.claimSignature(signature, fingerprint, now, new Date(now.getTime() + 2 * SIGNATURE_TOLERANCE_MS));
+    if (!fresh) return refuse(401, 'invalid-signature', 'This signature was already used for another request: sign each request afresh.');
+
+    const statusUrl = `${new URL(request.url).origin}/api/devices/${encodeURIComponent(serial.value)}`;
+    const result = await acceptReprovision(deps.accept, {
+      serialNumber: serial.value,
+      ask: body.ask,
+      idempotencyKey: key,
+      correlationId,
+      statusUrl,
+    });
+    return answer(result.status, result.body);
+  } catch (error) {
+    deps.log.error({ event: EVENTS.reprovisionError, correlationId, err: error }, 're-provisioning request could not be answered');
+    return problem(500, 'internal-error', 'The request could not be answered; retry it with the same Idempotency-Key.');
+  }
 }
 
 /** The whole body, or undefined as soon as it passes `limit` bytes (the rest is never read). */

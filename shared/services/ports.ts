@@ -117,6 +117,15 @@ export interface IdempotencyStore {
   purgeExpired(now: Date): Promise<number>;
 }
 
+/**
+ * Signatures the webhook accepted, for as long as their timestamp could still pass: a captured
+ * signed request cannot be replayed against another device (the route's serial is not signed).
+ */
+export interface SignatureLedger {
+  /** Records `signature` (a digest of it) as used for `fingerprint`; false when it was already used for another request. */
+  claimSignature(signature: string, fingerprint: string, now: Date, expiresAt: Date): Promise<boolean>;
+}
+
 /** What a dead-lettered message says about itself; never its body. */
 export interface DeadLetteredMessage {
   /** 64-bit, as a decimal string: a number would lose precision. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IdempotencyRecord } from '../../domain/idempotency.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
-import type { IdempotencyStore, Versioned } from '../../services/ports.js';
+import type { IdempotencyStore, SignatureLedger, Versioned } from '../../services/ports.js';
 import { odataString, TableStore, type EntityProps } from './table-store.js';
 
 /**
@@ -48,7 +48,9 @@ function fromRow(key: string, row: Row): IdempotencyRecord {
   };
 }
 
-export class IdempotencyRepository implements IdempotencyStore {
+const SIGNATURE_ROW = 'signature';
+
+export class IdempotencyRepository implements IdempotencyStore, SignatureLedger {
   constructor(private readonly store: TableStore<Row>) {}
 
   static fromConnectionString(connectionString: string, tableName = 'idempotency'): IdempotencyRepository {
@@ -72,6 +74,37 @@ export class IdempotencyRepository implements IdempotencyStore {
   async save(record: IdempotencyRecord, etag: string): Promise<Versioned<IdempotencyRecord>> {
     const next = await this.store.update(partitionOf(record.key), ROW, toRow(record), etag);
     return { value: record, etag: next };
+  }
+
+  /** A row per signature digest in the same table (its own partition); expired rows are taken over and purged like keys. */
+  async claimSignature(signature: string, fingerprint: string, now: Date, expiresAt: Date): Promise<boolean> {
+    const partition = `sig-${partitionOf(signature)}`;
+    const row: Row = {
+      fingerprint,
+      status: 'completed',
+      requestId: '',
+      createdAt: now.toISOString(),
+      expiresAt: expiresAt.toISOString(),
+      lockedUntil: now.toISOString(),
+    };
+    for (let attempt = 0; attempt < 4; attempt++) {
+      try {
+        await this.store.insert(partition, SIGNATURE_ROW, row);
+        return true;
+      } catch (error) {
+        if (!(error instanceof EntityExistsError)) throw error;
+      }
+      const used = await this.store.get(partition, SIGNATURE_ROW);
+      if (!used) continue;
+      if (Date.parse(used.value.expiresAt) > now.getTime()) return used.value.fingerprint === fingerprint;
+      try {
+        await this.store.update(partition, SIGNATURE_ROW, row, used.etag);
+        return true;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyConflictError)) throw error;
+      }
+    }
+    return false;
   }
 
   /**

@@ -110,6 +110,8 @@ export async function advance(
   const now = deps.now();
   // Each step that does not end the turn changes what the next decision sees; a few rounds suffice.
   for (let round = 0; round < 8; round++) {
+    // Taken over by the service desk meanwhile (re-read below): its request decides what happens now.
+    if (current.value.state === 'reprovisioning') return { moved, state: current.value.state };
     const step = nextAutopilotStep(current.value, identity, now, deps.waits);
     if (endsTurn(step)) {
       if (step.kind === 'set-tag') {

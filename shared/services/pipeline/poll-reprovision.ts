@@ -73,7 +73,14 @@ async function followRequest(
   log: Logger,
 ): Promise<'moved' | 'waiting' | GraphFailure> {
   const progress = await observe(deps, device.value, request);
-  if ('ok' in progress) return progress;
+  if ('ok' in progress) {
+    // A read that keeps failing (a missing permission, an outage) does not hold the request past its deadline; throttling only delays.
+    if (progress.kind !== 'throttled' && stallIfLate(device.value, deps.now()) === 'stall') {
+      await stallRequest(deps, device, request, correlationId, log);
+      return 'moved';
+    }
+    return progress;
+  }
   if (progress.kind === 'done') {
     await completeRequest(deps, device, request, correlationId, log, { managedDeviceId: progress.managedDeviceId });
     return 'moved';

@@ -45,14 +45,16 @@ export async function completeRequest(
 ): Promise<void> {
   const now = deps.now();
   const to = stateAfterReprovision(request.action, request.fromState);
+  const since = now.toISOString();
+  // A supplier's new tag recorded before the request and not yet in Autopilot: the Autopilot poll takes it up again.
+  const tagPending =
+    to === 'enrolled' && request.action !== 'retag' && (device.value.groupTag ?? '') !== (device.value.autopilotGroupTag ?? '');
   const waiting =
     to === 'profile-assigned'
-      ? {
-          waitingFor: 'enrolment' as const,
-          waitingSince: now.toISOString(),
-          deadlineAt: deadlineAt('enrolment', now, deps.waits).toISOString(),
-        }
-      : { waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined };
+      ? { waitingFor: 'enrolment' as const, waitingSince: since, deadlineAt: deadlineAt('enrolment', now, deps.waits).toISOString() }
+      : tagPending
+        ? { waitingFor: 'group-tag' as const, waitingSince: since, deadlineAt: deadlineAt('group-tag', now, deps.waits).toISOString() }
+        : { waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined };
   const identities =
     request.action === 'deregister'
       ? { autopilotId: undefined, managedDeviceId: undefined, importedIdentityId: undefined }
@@ -141,6 +143,10 @@ export async function stallRequest(
 
 /** A read whose "not found" is an answer (`gone`), not a failure. */
 export type Observed<T> = { ok: true; value: T | 'gone' } | GraphFailure;
+
+export function observedManagedDevice(read: GraphResult<ManagedDevice>): Observed<ManagedDevice> {
+  return observed(read);
+}
 
 function observed<T>(read: GraphResult<T | undefined>): Observed<T> {
   if (read.ok) return { ok: true, value: read.value ?? 'gone' };

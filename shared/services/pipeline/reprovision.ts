@@ -1,6 +1,6 @@
 import type { DeviceRecord } from '../../domain/device.js';
 import { stallIfLate } from '../../domain/import-decision.js';
-import { actionBaseline, openRequest, remoteActionFor, requestEntry, type ReprovisionRequest } from '../../domain/reprovision.js';
+import { actionBaseline, openRequest, redeliveredSend, remoteActionFor, type ReprovisionRequest } from '../../domain/reprovision.js';
 import { ConcurrencyConflictError } from '../../errors.js';
 import { EVENTS } from '../../events.js';
 import type { Logger } from '../../log.js';
@@ -10,6 +10,7 @@ import type { Versioned } from '../ports.js';
 import type { PipelineDeps } from './context.js';
 import {
   completeRequest,
+  observedManagedDevice,
   readIdentity,
   readManagedDevice,
   refuseRequest,
@@ -48,6 +49,10 @@ export async function carryOutRequest(
         : request.action === 'deregister'
           ? await startDeregistration(deps, device, request, correlationId, log)
           : await sendRemoteAction(deps, device, request, correlationId, log);
+    if (failure === 'wait') {
+      // Another delivery is sending the action right now: look again once its claim has run out.
+      return { kind: 'retry', at: new Date(deps.now().getTime() + deps.claimGraceMs), reason: 'throttled', detail: 'action being sent' };
+    }
     if (failure) return retryFor(failure, attempt, deps.retry, deps.now(), `${request.action}: Graph call`);
   } catch (error) {
     // Another writer moved the record (a newer request, the poll): the next read decides again.
@@ -96,32 +101,37 @@ async function sendRemoteAction(
   request: ReprovisionRequest,
   correlationId: string,
   log: Logger,
-): Promise<GraphFailure | undefined> {
+): Promise<GraphFailure | 'wait' | undefined> {
   const remote = remoteActionFor(request.action)!;
-  const managed = await readManagedDevice(deps, device.value, request.managedDeviceId ?? device.value.managedDeviceId);
+  const now = deps.now();
+  // Redelivered after the intent was saved: only the device the action went to is looked at.
+  const managed =
+    request.stage === 'sending' && request.managedDeviceId
+      ? observedManagedDevice(await deps.graph.getManagedDevice(request.managedDeviceId))
+      : await readManagedDevice(deps, device.value, request.managedDeviceId ?? device.value.managedDeviceId);
   if (!managed.ok) {
-    return settleFailure(
-      deps,
-      device,
-      request,
-      managed,
-      { code: 'graph-refused', message: 'reading the managed device' },
-      correlationId,
-      log,
-    );
+    const refusal = { code: 'graph-refused', message: 'reading the managed device' };
+    return settleFailure(deps, device, request, managed, refusal, correlationId, log);
   }
-  if (managed.value === 'gone') {
+  const next =
+    request.stage === 'sending' ? redeliveredSend(request, managed.value, remote.action, now) : managed.value === 'gone' ? 'gone' : 'send';
+  if (next === 'wait') return 'wait';
+  if (next === 'gone') {
     const gone = { code: 'managed-device-gone', message: 'Intune has no managed device for this serial number.' };
     await refuseRequest(deps, device, request, gone, correlationId, log);
     return undefined;
   }
-  const target = managed.value;
   let current = device;
   let sending = request;
-  if (request.stage === 'sending' && request.managedDeviceId === target.id && requestEntry(target, remote.action, request.actionBaseline)) {
-    // Sent by an earlier delivery that did not get to record it.
-  } else {
-    sending = { ...request, stage: 'sending', managedDeviceId: target.id, actionBaseline: actionBaseline(target, remote.action) };
+  if (next === 'send' && managed.value !== 'gone') {
+    const target = managed.value;
+    sending = {
+      ...request,
+      stage: 'sending',
+      managedDeviceId: target.id,
+      actionBaseline: request.stage === 'sending' ? request.actionBaseline : actionBaseline(target, remote.action),
+      sendingUntil: new Date(now.getTime() + deps.claimGraceMs).toISOString(),
+    };
     current = await saveRequest(deps, device, sending);
     const sent = await deps.graph.runManagedDeviceAction(target.id, remote);
     if (!sent.ok) {
@@ -129,7 +139,7 @@ async function sendRemoteAction(
       return settleFailure(deps, current, sending, sent, refusal, correlationId, log);
     }
   }
-  await saveRequest(deps, current, { ...sending, stage: 'sent', sentAt: deps.now().toISOString() });
+  await saveRequest(deps, current, { ...sending, stage: 'sent', sendingUntil: undefined, sentAt: deps.now().toISOString() });
   logSent(log, device.value, request, `managedDevices/${remote.action}`);
   return undefined;
 }
@@ -193,9 +203,11 @@ async function sendRetag(
 }
 
 /**
- * Deregistration, in the documented order: the Intune managed device first, then the
- * Autopilot identity (Graph refuses the identity while the managed device exists). A device
- * Autopilot never had (failed on import, owned by another tenant) is deregistered at once.
+ * Deregistration, in the documented order: the Intune managed device first (the one the
+ * Autopilot identity names, else the recorded one, else the newest for the serial), then the
+ * Autopilot identity, which Graph refuses while its managed device exists. A device Autopilot
+ * never had (failed on import, owned by another tenant) is deregistered at once; its import
+ * record, if one is left, is deleted so that a late import cannot register it behind our back.
  */
 async function startDeregistration(
   deps: PipelineDeps,
@@ -204,29 +216,24 @@ async function startDeregistration(
   correlationId: string,
   log: Logger,
 ): Promise<GraphFailure | undefined> {
-  const managed = await readManagedDevice(deps, device.value, device.value.managedDeviceId);
-  if (!managed.ok) {
-    return settleFailure(
-      deps,
-      device,
-      request,
-      managed,
-      { code: 'graph-refused', message: 'reading the managed device' },
-      correlationId,
-      log,
-    );
-  }
+  const refusal = (message: string) => ({ code: 'graph-refused', message });
+  const identity = await readIdentity(deps, device.value);
+  if (!identity.ok) return settleFailure(deps, device, request, identity, refusal('reading the Autopilot identity'), correlationId, log);
+  const named = identity.value === 'gone' ? undefined : identity.value.managedDeviceId;
+  const managed = await readManagedDevice(deps, device.value, named ?? device.value.managedDeviceId);
+  if (!managed.ok) return settleFailure(deps, device, request, managed, refusal('reading the managed device'), correlationId, log);
   if (managed.value !== 'gone') {
     const deleted = await deps.graph.deleteManagedDevice(managed.value.id);
     if (!deleted.ok && deleted.kind !== 'not-found') {
-      const refusal = { code: 'graph-refused', message: 'Intune refused to delete the managed device' };
-      return settleFailure(deps, device, request, deleted, refusal, correlationId, log);
+      return settleFailure(deps, device, request, deleted, refusal('Intune refused to delete the managed device'), correlationId, log);
     }
     logSent(log, device.value, request, 'DELETE managedDevices');
   }
+  if (device.value.importedIdentityId) {
+    const cleared = await deps.graph.deleteImportedIdentity(device.value.importedIdentityId);
+    if (!cleared.ok && cleared.kind === 'throttled') return cleared;
+  }
   const current = await saveRequest(deps, device, { ...request, stage: 'managed-device-deleted', managedDeviceId: undefined });
-  const identity = await readIdentity(deps, current.value);
-  if (!identity.ok) return identity.kind === 'throttled' || identity.kind === 'transient' ? identity : undefined;
   if (identity.value === 'gone') {
     await completeRequest(deps, current, current.value.reprovision!, correlationId, log);
     return undefined;

@@ -26,7 +26,7 @@ import type { DeviceStore, IdempotencyStore, MessageQueue, Versioned } from '../
  */
 
 export interface AcceptDeps {
-  readonly devices: Pick<DeviceStore, 'get' | 'save'>;
+  readonly devices: Pick<DeviceStore, 'get' | 'save' | 'history'>;
   readonly idempotency: IdempotencyStore;
   readonly queue: Pick<MessageQueue, 'send'>;
   readonly log: Logger;
@@ -61,16 +61,7 @@ export function requestFingerprint(serialNumber: string, ask: ReprovisionAsk): s
 
 export async function acceptReprovision(deps: AcceptDeps, input: ReprovisionInput): Promise<StoredAnswer> {
   const log = deps.log.child({ correlationId: input.correlationId, serial: input.serialNumber });
-  log.info(
-    {
-      event: EVENTS.reprovisionRequested,
-      action: input.ask.action,
-      ticket: input.ask.ticket,
-      idempotencyKey: input.idempotencyKey !== undefined,
-    },
-    `${input.ask.action} requested for ${input.serialNumber}`,
-  );
-  if (input.idempotencyKey === undefined) return decide(deps, input, deps.newRequestId(), log);
+  if (input.idempotencyKey === undefined) return decide(deps, input, deps.newRequestId(), false, log);
 
   const fingerprint = requestFingerprint(input.serialNumber, input.ask);
   for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
@@ -94,13 +85,14 @@ export async function acceptReprovision(deps: AcceptDeps, input: ReprovisionInpu
         const requestId = decision.kind === 'resume' ? decision.requestId : deps.newRequestId();
         const taken = await takeKey(deps, input.idempotencyKey, fingerprint, requestId, stored);
         if (!taken) continue;
-        const answer = await decide(deps, input, requestId, log);
+        const answer = await decide(deps, input, requestId, decision.kind === 'resume', log);
         await storeAnswer(deps, taken, answer);
         return answer;
       }
     }
   }
-  throw new ConcurrencyConflictError('idempotency', input.idempotencyKey, 'request');
+  // The key itself stays out of errors and logs, as it stays out of storage.
+  throw new ConcurrencyConflictError('idempotency', 'key', 'request');
 }
 
 /** Writes the in-progress record; undefined when another request took the key first. */
@@ -137,8 +129,11 @@ function refused(log: Logger, status: number, code: string, message: string, ext
   return { status, body: { error: { code, message, ...extra } } };
 }
 
-/** The device's answer: 404, 409 (state), or the transition and its message (202). */
-async function decide(deps: AcceptDeps, input: ReprovisionInput, requestId: string, log: Logger): Promise<StoredAnswer> {
+/**
+ * The device's answer: 404, 409 (state), or the transition and its message (202). `resumed`:
+ * this request takes over one that stopped without an answer, which may have been accepted.
+ */
+async function decide(deps: AcceptDeps, input: ReprovisionInput, requestId: string, resumed: boolean, log: Logger): Promise<StoredAnswer> {
   const { ask } = input;
   for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
     const device = await deps.devices.get(input.serialNumber);
@@ -148,8 +143,22 @@ async function decide(deps: AcceptDeps, input: ReprovisionInput, requestId: stri
       if (device.value.reprovision.stage === 'accepted') await send(deps, device.value, requestId, input.correlationId);
       return acceptedAnswer(device.value, input, requestId);
     }
+    // Accepted, then overtaken by a later request before this retry came: still accepted, never started again.
+    if (resumed && (await deps.devices.history(input.serialNumber)).some((event) => event.detail?.requestId === requestId)) {
+      return acceptedAnswer(device.value, input, requestId);
+    }
     const why = refusal(device.value, ask.action);
     if (why) return refused(log, 409, why.code, why.message, { state: device.value.state });
+    log.info(
+      {
+        event: EVENTS.reprovisionRequested,
+        requestId,
+        action: ask.action,
+        ticket: ask.ticket,
+        idempotencyKey: input.idempotencyKey !== undefined,
+      },
+      `${ask.action} requested for ${input.serialNumber}`,
+    );
     const now = deps.now();
     const request: ReprovisionRequest = {
       requestId,
@@ -213,7 +222,7 @@ function acceptedAnswer(device: DeviceRecord, input: ReprovisionInput, requestId
   const body: AcceptedBody = {
     requestId,
     serial: device.serialNumber,
-    action: device.reprovision?.action ?? input.ask.action,
+    action: input.ask.action,
     state: 'reprovisioning',
     statusUrl: input.statusUrl,
   };

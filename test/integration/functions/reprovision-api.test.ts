@@ -356,6 +356,51 @@ describe('tampering', () => {
   });
 });
 
+describe('replays', () => {
+  it('a signed request replayed against another device is refused; the same request again is not', async () => {
+    const [first, other] = [await given('enrolled'), await given('enrolled')];
+    const raw = JSON.stringify(ask('fresh-start', { ticket: 'INC-REPLAY' }));
+    const headers = { 'content-type': 'application/json', ...signZtp(KEY_OLD, raw, Math.floor(Date.now() / 1000)) };
+    const send = async (serial: string) => {
+      const response = await fetch(`${host.httpBaseUrl}/api/devices/${encodeURIComponent(serial)}/reprovision`, {
+        method: 'POST',
+        headers,
+        body: raw,
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    expect((await send(first)).status).toBe(202);
+    const before = await snapshot(other);
+    expect(await send(other)).toEqual({
+      status: 401,
+      body: { error: { code: 'invalid-signature', message: expect.stringContaining('already used') } },
+    });
+    expect(await snapshot(other)).toBe(before);
+    // The same request to the same device (a retry of it) is answered by the device's state.
+    expect((await send(first)).status).toBe(409);
+  });
+
+  it('an unsigned Idempotency-Key cannot stand in for the signed webhook-id', async () => {
+    const serial = await given('enrolled');
+    const answer = await post(serial, ask('wipe'), {
+      scheme: 'standard-webhooks',
+      idempotencyKey: `msg_${randomUUID()}`,
+      headers: undefined,
+    });
+    expect(answer.status).toBe(202);
+    const raw = JSON.stringify(ask('wipe'));
+    const signed = signStandardWebhooks(KEY_OLD, 'msg_signed', raw, Math.floor(Date.now() / 1000));
+    const other = await given('enrolled');
+    const response = await fetch(`${host.httpBaseUrl}/api/devices/${encodeURIComponent(other)}/reprovision`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...signed, 'idempotency-key': 'something-else' },
+      body: raw,
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('invalid-idempotency-key');
+  });
+});
+
 describe('idempotency', () => {
   it('a repeat gets the first answer, whatever happened since; the key with another body gets 422', async () => {
     const serial = await given('enrolled');

@@ -195,6 +195,22 @@ describe('decideAcceptedRow', () => {
     }
   });
 
+  it('a device whose service-desk request stalled is still busy; once the request ended it is not', () => {
+    const request = {
+      requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',
+      action: 'wipe' as const,
+      ticket: 'INC1',
+      requestedBy: 'x',
+      requestedAt: NOW.toISOString(),
+      fromState: 'enrolled' as const,
+      stage: 'stalled' as const,
+    };
+    const stalled = known({ state: 'stalled', waitingFor: 'reprovision', reprovision: request, autopilotGroupTag: 'MPS-STD' });
+    expect(decideAcceptedRow(stalled, { batchId: OTHER_FILE, groupTag: 'MPS-KIOSK' })).toEqual({ kind: 'busy' });
+    const ended = known({ state: 'enrolled', reprovision: { ...request, stage: 'done' }, autopilotGroupTag: 'MPS-STD' });
+    expect(decideAcceptedRow(ended, { batchId: OTHER_FILE, groupTag: 'MPS-KIOSK' }).kind).toBe('retag');
+  });
+
   it('numbers a re-tag from the generation the device is at, not from one', () => {
     const device = known({ state: 'registered', generation: 41, autopilotGroupTag: 'MPS-STD' });
     expect(decideAcceptedRow(device, { batchId: OTHER_FILE, groupTag: 'MPS-KIOSK' })).toEqual({

@@ -12,6 +12,7 @@ import {
   actionBaseline,
   actionProgress,
   openRequest,
+  redeliveredSend,
   refusal,
   remoteActionFor,
   requestEntry,
@@ -203,5 +204,31 @@ describe('action entries', () => {
     expect(retagProgress(r, same, new Date(NOW.getTime() + 59_000), 60_000)).toEqual({ kind: 'wait' });
     expect(retagProgress(r, same, new Date(NOW.getTime() + 60_000), 60_000).kind).toBe('done');
     expect(retagProgress(r, 'gone', NOW, 60_000)).toMatchObject({ kind: 'refused', code: 'not-in-autopilot' });
+  });
+});
+
+describe('redeliveredSend', () => {
+  const now = new Date('2026-03-02T10:01:00.000Z');
+  const sending = (overrides: Partial<ReprovisionRequest> = {}) =>
+    request({ stage: 'sending', actionBaseline: '2026-03-01T08:00:00Z', managedDeviceId: 'md-1', ...overrides });
+  const old = { actionName: 'wipe', actionState: 'done', startDateTime: '2026-03-01T08:00:00Z' };
+  const ours = { actionName: 'wipe', actionState: 'pending', startDateTime: '2026-03-02T10:00:05Z' };
+
+  it('an entry newer than the baseline: the action went through', () => {
+    expect(redeliveredSend(sending(), managed([old, ours]), 'wipe', now)).toBe('already-sent');
+  });
+
+  it('no entry, and the delivery that saved the intent may still be sending: wait', () => {
+    expect(redeliveredSend(sending({ sendingUntil: '2026-03-02T10:02:00.000Z' }), managed([old]), 'wipe', now)).toBe('wait');
+  });
+
+  it('no entry, and that delivery is past its claim: send', () => {
+    expect(redeliveredSend(sending({ sendingUntil: '2026-03-02T10:00:30.000Z' }), managed([old]), 'wipe', now)).toBe('send');
+  });
+
+  it('the managed device is gone: a plain wipe took effect; a reset or Fresh Start cannot happen', () => {
+    expect(redeliveredSend(sending({ action: 'wipe' }), 'gone', 'wipe', now)).toBe('already-sent');
+    expect(redeliveredSend(sending({ action: 'autopilot-reset' }), 'gone', 'wipe', now)).toBe('gone');
+    expect(redeliveredSend(sending({ action: 'fresh-start' }), 'gone', 'cleanWindowsDevice', now)).toBe('gone');
   });
 });

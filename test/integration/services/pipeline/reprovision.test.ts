@@ -217,10 +217,11 @@ describe('deregister', () => {
     await enrolled(d.s, 'RP6A');
     await ask(d, 'RP6A', { action: 'deregister', allowReimport: true });
     await work(d, 'RP6A');
+    // The managed device the Autopilot identity names goes first, then the identity.
     expect(d.s.graphCalls()).toEqual([
+      'GET windowsAutopilotDeviceIdentities/{id} 200',
       'GET managedDevices/{id} 200',
       'DELETE managedDevices/{id} 204',
-      'GET windowsAutopilotDeviceIdentities/{id} 200',
       'DELETE windowsAutopilotDeviceIdentities/{id} 204',
     ]);
     await pollReprovision(d.s.deps, tick(d), d.s.correlationId, 0);
@@ -284,5 +285,130 @@ describe('refusals and deadlines', () => {
     await enrolled(d.s, 'RPBA');
     const [first, second] = await Promise.all([ask(d, 'RPBA', { action: 'autopilot-reset' }), ask(d, 'RPBA', { action: 'wipe' })]);
     expect([first.status, second.status].sort()).toEqual([202, 409]);
+  });
+});
+
+describe('redeliveries and failures found in review', () => {
+  it('a wipe redelivered after it took effect is never sent to the device that enrolled again', async () => {
+    const d = await desk();
+    const device = await enrolled(d.s, 'RPCA');
+    await ask(d, 'RPCA', { action: 'wipe' });
+    // The worker saved its intent and sent the wipe; the answer was lost, so the stage stayed `sending`.
+    const before = await d.s.devices.get('RPCA');
+    await d.s.devices.save(
+      {
+        ...before!.value,
+        reprovision: { ...before!.value.reprovision!, stage: 'sending', managedDeviceId: device.managedDeviceId, actionBaseline: 'none' },
+      },
+      before!.etag,
+    );
+    await d.s.graph.runManagedDeviceAction(device.managedDeviceId!, { action: 'wipe', keepEnrollmentData: false, keepUserData: false });
+    d.s.advance(40 * MINUTE); // wiped, then enrolled again as a new managed device
+    const again = d.s.sim.managedDevices().find((m) => m.serialNumber === 'RPCA');
+    expect(again?.id).toBeDefined();
+    expect(again?.id).not.toBe(device.managedDeviceId);
+    d.s.resetGraphCalls();
+
+    await work(d, 'RPCA');
+
+    expect(d.s.graphCalls().filter((c) => c.startsWith('POST'))).toEqual([]);
+    expect((await d.s.device('RPCA')).reprovision?.stage).toBe('sent');
+    await pollReprovision(d.s.deps, tick(d), d.s.correlationId, 0);
+    expect(await d.s.device('RPCA')).toMatchObject({ state: 'enrolled', managedDeviceId: again!.id });
+  });
+
+  it('a delivery that finds another one sending the action waits instead of sending a second', async () => {
+    const d = await desk();
+    const device = await enrolled(d.s, 'RPDA');
+    await ask(d, 'RPDA', { action: 'autopilot-reset' });
+    const before = await d.s.devices.get('RPDA');
+    const sendingUntil = new Date(d.s.now().getTime() + MINUTE).toISOString();
+    await d.s.devices.save(
+      {
+        ...before!.value,
+        reprovision: {
+          ...before!.value.reprovision!,
+          stage: 'sending',
+          managedDeviceId: device.managedDeviceId,
+          actionBaseline: 'none',
+          sendingUntil,
+        },
+      },
+      before!.etag,
+    );
+    const result = await work(d, 'RPDA');
+    expect(result).toMatchObject({ kind: 'retry' });
+    expect(d.s.graphCalls()).toEqual(['GET managedDevices/{id} 200']);
+  });
+
+  it('a request whose reads keep failing still stalls at its deadline', async () => {
+    const d = await desk();
+    await enrolled(d.s, 'RPEA');
+    await ask(d, 'RPEA', { action: 'fresh-start' });
+    await work(d, 'RPEA');
+    d.s.advance(DEADLINE_MS + MINUTE);
+    d.s.sim.setFaults({ errorRate5xx: 1 });
+    await pollReprovision(d.s.deps, tick(d), d.s.correlationId, 0);
+    expect(await d.s.device('RPEA')).toMatchObject({ state: 'stalled', waitingFor: 'reprovision' });
+  });
+
+  it("a supplier's tag recorded before a reset is taken up again once the reset is done", async () => {
+    const d = await desk();
+    await enrolled(d.s, 'RPFA');
+    const known = await d.s.devices.get('RPFA');
+    await d.s.devices.save({ ...known!.value, groupTag: 'MPS-KIOSK', waitingFor: 'group-tag' }, known!.etag);
+    await ask(d, 'RPFA', { action: 'autopilot-reset' });
+    await work(d, 'RPFA');
+    d.s.advance(6 * MINUTE);
+    await pollReprovision(d.s.deps, tick(d), d.s.correlationId, 0);
+    expect(await d.s.device('RPFA')).toMatchObject({
+      state: 'enrolled',
+      groupTag: 'MPS-KIOSK',
+      autopilotGroupTag: 'MPS-STD',
+      waitingFor: 'group-tag',
+    });
+    expect((await d.s.messages()).some((m) => m.kind === 'tick' && (m.payload as { tick: string }).tick === 'autopilot')).toBe(true);
+  });
+
+  it('a key retried after its request was overtaken by a later one answers 202 and starts nothing', async () => {
+    const d = await desk();
+    await enrolled(d.s, 'RPGA');
+    // The first answer is never stored: the process stops right after the work was queued.
+    const failing = {
+      ...d.accept,
+      idempotency: {
+        ...d.accept.idempotency,
+        get: d.accept.idempotency.get.bind(d.accept.idempotency),
+        create: d.accept.idempotency.create.bind(d.accept.idempotency),
+        purgeExpired: d.accept.idempotency.purgeExpired.bind(d.accept.idempotency),
+        save: async () => {
+          throw new Error('stopped before the answer was stored');
+        },
+      },
+    };
+    const input = {
+      serialNumber: 'RPGA',
+      ask: { action: 'fresh-start' as const, ticket: 'INC-K', requestedBy: 'x' },
+      idempotencyKey: 'key-RPGA',
+      correlationId: d.s.correlationId,
+      statusUrl: 'http://127.0.0.1/api/devices/RPGA',
+    };
+    await expect(acceptReprovision(failing, input)).rejects.toThrow('stopped');
+    const first = (await d.s.device('RPGA')).reprovision!.requestId;
+    await work(d, 'RPGA');
+    d.s.advance(6 * MINUTE);
+    await pollReprovision(d.s.deps, tick(d), d.s.correlationId, 0);
+    // Another request comes and goes.
+    expect((await ask(d, 'RPGA', { action: 'autopilot-reset' })).status).toBe(202);
+    await work(d, 'RPGA');
+    d.s.advance(6 * MINUTE);
+    await pollReprovision(d.s.deps, tick(d), d.s.correlationId, 0);
+    expect((await d.s.device('RPGA')).state).toBe('enrolled');
+    d.s.resetGraphCalls();
+
+    const retried = await acceptReprovision(d.accept, input);
+    expect(retried).toMatchObject({ status: 202, body: { requestId: first } });
+    expect((await d.s.device('RPGA')).state).toBe('enrolled');
+    expect((await d.s.newEvents('RPGA')).filter((e) => e.reason === 'reprovision-requested')).toHaveLength(2);
   });
 });
