@@ -21,6 +21,12 @@ export interface StackEndpoints {
   /** Base URL of the dev host's HTTP routes, e.g. `http://127.0.0.1:7071/api`. */
   readonly apiBaseUrl: string;
   readonly graphBaseUrl?: string;
+  /**
+   * The REPROVISION_WEBHOOK_SECRET the stack's app checks (one secret, or several separated by
+   * commas), so `ztp reprovision` signs for this stack with no settings. Local only: the file
+   * is readable by its owner alone and never leaves the machine.
+   */
+  readonly webhookSecret?: string;
   /** The stack's process id: a file left behind by a stack that crashed can be recognised. */
   readonly pid?: number;
   readonly startedAt?: string;
@@ -33,6 +39,7 @@ const schema = z.looseObject({
   serviceBusConnectionString: z.string().min(1),
   apiBaseUrl: z.string().min(1),
   graphBaseUrl: z.string().min(1).optional(),
+  webhookSecret: z.string().min(1).optional(),
   pid: z.number().int().positive().optional(),
   startedAt: z.string().optional(),
 });
@@ -55,7 +62,7 @@ export async function writeStackEndpoints(root: string, endpoints: StackEndpoint
   const path = stackEndpointsPath(root);
   await mkdir(dirname(path), { recursive: true });
   const temporary = `${path}.${process.pid}.tmp`;
-  // Connection strings are credentials, even the emulator's well-known ones.
+  // Connection strings and the webhook secret are credentials, even the emulator's well-known ones.
   await writeFile(temporary, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
   await rename(temporary, path);
   return path;

@@ -22,7 +22,8 @@ Commands:
 
 upload, status and batch use the storage account in AzureWebJobsStorage when it is set,
 otherwise the running local stack (found through .local/stack.json; start it with npm start);
-reprovision sends to --url, otherwise to the running local stack's API.
+reprovision sends to --url, otherwise to the running local stack's API, signed with REPROVISION_WEBHOOK_SECRET
+or, for the local stack, the secret it publishes.
 
 Exit codes: 0 done; 1 rows rejected (validate), device/batch not found (status, batch) or request not accepted (reprovision);
 2 usage errors, unreadable files, no storage or storage errors, no secret or no answer (reprovision).

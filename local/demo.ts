@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main as ztp } from '../cli/ztp.js';
+import type { ZtpIo } from '../cli/io.js';
 import type { DeviceState } from '../shared/domain/lifecycle.js';
 import { Random, sampleDevice, sampleHashFile } from './sample-data.js';
 import { startStack } from './run-stack.js';
@@ -9,13 +10,20 @@ import { startStack } from './run-stack.js';
 /**
  * `npm run demo`: starts the stack, uploads a generated supplier file with a few bad rows,
  * one device already registered in the tenant (806) and one owned by another tenant (808),
- * waits until every device is in a final state, prints the batch summary and the report,
- * and exits 0 only if every outcome is the expected one.
+ * waits until every device is in a final state, prints the batch summary and the report.
+ * Then the service desk's part: `ztp reprovision` (signed with the secret the stack publishes,
+ * through the real HTTP route) asks for an Autopilot Reset of one enrolled device and for the
+ * deregistration of another; the demo waits until the first is enrolled again with its request
+ * done and the second is deregistered and gone from Autopilot, and prints both with
+ * `ztp status`. It exits 0 only if every outcome is the expected one.
  */
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const timeoutMs = Number(process.env.ZTP_DEMO_TIMEOUT_SECONDS ?? 240) * 1000;
+/** For the re-provisioning part: an Autopilot Reset is ~35 simulated minutes, about 4 s at 600x. */
+const reprovisionTimeoutMs = Number(process.env.ZTP_DEMO_REPROVISION_TIMEOUT_SECONDS ?? 60) * 1000;
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const file = sampleHashFile({
   rows: 24,
@@ -55,7 +63,13 @@ try {
   out(
     `Demo: uploading ${path.relative(root, samplePath)} (${file.rows.length + 2} rows: 4 bad, one already registered, one owned by another tenant)`,
   );
-  const io = { stdout: (s: string) => process.stdout.write(s), stderr: (s: string) => process.stderr.write(s), env: {}, cwd: root };
+  // No settings: the CLI finds the stack (and the webhook secret) through .local/stack.json.
+  const io: ZtpIo = {
+    stdout: (s: string) => void process.stdout.write(s),
+    stderr: (s: string) => void process.stderr.write(s),
+    env: {},
+    cwd: root,
+  };
   if ((await ztp(['upload', samplePath, '--supplier', 'demo'], io)) !== 0) throw new Error('upload failed');
 
   const started = Date.now();
@@ -71,7 +85,7 @@ try {
     );
     if (settled) break;
     if (Date.now() - started > timeoutMs) break;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
   }
 
   const batchId = (await stack.runtime.devices.get(known.serialNumber))?.value.batchId ?? '';
@@ -85,11 +99,33 @@ try {
   if (!history.some((event) => event.reason === 'already-registered')) wrong.push([known.serialNumber, 'registered']);
   const foreignRecord = (await stack.runtime.devices.get(foreign.serialNumber))?.value;
   if (!foreignRecord?.reasons.includes('owned-by-other-tenant')) wrong.push([foreign.serialNumber, 'failed']);
-  if (wrong.length === 0 && report) {
-    out(`\nDemo passed: ${expected.size} devices reached their expected final state in ${Math.round((Date.now() - started) / 1000)} s.`);
+  const problems = wrong.map(([serial, state]) => `${serial}: expected ${state}, got ${states.get(serial)}`);
+  if (!report) problems.push('the supplier report was not written');
+  const settledSeconds = Math.round((Date.now() - started) / 1000);
+
+  // The service desk: two devices of the file that enrolled, one reset and one removed.
+  const enrolled = [...expected]
+    .filter(([serial, state]) => state === 'enrolled' && serial !== known.serialNumber && states.get(serial) === 'enrolled')
+    .map(([serial]) => serial);
+  const [resetSerial, removedSerial] = enrolled;
+  let reprovisionSeconds: number | undefined;
+  if (resetSerial === undefined || removedSerial === undefined) {
+    problems.push(`re-provisioning needs two enrolled devices of the file, found ${enrolled.length}`);
+  } else {
+    const reprovisionStarted = Date.now();
+    problems.push(...(await serviceDesk(resetSerial, removedSerial, io)));
+    reprovisionSeconds = Math.round((Date.now() - reprovisionStarted) / 1000);
+  }
+
+  if (problems.length === 0) {
+    out(
+      `\nDemo passed: ${expected.size} devices reached their expected final state in ${settledSeconds} s; ` +
+        `the Autopilot Reset and the deregistration took effect in ${reprovisionSeconds} s.`,
+    );
     exitCode = 0;
   } else {
-    for (const [serial, state] of wrong) out(`  ${serial}: expected ${state}, got ${states.get(serial)}`);
+    out('');
+    for (const problem of problems) out(`  ${problem}`);
     out('\nDemo FAILED: see above and .local/stack.log');
   }
 } catch (error) {
@@ -98,3 +134,70 @@ try {
   await stack.stop();
 }
 process.exit(exitCode);
+
+/**
+ * An Autopilot Reset of `resetSerial` and a deregistration (no re-import) of `removedSerial`,
+ * each one `ztp reprovision`; waits for both to take effect and prints both with `ztp status`.
+ * Returns what did not end as expected (empty when both did).
+ */
+async function serviceDesk(resetSerial: string, removedSerial: string, io: ZtpIo): Promise<string[]> {
+  out(`\nService desk: an Autopilot Reset of ${resetSerial} and the deregistration of ${removedSerial}, each with ztp reprovision`);
+  const asks = [
+    { serial: resetSerial, action: 'autopilot-reset', ticket: 'INC0001001', end: 'enrolled' },
+    { serial: removedSerial, action: 'deregister', ticket: 'INC0001002', end: 'deregistered' },
+  ] as const;
+  const problems: string[] = [];
+  const requestIds = new Map<string, string>();
+  for (const ask of asks) {
+    const argv = ['reprovision', ask.serial, '--action', ask.action, '--ticket', ask.ticket, '--requested-by', 'demo.desk@example.com'];
+    out(`$ ztp ${argv.join(' ')}`);
+    let printed = '';
+    const capture = (text: string): void => {
+      printed += text;
+      io.stdout(text);
+    };
+    const code = await ztp(argv, { ...io, stdout: capture });
+    const requestId = /"requestId": "([^"]+)"/.exec(printed)?.[1];
+    if (code !== 0 || requestId === undefined)
+      problems.push(`${ask.serial}: ztp reprovision --action ${ask.action} was not accepted (exit ${code})`);
+    else requestIds.set(ask.serial, requestId);
+  }
+  if (problems.length > 0) return problems;
+
+  const inAutopilot = (serial: string): boolean =>
+    stack.simulator?.autopilotIdentities().some((identity) => identity.serialNumber.toUpperCase() === serial.toUpperCase()) ?? false;
+  const outcome = async (ask: (typeof asks)[number]): Promise<{ done: boolean; over: boolean; seen: string }> => {
+    const record = (await stack.runtime.devices.get(ask.serial))?.value;
+    const request = record?.reprovision;
+    const ours = request?.requestId === requestIds.get(ask.serial);
+    const stillInAutopilot = ask.action === 'deregister' && inAutopilot(ask.serial);
+    const done = record?.state === ask.end && ours && request?.stage === 'done' && !stillInAutopilot;
+    // Refused by Graph, stalled, or replaced: waiting longer changes nothing.
+    const over = done || !ours || request?.stage === 'failed' || request?.stage === 'stalled';
+    const failure = request?.failure ? ` (${request.failure})` : '';
+    const seen = `${record?.state ?? 'missing'}, request ${ours ? `${request?.stage}${failure}` : 'not on the record'}${stillInAutopilot ? ', still in Autopilot' : ''}`;
+    return { done, over, seen };
+  };
+  const waitStarted = Date.now();
+  let outcomes = await Promise.all(asks.map(outcome));
+  while (!outcomes.every((o) => o.over) && Date.now() - waitStarted < reprovisionTimeoutMs) {
+    await sleep(250);
+    outcomes = await Promise.all(asks.map(outcome));
+  }
+  for (const ask of asks) {
+    out('');
+    out(`$ ztp status ${ask.serial}`);
+    await ztp(['status', ask.serial], io);
+  }
+  const removed = (await stack.runtime.devices.get(removedSerial))?.value;
+  if (removed?.reprovision?.allowReimport === true) problems.push(`${removedSerial}: deregistered with allowReimport, asked without it`);
+  asks.forEach((ask, index) => {
+    const o = outcomes[index]!;
+    if (!o.done) {
+      problems.push(
+        `${ask.serial}: ${ask.action} expected to end ${ask.end} with its request done within ${reprovisionTimeoutMs / 1000} s, got ${o.seen}`,
+      );
+    }
+  });
+  return problems;
+}

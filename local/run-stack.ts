@@ -84,6 +84,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       graphEnv = { GRAPH_BASE_URL: simulator.baseUrl, GRAPH_STATIC_TOKEN: token };
     }
 
+    // Published in .local/stack.json, so `ztp reprovision` signs for this stack with no settings.
+    const webhookSecret = env.REPROVISION_WEBHOOK_SECRET?.trim() || `local-${randomUUID()}`;
     const settings: Record<string, string> = {};
     for (const [key, value] of Object.entries(env)) if (value !== undefined) settings[key] = value;
     const config = loadConfig({
@@ -93,7 +95,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         : {}),
       ...graphEnv,
       ZTP_TIME_SCALE: String(timeScale),
-      REPROVISION_WEBHOOK_SECRET: env.REPROVISION_WEBHOOK_SECRET ?? `local-${randomUUID()}`,
+      REPROVISION_WEBHOOK_SECRET: webhookSecret,
       ZTP_SUPPLIERS: env.ZTP_SUPPLIERS ?? JSON.stringify(DEMO_SUPPLIERS),
     });
     const runtime = await createRuntime(config, log);
@@ -123,6 +125,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       serviceBusConnectionString,
       apiBaseUrl,
       graphBaseUrl: config.graph.baseUrl,
+      webhookSecret,
       pid: process.pid,
       startedAt: new Date().toISOString(),
     });

@@ -30,12 +30,14 @@ print(
   `  Service Bus            ${stack.infrastructure ? `test broker on 127.0.0.1:${stack.infrastructure.broker.port}` : 'Azure (ServiceBusConnection)'}`,
 );
 print(`  Graph                  ${stack.graphBaseUrl}${stack.simulator ? ` (simulator, clock ${stack.timeScale}x)` : ''}`);
-print(`  Endpoints file         ${path.relative(root, stack.endpointsFile)} (used by npx ztp upload/status/batch)`);
+print(`  Endpoints file         ${path.relative(root, stack.endpointsFile)} (used by npx ztp upload/status/batch/reprovision)`);
 print(`  JSON log               ${path.relative(root, stack.logFile)}`);
 print('');
 print('Drop a file:');
 print(`  npx ztp upload ${path.relative(root, samplePath)} --supplier demo`);
 print('  npx ztp batch <batch id printed by upload>      npx ztp status <serial>');
+print('Ask for a re-provisioning once a device is enrolled (signed with the secret in the endpoints file):');
+print('  npx ztp reprovision <serial> --action autopilot-reset --ticket INC1 --requested-by you');
 print('Suppliers: demo (tags MPS-STD, MPS-KIOSK), contoso (any tag). Ctrl-C stops everything.');
 print('');
 

@@ -9,15 +9,16 @@ import type { PipelineOptions } from './options.js';
 /** What the figures were measured on: machine, code, workload, clock, simulator and settings. */
 
 /** The commit measured, and any uncommitted product code (the figures are for that code). */
-function codeVersion(): string {
+export function codeVersion(): string {
   try {
     const git = (...args: string[]): string =>
-      execFileSync('git', args, { cwd: fileURLToPath(new URL('../../', import.meta.url)), encoding: 'utf8' }).trim();
+      execFileSync('git', args, { cwd: fileURLToPath(new URL('../../', import.meta.url)), encoding: 'utf8' });
+    // Not trimmed: each porcelain line starts with its two status columns, the first often a space.
     const dirty = git('status', '--porcelain', '--', 'functions', 'shared', 'local')
       .split('\n')
       .filter(Boolean)
       .map((line) => line.slice(3));
-    return `${git('rev-parse', '--short', 'HEAD')}${dirty.length > 0 ? ` with uncommitted changes to ${dirty.join(', ')}` : ''}`;
+    return `${git('rev-parse', '--short', 'HEAD').trim()}${dirty.length > 0 ? ` with uncommitted changes to ${dirty.join(', ')}` : ''}`;
   } catch {
     return 'unknown (not a git checkout)';
   }

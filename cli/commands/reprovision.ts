@@ -4,7 +4,7 @@ import { ZtpError } from '../../shared/errors.js';
 import { signStandardWebhooks, signZtp, webhookKeys, type SignatureScheme } from '../../shared/http/webhook-signature.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_OK, firstLine, printable, UsageError, type ZtpIo } from '../io.js';
-import { locateStackEndpoints } from '../stack-endpoints.js';
+import { locateStackEndpoints, type StackEndpoints } from '../stack-endpoints.js';
 
 /**
  * `ztp reprovision <serial> --action <a> --ticket <t> --requested-by <who> ...`: one signed
@@ -24,8 +24,9 @@ export const REPROVISION_USAGE = `Usage: ztp reprovision <serial> --action <acti
   --scheme           ztp (X-Ztp-Signature, the default) or standard-webhooks (webhook-id is the idempotency key)
   --json             print {"status", "idempotencyKey", "body"} as one line of JSON
 
-Signs with the first secret in REPROVISION_WEBHOOK_SECRET. Exit 0 accepted (202); 1 any other
-answer; 2 usage errors, no secret, or no answer.
+Signs with the first secret in REPROVISION_WEBHOOK_SECRET; without it, against the local stack
+(no --url, or --url its origin), with the secret the stack publishes in .local/stack.json.
+Exit 0 accepted (202); 1 any other answer; 2 usage errors, no secret, or no answer.
 `;
 
 /** The app answered, but not with 202. */
@@ -76,8 +77,8 @@ export async function runReprovision(argv: string[], io: ZtpIo, options: { reado
     }
     const idempotencyKey = givenKey ?? randomUUID();
 
-    const key = signingKey(io.env);
     const target = await resolveTarget(values.url, io);
+    const key = signingKey(io.env, target);
     const url = `${target.apiBaseUrl}/devices/${encodeURIComponent(serial)}/reprovision`;
     const json = values.json === true;
     if (givenKey === undefined && !json) {
@@ -164,34 +165,82 @@ function schemeOf(value: string | undefined): SignatureScheme {
   return scheme;
 }
 
-function signingKey(env: ZtpIo['env']): Buffer {
+/**
+ * The key to sign with: the first secret of REPROVISION_WEBHOOK_SECRET, else, when the request
+ * goes to the local stack, the first of the secrets that stack publishes.
+ */
+function signingKey(env: ZtpIo['env'], target: Target): Buffer {
   const setting = env.REPROVISION_WEBHOOK_SECRET;
-  if (setting === undefined || setting.trim() === '') {
-    throw new NotSentError(
-      'REPROVISION_WEBHOOK_SECRET is not set: set it to the webhook secret the app has (the first of a comma-separated list signs)',
-    );
+  if (setting !== undefined && setting.trim() !== '') return firstKey(setting, 'REPROVISION_WEBHOOK_SECRET');
+  const stack = target.stack;
+  if (stack?.endpoints.webhookSecret !== undefined && stack.isTarget) {
+    return firstKey(stack.endpoints.webhookSecret, `the webhook secret in ${stack.path}`);
   }
+  const why =
+    stack === undefined
+      ? ''
+      : !stack.isTarget
+        ? ` (--url is not the local stack of ${stack.path}, whose secret is used only for its own API)`
+        : ` (the local stack of ${stack.path} publishes none: restart it with npm start)`;
+  throw new NotSentError(
+    `REPROVISION_WEBHOOK_SECRET is not set${why}: set it to the webhook secret the app has (the first of a comma-separated list signs)`,
+  );
+}
+
+function firstKey(setting: string, what: string): Buffer {
   try {
     return webhookKeys(setting)[0]!;
   } catch (error) {
-    throw new NotSentError(`REPROVISION_WEBHOOK_SECRET ${firstLine(error)}`);
+    throw new NotSentError(`${what} ${firstLine(error)}`);
   }
 }
 
-/** The API base (ending in /api) and, for a local stack, a hint for when it does not answer. */
-async function resolveTarget(url: string | undefined, io: ZtpIo): Promise<{ apiBaseUrl: string; hint: string }> {
-  if (url !== undefined) return { apiBaseUrl: apiBase(url), hint: '' };
+interface Target {
+  /** The API base, ending in /api. */
+  readonly apiBaseUrl: string;
+  /** For a local stack, what to suggest when it does not answer. */
+  readonly hint: string;
+  /** The local stack found, and whether the request goes to it (no --url, or --url its origin). */
+  readonly stack?: { readonly path: string; readonly endpoints: StackEndpoints; readonly isTarget: boolean };
+}
+
+async function resolveTarget(url: string | undefined, io: ZtpIo): Promise<Target> {
   const roots = [io.env.ZTP_LOCAL_ROOT?.trim(), io.cwd].filter((root): root is string => root !== undefined && root !== '');
-  for (const root of roots) {
-    const found = await locateStackEndpoints(root);
-    if (found !== undefined) {
-      return { apiBaseUrl: found.endpoints.apiBaseUrl.replace(/\/+$/, ''), hint: `; is the local stack of ${found.path} still running?` };
-    }
+  if (url !== undefined) {
+    const apiBaseUrl = apiBase(url);
+    // Only to know whether --url is the local stack, whose secret may then sign: a damaged file is no reason to fail.
+    const found = await findStack(roots).catch(() => undefined);
+    if (found === undefined) return { apiBaseUrl, hint: '' };
+    const isTarget = sameApi(found.endpoints.apiBaseUrl, apiBaseUrl);
+    return { apiBaseUrl, hint: isTarget ? stackHint(found.path) : '', stack: { ...found, isTarget } };
+  }
+  const found = await findStack(roots);
+  if (found !== undefined) {
+    return { apiBaseUrl: found.endpoints.apiBaseUrl.replace(/\/+$/, ''), hint: stackHint(found.path), stack: { ...found, isTarget: true } };
   }
   throw new NotSentError(
     `no --url given and no running local stack was found (no .local/stack.json in ${roots.join(' or ')} or above): ` +
       "pass --url with the app's origin, or start the local stack with `npm start`",
   );
+}
+
+async function findStack(roots: readonly string[]): Promise<{ path: string; endpoints: StackEndpoints } | undefined> {
+  for (const root of roots) {
+    const found = await locateStackEndpoints(root);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+const stackHint = (path: string): string => `; is the local stack of ${path} still running?`;
+
+/** Whether the stack's published API base and the one --url names are the same (scheme, host, port and path). */
+function sameApi(published: string, requested: string): boolean {
+  try {
+    return apiBase(published) === requested;
+  } catch {
+    return false;
+  }
 }
 
 /** `--url` is the app's origin (a path prefix is kept); one that already ends in /api is taken as the API base. */

@@ -267,7 +267,8 @@ export class DevHost {
   }
 
   private async serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    // The URL the route was called on, port included, as the Functions host hands it over.
+    const url = new URL(req.url ?? '/', this.httpBaseUrl ?? 'http://127.0.0.1');
     const method = (req.method ?? 'GET').toUpperCase();
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);

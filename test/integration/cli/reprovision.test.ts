@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -321,6 +321,86 @@ describe('ztp reprovision: finding the local stack', () => {
     const dead = await run(wipe('SER-11'), { cwd: here });
     expect(dead.code).toBe(2);
     expect(dead.stderr).toContain(`is the local stack of ${join(here, '.local', 'stack.json')} still running?`);
+  });
+
+  it('without REPROVISION_WEBHOOK_SECRET, signs with the secret the stack publishes', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ztp-reprovision-secret-'));
+    await writeStackEndpoints(root, { ...stack(`${origin}/api`), webhookSecret: `${SECRET},the-other-secret-0123456789` });
+    for (const env of [{}, { REPROVISION_WEBHOOK_SECRET: ' ' }]) {
+      const { code, stderr } = await run(wipe('SER-13'), { cwd: root, env });
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+    }
+    expect(received.map((request) => request.check)).toEqual([
+      expect.objectContaining({ ok: true, scheme: 'ztp' }),
+      expect.objectContaining({ ok: true, scheme: 'ztp' }),
+    ]);
+  });
+
+  it("also with a --url that is the stack's origin, however it is spelt", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ztp-reprovision-secret-'));
+    await writeStackEndpoints(root, { ...stack(`${origin}/api`), webhookSecret: SECRET });
+    for (const url of [origin, `${origin}/`, `${origin}/api`, `${origin}/api/`]) {
+      expect((await run(wipe('SER-14', '--url', url), { cwd: root, env: {} })).code, url).toBe(0);
+    }
+    expect(received).toHaveLength(4);
+    expect(received.every((request) => request.check.ok)).toBe(true);
+  });
+
+  it("REPROVISION_WEBHOOK_SECRET comes first: the stack's secret is not used when it is set", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ztp-reprovision-secret-'));
+    await writeStackEndpoints(root, { ...stack(`${origin}/api`), webhookSecret: 'the-stacks-own-secret-0123456789' });
+    expect((await run(wipe('SER-15'), { cwd: root })).code).toBe(0);
+    serverKeys = webhookKeys('the-stacks-own-secret-0123456789');
+    const refused = await run(wipe('SER-15'), { cwd: root });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('401 Unauthorized');
+    expect(refused.stdout + refused.stderr).not.toContain('the-stacks-own-secret-0123456789');
+  });
+
+  it("never sends the stack's secret anywhere else: a --url that is not the stack needs REPROVISION_WEBHOOK_SECRET", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ztp-reprovision-secret-'));
+    const elsewhere = `http://127.0.0.1:${await closedPort()}`;
+    await writeStackEndpoints(root, { ...stack(`${elsewhere}/api`), webhookSecret: SECRET });
+    for (const url of [origin, `${elsewhere}/other`, elsewhere.replace('127.0.0.1', 'localhost')]) {
+      const { code, stdout, stderr } = await run(wipe('SER-16', '--url', url), { cwd: root, env: {} });
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr).toBe(
+        `ztp reprovision: REPROVISION_WEBHOOK_SECRET is not set (--url is not the local stack of ${join(root, '.local', 'stack.json')}, ` +
+          'whose secret is used only for its own API): set it to the webhook secret the app has (the first of a comma-separated list signs)\n',
+      );
+    }
+    expect(received).toHaveLength(0);
+  });
+
+  it('exits 2 without REPROVISION_WEBHOOK_SECRET when the stack publishes no secret, or its secret is refused', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ztp-reprovision-secret-'));
+    const path = join(root, '.local', 'stack.json');
+    await writeStackEndpoints(root, stack(`${origin}/api`));
+    const none = await run(wipe('SER-17'), { cwd: root, env: {} });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^ztp reprovision: REPROVISION_WEBHOOK_SECRET is not set \(the local stack of .+ publishes none: .+\n$/);
+    expect(none.stderr).toContain(path);
+
+    await writeStackEndpoints(root, { ...stack(`${origin}/api`), webhookSecret: 'short-secret' });
+    const bad = await run(wipe('SER-17'), { cwd: root, env: {} });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(`ztp reprovision: the webhook secret in ${path} the secret is shorter than 16 characters\n`);
+    expect(received).toHaveLength(0);
+  });
+
+  it('with --url, a damaged stack file is ignored: only REPROVISION_WEBHOOK_SECRET can sign then', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ztp-reprovision-secret-'));
+    mkdirSync(join(root, '.local'));
+    writeFileSync(join(root, '.local', 'stack.json'), '{');
+    expect((await run(wipe('SER-18', '--url', origin), { cwd: root })).code).toBe(0);
+    const unsigned = await run(wipe('SER-18', '--url', origin), { cwd: root, env: {} });
+    expect(unsigned.code).toBe(2);
+    expect(unsigned.stderr).toMatch(/^ztp reprovision: REPROVISION_WEBHOOK_SECRET is not set: /);
+    const found = await run(wipe('SER-18'), { cwd: root });
+    expect(found.code).toBe(2);
+    expect(found.stderr).toContain('is not JSON');
   });
 
   it('exits 2 without --url and without a local stack', async () => {

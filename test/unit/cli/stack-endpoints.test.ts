@@ -18,6 +18,7 @@ const endpoints: StackEndpoints = {
   serviceBusConnectionString: 'Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true;',
   apiBaseUrl: 'http://127.0.0.1:7071/api',
   graphBaseUrl: 'http://127.0.0.1:8443',
+  webhookSecret: 'local-0f6c1d2e-5b7a-4c3d-9e8f-a1b2c3d4e5f6',
   pid: 4242,
   startedAt: '2026-01-01T10:00:00.000Z',
 };
@@ -59,6 +60,15 @@ describe('local stack endpoints file', () => {
     expect(await findStackEndpoints(root)).toBeUndefined();
   });
 
+  it('reads a file without a webhook secret, as stacks before it wrote them', async () => {
+    const root = freshRoot();
+    const { webhookSecret: _left, ...older } = endpoints;
+    await writeStackEndpoints(root, older);
+    const found = await findStackEndpoints(root);
+    expect(found).toEqual(older);
+    expect(found?.webhookSecret).toBeUndefined();
+  });
+
   it('keeps fields it does not know, for newer stacks', async () => {
     const root = freshRoot();
     mkdirSync(join(root, '.local'));
@@ -70,6 +80,7 @@ describe('local stack endpoints file', () => {
     ['not JSON', '{', 'is not JSON'],
     ['missing storage', JSON.stringify({ serviceBusConnectionString: 'x', apiBaseUrl: 'y' }), 'storageConnectionString'],
     ['wrong types', JSON.stringify({ ...endpoints, pid: 'one' }), 'pid'],
+    ['empty webhook secret', JSON.stringify({ ...endpoints, webhookSecret: '' }), 'webhookSecret'],
   ])('rejects a damaged file (%s) instead of looking further up', async (_case, content, problem) => {
     const root = freshRoot();
     await writeStackEndpoints(root, endpoints);
