@@ -6,7 +6,9 @@ import { getDeviceOptions } from '../../../functions/get-device.js';
 import { reprovisionOptions } from '../../../functions/reprovision.js';
 import { reprovisionDeviceOptions } from '../../../functions/reprovision-device.js';
 import { DevHost } from '../../../local/dev-host/index.js';
-import { startGraphSimulator, type GraphSimulator } from '../../../local/graph-simulator/index.js';
+import { makeTestHardwareHash, startGraphSimulator, type GraphSimulator } from '../../../local/graph-simulator/index.js';
+import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../../shared/domain/blob-layout.js';
+import { ingestHashFile } from '../../../shared/services/intake/index.js';
 import { IdempotencyRepository } from '../../../shared/adapters/tables/idempotency-store.js';
 import { newDevice, transition, type DeviceRecord } from '../../../shared/domain/device.js';
 import {
@@ -478,6 +480,46 @@ describe('concurrency and crashes', () => {
     );
     expect(summary.reprovisionResent).toBeGreaterThanOrEqual(1);
     await until(serial, 'enrolled', 90_000);
+  });
+});
+
+describe('supplier files meet the service desk', () => {
+  /** A supplier's file naming `serial`, recorded as the intake would on its blob trigger; the report's rows. */
+  async function supplierFile(serial: string, groupTag: string): Promise<string[]> {
+    const name = `contoso/desk-${randomUUID()}.csv`;
+    const text = `Device Serial Number,Windows Product ID,Hardware Hash,Group Tag\r\n${serial},,${makeTestHardwareHash({ serialNumber: serial })},${groupTag}\r\n`;
+    await stack.runtime.blobs.writeText(INTAKE_CONTAINER, name, text, 'text/csv');
+    const result = await ingestHashFile(stack.runtime.intakeDeps(), name, `file-${serial}`);
+    const report = await stack.runtime.blobs.readText(RESULTS_CONTAINER, result.reportBlob);
+    return report!.trim().split('\r\n').slice(1);
+  }
+
+  it('a file arriving during a reset changes nothing (device-busy), and the reset completes', async () => {
+    const serial = await given('enrolled');
+    expect((await post(serial, ask('autopilot-reset'))).status).toBe(202);
+    const during = await stack.runtime.devices.get(serial);
+    const rows = await supplierFile(serial, 'MPS-KIOSK');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toContain('"accepted","device-busy"');
+    const after = await stack.runtime.devices.get(serial);
+    expect(after?.value).toMatchObject({ generation: during!.value.generation, groupTag: 'MPS-STD', state: during!.value.state });
+    const done = await untilDone(serial);
+    expect(done).toMatchObject({ state: 'enrolled', groupTag: 'MPS-STD' });
+    expect(sim.autopilotIdentities().find((i) => i.serialNumber === serial)?.groupTag).toBe('MPS-STD');
+  });
+
+  it('a file row for a device the service desk deregistered is rejected, unless re-import was allowed', async () => {
+    const [closed, open] = [await given('enrolled'), await given('enrolled')];
+    expect((await post(closed, ask('deregister'))).status).toBe(202);
+    expect((await post(open, ask('deregister', { allowReimport: true }))).status).toBe(202);
+    await until(closed, 'deregistered');
+    await until(open, 'deregistered');
+    const before = await stack.runtime.devices.get(closed);
+
+    expect((await supplierFile(closed, 'MPS-STD'))[0]).toContain('"rejected","deregistered-device"');
+    expect((await stack.runtime.devices.get(closed))?.etag).toBe(before?.etag);
+    expect((await supplierFile(open, 'MPS-STD'))[0]).toContain('"accepted"');
+    expect((await stack.runtime.devices.get(open))?.value.state).toBe('received');
   });
 });
 
