@@ -70,6 +70,16 @@ export class RetriesExhaustedError extends ZtpError {
   }
 }
 
+/** Table Storage refused a write because a value or the entity is too large (it holds 64 KiB per property, 1 MiB per entity). */
+export class StorageRefusedError extends ZtpError {
+  constructor(
+    readonly table: string,
+    readonly code: string,
+  ) {
+    super(`Table ${table} refused the write: ${code}`);
+  }
+}
+
 /** Two reads of one ETag-pinned blob disagreed: the blob changed under a pinned read, which storage rules out. */
 export class IntakeInconsistencyError extends ZtpError {}
 

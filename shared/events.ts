@@ -14,6 +14,7 @@ export const EVENTS = {
   batchRejected: 'batch.rejected',
   batchDuplicate: 'batch.duplicate',
   intakeBlobMissing: 'intake.blob-missing',
+  intakeRowRefused: 'intake.row-refused',
   importPoll: 'pipeline.import-poll',
   importRetry: 'pipeline.import-retry',
   autopilotPoll: 'pipeline.autopilot-poll',

@@ -17,13 +17,14 @@ export const ROW_REASON_CODES = [
   'duplicate-in-file',
   'too-many-columns',
   'deregistered-device',
+  'value-too-long',
 ] as const;
 
 export const FILE_REASON_CODES = ['file-too-large', 'too-many-rows', 'unreadable-file', 'too-many-columns', 'unknown-supplier'] as const;
 
 export const GRAPH_REASON_CODES = ['already-registered', 'owned-by-other-tenant', 'autopilot-rejected-hash', 'autopilot-error'] as const;
 
-export const WARNING_CODES = ['virtual-machine', 'no-tpm', 'device-busy'] as const;
+export const WARNING_CODES = ['virtual-machine', 'no-tpm', 'device-busy', 'value-dropped'] as const;
 
 export type RowReasonCode = (typeof ROW_REASON_CODES)[number];
 export type FileReasonCode = (typeof FILE_REASON_CODES)[number];
@@ -53,6 +54,8 @@ const REASON_TEXTS: Readonly<Record<ReasonCode, string>> = {
     'The row has more values than the header has columns, often because a value contains an unquoted comma. Put such values in double quotes or remove the extra values.',
   'deregistered-device':
     'The device was deregistered from Windows Autopilot on request of the service desk and may not be registered again from a file. Ask the service desk if it should come back.',
+  'value-too-long':
+    'A value on this row is longer than the product can store (the message names it). Check the row: the value was probably damaged when the file was made.',
   'file-too-large': 'The file is larger than the allowed size. Split it into smaller files and send them separately.',
   'too-many-rows': 'The file has more rows than one file may have. Split it into smaller files and send them separately.',
   'unreadable-file':
@@ -74,6 +77,7 @@ const WARNING_TEXTS: Readonly<Record<WarningCode, string>> = {
     'The hardware hash looks like it was captured on a virtual machine, not on the physical device. Check that this row is intended.',
   'no-tpm':
     'The hardware hash records no TPM. Autopilot self-deploying and pre-provisioning modes need TPM 2.0; check that the TPM is enabled in the firmware before capturing the hash.',
+  'value-dropped': 'The manufacturer or model on this row is longer than 256 characters and was left out; the row was accepted without it.',
   'device-busy':
     'The service desk is re-provisioning this device right now, so this row changed nothing. Send it again later if the device should carry what it says.',
 };

@@ -1,5 +1,5 @@
 import { RestError, TableClient, type TableEntity, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
-import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
+import { ConcurrencyConflictError, EntityExistsError, StorageRefusedError } from '../../errors.js';
 
 /**
  * The one table repository: typed entities over @azure/data-tables, ETag-guarded writes
@@ -48,6 +48,22 @@ function statusOf(error: unknown): number | undefined {
   return error instanceof RestError ? error.statusCode : undefined;
 }
 
+/**
+ * A write the storage refuses for size, as a typed error; anything else unchanged. A single
+ * write names the code (`PropertyValueTooLarge`, `EntityTooLarge`); a transaction's error says
+ * it only in words ("The property value exceeds the maximum allowed size (64KB)").
+ */
+function refusedForSize(error: unknown, table: string): unknown {
+  const status = statusOf(error);
+  if (status !== 400 && status !== 413) return error;
+  const text = `${(error as RestError).code ?? ''} ${error instanceof Error ? error.message : ''}`;
+  if (/PropertyValueTooLarge|property value exceeds the maximum allowed size/i.test(text))
+    return new StorageRefusedError(table, 'PropertyValueTooLarge');
+  if (/EntityTooLarge|RequestBodyTooLarge|entity is larger than|request body is too large/i.test(text))
+    return new StorageRefusedError(table, 'EntityTooLarge');
+  return error;
+}
+
 export class TableStore<T extends EntityProps> {
   private created: Promise<void> | undefined;
 
@@ -90,7 +106,7 @@ export class TableStore<T extends EntityProps> {
       return response.etag ?? '';
     } catch (error) {
       if (statusOf(error) === 409) throw new EntityExistsError(this.tableName, partitionKey, rowKey);
-      throw error;
+      throw refusedForSize(error, this.tableName);
     }
   }
 
@@ -102,7 +118,7 @@ export class TableStore<T extends EntityProps> {
     } catch (error) {
       const status = statusOf(error);
       if (status === 412 || status === 404) throw new ConcurrencyConflictError(this.tableName, partitionKey, rowKey);
-      throw error;
+      throw refusedForSize(error, this.tableName);
     }
   }
 
@@ -161,7 +177,7 @@ export class TableStore<T extends EntityProps> {
         throw new ConcurrencyConflictError(this.tableName, failed?.partitionKey ?? ops[0]!.partitionKey, failed?.rowKey ?? '');
       }
       if (status === 409) throw new EntityExistsError(this.tableName, failed?.partitionKey ?? ops[0]!.partitionKey, failed?.rowKey ?? '');
-      throw error;
+      throw refusedForSize(error, this.tableName);
     }
   }
 

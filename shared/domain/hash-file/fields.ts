@@ -4,10 +4,9 @@
  * Every pattern is a single character class or anchored literal run: linear time on any input.
  */
 
-export const MAX_SERIAL_LENGTH = 128;
-export const MAX_PRODUCT_KEY_LENGTH = 64;
-export const MAX_GROUP_TAG_LENGTH = 128;
-export const MAX_UPN_LENGTH = 256;
+import { MAX_GROUP_TAG_LENGTH, MAX_PRODUCT_KEY_LENGTH, MAX_SERIAL_LENGTH, MAX_UPN_LENGTH } from '../value-limits.js';
+
+export { MAX_GROUP_TAG_LENGTH, MAX_PRODUCT_KEY_LENGTH, MAX_SERIAL_LENGTH, MAX_UPN_LENGTH };
 
 // Control characters (C0, DEL, C1), quotes, commas, U+FFFD (bytes that could not be
 // decoded) and unpaired surrogates.

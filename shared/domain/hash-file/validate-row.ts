@@ -6,6 +6,7 @@ import { serialKey } from '../device.js';
 import { groupTagProblem, productKeyProblem, serialProblem, userPrincipalNameProblem } from './fields.js';
 import type { HashFileField, HashFileHeader } from './header.js';
 import type { AcceptedDevice, RowError, RowWarning, ValidatedRow } from './types.js';
+import { MAX_HARDWARE_HASH_LENGTH, MAX_INFORMATIONAL_LENGTH } from '../value-limits.js';
 
 export interface RowContext {
   header: HashFileHeader;
@@ -57,6 +58,11 @@ export function validateRow(fields: readonly string[], line: number, context: Ro
   let hash: ReturnType<typeof parseHardwareHash> | undefined;
   if (hashText === '') {
     errors.push({ code: 'missing-hash', message: 'The Hardware Hash is empty.' });
+  } else if (hashText.length > MAX_HARDWARE_HASH_LENGTH) {
+    errors.push({
+      code: 'invalid-hash',
+      message: `The Hardware Hash is ${hashText.length} characters long; a hardware hash is about 4,000 and at most ${MAX_HARDWARE_HASH_LENGTH} are accepted.`,
+    });
   } else {
     hash = parseHardwareHash(hashText);
     if (!hash.ok) {
@@ -94,8 +100,13 @@ export function validateRow(fields: readonly string[], line: number, context: Ro
   }
 
   const decoded = hash?.ok === true ? hash.hash : undefined;
-  const manufacturer = decoded?.manufacturer ?? nonEmpty(cell('manufacturer'));
-  const model = decoded?.model ?? nonEmpty(cell('model'));
+  const informational = (value: string | undefined): string | undefined => {
+    if (value === undefined || value.length <= MAX_INFORMATIONAL_LENGTH) return value;
+    if (!warnings.some((w) => w.code === 'value-dropped')) warnings.push({ code: 'value-dropped', message: warningText('value-dropped') });
+    return undefined;
+  };
+  const manufacturer = informational(decoded?.manufacturer ?? nonEmpty(cell('manufacturer')));
+  const model = informational(decoded?.model ?? nonEmpty(cell('model')));
   if (decoded !== undefined) {
     if (looksLikeVirtualMachine(manufacturer, model)) warnings.push({ code: 'virtual-machine', message: warningText('virtual-machine') });
     if (decoded.tpmVersion === undefined) warnings.push({ code: 'no-tpm', message: warningText('no-tpm') });

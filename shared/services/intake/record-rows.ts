@@ -1,5 +1,7 @@
 import type { FileOutcome, ValidatedRow } from '../../domain/hash-file/index.js';
-import { IntakeInconsistencyError } from '../../errors.js';
+import { IntakeInconsistencyError, StorageRefusedError } from '../../errors.js';
+import { EVENTS } from '../../events.js';
+import { reasonText } from '../../domain/reason-codes.js';
 import { reportRowFromValidatedRow, ResultReportWriter, type ReportRow } from '../../domain/result-report.js';
 import { fileChunkMessage, importChunkQueue, type ImportChunkMessage, type RetagPayload } from '../../messages/index.js';
 import type { MessageQueue } from '../ports.js';
@@ -62,6 +64,24 @@ function reportRow(row: ValidatedRow, outcome: RowOutcome): ReportRow {
 }
 
 /**
+ * One row whose values the storage still refuses (bounded as they are, see value-limits.ts) is
+ * rejected on its own with `value-too-long`; every other row of the file is recorded as usual.
+ * Other failures (storage unreachable) still fail the run, which the trigger retries.
+ */
+async function recordIsolated(ctx: RowContext, row: ValidatedRow): Promise<RowOutcome> {
+  try {
+    return await recordRow(ctx, row);
+  } catch (error) {
+    if (!(error instanceof StorageRefusedError)) throw error;
+    ctx.log.warn(
+      { event: EVENTS.intakeRowRefused, serial: row.serialNumber ?? null, line: row.line, code: error.code },
+      `row ${row.line} could not be stored (${error.code}); rejected on its own`,
+    );
+    return { outcome: 'rejected', code: 'value-too-long', message: `${reasonText('value-too-long')} (${error.code})` };
+  }
+}
+
+/**
  * Records every row of the second pass. Rows are recorded a window at a time (Table Storage
  * calls overlap) but reported and chunked in file order.
  */
@@ -78,7 +98,7 @@ export async function recordRows(
 
   let window: ValidatedRow[] = [];
   const flush = async (): Promise<void> => {
-    const outcomes = await Promise.all(window.map((row) => recordRow(ctx, row)));
+    const outcomes = await Promise.all(window.map((row) => recordIsolated(ctx, row)));
     window.forEach((row, index) => {
       const outcome = outcomes[index]!;
       counts.rows = (counts.rows ?? 0) + 1;

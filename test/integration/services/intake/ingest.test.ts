@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Random, sampleDevice } from '../../../../local/sample-data.js';
 import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../../../shared/domain/blob-layout.js';
+import { makeTestHardwareHash } from '../../../../local/graph-simulator/index.js';
 import { ingestHashFile } from '../../../../shared/services/intake/index.js';
+import { recordRows } from '../../../../shared/services/intake/record-rows.js';
 import { MINUTE, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
 
 /**
@@ -286,5 +288,62 @@ describe('ingestHashFile', () => {
       ['3', 'IN6B', 'accepted', ''],
     ]);
     expect((await s.messages()).map((m) => m.payload)).toEqual([{ source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: ['IN6B'] }]);
+  });
+  it('never lets one oversized value take its file down: every row recorded, the report written', async () => {
+    const s = await scenarios.scenario();
+    // A well-formed hash of ~40,000 characters: more than one Table Storage property holds.
+    const huge = makeTestHardwareHash({ serialNumber: 'IN7B', approximateBytes: 30_000 });
+    expect(huge.length).toBeGreaterThan(32 * 1024);
+    const lines = [
+      'Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model',
+      `IN7A,,${hashOf('IN7A')},,`,
+      `IN7B,,${huge},,`,
+      `IN7C,,${makeTestHardwareHash({ serialNumber: 'IN7C', manufacturer: 'M'.repeat(1000), model: 'Laptop' })},,`,
+      `IN7D,,${hashOf('IN7D')},,`,
+    ];
+    const blobName = `contoso/${s.correlationId}-oversized.csv`;
+    await s.intakeDeps.blobs.writeText(INTAKE_CONTAINER, blobName, `${lines.join('\r\n')}\r\n`, 'text/csv');
+
+    const result = await ingestHashFile(s.intakeDeps, blobName, s.correlationId);
+
+    expect(result).toMatchObject({ status: 'complete', counts: { rows: 4, accepted: 3, rejected: 1 } });
+    expect(await reportRows(s, result.reportBlob)).toEqual([
+      ['2', 'IN7A', 'accepted', ''],
+      ['3', 'IN7B', 'rejected', 'invalid-hash'],
+      ['4', 'IN7C', 'accepted', 'value-dropped'],
+      ['5', 'IN7D', 'accepted', ''],
+    ]);
+    expect(await s.device('IN7C')).toMatchObject({ state: 'received', manufacturer: undefined, model: 'Laptop' });
+    expect((await s.device('IN7D')).state).toBe('received');
+  });
+
+  it('rejects on its own a row the storage still refuses, and records the others', async () => {
+    const s = await scenarios.scenario();
+    const batch = { batchId: 'b-refused', supplierId: 'contoso' } as Parameters<typeof recordRows>[0]['batch'];
+    const row = (line: number, serialNumber: string, hardwareHash: string) => ({
+      line,
+      serialNumber,
+      status: 'accepted' as const,
+      errors: [],
+      warnings: [],
+      device: { serialNumber, hardwareHash },
+    });
+    // Past validation (which bounds it) a value Table Storage refuses: the row alone is rejected.
+    const rows = [row(2, 'IN8A', hashOf('IN8A')), row(3, 'IN8B', 'A'.repeat(40_000)), row(4, 'IN8C', hashOf('IN8C'))];
+    async function* stream() {
+      yield* rows;
+    }
+    const recorded = await recordRows(
+      { deps: s.intakeDeps, batch, correlationId: s.correlationId, log: s.deps.log.child({ correlationId: s.correlationId }) },
+      { rows: stream(), outcome: Promise.resolve({ counts: { total: 3, accepted: 3, rejected: 0 }, bytesRead: 1 }) },
+      8,
+    );
+    expect(recorded.counts).toMatchObject({ rows: 3, accepted: 2, rejected: 1, queued: 2 });
+    expect((await s.device('IN8A')).state).toBe('received');
+    expect(await s.devices.get('IN8B')).toBeUndefined();
+    expect((await s.device('IN8C')).state).toBe('received');
+    expect(s.logEvents('intake.row-refused')).toEqual([
+      expect.objectContaining({ serial: 'IN8B', line: 3, code: 'PropertyValueTooLarge' }),
+    ]);
   });
 });

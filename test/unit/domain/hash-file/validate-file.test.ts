@@ -162,6 +162,32 @@ describe('real-world shaped files', () => {
     ]);
   });
 
+  it('bounds every value it stores: a hash too long for storage is rejected, an overlong model is dropped with a warning', async () => {
+    const long = encodeHardwareHashBase64({
+      serialNumber: 'BIG-0001',
+      manufacturer: 'Dell Inc.',
+      model: 'Latitude',
+      tpmVersion: '2.0',
+      targetBytes: 20_000,
+    });
+    expect(long.length).toBeGreaterThan(16 * 1024);
+    const text = [
+      `${INTUNE_HEADER},Manufacturer name,Device model`,
+      `BIG-0001,,${long},,`,
+      `OEM-0001,,${hashFor('OEM-0001', { model: 'L'.repeat(300) })},,`,
+      `OEM-0002,,${hashFor('OEM-0002')},Dell Inc.,${'M'.repeat(257)}`,
+    ].join('\n');
+    const { rows } = await validate(text);
+    expect(rows.map((row) => [row.serialNumber, row.status, row.errors.map((e) => e.code), row.warnings.map((w) => w.code)])).toEqual([
+      ['BIG-0001', 'rejected', ['invalid-hash'], []],
+      ['OEM-0001', 'accepted', [], ['value-dropped']],
+      ['OEM-0002', 'accepted', [], []],
+    ]);
+    expect(rows[0]!.errors[0]!.message).toContain(`at most ${16 * 1024}`);
+    expect(rows[1]!.device).toMatchObject({ manufacturer: 'Dell Inc.' });
+    expect(rows[1]!.device?.model).toBeUndefined();
+  });
+
   it('gives the same rows whatever the chunking, down to one byte at a time', async () => {
     const { bytes } = sampleHashFileBytes(
       { rows: 6, seed: 2, quoting: 'all', bad: { 'invalid-hash': 1, 'duplicate-in-file': 1 } },
