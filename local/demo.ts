@@ -1,3 +1,5 @@
+// First: quiets the Functions host's registration warnings before the function modules load.
+import './quiet-registration.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,7 +1,10 @@
+// First: quiets the Functions host's registration warnings before the function modules load.
+import './quiet-registration.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
 import { sampleHashFileBytes } from './sample-data.js';
+import { FUNCTIONS } from './functions.js';
 import { startStack } from './run-stack.js';
 
 /**
@@ -32,6 +35,7 @@ print(
 print(`  Graph                  ${stack.graphBaseUrl}${stack.simulator ? ` (simulator, clock ${stack.timeScale}x)` : ''}`);
 print(`  Endpoints file         ${path.relative(root, stack.endpointsFile)} (used by npx ztp upload/status/batch/reprovision)`);
 print(`  JSON log               ${path.relative(root, stack.logFile)}`);
+print(`  Functions              all ${FUNCTIONS.length} of the app, run by the local dev host (no Azure Functions host needed)`);
 print('');
 print('Drop a file:');
 print(`  npx ztp upload ${path.relative(root, samplePath)} --supplier demo`);

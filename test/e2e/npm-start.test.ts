@@ -67,6 +67,9 @@ describe('npm start', () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const endpoints = JSON.parse(readFileSync(endpointsFile, 'utf8')) as { apiBaseUrl: string; pid: number };
+    // No alarming noise for a newcomer: the Functions host's registration warnings are held back, and said once in words.
+    expect(output).not.toContain('WARNING');
+    expect(output).toMatch(/Functions +all \d+ of the app, run by the local dev host/);
 
     const file = sampleHashFileBytes({ rows: 5, seed: 31, groupTags: ['MPS-STD'] }, 'utf-16le');
     const csvPath = path.join(root, 'delivery.csv');
