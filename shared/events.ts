@@ -14,6 +14,7 @@ export const EVENTS = {
   batchRejected: 'batch.rejected',
   batchDuplicate: 'batch.duplicate',
   intakeBlobMissing: 'intake.blob-missing',
+  rowOwnedByOtherSupplier: 'intake.owned-by-other-supplier',
   importPoll: 'pipeline.import-poll',
   importRetry: 'pipeline.import-retry',
   autopilotPoll: 'pipeline.autopilot-poll',

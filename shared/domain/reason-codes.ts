@@ -17,6 +17,7 @@ export const ROW_REASON_CODES = [
   'duplicate-in-file',
   'too-many-columns',
   'deregistered-device',
+  'owned-by-other-supplier',
 ] as const;
 
 export const FILE_REASON_CODES = ['file-too-large', 'too-many-rows', 'unreadable-file', 'too-many-columns', 'unknown-supplier'] as const;
@@ -53,6 +54,8 @@ const REASON_TEXTS: Readonly<Record<ReasonCode, string>> = {
     'The row has more values than the header has columns, often because a value contains an unquoted comma. Put such values in double quotes or remove the extra values.',
   'deregistered-device':
     'The device was deregistered from Windows Autopilot on request of the service desk and may not be registered again from a file. Ask the service desk if it should come back.',
+  'owned-by-other-supplier':
+    'The device was first delivered by another supplier and belongs to it, so this row changed nothing. Check the serial number; if the device really is yours to deliver now, ask the operations team to release it.',
   'file-too-large': 'The file is larger than the allowed size. Split it into smaller files and send them separately.',
   'too-many-rows': 'The file has more rows than one file may have. Split it into smaller files and send them separately.',
   'unreadable-file':
