@@ -15,6 +15,7 @@ export const EVENTS = {
   batchDuplicate: 'batch.duplicate',
   intakeBlobMissing: 'intake.blob-missing',
   intakeRowRefused: 'intake.row-refused',
+  rowOwnedByOtherSupplier: 'intake.owned-by-other-supplier',
   importPoll: 'pipeline.import-poll',
   importRetry: 'pipeline.import-retry',
   autopilotPoll: 'pipeline.autopilot-poll',

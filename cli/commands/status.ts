@@ -40,6 +40,8 @@ export function statusText(device: PublicDevice, history: readonly DeviceEvent[]
   const lines = [`Device ${printable(device.serialNumber)}: ${device.state}`];
   lines.push(
     ...fields([
+      // Whose device it is; `supplier` is whose file the record came from (for a rejected device, the latest rejected row's).
+      ['owner', device.owner === undefined ? 'none yet (no accepted row)' : show(device.owner)],
       ['supplier', show(device.supplierId)],
       ['batch', device.batchId ? `${printable(device.batchId)} (line ${device.line})` : undefined],
       ['group tag', show(device.groupTag)],

@@ -49,9 +49,12 @@ export function nextAutopilotStep(
     if (device.state === 'enrolled') return { kind: 'stop-watching', why: 'the device is no longer in Autopilot' };
     return { kind: stallIfLate(device, now) };
   }
-  const wanted = device.groupTag ?? '';
-  if ((identity.groupTag ?? '') !== wanted) return { kind: 'set-tag', groupTag: wanted };
-  if ((device.autopilotGroupTag ?? '') !== wanted) return { kind: 'record-retag', groupTag: wanted };
+  // A record without a tag wants none in particular: the tag Autopilot has stands.
+  const wanted = device.groupTag;
+  if (wanted !== undefined) {
+    if ((identity.groupTag ?? '') !== wanted) return { kind: 'set-tag', groupTag: wanted };
+    if ((device.autopilotGroupTag ?? '') !== wanted) return { kind: 'record-retag', groupTag: wanted };
+  }
   if (device.state === 'enrolled') return { kind: 'stop-watching', why: 'Autopilot already has the group tag' };
 
   const assigned = isProfileAssigned(identity.deploymentProfileAssignmentStatus);
@@ -76,6 +79,14 @@ function isFreshAssignment(device: DeviceRecord, identity: AutopilotIdentity, no
   if ((identity.deploymentProfileAssignedDateTime ?? 'none') !== device.profileBaseline) return true;
   const since = Date.parse(device.waitingSince ?? device.updatedAt);
   return now.getTime() - since >= retagSettleMs;
+}
+
+/**
+ * Whether Autopilot has yet to get the record's group tag. A record without a tag has none to
+ * give: an absent value never clears the tag Autopilot has.
+ */
+export function isTagPending(device: Pick<DeviceRecord, 'groupTag' | 'autopilotGroupTag'>): boolean {
+  return device.groupTag !== undefined && device.groupTag !== (device.autopilotGroupTag ?? '');
 }
 
 /** Where a re-tag takes a device: back to waiting for its profile, from wherever it was. */

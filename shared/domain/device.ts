@@ -8,7 +8,13 @@ export interface DeviceRecord {
   readonly state: DeviceState;
   /** Bumped by every deliberate restart (new group tag, service-desk request); stale work compares it. */
   readonly generation: number;
+  /** The supplier of the file the record came from (`batchId`); not necessarily the owner. */
   readonly supplierId: string;
+  /**
+   * The supplier the device belongs to: the one whose file first had an accepted row for it.
+   * Undefined while the serial was only ever in rejected rows. Read it through `ownerOf`.
+   */
+  readonly ownerId: string | undefined;
   readonly batchId: string;
   readonly line: number;
   /** The group tag the device should carry in Autopilot. */
@@ -111,6 +117,8 @@ export function newDevice(
     state,
     generation: 1,
     supplierId: input.supplierId,
+    // An accepted row makes its supplier the owner; a rejected one makes nobody the owner.
+    ownerId: state === 'received' ? input.supplierId : undefined,
     batchId: input.batchId,
     line: input.line,
     groupTag: input.groupTag,
@@ -148,6 +156,17 @@ export function newDevice(
     detail,
   };
   return { record, event };
+}
+
+/**
+ * The supplier a device belongs to. Records written before owners were recorded have no
+ * `ownerId`: a device that was ever accepted (any state but `rejected`, which only rows that
+ * failed validation lead to) then belongs to the supplier it was last accepted from, its
+ * `supplierId`; a rejected one to nobody yet.
+ */
+export function ownerOf(device: Pick<DeviceRecord, 'ownerId' | 'state' | 'supplierId'>): string | undefined {
+  if (device.ownerId !== undefined) return device.ownerId;
+  return device.state === 'rejected' || device.supplierId === '' ? undefined : device.supplierId;
 }
 
 /**

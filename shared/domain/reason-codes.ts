@@ -18,6 +18,7 @@ export const ROW_REASON_CODES = [
   'too-many-columns',
   'deregistered-device',
   'value-too-long',
+  'owned-by-other-supplier',
 ] as const;
 
 export const FILE_REASON_CODES = ['file-too-large', 'too-many-rows', 'unreadable-file', 'too-many-columns', 'unknown-supplier'] as const;
@@ -56,6 +57,8 @@ const REASON_TEXTS: Readonly<Record<ReasonCode, string>> = {
     'The device was deregistered from Windows Autopilot on request of the service desk and may not be registered again from a file. Ask the service desk if it should come back.',
   'value-too-long':
     'A value on this row is longer than the product can store (the message names it). Check the row: the value was probably damaged when the file was made.',
+  'owned-by-other-supplier':
+    'The device was first delivered by another supplier and belongs to it, so this row changed nothing. Check the serial number; if the device really is yours to deliver now, ask the operations team to release it.',
   'file-too-large': 'The file is larger than the allowed size. Split it into smaller files and send them separately.',
   'too-many-rows': 'The file has more rows than one file may have. Split it into smaller files and send them separately.',
   'unreadable-file':

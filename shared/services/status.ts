@@ -1,5 +1,5 @@
 import type { BatchRecord } from '../domain/batch.js';
-import type { DeviceEvent, DeviceRecord } from '../domain/device.js';
+import { ownerOf, type DeviceEvent, type DeviceRecord } from '../domain/device.js';
 import type { DeviceState } from '../domain/lifecycle.js';
 import { openRequest, type ReprovisionRequest } from '../domain/reprovision.js';
 import type { BatchStore, DeviceStore } from './ports.js';
@@ -15,9 +15,11 @@ export type PublicRequest = Omit<ReprovisionRequest, 'requestedBy'>;
 
 /**
  * The stored record without the hardware hash, the UPN and who asked for a re-provisioning;
- * `openRequest` is the request the device is working on (reprovisioning, or stalled on it).
+ * `owner` is the supplier the device belongs to (undefined while it was only ever in rejected
+ * rows); `openRequest` is the request the device is working on (reprovisioning, or stalled on it).
  */
-export type PublicDevice = Omit<DeviceRecord, 'hardwareHash' | 'assignedUser' | 'reprovision'> & {
+export type PublicDevice = Omit<DeviceRecord, 'hardwareHash' | 'assignedUser' | 'reprovision' | 'ownerId'> & {
+  readonly owner: string | undefined;
   readonly userAssigned: boolean;
   readonly reprovision: PublicRequest | undefined;
   readonly openRequest: PublicRequest | undefined;
@@ -30,9 +32,10 @@ function publicRequest(request: ReprovisionRequest | undefined): PublicRequest |
 }
 
 export function publicDevice(record: DeviceRecord): PublicDevice {
-  const { hardwareHash: _hash, assignedUser, reprovision, ...rest } = record;
+  const { hardwareHash: _hash, assignedUser, reprovision, ownerId: _owner, ...rest } = record;
   return {
     ...rest,
+    owner: ownerOf(record),
     userAssigned: assignedUser !== undefined,
     reprovision: publicRequest(reprovision),
     openRequest: publicRequest(openRequest(record)),

@@ -319,7 +319,8 @@ async function storeDevice(
   const first = newDevice(
     {
       serialNumber,
-      supplierId: 'contoso',
+      // The supplier whose file brought it: contoso unless the scenario says otherwise.
+      supplierId: fields.supplierId ?? 'contoso',
       batchId: 'batch-given',
       line: 2,
       groupTag: 'MPS-STD',

@@ -23,6 +23,7 @@ function toDeviceRow(record: DeviceRecord): Row {
     state: record.state,
     generation: record.generation,
     supplierId: record.supplierId,
+    ownerId: record.ownerId,
     batchId: record.batchId,
     line: record.line,
     groupTag: record.groupTag,
@@ -61,6 +62,8 @@ function fromDeviceRow(row: Row): DeviceRecord {
     state,
     generation: num(row.generation, 1),
     supplierId: String(row.supplierId ?? ''),
+    // Absent on records written before owners were recorded: see ownerOf.
+    ownerId: str(row.ownerId),
     batchId: String(row.batchId ?? ''),
     line: num(row.line),
     groupTag: str(row.groupTag),

@@ -1,10 +1,11 @@
 import type { BatchRecord } from '../../domain/batch.js';
-import type { DeviceRecord } from '../../domain/device.js';
+import { ownerOf, type DeviceRecord } from '../../domain/device.js';
 import type { AcceptedDevice, ValidatedRow } from '../../domain/hash-file/index.js';
 import { decideAcceptedRow, decideRejectedRow } from '../../domain/known-device-row.js';
 import { reasonText, warningText, type ReasonCode, type WarningCode } from '../../domain/reason-codes.js';
 import type { ReportOutcome } from '../../domain/result-report.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
+import { EVENTS } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { RetagPayload } from '../../messages/index.js';
 import { applyTransition, recordNewDevice } from '../device-lifecycle.js';
@@ -46,7 +47,11 @@ async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOu
   const serialNumber = row.serialNumber;
   if (!serialNumber) return rejected;
   const { deps, batch, correlationId, log } = ctx;
-  const decision = { batchId: batch.batchId, duplicateInFile: row.errors.some((e) => e.code === 'duplicate-in-file') };
+  const decision = {
+    batchId: batch.batchId,
+    supplierId: batch.supplierId,
+    duplicateInFile: row.errors.some((e) => e.code === 'duplicate-in-file'),
+  };
   // A duplicate row must not touch the device its first occurrence recorded.
   if (decideRejectedRow(undefined, decision).kind === 'ignore') return rejected;
   const reasons = row.errors.map((e) => e.code);
@@ -95,24 +100,50 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
   );
   if (!current) return accepted;
   const known = current.value;
-  const decision = decideAcceptedRow(known, { batchId: batch.batchId, groupTag: device.groupTag });
+  const decision = decideAcceptedRow(known, {
+    batchId: batch.batchId,
+    supplierId: batch.supplierId,
+    groupTag: device.groupTag,
+    assignedUser: device.assignedUser,
+  });
   switch (decision.kind) {
     case 'busy':
       return { outcome: 'accepted', code: 'device-busy', message: warningText('device-busy') };
     case 'deregistered':
       return { outcome: 'rejected', code: 'deregistered-device', message: reasonText('deregistered-device') };
+    case 'other-supplier':
+      // The supplier is told only that the device is not theirs; operations see whose it is.
+      log.warn(
+        { event: EVENTS.rowOwnedByOtherSupplier, serial: known.serialNumber, owner: decision.ownerId, line: row.line },
+        `${known.serialNumber} belongs to supplier ${decision.ownerId}: the row changed nothing`,
+      );
+      return { outcome: 'rejected', code: 'owned-by-other-supplier', message: reasonText('owned-by-other-supplier') };
     case 'same-file':
       return accepted;
-    case 'resubmit':
+    case 'resubmit': {
+      const previousOwner = ownerOf(known);
       await applyTransition(deps.devices, log, current, {
         to: 'received',
         reason: decision.reason,
         correlationId,
         now: deps.now(),
-        changes: { ...data, generation: known.generation + 1, reasons: [], note: undefined },
-        detail: { previousBatchId: known.batchId, previousState: known.state },
+        changes: {
+          ...data,
+          ownerId: decision.ownerId,
+          groupTag: decision.groupTag,
+          assignedUser: decision.assignedUser,
+          generation: known.generation + 1,
+          reasons: [],
+          note: undefined,
+        },
+        detail: {
+          previousBatchId: known.batchId,
+          previousState: known.state,
+          ...(previousOwner !== decision.ownerId ? { owner: decision.ownerId, previousOwner: previousOwner ?? null } : {}),
+        },
       });
       return accepted;
+    }
     case 'unchanged':
       return {
         outcome: 'unchanged',

@@ -261,6 +261,9 @@ async function resolve(
         autopilotGroupTag = found.ok ? found.value?.groupTag || undefined : undefined;
         if (!autopilotId) return stallIfLate(d, now) === 'stall' ? stall(deps, device, correlationId, log) : 'waiting';
       }
+      // A row without a tag never clears one: the record takes the tag Autopilot has (an 806
+      // keeps its [OrderID] group), so nothing later reconciles it towards no tag.
+      const adopted = d.groupTag === undefined ? autopilotGroupTag : undefined;
       await applyTransition(deps.devices, log, device, {
         to: 'registered',
         reason: decision.reason,
@@ -269,6 +272,7 @@ async function resolve(
         changes: {
           autopilotId,
           autopilotGroupTag,
+          ...(adopted !== undefined ? { groupTag: adopted } : {}),
           importedIdentityId: record?.id,
           // Autopilot has the device: the hash is not kept beyond the one use it had.
           hardwareHash: undefined,
@@ -279,7 +283,11 @@ async function resolve(
           profileBaseline: undefined,
           reasons: decision.reason === 'already-registered' ? ['already-registered'] : [],
         },
-        detail: { autopilotId, ...(decision.code !== undefined ? { code: decision.code } : {}) },
+        detail: {
+          autopilotId,
+          ...(decision.code !== undefined ? { code: decision.code } : {}),
+          ...(adopted !== undefined ? { groupTag: adopted } : {}),
+        },
       });
       return 'registered';
     }

@@ -1,4 +1,5 @@
 import type { AutopilotIdentity, ManagedDevice } from '../../domain/autopilot.js';
+import { isTagPending } from '../../domain/autopilot-step.js';
 import type { DeviceRecord } from '../../domain/device.js';
 import { stateAfterReprovision } from '../../domain/lifecycle.js';
 import type { ReprovisionRequest } from '../../domain/reprovision.js';
@@ -47,8 +48,7 @@ export async function completeRequest(
   const to = stateAfterReprovision(request.action, request.fromState);
   const since = now.toISOString();
   // A supplier's new tag recorded before the request and not yet in Autopilot: the Autopilot poll takes it up again.
-  const tagPending =
-    to === 'enrolled' && request.action !== 'retag' && (device.value.groupTag ?? '') !== (device.value.autopilotGroupTag ?? '');
+  const tagPending = to === 'enrolled' && request.action !== 'retag' && isTagPending(device.value);
   const waiting =
     to === 'profile-assigned'
       ? { waitingFor: 'enrolment' as const, waitingSince: since, deadlineAt: deadlineAt('enrolment', now, deps.waits).toISOString() }

@@ -1,3 +1,4 @@
+import { isTagPending } from '../../domain/autopilot-step.js';
 import { ConcurrencyConflictError } from '../../errors.js';
 import type { RetagPayload } from '../../messages/index.js';
 import type { PipelineDeps } from './context.js';
@@ -14,7 +15,7 @@ export async function retag(deps: PipelineDeps, payload: RetagPayload, correlati
   const log = deps.log.child({ correlationId, serial: payload.serialNumber });
   const device = await deps.devices.get(payload.serialNumber);
   if (!device || device.value.generation > payload.generation || !device.value.autopilotId) return DONE;
-  if ((device.value.autopilotGroupTag ?? '') === (device.value.groupTag ?? '')) return DONE;
+  if (!isTagPending(device.value)) return DONE;
   const read = await deps.graph.getAutopilotIdentity(device.value.autopilotId);
   if (!read.ok) {
     if (read.kind === 'not-found') return DONE;

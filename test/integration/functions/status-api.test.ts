@@ -142,9 +142,11 @@ describe('GET /api/devices/{serial}', () => {
       state: 'registered',
       autopilotId: 'ap-1',
       batchId: BATCH_ID,
+      owner: 'contoso',
       userAssigned: true,
       waitingFor: 'profile-assignment',
     });
+    expect(body.device).not.toHaveProperty('ownerId');
     expect(body.device).not.toHaveProperty('hardwareHash');
     expect(body.device).not.toHaveProperty('assignedUser');
     expect(body.history.map((event) => event.to)).toEqual(['received', 'importing', 'registered']);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AutopilotIdentity, EnrollmentState, ProfileAssignmentStatus } from '../../../shared/domain/autopilot.js';
 import {
   endsTurn,
+  isTagPending,
   nextAutopilotStep,
   PROFILE_FAILED_NOTE,
   stateAfterRetag,
@@ -111,7 +112,20 @@ describe('nextAutopilotStep: the group tag', () => {
     titled([
       ['Autopilot has another tag', {}, { groupTag: 'MPS-OLD' }, { kind: 'set-tag', groupTag: 'MPS-STD' }],
       ['Autopilot has no tag', {}, { groupTag: '' }, { kind: 'set-tag', groupTag: 'MPS-STD' }],
-      ['the device should carry none', { groupTag: undefined }, { groupTag: 'MPS-STD' }, { kind: 'set-tag', groupTag: '' }],
+      // A record without a tag never clears one: Autopilot's tag stands (an 806 keeps its [OrderID] group).
+      ['the device wants no tag in particular', { groupTag: undefined }, { groupTag: 'MPS-STD' }, WAIT],
+      [
+        'the device wants no tag in particular, profile assigned',
+        { groupTag: undefined },
+        { groupTag: 'MPS-STD', deploymentProfileAssignmentStatus: 'assignedInSync' },
+        { kind: 'profile-assigned' },
+      ],
+      [
+        'the device wants no tag in particular, enrolled',
+        { state: 'enrolled', groupTag: undefined, autopilotGroupTag: 'MPS-OLD', waitingFor: 'group-tag' },
+        { groupTag: 'MPS-STD' },
+        stopWatching('Autopilot already has the group tag'),
+      ],
       // The tag comes first: whatever else Autopilot shows belongs to the old tag.
       [
         'another tag, profile assigned and enrolled',
@@ -141,12 +155,7 @@ describe('nextAutopilotStep: the group tag', () => {
       // The update went through but its save did not: record it rather than update again.
       ['the record lags behind', { autopilotGroupTag: 'MPS-OLD' }, {}, { kind: 'record-retag', groupTag: 'MPS-STD' }],
       ['the record never saw a tag', { autopilotGroupTag: undefined }, {}, { kind: 'record-retag', groupTag: 'MPS-STD' }],
-      [
-        'the record lags behind on an untagged device',
-        { groupTag: undefined, autopilotGroupTag: 'MPS-OLD' },
-        { groupTag: '' },
-        { kind: 'record-retag', groupTag: '' },
-      ],
+      ['the record saw another tag on an untagged device', { groupTag: undefined, autopilotGroupTag: 'MPS-OLD' }, { groupTag: '' }, WAIT],
       [
         'the record lags behind on an enrolled device',
         { state: 'enrolled', autopilotGroupTag: 'MPS-OLD' },
@@ -380,6 +389,19 @@ describe('endsTurn', () => {
     [{ kind: 'wait' }, true],
   ])('%j: %s', (s, ends) => {
     expect(endsTurn(s)).toBe(ends);
+  });
+});
+
+describe('isTagPending', () => {
+  it.each([
+    ['Autopilot has the tag', 'MPS-STD', 'MPS-STD', false],
+    ['Autopilot has another tag', 'MPS-STD', 'MPS-OLD', true],
+    ['Autopilot tag not yet seen', 'MPS-STD', undefined, true],
+    // An absent value never clears a tag.
+    ['the record wants no tag in particular', undefined, 'MPS-STD', false],
+    ['no tag anywhere', undefined, undefined, false],
+  ] as const)('%s: %s', (_, groupTag, autopilotGroupTag, pending) => {
+    expect(isTagPending({ groupTag, autopilotGroupTag })).toBe(pending);
   });
 });
 

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { newDevice, type DeviceRecord } from '../../../shared/domain/device.js';
-import { decideAcceptedRow, decideRejectedRow, RESUBMITTABLE, type AcceptedRowDecision } from '../../../shared/domain/known-device-row.js';
+import { newDevice, ownerOf, type DeviceRecord } from '../../../shared/domain/device.js';
+import {
+  decideAcceptedRow,
+  decideRejectedRow,
+  RESUBMITTABLE,
+  type AcceptedRowDecision,
+  type KnownDeviceRow,
+} from '../../../shared/domain/known-device-row.js';
 import { DEVICE_STATES, type DeviceState } from '../../../shared/domain/lifecycle.js';
 
 /*
@@ -12,16 +18,24 @@ const NOW = new Date('2026-03-02T10:00:00.000Z');
 const FIRST_FILE = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const OTHER_FILE = 'ffeeddccbbaa99887766554433221100';
 const GENERATION = 3;
+const OWNER = 'contoso';
+const OTHER_SUPPLIER = 'fabrikam';
 
+/** A device contoso's file brought; a rejected one has no owner (only rejected rows lead there). */
 function known(overrides: Partial<DeviceRecord>): DeviceRecord {
   const { record } = newDevice(
-    { serialNumber: 'PF3K-0042', supplierId: 'contoso', batchId: FIRST_FILE, line: 2, groupTag: 'MPS-STD' },
+    { serialNumber: 'PF3K-0042', supplierId: OWNER, batchId: FIRST_FILE, line: 2, groupTag: 'MPS-STD' },
     'received',
     'accepted-from-file',
     'corr-1',
     NOW,
   );
-  return { ...record, generation: GENERATION, ...overrides };
+  return { ...record, generation: GENERATION, ...(overrides.state === 'rejected' ? { ownerId: undefined } : {}), ...overrides };
+}
+
+/** A valid row of a file; contoso's unless it says otherwise. */
+function row(batchId: string, groupTag: string | undefined, fields: Partial<KnownDeviceRow> = {}): KnownDeviceRow {
+  return { batchId, supplierId: OWNER, groupTag, assignedUser: undefined, ...fields };
 }
 
 /** Autopilot's tag and the record's tag, against the tag of the new row. */
@@ -93,21 +107,30 @@ const SITUATIONS: readonly TagSituation[] = [
     onTheWay: retag(undefined),
     enrolled: retag('stop'),
   },
+  // Nothing a row lacks is taken away: a row without a tag keeps the recorded one.
   {
     label: 'no tag on the row, device and Autopilot tagged',
     recorded: 'MPS-STD',
     autopilot: 'MPS-STD',
     row: undefined,
-    onTheWay: retag(undefined),
-    enrolled: retag('start'),
+    onTheWay: unchanged(false),
+    enrolled: unchanged(false),
   },
   {
     label: 'no tag on the row, device tagged, Autopilot untagged',
     recorded: 'MPS-STD',
     autopilot: undefined,
     row: undefined,
-    onTheWay: retag(undefined),
-    enrolled: retag('stop'),
+    onTheWay: unchanged(false),
+    enrolled: unchanged(false),
+  },
+  {
+    label: 'no tag on the row, device tagged, Autopilot lagging',
+    recorded: 'MPS-STD',
+    autopilot: 'MPS-OLD',
+    row: undefined,
+    onTheWay: unchanged(true),
+    enrolled: unchanged(true),
   },
   {
     label: 'no tag anywhere',
@@ -117,13 +140,14 @@ const SITUATIONS: readonly TagSituation[] = [
     onTheWay: unchanged(false),
     enrolled: unchanged(false),
   },
+  // A device that wants no tag in particular leaves Autopilot's alone.
   {
-    label: 'no tag on the row or the device, Autopilot still tagged',
+    label: 'no tag on the row or the device, Autopilot tagged',
     recorded: undefined,
     autopilot: 'MPS-STD',
     row: undefined,
-    onTheWay: unchanged(true),
-    enrolled: unchanged(true),
+    onTheWay: unchanged(false),
+    enrolled: unchanged(false),
   },
   {
     label: 'first tag for an untagged device',
@@ -153,7 +177,11 @@ function expectedFromOtherFile(state: DeviceState, situation: TagSituation): Acc
   const desk = SERVICE_DESK[state];
   if (desk !== undefined) return desk;
   const reason = STARTS_OVER[state];
-  if (reason !== undefined) return { kind: 'resubmit', reason };
+  if (reason !== undefined) {
+    // The owner's row keeps the recorded tag where it has none; a rejected device had no owner, so nothing carries over.
+    const groupTag = state === 'rejected' ? situation.row : (situation.row ?? situation.recorded);
+    return { kind: 'resubmit', reason, ownerId: OWNER, groupTag, assignedUser: undefined };
+  }
   return state === 'enrolled' ? situation.enrolled : situation.onTheWay;
 }
 
@@ -163,7 +191,7 @@ describe('decideAcceptedRow', () => {
     const sameFile = SERVICE_DESK[state] ?? { kind: 'same-file' };
     it.each(SITUATIONS.map((situation) => [situation.label, situation]))(`named again by the same file (%s): ${sameFile.kind}`, (_, s) => {
       const device = known({ state, groupTag: s.recorded, autopilotGroupTag: s.autopilot });
-      expect(decideAcceptedRow(device, { batchId: FIRST_FILE, groupTag: s.row })).toEqual(sameFile);
+      expect(decideAcceptedRow(device, row(FIRST_FILE, s.row))).toEqual(sameFile);
     });
 
     it.each(
@@ -173,7 +201,7 @@ describe('decideAcceptedRow', () => {
       }),
     )('named by another file (%s): %s', (_, _title, expected, s) => {
       const device = known({ state, groupTag: s.recorded, autopilotGroupTag: s.autopilot });
-      expect(decideAcceptedRow(device, { batchId: OTHER_FILE, groupTag: s.row })).toEqual(expected);
+      expect(decideAcceptedRow(device, row(OTHER_FILE, s.row))).toEqual(expected);
     });
   });
 
@@ -190,8 +218,12 @@ describe('decideAcceptedRow', () => {
     const open = known({ state: 'deregistered', reprovision: { ...request, allowReimport: true } });
     const closed = known({ state: 'deregistered', reprovision: { ...request, allowReimport: false } });
     for (const batchId of [FIRST_FILE, OTHER_FILE]) {
-      expect(decideAcceptedRow(open, { batchId, groupTag: 'MPS-STD' }).kind).toBe(batchId === FIRST_FILE ? 'same-file' : 'resubmit');
-      expect(decideAcceptedRow(closed, { batchId, groupTag: 'MPS-STD' })).toEqual({ kind: 'deregistered' });
+      for (const supplierId of [OWNER, OTHER_SUPPLIER]) {
+        expect(decideAcceptedRow(open, row(batchId, 'MPS-STD', { supplierId })).kind).toBe(
+          batchId === FIRST_FILE ? 'same-file' : 'resubmit',
+        );
+        expect(decideAcceptedRow(closed, row(batchId, 'MPS-STD', { supplierId }))).toEqual({ kind: 'deregistered' });
+      }
     }
   });
 
@@ -206,18 +238,136 @@ describe('decideAcceptedRow', () => {
       stage: 'stalled' as const,
     };
     const stalled = known({ state: 'stalled', waitingFor: 'reprovision', reprovision: request, autopilotGroupTag: 'MPS-STD' });
-    expect(decideAcceptedRow(stalled, { batchId: OTHER_FILE, groupTag: 'MPS-KIOSK' })).toEqual({ kind: 'busy' });
+    expect(decideAcceptedRow(stalled, row(OTHER_FILE, 'MPS-KIOSK'))).toEqual({ kind: 'busy' });
     const ended = known({ state: 'enrolled', reprovision: { ...request, stage: 'done' }, autopilotGroupTag: 'MPS-STD' });
-    expect(decideAcceptedRow(ended, { batchId: OTHER_FILE, groupTag: 'MPS-KIOSK' }).kind).toBe('retag');
+    expect(decideAcceptedRow(ended, row(OTHER_FILE, 'MPS-KIOSK')).kind).toBe('retag');
   });
 
   it('numbers a re-tag from the generation the device is at, not from one', () => {
     const device = known({ state: 'registered', generation: 41, autopilotGroupTag: 'MPS-STD' });
-    expect(decideAcceptedRow(device, { batchId: OTHER_FILE, groupTag: 'MPS-KIOSK' })).toEqual({
+    expect(decideAcceptedRow(device, row(OTHER_FILE, 'MPS-KIOSK'))).toEqual({
       kind: 'retag',
       generation: 42,
       watchEnrolled: undefined,
     });
+  });
+});
+
+describe('decideAcceptedRow: ownership', () => {
+  /** Contoso's device, named by a row of fabrikam's file. */
+  const otherSuppliersRow = row(OTHER_FILE, 'FAB-ORDER-1', { supplierId: OTHER_SUPPLIER, assignedUser: 'someone@fabrikam.example' });
+
+  // The service desk comes first; then only the owner may change a device. A serial only ever
+  // in rejected rows has no owner yet: the first accepted row takes it.
+  const expected = (state: DeviceState): AcceptedRowDecision => {
+    if (state === 'reprovisioning') return { kind: 'busy' };
+    if (state === 'deregistered') return { kind: 'deregistered' };
+    if (state === 'rejected') {
+      return {
+        kind: 'resubmit',
+        reason: 'resubmitted-from-file',
+        ownerId: OTHER_SUPPLIER,
+        groupTag: 'FAB-ORDER-1',
+        assignedUser: 'someone@fabrikam.example',
+      };
+    }
+    return { kind: 'other-supplier', ownerId: OWNER };
+  };
+
+  it.each(DEVICE_STATES.map((state) => [state, expected(state).kind, expected(state)] as const))(
+    "a %s device named by another supplier's row: %s",
+    (state, _kind, decision) => {
+      const device = known({ state, autopilotGroupTag: 'MPS-STD', assignedUser: 'user@contoso.example' });
+      expect(decideAcceptedRow(device, otherSuppliersRow)).toEqual(decision);
+      // The same file's run again changes nothing for it either.
+      expect(decideAcceptedRow(device, { ...otherSuppliersRow, batchId: FIRST_FILE })).toEqual(
+        decision.kind === 'resubmit' ? { kind: 'same-file' } : decision,
+      );
+    },
+  );
+
+  it('a device stalled on a service-desk request is busy for any supplier', () => {
+    const request = {
+      requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',
+      action: 'wipe' as const,
+      ticket: 'INC1',
+      requestedBy: 'x',
+      requestedAt: NOW.toISOString(),
+      fromState: 'enrolled' as const,
+      stage: 'stalled' as const,
+    };
+    expect(decideAcceptedRow(known({ state: 'stalled', waitingFor: 'reprovision', reprovision: request }), otherSuppliersRow)).toEqual({
+      kind: 'busy',
+    });
+  });
+
+  it('a device deregistered with allowReimport passes to whichever supplier imports it, without what its old owner sent', () => {
+    const request = {
+      requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',
+      action: 'deregister' as const,
+      ticket: 'INC1',
+      requestedBy: 'x',
+      requestedAt: NOW.toISOString(),
+      fromState: 'enrolled' as const,
+      stage: 'done' as const,
+      allowReimport: true,
+    };
+    const device = known({ state: 'deregistered', reprovision: request, assignedUser: 'user@contoso.example' });
+    const untagged = { ...otherSuppliersRow, groupTag: undefined, assignedUser: undefined };
+    expect(decideAcceptedRow(device, untagged)).toEqual({
+      kind: 'resubmit',
+      reason: 'resubmitted-from-file',
+      ownerId: OTHER_SUPPLIER,
+      groupTag: undefined,
+      assignedUser: undefined,
+    });
+    // Its owner bringing it back keeps what the owner's rows set.
+    expect(decideAcceptedRow(device, row(OTHER_FILE, undefined))).toEqual({
+      kind: 'resubmit',
+      reason: 'resubmitted-from-file',
+      ownerId: OWNER,
+      groupTag: 'MPS-STD',
+      assignedUser: 'user@contoso.example',
+    });
+  });
+
+  it('reads the owner of a record from before owners were recorded from the supplier it was accepted from', () => {
+    const legacy = known({ state: 'registered', ownerId: undefined, supplierId: OWNER });
+    expect(decideAcceptedRow(legacy, otherSuppliersRow)).toEqual({ kind: 'other-supplier', ownerId: OWNER });
+    expect(decideAcceptedRow(legacy, row(OTHER_FILE, 'MPS-KIOSK')).kind).toBe('retag');
+    // A legacy rejected device was never accepted: nobody owns it.
+    expect(decideAcceptedRow(known({ state: 'rejected', ownerId: undefined }), otherSuppliersRow).kind).toBe('resubmit');
+  });
+});
+
+describe('decideAcceptedRow: nothing a row lacks is taken away', () => {
+  it.each(['received', 'failed'] as const)('a %s device sent again by its owner keeps its tag and user where the row has none', (state) => {
+    const device = known({ state, groupTag: 'MPS-KIOSK', assignedUser: 'user@contoso.example' });
+    expect(decideAcceptedRow(device, row(OTHER_FILE, undefined))).toMatchObject({
+      kind: 'resubmit',
+      groupTag: 'MPS-KIOSK',
+      assignedUser: 'user@contoso.example',
+    });
+    expect(decideAcceptedRow(device, row(OTHER_FILE, 'MPS-STD', { assignedUser: 'other@contoso.example' }))).toMatchObject({
+      kind: 'resubmit',
+      groupTag: 'MPS-STD',
+      assignedUser: 'other@contoso.example',
+    });
+  });
+});
+
+describe('ownerOf', () => {
+  it.each([
+    ['an accepted device', { ownerId: 'contoso', state: 'enrolled', supplierId: 'contoso' }, 'contoso'],
+    [
+      'a device another supplier last sent a rejected row for',
+      { ownerId: 'contoso', state: 'enrolled', supplierId: 'fabrikam' },
+      'contoso',
+    ],
+    ['a serial only seen in rejected rows', { ownerId: undefined, state: 'rejected', supplierId: 'fabrikam' }, undefined],
+    ['a record from before owners were recorded', { ownerId: undefined, state: 'registered', supplierId: 'contoso' }, 'contoso'],
+  ] as const)('%s: %s', (_, device, owner) => {
+    expect(ownerOf(device)).toBe(owner);
   });
 });
 
@@ -238,7 +388,7 @@ describe('decideRejectedRow', () => {
     // The earlier row of the file recorded the serial; its duplicate must not overwrite it.
     ['a duplicate within the file', true, 'ignore'],
   ] as const)('a serial seen for the first time, in %s: $2', (_, duplicateInFile, kind) => {
-    expect(decideRejectedRow(undefined, { batchId: FIRST_FILE, duplicateInFile })).toEqual({ kind });
+    expect(decideRejectedRow(undefined, { batchId: FIRST_FILE, supplierId: OWNER, duplicateInFile })).toEqual({ kind });
   });
 
   const cases = DEVICE_STATES.flatMap((state) =>
@@ -257,6 +407,25 @@ describe('decideRejectedRow', () => {
   );
 
   it.each(cases)('a %s device named by a bad row of %s: %s', (state, _, kind, batchId, duplicateInFile) => {
-    expect(decideRejectedRow(known({ state }), { batchId, duplicateInFile })).toEqual({ kind });
+    expect(decideRejectedRow(known({ state }), { batchId, supplierId: OWNER, duplicateInFile })).toEqual({ kind });
+  });
+
+  // A rejected device has no owner: any supplier's newer rejection is recorded. Every other device is left alone.
+  it.each(DEVICE_STATES.map((state) => [state, state === 'rejected' ? 'record' : 'ignore'] as const))(
+    "a %s device named by a bad row of another supplier's file: %s",
+    (state, kind) => {
+      expect(decideRejectedRow(known({ state }), { batchId: OTHER_FILE, supplierId: OTHER_SUPPLIER, duplicateInFile: false })).toEqual({
+        kind,
+      });
+    },
+  );
+
+  it("never records another supplier's rejection on an owned device, whatever its state says", () => {
+    // Rejected after an accepted row (the lifecycle allows received -> rejected): it keeps its owner.
+    const owned = known({ state: 'rejected', ownerId: OWNER });
+    expect(decideRejectedRow(owned, { batchId: OTHER_FILE, supplierId: OTHER_SUPPLIER, duplicateInFile: false })).toEqual({
+      kind: 'ignore',
+    });
+    expect(decideRejectedRow(owned, { batchId: OTHER_FILE, supplierId: OWNER, duplicateInFile: false })).toEqual({ kind: 'record' });
   });
 });

@@ -28,6 +28,14 @@ describe('publicDevice and publicEvent', () => {
     expect(publicDevice(device('S2', 3, { assignedUser: undefined })).userAssigned).toBe(false);
   });
 
+  it('show whose device it is: the owner, also for a record from before owners were recorded', () => {
+    expect(publicDevice(device('S1', 2)).owner).toBe('contoso');
+    expect(publicDevice(device('S1', 2))).not.toHaveProperty('ownerId');
+    expect(publicDevice(device('S2', 3, { state: 'registered', ownerId: undefined })).owner).toBe('contoso');
+    // Only ever in rejected rows: nobody's yet.
+    expect(publicDevice(device('S3', 4, { state: 'rejected', ownerId: undefined, supplierId: 'fabrikam' })).owner).toBeUndefined();
+  });
+
   it('show the open service-desk request, never who asked for it', () => {
     const request = {
       requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',

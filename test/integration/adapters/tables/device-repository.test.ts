@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { DeviceRepository } from '../../../../shared/adapters/tables/device-repository.js';
-import { newDevice, transition } from '../../../../shared/domain/device.js';
+import { newDevice, ownerOf, transition } from '../../../../shared/domain/device.js';
 import { IllegalTransitionError } from '../../../../shared/errors.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../../../shared/errors.js';
 
@@ -53,6 +53,17 @@ describe('DeviceRepository against Azurite', () => {
       ['received', 'importing', 'import-submitted'],
       ['importing', 'registered', 'import-complete'],
     ]);
+  });
+
+  it('keeps the owner; a record stored without one (written before owners were recorded) reads as having none', async () => {
+    const owned = first('SER-OWN-1');
+    expect((await repo.create(owned.record, owned.event)).value.ownerId).toBe('contoso');
+    expect((await repo.get('SER-OWN-1'))?.value.ownerId).toBe('contoso');
+    const legacy = first('SER-OWN-2');
+    await repo.create({ ...legacy.record, ownerId: undefined }, legacy.event);
+    const stored = (await repo.get('SER-OWN-2'))!.value;
+    expect(stored.ownerId).toBeUndefined();
+    expect(ownerOf(stored)).toBe('contoso');
   });
 
   it('refuses a write based on a stale read, leaving record and history untouched', async () => {

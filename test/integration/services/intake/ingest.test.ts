@@ -4,6 +4,10 @@ import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../../../shared/domain/b
 import { makeTestHardwareHash } from '../../../../local/graph-simulator/index.js';
 import { ingestHashFile } from '../../../../shared/services/intake/index.js';
 import { recordRows } from '../../../../shared/services/intake/record-rows.js';
+import { reasonText } from '../../../../shared/domain/reason-codes.js';
+import { EVENTS } from '../../../../shared/events.js';
+import type { RetagPayload } from '../../../../shared/messages/index.js';
+import { retag } from '../../../../shared/services/pipeline/retag.js';
 import { MINUTE, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
 
 /**
@@ -11,7 +15,7 @@ import { MINUTE, startScenarioStack, type Scenario, type ScenarioStack } from '.
  * new or known device, what is queued for import or re-tag, and what the supplier is told.
  */
 
-const HEADER = 'Device Serial Number,Windows Product ID,Hardware Hash,Group Tag';
+const HEADER = 'Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User';
 const random = new Random(2025);
 /** A valid hardware hash per serial, made once, so a file's rows and the devices given agree. */
 const hashes = new Map<string, string>();
@@ -31,12 +35,15 @@ afterAll(async () => {
   await scenarios?.stop();
 });
 
-type Row = readonly [serial: string, hash: string, groupTag?: string];
+type Row = readonly [serial: string, hash: string, groupTag?: string, assignedUser?: string];
 
-/** Uploads a file of `rows` for contoso through the blob store, as a supplier's drop would land; returns its blob name. */
-async function upload(s: Scenario, name: string, rows: readonly Row[]): Promise<string> {
-  const lines = [HEADER, ...rows.map(([serial, hash, tag]) => `${serial},,${hash},${tag ?? ''}`)];
-  const blobName = `contoso/${s.correlationId}-${name}.csv`;
+/**
+ * Uploads a file of `rows` for a supplier (contoso unless named) through the blob store, as a
+ * supplier's drop would land; returns its blob name.
+ */
+async function upload(s: Scenario, name: string, rows: readonly Row[], supplier = 'contoso'): Promise<string> {
+  const lines = [HEADER, ...rows.map(([serial, hash, tag, user]) => `${serial},,${hash},${tag ?? ''},${user ?? ''}`)];
+  const blobName = `${supplier}/${s.correlationId}-${name}.csv`;
   await s.intakeDeps.blobs.writeText(INTAKE_CONTAINER, blobName, `${lines.join('\r\n')}\r\n`, 'text/csv');
   return blobName;
 }
@@ -345,5 +352,210 @@ describe('ingestHashFile', () => {
     expect(s.logEvents('intake.row-refused')).toEqual([
       expect.objectContaining({ serial: 'IN8B', line: 3, code: 'PropertyValueTooLarge' }),
     ]);
+  });
+
+  describe('ownership: a device belongs to the supplier whose file first had an accepted row for it', () => {
+    /** Another hardware hash for the same serial, as a second supplier would capture it. */
+    const otherHash = (serialNumber: string): string => sampleDevice(new Random(7), { serialNumber }).hardwareHash;
+    const FABRIKAM_USER = 'someone@fabrikam.example';
+
+    it("rejects another supplier's rows for a device in any state (owned-by-other-supplier): record, history, queues and Autopilot untouched", async () => {
+      const s = await scenarios.scenario();
+      const inAutopilot = (serial: string) => s.sim.addAutopilotIdentity({ serialNumber: serial, groupTag: 'MPS-STD' }).id;
+      const request = {
+        requestId: '3d0f5a7e-1b2c-4d5e-8f90-a1b2c3d4e5f8',
+        action: 'deregister' as const,
+        ticket: 'INC44',
+        requestedBy: 'desk',
+        requestedAt: s.now().toISOString(),
+        fromState: 'enrolled' as const,
+        stage: 'done' as const,
+      };
+      // Contoso's devices, in every state a row can find them in.
+      const given = {
+        OW1A: await s.given('OW1A', 'received', { assignedUser: 'user@contoso.example' }),
+        OW1B: await s.given('OW1B', 'importing'),
+        OW1C: await s.given('OW1C', 'registered', { autopilotId: inAutopilot('OW1C') }),
+        OW1D: await s.given('OW1D', 'profile-assigned', { autopilotId: inAutopilot('OW1D') }),
+        OW1E: await s.given('OW1E', 'enrolled', { autopilotId: inAutopilot('OW1E') }),
+        OW1F: await s.given('OW1F', 'failed'),
+        OW1G: await s.given('OW1G', 'stalled'),
+        OW1H: await s.given('OW1H', 'deregistered', { reprovision: { ...request, allowReimport: false } }),
+        // A bad row of the other supplier must not touch it either.
+        OW1I: await s.given('OW1I', 'received'),
+      };
+      const tagsBefore = s.sim.autopilotIdentities().map((i) => [i.serialNumber, i.groupTag]);
+      s.advance(1 * MINUTE);
+      const blobName = await upload(
+        s,
+        'takeover',
+        [
+          ...(['OW1A', 'OW1B', 'OW1C', 'OW1D', 'OW1E', 'OW1F', 'OW1G', 'OW1H'] as const).map((serial): Row => [
+            serial,
+            otherHash(serial),
+            'FAB-ORDER-1',
+            FABRIKAM_USER,
+          ]),
+          ['OW1I', 'bm90IGEgaGFzaA==', 'FAB-ORDER-1'],
+        ],
+        'fabrikam',
+      );
+      s.resetGraphCalls();
+
+      const result = await ingestHashFile(s.intakeDeps, blobName, s.correlationId);
+
+      expect(result.counts).toMatchObject({ rows: 9, accepted: 0, unchanged: 0, updated: 0, rejected: 9, queued: 0 });
+      for (const [serial, before] of Object.entries(given)) {
+        expect((await s.devices.get(serial))?.etag, serial).toBe(before.etag);
+        expect(await s.newEvents(serial), serial).toEqual([]);
+      }
+      expect(await reportRows(s, result.reportBlob)).toEqual([
+        ['2', 'OW1A', 'rejected', 'owned-by-other-supplier'],
+        ['3', 'OW1B', 'rejected', 'owned-by-other-supplier'],
+        ['4', 'OW1C', 'rejected', 'owned-by-other-supplier'],
+        ['5', 'OW1D', 'rejected', 'owned-by-other-supplier'],
+        ['6', 'OW1E', 'rejected', 'owned-by-other-supplier'],
+        ['7', 'OW1F', 'rejected', 'owned-by-other-supplier'],
+        ['8', 'OW1G', 'rejected', 'owned-by-other-supplier'],
+        // Without allowReimport nobody may bring it back, its owner included.
+        ['9', 'OW1H', 'rejected', 'deregistered-device'],
+        ['10', 'OW1I', 'rejected', 'invalid-hash'],
+      ]);
+      // The supplier learns that the device is not theirs, not whose it is; operations see both.
+      const report = await s.intakeDeps.blobs.readText(RESULTS_CONTAINER, result.reportBlob);
+      expect(report).toContain(reasonText('owned-by-other-supplier'));
+      expect(report).not.toContain('contoso');
+      // Rows are recorded side by side: the lines come in any order.
+      const refused = s.logEvents(EVENTS.rowOwnedByOtherSupplier).map((line) => [line.serial, line.supplier, line.owner, line.line]);
+      expect(refused.sort((a, b) => Number(a[3]) - Number(b[3]))).toEqual(
+        ['OW1A', 'OW1B', 'OW1C', 'OW1D', 'OW1E', 'OW1F', 'OW1G'].map((serial, index) => [serial, 'fabrikam', 'contoso', index + 2]),
+      );
+      // Whatever was queued is carried out, as the follow-up handler would: Autopilot keeps its tags.
+      const messages = await s.messages();
+      for (const message of messages.filter((m) => m.kind === 'retag')) {
+        await retag(s.deps, message.payload as RetagPayload, s.correlationId, 0);
+      }
+      expect(messages).toEqual([]);
+      expect(s.graphCalls()).toEqual([]);
+      expect(s.sim.autopilotIdentities().map((i) => [i.serialNumber, i.groupTag])).toEqual(tagsBefore);
+    });
+
+    it('lets the first accepted row decide: a serial seen only in rejected rows has no owner yet', async () => {
+      const s = await scenarios.scenario();
+      // Contoso's row for OW2A was rejected: nobody owns it yet.
+      await ingestHashFile(s.intakeDeps, await upload(s, 'bad', [['OW2A', hashOf('OW2A'), 'OTHER-TAG']]), s.correlationId);
+      expect(await s.device('OW2A')).toMatchObject({ state: 'rejected', supplierId: 'contoso' });
+      s.advance(1 * MINUTE);
+
+      const taken = await ingestHashFile(
+        s.intakeDeps,
+        await upload(s, 'first-accepted', [['OW2A', otherHash('OW2A'), 'FAB-ORDER-1']], 'fabrikam'),
+        s.correlationId,
+      );
+
+      expect(await s.device('OW2A')).toMatchObject({
+        state: 'received',
+        supplierId: 'fabrikam',
+        ownerId: 'fabrikam',
+        batchId: taken.batchId,
+        groupTag: 'FAB-ORDER-1',
+      });
+      s.advance(1 * MINUTE);
+
+      // Now contoso's fixed row comes too late.
+      const late = await ingestHashFile(s.intakeDeps, await upload(s, 'fixed', [['OW2A', hashOf('OW2A'), 'MPS-STD']]), s.correlationId);
+
+      expect(await reportRows(s, late.reportBlob)).toEqual([['2', 'OW2A', 'rejected', 'owned-by-other-supplier']]);
+      expect(await s.device('OW2A')).toMatchObject({ ownerId: 'fabrikam', batchId: taken.batchId, groupTag: 'FAB-ORDER-1' });
+      expect((await s.messages()).map((m) => m.messageId)).toEqual([`import:${taken.batchId}:0`]);
+    });
+
+    it('hands a device deregistered with allowReimport to whichever supplier imports it next', async () => {
+      const s = await scenarios.scenario();
+      const request = {
+        requestId: '3d0f5a7e-1b2c-4d5e-8f90-a1b2c3d4e5f9',
+        action: 'deregister' as const,
+        ticket: 'INC45',
+        requestedBy: 'desk',
+        requestedAt: s.now().toISOString(),
+        fromState: 'enrolled' as const,
+        stage: 'done' as const,
+      };
+      await s.given('OW3A', 'deregistered', { reprovision: { ...request, allowReimport: true } });
+      s.advance(1 * MINUTE);
+
+      const result = await ingestHashFile(
+        s.intakeDeps,
+        await upload(s, 'reimport', [['OW3A', otherHash('OW3A'), 'FAB-ORDER-2', FABRIKAM_USER]], 'fabrikam'),
+        s.correlationId,
+      );
+
+      const batchId = result.batchId!;
+      expect(await reportRows(s, result.reportBlob)).toEqual([['2', 'OW3A', 'accepted', '']]);
+      expect(await s.device('OW3A')).toMatchObject({
+        state: 'received',
+        generation: 2,
+        supplierId: 'fabrikam',
+        ownerId: 'fabrikam',
+        batchId,
+        groupTag: 'FAB-ORDER-2',
+        hardwareHash: otherHash('OW3A'),
+        assignedUser: FABRIKAM_USER,
+      });
+      expect(await s.newEvents('OW3A')).toEqual([
+        {
+          from: 'deregistered',
+          to: 'received',
+          reason: 'resubmitted-from-file',
+          detail: { previousBatchId: 'batch-given', previousState: 'deregistered', owner: 'fabrikam', previousOwner: 'contoso' },
+        },
+      ]);
+      expect((await s.messages()).map((m) => m.payload)).toEqual([
+        { source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: ['OW3A'] },
+      ]);
+    });
+  });
+
+  describe('nothing a row lacks is taken away', () => {
+    const USER = 'officer@fabrikam.example';
+
+    it('keeps the recorded group tag and user when a known device comes again without them', async () => {
+      const s = await scenarios.scenario();
+      // Fabrikam has no default tag: its rows without a tag carry none.
+      const kept = { supplierId: 'fabrikam', groupTag: 'FAB-ORDER-1', assignedUser: USER };
+      const tagged = { ...kept, autopilotGroupTag: 'FAB-ORDER-1' };
+      const registered = await s.given('NT1A', 'registered', { ...tagged, autopilotId: 'ap-NT1A' });
+      const enrolled = await s.given('NT1B', 'enrolled', { ...tagged, autopilotId: 'ap-NT1B' });
+      await s.given('NT1C', 'received', kept);
+      await s.given('NT1D', 'failed', kept);
+      s.advance(1 * MINUTE);
+      const blobName = await upload(
+        s,
+        'no-tag',
+        ['NT1A', 'NT1B', 'NT1C', 'NT1D'].map((serial): Row => [serial, hashOf(serial)]),
+        'fabrikam',
+      );
+
+      const result = await ingestHashFile(s.intakeDeps, blobName, s.correlationId);
+
+      const batchId = result.batchId!;
+      expect(result.counts).toMatchObject({ rows: 4, accepted: 2, unchanged: 2, updated: 0, rejected: 0 });
+      // Registered and enrolled: nothing to change, nothing re-tagged.
+      expect((await s.devices.get('NT1A'))?.etag).toBe(registered.etag);
+      expect((await s.devices.get('NT1B'))?.etag).toBe(enrolled.etag);
+      // Imported again from the new file, with the tag and the user they had.
+      for (const serial of ['NT1C', 'NT1D']) {
+        expect(await s.device(serial), serial).toMatchObject({ state: 'received', generation: 2, batchId, ...kept });
+      }
+      expect((await reportRows(s, result.reportBlob)).map((row) => row[2])).toEqual(['unchanged', 'unchanged', 'accepted', 'accepted']);
+      expect(await s.messages()).toEqual([
+        {
+          queue: 'ztp-import',
+          kind: 'import-chunk',
+          messageId: `import:${batchId}:0`,
+          payload: { source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: ['NT1C', 'NT1D'] },
+        },
+      ]);
+    });
   });
 });

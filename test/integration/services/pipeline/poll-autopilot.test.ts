@@ -168,6 +168,27 @@ describe('pollAutopilot', () => {
     ]);
   });
 
+  it('never clears a tag for a device whose record has none: Autopilot keeps its tag and the profile comes as usual', async () => {
+    const s = await scenarios.scenario();
+    // Tagged in Autopilot under its [OrderID] group; the record wants no tag in particular
+    // (a row without a tag from a supplier without a default, registered before the record learnt the tag).
+    const identity = s.sim.addAutopilotIdentity({ serialNumber: 'PA9A', groupTag: 'MPS-KIOSK' });
+    await s.given('PA9A', 'registered', {
+      supplierId: 'fabrikam',
+      autopilotId: identity.id,
+      groupTag: undefined,
+      autopilotGroupTag: undefined,
+    });
+    s.advance(16 * MINUTE); // the Kiosk profile assigned at 15 minutes
+
+    expect(await pollAutopilot(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    expect(s.graphCalls()).toEqual([`${READ_IDENTITY} 200`]);
+    expect(identityOf(s, 'PA9A').groupTag).toBe('MPS-KIOSK');
+    expect(await s.device('PA9A')).toMatchObject({ state: 'profile-assigned', groupTag: undefined, autopilotGroupTag: 'MPS-KIOSK' });
+    expect((await s.newEvents('PA9A')).map((e) => e.reason)).toEqual(['profile-assigned']);
+  });
+
   it('notes a failed profile assignment once, and keeps the device waiting', async () => {
     const s = await scenarios.scenario();
     const identity = s.sim.addAutopilotIdentity({ serialNumber: 'PA4A', groupTag: 'MPS-STD' });

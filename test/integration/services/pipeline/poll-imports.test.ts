@@ -4,6 +4,7 @@ import { reasonText } from '../../../../shared/domain/reason-codes.js';
 import { EVENTS } from '../../../../shared/events.js';
 import type { TickPayload } from '../../../../shared/messages/index.js';
 import type { PipelineDeps } from '../../../../shared/services/pipeline/context.js';
+import { pollAutopilot } from '../../../../shared/services/pipeline/poll-autopilot.js';
 import { pollImports } from '../../../../shared/services/pipeline/poll-imports.js';
 import { DONE } from '../../../../shared/services/pipeline/work.js';
 import { HOUR, MINUTE, scheduledTick, SECOND, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
@@ -17,6 +18,7 @@ const LIST_IMPORTED = 'GET importedWindowsAutopilotDeviceIdentities';
 const DELETE_IMPORTED = 'DELETE importedWindowsAutopilotDeviceIdentities/{id}';
 const FIND_BY_SERIAL = 'GET windowsAutopilotDeviceIdentities';
 const SYNC = 'POST windowsAutopilotSettings/sync';
+const UPDATE_PROPERTIES = 'POST windowsAutopilotDeviceIdentities/{id}/updateDeviceProperties';
 
 let scenarios: ScenarioStack;
 
@@ -124,6 +126,34 @@ describe('pollImports', () => {
     ]);
     expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${FIND_BY_SERIAL} 200`, `${DELETE_IMPORTED} 204`, `${SYNC} 204`]);
     expect(decodeURIComponent(s.sim.requestLog()[1]!.url)).toContain("$filter=contains(serialNumber,'PI2A')");
+  });
+
+  it("keeps the tenant's tag for an 806 whose row had no tag: the record shows it and nothing clears it", async () => {
+    const s = await scenarios.scenario();
+    // Registered in this tenant under its [OrderID] tag; the file's row had no tag (fabrikam has no default).
+    const existing = s.sim.addAutopilotIdentity({ serialNumber: 'PI9A', groupTag: 'MPS-KIOSK' });
+    await s.given('PI9A', 'importing', { supplierId: 'fabrikam', groupTag: undefined });
+    await submitted(s, 'PI9A');
+    s.advance(2 * MINUTE);
+    s.resetGraphCalls();
+
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    expect(await s.device('PI9A')).toMatchObject({
+      state: 'registered',
+      autopilotId: existing.id,
+      groupTag: 'MPS-KIOSK',
+      autopilotGroupTag: 'MPS-KIOSK',
+      reasons: ['already-registered'],
+    });
+
+    // The Autopilot poll that follows finds nothing to reconcile.
+    s.advance(1 * MINUTE);
+    expect(await pollAutopilot(s.deps, { tick: 'autopilot', at: s.now().toISOString(), idle: 0 }, s.correlationId, 0)).toEqual(DONE);
+
+    expect(s.graphCalls().filter((call) => call.startsWith(UPDATE_PROPERTIES))).toEqual([]);
+    expect(identityOf(s, 'PI9A').groupTag).toBe('MPS-KIOSK');
+    expect(await s.device('PI9A')).toMatchObject({ state: 'registered', groupTag: 'MPS-KIOSK', autopilotGroupTag: 'MPS-KIOSK' });
   });
 
   it('fails an 808 and an 802 with the reason the supplier can act on, and cleans up their records', async () => {

@@ -44,3 +44,17 @@ describe('ztp status: the service-desk request', () => {
     expect(text).toMatch(/last request: +retag to MPS-KIOSK .*failed\), not-in-autopilot/);
   });
 });
+
+describe('ztp status: whose device it is', () => {
+  it('shows the owner and the supplier of the latest file', () => {
+    const text = statusText(publicDevice(device({ state: 'enrolled' })), []);
+    expect(text).toMatch(/\n {2}owner: +contoso\n/);
+    expect(text).toMatch(/\n {2}supplier: +contoso\n/);
+  });
+
+  it('says a serial only seen in rejected rows has no owner yet', () => {
+    const text = statusText(publicDevice(device({ state: 'rejected', ownerId: undefined, supplierId: 'fabrikam' })), []);
+    expect(text).toMatch(/owner: +none yet \(no accepted row\)/);
+    expect(text).toMatch(/supplier: +fabrikam/);
+  });
+});
