@@ -16,6 +16,7 @@ export const EVENTS = {
   intakeBlobMissing: 'intake.blob-missing',
   importPoll: 'pipeline.import-poll',
   importRetry: 'pipeline.import-retry',
+  importBisected: 'pipeline.import-bisected',
   autopilotPoll: 'pipeline.autopilot-poll',
   retagDeferred: 'pipeline.retag-deferred',
   profileAssignmentFailed: 'pipeline.profile-assignment-failed',
