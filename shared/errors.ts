@@ -57,19 +57,6 @@ export class IllegalTransitionError extends ZtpError {
   }
 }
 
-/** Work kept failing transiently past the retry limit: left to the queue's delivery count and dead-letter queue. */
-export class RetriesExhaustedError extends ZtpError {
-  constructor(
-    readonly kind: string,
-    readonly attempts: number,
-    detail: string,
-  ) {
-    super(
-      `${kind}: still failing after ${attempts} rescheduled attempts (${detail}); leaving it to the queue's delivery count and dead-letter queue`,
-    );
-  }
-}
-
 /** Two reads of one ETag-pinned blob disagreed: the blob changed under a pinned read, which storage rules out. */
 export class IntakeInconsistencyError extends ZtpError {}
 

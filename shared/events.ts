@@ -36,6 +36,7 @@ export const EVENTS = {
   syncSkipped: 'graph.sync-skipped',
   messageRescheduled: 'message.rescheduled',
   messagePoisoned: 'message.poisoned',
+  messageRetriesExhausted: 'message.retries-exhausted',
   sweeperRun: 'sweeper.run',
   sweeperTickRevived: 'sweeper.tick-revived',
   sweeperRequeued: 'sweeper.requeued',

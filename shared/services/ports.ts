@@ -96,6 +96,9 @@ export interface PoisonRecord {
   readonly body: string | undefined;
 }
 
+/** The reason of a set-aside record for work that failed on its last transient retry (the others are PoisonReason's). */
+export const RETRIES_EXHAUSTED = 'retries-exhausted';
+
 /** A table property holds 64 KiB, i.e. 32K UTF-16 characters; a body longer than this is kept cut short. */
 export const MAX_PARKED_BODY = 30_000;
 
