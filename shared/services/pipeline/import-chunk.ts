@@ -189,8 +189,9 @@ async function bisect(
       const sent = await deps.graph.importDevices(half);
       if (sent.ok) continue;
       if (isRefusal(sent)) {
-        logRefusal(log, sent, half.length);
-        await split(half, sent);
+        logRefusal(log, sent, sent.notSubmitted.length);
+        // What it did not take (all of the half, unless the adapter sent it in more than one request).
+        await split(sent.notSubmitted, sent);
       } else {
         stoppedBy = sent;
         unsent.push(...sent.notSubmitted);
