@@ -57,19 +57,6 @@ export class IllegalTransitionError extends ZtpError {
   }
 }
 
-/** Work kept failing transiently past the retry limit: left to the queue's delivery count and dead-letter queue. */
-export class RetriesExhaustedError extends ZtpError {
-  constructor(
-    readonly kind: string,
-    readonly attempts: number,
-    detail: string,
-  ) {
-    super(
-      `${kind}: still failing after ${attempts} rescheduled attempts (${detail}); leaving it to the queue's delivery count and dead-letter queue`,
-    );
-  }
-}
-
 /** Table Storage refused a write because a value or the entity is too large (it holds 64 KiB per property, 1 MiB per entity). */
 export class StorageRefusedError extends ZtpError {
   constructor(

@@ -26,8 +26,10 @@ import type { Logger } from '../../shared/log.js';
  * - Blob triggers with source EventGrid: a watcher lists the container and delivers each new
  *   or changed blob once (as Event Grid's BlobCreated would), four at a time (host.json),
  *   retrying a failed invocation a few times with backoff, as the host does before giving up.
- * - HTTP triggers: their routes under /api on one local port. Function keys are not checked
- *   locally (the Functions host does not check them locally either); in Azure they are.
+ * - HTTP triggers: their routes under /api on one local port, matched as the Functions host
+ *   in Azure matches them (an encoded slash is a slash first; an optional last parameter may
+ *   be left out). Function keys are not checked locally (the Functions host does not check
+ *   them locally either); in Azure they are.
  * - Timer triggers: run at the schedule's period divided by the stack's time scale, so
  *   they keep pace with a fast simulator clock.
  * It is for local runs and end-to-end tests, not a production host.
@@ -56,22 +58,45 @@ interface HttpRoute {
   readonly params: string[];
 }
 
-/** `devices/{serial}` -> a matcher for `/api/devices/<anything but a slash>`. */
+/**
+ * `devices/{serial}` -> a matcher for `/api/devices/<anything but a slash>`; an optional last
+ * parameter (`devices/{serial?}`) may be left out with its slash, as in the Functions host's
+ * route templates.
+ */
 function compileRoute(route: string): { pattern: RegExp; params: string[] } {
   const params: string[] = [];
-  const body = route
-    .replace(/^\/+|\/+$/g, '')
-    .split('/')
-    .map((segment) => {
-      const param = /^\{([A-Za-z0-9_]+)(?::[^}]*)?\??\}$/.exec(segment);
+  const segments = route.replace(/^\/+|\/+$/g, '').split('/');
+  const body = segments
+    .map((segment, index) => {
+      const param = /^\{([A-Za-z0-9_]+)(?::[^}?]*)?(\?)?\}$/.exec(segment);
       if (param?.[1]) {
         params.push(param[1]);
-        return '([^/]+)';
+        const optional = param[2] === '?' && index === segments.length - 1;
+        return optional ? '(?:/([^/]+))?' : '/([^/]+)';
       }
-      return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      return `/${segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`;
     })
-    .join('/');
-  return { pattern: new RegExp(`^/api/${body}/?$`, 'i'), params };
+    .join('');
+  return { pattern: new RegExp(`^/api${body}/?$`, 'i'), params };
+}
+
+/**
+ * The path routes are matched on, as the Functions host in Azure sees it: an encoded slash
+ * is a slash by then, so a route parameter can never hold one (azure-functions-host #3998,
+ * #5619, #9290: `{param}` answers 404 for a value holding %2F once deployed). Every other
+ * escape stays for the parameter's own decoding.
+ */
+function routingPath(pathname: string): string {
+  return pathname.replace(/%2f/gi, '/');
+}
+
+/** A malformed escape (`%ZZ`) is handed over as it came rather than failing the request. */
+function decodeParam(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 interface BlobWatch {
@@ -273,13 +298,20 @@ export class DevHost {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     let matchedPath = false;
+    const path = routingPath(url.pathname);
     for (const route of this.routes) {
-      const match = route.pattern.exec(url.pathname);
+      const match = route.pattern.exec(path);
       if (!match) continue;
       matchedPath = true;
       const methods = (route.options.methods ?? ['GET', 'POST']).map((m) => m.toUpperCase());
       if (!methods.includes(method)) continue;
-      const params = Object.fromEntries(route.params.map((name, index) => [name, decodeURIComponent(match[index + 1] ?? '')]));
+      // A parameter left out is absent, as the Functions host leaves it.
+      const params = Object.fromEntries(
+        route.params.flatMap((name, index) => {
+          const value = match[index + 1];
+          return value === undefined ? [] : [[name, decodeParam(value)]];
+        }),
+      );
       const headers = Object.fromEntries(
         Object.entries(req.headers).map(([key, value]) => [key, Array.isArray(value) ? value.join(', ') : (value ?? '')]),
       );

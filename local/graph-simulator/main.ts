@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGraphSimulator, type ProfileRule } from './index.js';
+import { normaliseSerial } from './options.js';
 
 /**
  * Starts the simulator for manual use and the local stack:
@@ -29,6 +30,13 @@ const profileRules: ProfileRule[] = env.GRAPH_SIM_PROFILE_RULES
   ? (JSON.parse(env.GRAPH_SIM_PROFILE_RULES) as ProfileRule[])
   : [{ groupTag: '/.*/', profileName: 'Default Autopilot profile' }];
 
+/** Rule 25 from the command line: import rows with these serials (compared trimmed, any case) are refused. */
+function refusedImportSerials(serials: string[]): { refuseImportRowsWhere?: (row: Readonly<Record<string, unknown>>) => boolean } {
+  if (serials.length === 0) return {};
+  const refused = new Set(serials.map(normaliseSerial));
+  return { refuseImportRowsWhere: (row) => typeof row.serialNumber === 'string' && refused.has(normaliseSerial(row.serialNumber)) };
+}
+
 const simulator = await startGraphSimulator({
   token,
   port: number('GRAPH_SIM_PORT') ?? 0,
@@ -36,6 +44,7 @@ const simulator = await startGraphSimulator({
   clock: { timeScale: number('GRAPH_SIM_TIME_SCALE') ?? number('ZTP_TIME_SCALE') ?? 1 },
   profileRules,
   otherTenantSerials: list('GRAPH_SIM_OTHER_TENANT_SERIALS'),
+  ...refusedImportSerials(list('GRAPH_SIM_REFUSED_IMPORT_SERIALS')),
   devicesBoot: env.GRAPH_SIM_DEVICES_BOOT !== 'false',
   autopilotSelectFails: env.GRAPH_SIM_AUTOPILOT_SELECT_FAILS !== 'false',
   throttle: {

@@ -83,6 +83,12 @@ export interface GraphSimulatorOptions {
   autopilotSelectFails?: boolean;
   /** Largest import batch accepted (undocumented; the portal caps files at 500 rows). */
   maxImportBatchSize?: number;
+  /**
+   * Rows the service cannot read (rule 25): an import request holding one is refused as a
+   * whole with 400, and none of its rows is imported. Which rows the real service refuses is
+   * undocumented, so a test names them. Default: none.
+   */
+  refuseImportRowsWhere?: (row: Readonly<Record<string, unknown>>) => boolean;
   /** How an absent id is rendered in `managedDeviceId` (unconfirmed; the zero GUID is the stricter choice). */
   emptyIdAs?: 'zero-guid' | 'null';
   /** Status and Graph code for deleting an Autopilot identity while a managed device exists (unconfirmed). */
@@ -132,6 +138,7 @@ export interface ResolvedOptions {
   refusedQueryOptions: ReadonlySet<string>;
   autopilotSelectFails: boolean;
   maxImportBatchSize: number;
+  refuseImportRowsWhere: ((row: Readonly<Record<string, unknown>>) => boolean) | undefined;
   emptyId: string | null;
   deleteEnrolledIdentityError: { status: number; code: string };
   duplicatedErrorCode: number;
@@ -155,6 +162,7 @@ export function resolveOptions(options: GraphSimulatorOptions): ResolvedOptions 
     refusedQueryOptions: new Set((options.refusedQueryOptions ?? []).map((option) => option.toLowerCase())),
     autopilotSelectFails: options.autopilotSelectFails ?? true,
     maxImportBatchSize: options.maxImportBatchSize ?? 500,
+    refuseImportRowsWhere: options.refuseImportRowsWhere,
     emptyId: (options.emptyIdAs ?? 'zero-guid') === 'zero-guid' ? '00000000-0000-0000-0000-000000000000' : null,
     deleteEnrolledIdentityError: options.deleteEnrolledIdentityError ?? { status: 400, code: 'BadRequest' },
     duplicatedErrorCode: options.duplicatedErrorCode ?? 0,

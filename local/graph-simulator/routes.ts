@@ -101,6 +101,15 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
         if (list.length > options.maxImportBatchSize) {
           throw new GraphHttpError(400, 'BadRequest', `Too many devices in one import request (${list.length}).`);
         }
+        // Rule 25: one row the service cannot read fails the whole request, before anything is imported.
+        const refused = options.refuseImportRowsWhere;
+        if (refused && (list as Record<string, unknown>[]).some((row) => refused(row))) {
+          throw new GraphHttpError(
+            400,
+            'BadRequest',
+            'InvalidZtdRequestBody (801): the request holds a device identity that cannot be read; no device was imported.',
+          );
+        }
         const records = tenant.importDevices(list as ImportInput[]);
         return {
           status: 200,

@@ -28,11 +28,22 @@ export interface StateClause {
  * same transaction: ConcurrencyConflictError when the record moved on, EntityExistsError
  * when a create finds it there.
  */
+/** A device's record and every history event it counts, oldest first. */
+export interface DeviceWithHistory {
+  readonly record: Versioned<DeviceRecord>;
+  readonly history: DeviceEvent[];
+}
+
 export interface DeviceStore {
   get(serialNumber: string): Promise<Versioned<DeviceRecord> | undefined>;
   create(record: DeviceRecord, event: DeviceEvent): Promise<Versioned<DeviceRecord>>;
   save(next: DeviceRecord, etag: string, event?: DeviceEvent): Promise<Versioned<DeviceRecord>>;
   history(serialNumber: string): Promise<DeviceEvent[]>;
+  /**
+   * The record and its history read together, in one query of the device's partition: the
+   * history ends where the record is (an event the record does not count yet is left out).
+   */
+  withHistory(serialNumber: string): Promise<DeviceWithHistory | undefined>;
   /** Devices matching any clause, filtered by the store: a poll never reads the settled fleet. */
   matching(clauses: readonly StateClause[]): AsyncIterable<Versioned<DeviceRecord>>;
   /** Devices whose latest file is `batchId`. */
@@ -95,6 +106,9 @@ export interface PoisonRecord {
   /** The body as received (JSON text unless it was text already), cut to MAX_PARKED_BODY characters. */
   readonly body: string | undefined;
 }
+
+/** The reason of a set-aside record for work that failed on its last transient retry (the others are PoisonReason's). */
+export const RETRIES_EXHAUSTED = 'retries-exhausted';
 
 /** A table property holds 64 KiB, i.e. 32K UTF-16 characters; a body longer than this is kept cut short. */
 export const MAX_PARKED_BODY = 30_000;

@@ -64,22 +64,23 @@ export interface DeviceStatus {
   readonly history: readonly DeviceEvent[];
 }
 
-/** Undefined for a serial number no file ever brought. */
 /** What the status API and the CLI read. */
 export interface StatusDeps {
-  readonly devices: Pick<DeviceStore, 'get' | 'history' | 'inBatch'>;
+  readonly devices: Pick<DeviceStore, 'withHistory' | 'inBatch'>;
   readonly batches: Pick<BatchStore, 'get'>;
 }
 
+/**
+ * Undefined for a serial number no file ever brought. The record and its history are one
+ * read, so the history shown always ends where the record is, however busy the device.
+ */
 export async function deviceStatus(
-  deps: { readonly devices: StatusDeps['devices'] },
+  deps: { readonly devices: Pick<DeviceStore, 'withHistory'> },
   serialNumber: string,
 ): Promise<DeviceStatus | undefined> {
-  const { devices } = deps;
-  const found = await devices.get(serialNumber);
+  const found = await deps.devices.withHistory(serialNumber);
   if (found === undefined) return undefined;
-  const history = await devices.history(serialNumber);
-  return { device: publicDevice(found.value), history: history.map(publicEvent) };
+  return { device: publicDevice(found.record.value), history: found.history.map(publicEvent) };
 }
 
 /** Devices that will not provision without someone acting on them. */

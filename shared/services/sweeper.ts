@@ -17,15 +17,16 @@ import {
   type ImportChunkMessage,
   type QueueName,
 } from '../messages/index.js';
-import type {
-  BatchStore,
-  DeadLetterCursorStore,
-  DeadLetteredMessage,
-  DeviceStore,
-  IdempotencyStore,
-  MessageQueue,
-  PoisonStore,
-  StateClause,
+import {
+  RETRIES_EXHAUSTED,
+  type BatchStore,
+  type DeadLetterCursorStore,
+  type DeadLetteredMessage,
+  type DeviceStore,
+  type IdempotencyStore,
+  type MessageQueue,
+  type PoisonStore,
+  type StateClause,
 } from './ports.js';
 import { ensureTick, type TickDeps, type TickName } from './pipeline/ticks.js';
 import { pollWaitedOn, WATCHED } from './pipeline/watched.js';
@@ -68,7 +69,7 @@ export interface SweeperDeps {
   readonly queue: Pick<MessageQueue, 'send' | 'peekDeadLetters'>;
   readonly ticks: TickDeps;
   readonly cursors: DeadLetterCursorStore;
-  /** Messages the handlers set aside as unreadable: counted, like dead letters, for operators. */
+  /** Messages the handlers set aside (unreadable, or out of transient retries): counted, like dead letters, for operators. */
   readonly poison: Pick<PoisonStore, 'list'>;
   /** The webhook's idempotency records: each run removes those past their 24 hours. */
   readonly idempotency?: Pick<IdempotencyStore, 'purgeExpired'>;
@@ -107,6 +108,8 @@ export interface SweepSummary {
   readonly newDeadLetters: number;
   /** Messages set aside as unreadable (`message.poisoned`), by queue; they stay until an operator removes them. */
   readonly poisoned: Readonly<Record<string, number>>;
+  /** Work set aside after its last transient retry (`message.retries-exhausted`), by queue; kept like the poisoned. */
+  readonly givenUp: Readonly<Record<string, number>>;
   /** Idempotency records removed after their 24 hours. */
   readonly expiredKeys: number;
   readonly failedSteps: readonly string[];
@@ -293,10 +296,14 @@ async function surfaceDeadLetters(deps: SweeperDeps, queue: QueueName, correlati
   throw new Error(`the dead-letter cursor of ${queue} kept changing`);
 }
 
-async function countPoisoned(deps: SweeperDeps): Promise<Record<string, number>> {
-  const byQueue: Record<string, number> = {};
-  for await (const record of deps.poison.list()) byQueue[record.queue] = (byQueue[record.queue] ?? 0) + 1;
-  return byQueue;
+async function countSetAside(deps: SweeperDeps): Promise<{ poisoned: Record<string, number>; givenUp: Record<string, number> }> {
+  const poisoned: Record<string, number> = {};
+  const givenUp: Record<string, number> = {};
+  for await (const record of deps.poison.list()) {
+    const byQueue = record.reason === RETRIES_EXHAUSTED ? givenUp : poisoned;
+    byQueue[record.queue] = (byQueue[record.queue] ?? 0) + 1;
+  }
+  return { poisoned, givenUp };
 }
 
 /** One sweep. Steps fail independently: each failure is logged and named in the summary. */
@@ -337,7 +344,7 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
 
   const revivedTicks = Object.values(ticks).filter((outcome) => outcome === 'revived').length;
   const newDeadLetters = Object.values(deadLetters).reduce((sum, count) => sum + count.new, 0);
-  const poisoned = await step('poison', () => countPoisoned(deps), {});
+  const { poisoned, givenUp } = await step('poison', () => countSetAside(deps), { poisoned: {}, givenUp: {} });
   const idempotency = deps.idempotency;
   const expiredKeys = idempotency ? await step('expire-idempotency-keys', () => idempotency.purgeExpired(deps.now()), 0) : 0;
   const summary: SweepSummary = {
@@ -352,6 +359,7 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
     deadLetters,
     newDeadLetters,
     poisoned,
+    givenUp,
     expiredKeys,
     failedSteps,
   };

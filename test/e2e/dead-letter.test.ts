@@ -1,4 +1,3 @@
-import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importDevicesOptions } from '../../functions/import-devices.js';
 import { DevHost } from '../../local/dev-host/index.js';
@@ -6,13 +5,16 @@ import { startGraphSimulator, type GraphSimulator } from '../../local/graph-simu
 import { Random, sampleDevice } from '../../local/sample-data.js';
 import { QUEUES } from '../../shared/messages/index.js';
 import { newDevice } from '../../shared/domain/device.js';
+import type { PoisonRecord } from '../../shared/services/ports.js';
 import { pipelineQueueOptions } from '../../local/stack.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 
 /**
  * Transient Graph faults are retried by rescheduling with backoff, never by sleeping; when
- * they outlast the retry limit the message goes through the queue's delivery count to the
- * dead-letter queue, with its reason — nothing is lost silently, and the device stays where it was.
+ * they outlast the retry limit the work is set aside with its reason (table `sweeper`,
+ * partition `poison`, reason `retries-exhausted`) and its message completed: no delivery
+ * after the last attempt calls Graph, none comes without backoff, and nothing is lost
+ * silently — the device stays where it was.
  */
 describe('transient faults that never end', () => {
   let sim: GraphSimulator;
@@ -29,7 +31,7 @@ describe('transient faults that never end', () => {
         ZTP_FIRST_RETRY_SECONDS: '30',
         ZTP_MAX_TRANSIENT_RETRIES: '3',
       },
-      { queues: pipelineQueueOptions({ maxDeliveryCount: 3 }) },
+      { queues: pipelineQueueOptions({ maxDeliveryCount: 3, lockDurationMs: 500 }) },
     );
     host = new DevHost({
       serviceBusConnectionString: stack.broker.connectionString,
@@ -45,7 +47,7 @@ describe('transient faults that never end', () => {
     await sim?.stop();
   });
 
-  it('reschedules with backoff, then dead-letters after the max delivery count', async () => {
+  it('reschedules with backoff up to the retry limit, then sets the work aside instead of redelivering it at once', async () => {
     const device = sampleDevice(new Random(5));
     const now = new Date();
     const { record, event } = newDevice(
@@ -72,24 +74,38 @@ describe('transient faults that never end', () => {
       },
     ]);
 
-    const bus = new ServiceBusClient(stack.broker.connectionString);
-    const dlq = bus.createReceiver(QUEUES.import, { subQueueType: 'deadLetter' });
-    const [dead] = await dlq.receiveMessages(1, { maxWaitTimeInMs: 30_000 });
-    expect(dead?.deadLetterReason).toBe('MaxDeliveryCountExceeded');
-    expect(dead?.messageId).toBe('chunk-1#3');
-    await dlq.completeMessage(dead!);
-    await dlq.close();
-    await bus.close();
+    const parked = async (): Promise<PoisonRecord | undefined> => {
+      for await (const found of stack.runtime.pipelineDeps().poison.list()) if (found.messageId === 'chunk-1#3') return found;
+      return undefined;
+    };
+    await expect.poll(parked, { timeout: 30_000, interval: 100 }).toBeDefined();
+    await host.idle();
+    // A few lock periods more: a message left to redelivery would be back by then.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await host.idle();
 
+    expect(await parked()).toMatchObject({
+      queue: QUEUES.import,
+      kind: 'import-chunk',
+      correlationId: 'dlq-test',
+      reason: 'retries-exhausted',
+      description: expect.stringContaining('after 3 transient retries'),
+    });
+    const exhausted = stack.logLines.filter((l) => l.event === 'message.retries-exhausted');
+    expect(exhausted).toEqual([expect.objectContaining({ messageId: 'chunk-1#3', attempt: 3, maxTransientRetries: 3, level: 'error' })]);
+    // Completed, not dead-lettered, not redelivered.
+    expect(stack.broker.stats(QUEUES.import)).toEqual({ active: 0, scheduled: 0, locked: 0, deadLettered: 0 });
+    expect(stack.logLines.filter((l) => l.event === 'devhost.invocation-failed')).toEqual([]);
     const rescheduled = stack.logLines.filter((l) => l.event === 'message.rescheduled' && l.reason === 'transient');
     expect(rescheduled.map((l) => l.attempt)).toEqual([1, 2, 3]);
     const times = rescheduled.map((l) => Date.parse(String(l.at)) - Date.parse(String(l.time)));
     // Backoff grows: 30 s, 60 s, 120 s of real-world time at 600x.
     expect(times[1]!).toBeGreaterThan(times[0]!);
     expect(times[2]!).toBeGreaterThan(times[1]!);
-    expect(stack.logLines.filter((l) => l.event === 'devhost.invocation-failed')).toHaveLength(3);
     // Claimed for import but never confirmed: the next import or poll reconciles it.
     expect((await stack.runtime.devices.get(device.serialNumber))?.value.state).toBe('importing');
-    expect(sim.stats().injected5xx).toBeGreaterThanOrEqual(4);
+    // One Graph request per attempt (the import, then a listing of the imported records for
+    // each retry), and none after the last: 4 in all, each answered with a 5xx.
+    expect(sim.stats()).toMatchObject({ total: 4, injected5xx: 4 });
   });
 });

@@ -2,7 +2,7 @@ import type { DeviceEvent, DeviceRecord } from '../../domain/device.js';
 import { serialKey } from '../../domain/device.js';
 import { isDeviceState, type DeviceState } from '../../domain/lifecycle.js';
 import type { ReprovisionRequest } from '../../domain/reprovision-request.js';
-import type { DeviceStore, StateClause, Versioned } from '../../services/ports.js';
+import type { DeviceStore, DeviceWithHistory, StateClause, Versioned } from '../../services/ports.js';
 import { odataString, TableStore, toKey, type EntityProps, type WriteOp } from './table-store.js';
 
 /**
@@ -167,6 +167,24 @@ export class DeviceRepository implements DeviceStore {
     const events: DeviceEvent[] = [];
     for await (const row of this.store.partition(this.partition(serialNumber), 'event-')) events.push(fromEventRow(row.value));
     return events;
+  }
+
+  /**
+   * One query of the partition: the record row (`device`) sorts before the events
+   * (`event-…`), so it comes first. Were a transition to land between two pages of a long
+   * history, the events it added would have sequences past the record's `eventCount`: they
+   * are left out, so the history never ends in another state than the record.
+   */
+  async withHistory(serialNumber: string): Promise<DeviceWithHistory | undefined> {
+    let record: Versioned<DeviceRecord> | undefined;
+    const events: DeviceEvent[] = [];
+    for await (const row of this.store.partition(this.partition(serialNumber))) {
+      if (row.rowKey === DEVICE_ROW) record = { value: fromDeviceRow(row.value), etag: row.etag };
+      else if (row.rowKey.startsWith('event-')) events.push(fromEventRow(row.value));
+    }
+    if (record === undefined) return undefined;
+    const counted = record.value.eventCount;
+    return { record, history: events.filter((event) => event.sequence <= counted).sort((a, b) => a.sequence - b.sequence) };
   }
 
   /** Every device in the given states (a filtered scan; Table Storage has no secondary index). */

@@ -1,7 +1,6 @@
-import { RetriesExhaustedError } from '../../errors.js';
 import { EVENTS } from '../../events.js';
 import { parseMessage, rescheduledCopy, type PipelineMessage, type Poison, type QueueName } from '../../messages/index.js';
-import { MAX_PARKED_BODY, type PoisonStore } from '../ports.js';
+import { MAX_PARKED_BODY, RETRIES_EXHAUSTED, type PoisonStore } from '../ports.js';
 import type { PipelineDeps } from './context.js';
 import { importChunk } from './import-chunk.js';
 import { pollAutopilot } from './poll-autopilot.js';
@@ -17,8 +16,14 @@ export interface DispatchDeps extends PipelineDeps {
   readonly poison: PoisonStore;
 }
 
-/** What became of one message: its work's result, or set aside as poison. */
-export type MessageOutcome = WorkResult | { readonly kind: 'poison'; readonly reason: Poison['reason']; readonly description: string };
+/**
+ * What became of one message: its work's result, set aside as poison, or given up: work that
+ * failed transiently on its last allowed attempt, or came with an attempt past the limit.
+ */
+export type MessageOutcome =
+  | WorkResult
+  | { readonly kind: 'poison'; readonly reason: Poison['reason']; readonly description: string }
+  | { readonly kind: 'given-up'; readonly reason: typeof RETRIES_EXHAUSTED; readonly description: string };
 
 const POLLS = { imports: pollImports, autopilot: pollAutopilot, reprovision: pollReprovision } as const;
 
@@ -58,8 +63,14 @@ async function run(deps: PipelineDeps, envelope: PipelineMessage, attempt: numbe
  * or a payload that fails its schema is poison — set aside at once with a reason that names
  * it, and completed, since no redelivery can make it readable. A retry becomes a scheduled
  * copy whose id derives from the work's (so a redelivered original cannot schedule it
- * twice), and the original completes normally. Past the retry limit the error is thrown,
- * leaving the rest to the queue's max delivery count and dead-letter queue.
+ * twice), and the original completes normally.
+ *
+ * The retry limit is checked before the work: a message whose attempt is past
+ * `maxTransientRetries` is not run, and work that fails transiently on its last allowed
+ * attempt is not rescheduled; either is set aside (`retries-exhausted`, with the body, for an
+ * operator) and completed. Nothing is thrown for it, so the queue never redelivers it at once:
+ * every attempt that reaches Graph came after its backoff. Throttling never counts: it is
+ * bounded by the devices' deadlines.
  */
 export async function handlePipelineMessage(
   deps: DispatchDeps,
@@ -71,6 +82,10 @@ export async function handlePipelineMessage(
   if (!parsed.ok) return setAside(deps, queue, messageId, parsed, body);
   const message = parsed.message;
   const attempt = message.attempt ?? 0;
+  // A poll's messages carry no attempt; any other work past the limit is not run again.
+  if (message.kind !== 'tick' && attempt > deps.retry.maxTransientRetries) {
+    return giveUp(deps, queue, messageId, message, body, `attempt ${attempt} is past the limit; not run again`);
+  }
   const result = await run(deps, message, attempt);
   if (result.kind === 'done') return result;
   if (message.kind === 'tick') {
@@ -93,7 +108,7 @@ export async function handlePipelineMessage(
   }
   // Throttling is bounded by the devices' deadlines, not by a count; transient faults are.
   if (result.reason === 'transient' && attempt + 1 > deps.retry.maxTransientRetries) {
-    throw new RetriesExhaustedError(message.kind, attempt, result.detail);
+    return giveUp(deps, queue, messageId, message, body, result.detail);
   }
   const copy = rescheduledCopy(message, messageId, result.reason, result.payload ?? message.payload);
   await deps.queue.schedule(queue, [copy], result.at);
@@ -110,6 +125,46 @@ export async function handlePipelineMessage(
     `${message.kind} rescheduled (${result.reason})`,
   );
   return result;
+}
+
+/** Work that ran out of transient retries: kept with its body for an operator, logged once, completed. */
+async function giveUp(
+  deps: DispatchDeps,
+  queue: QueueName,
+  messageId: string,
+  message: PipelineMessage,
+  body: unknown,
+  detail: string,
+): Promise<MessageOutcome> {
+  const attempt = message.attempt ?? 0;
+  const max = deps.retry.maxTransientRetries;
+  const description = `${message.kind} given up after ${Math.min(attempt, max)} transient retries (limit ${max}): ${detail}`;
+  const first = await deps.poison.park({
+    queue,
+    messageId,
+    kind: message.kind,
+    correlationId: message.correlationId,
+    reason: RETRIES_EXHAUSTED,
+    description,
+    parkedAt: deps.now().toISOString(),
+    body: bodyText(body),
+  });
+  if (first) {
+    deps.log.error(
+      {
+        event: EVENTS.messageRetriesExhausted,
+        queue,
+        messageId,
+        kind: message.kind,
+        correlationId: message.correlationId,
+        attempt,
+        maxTransientRetries: max,
+        detail,
+      },
+      `${message.kind} on ${queue} set aside: ${description}`,
+    );
+  }
+  return { kind: 'given-up', reason: RETRIES_EXHAUSTED, description };
 }
 
 async function setAside(deps: DispatchDeps, queue: QueueName, messageId: string, poison: Poison, body: unknown): Promise<MessageOutcome> {

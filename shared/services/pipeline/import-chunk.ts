@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EVENTS } from '../../events.js';
 import type { ImportDeviceInput } from '../../domain/autopilot.js';
+import type { GraphFailure } from '../graph-result.js';
 import type { DeviceRecord } from '../../domain/device.js';
 import { deadlineAt } from '../../domain/waiting.js';
 import { ConcurrencyConflictError } from '../../errors.js';
@@ -69,37 +70,24 @@ export async function importChunk(
 
   let claims: Record<string, string> = {};
   if (toSubmit.length > 0) {
-    // The adapter sends Graph-sized chunks in turn and says which it got through.
-    const submitted = await deps.graph.importDevices(toSubmit.map(importInput));
-    const accepted = new Set((submitted.ok ? submitted.value : submitted.imported).map((record) => record.importId));
-    for (const device of toSubmit) if (!accepted.has(device.value.importId!)) claims[device.value.serialNumber] = device.value.importId!;
-    if (!submitted.ok) {
-      // Only a 400 is Autopilot refusing the request itself; and only the chunk it refused —
-      // the chunks after it were never sent. Anything else is retried and reconciled.
-      if (submitted.kind === 'permanent' && submitted.status === 400) {
-        log.error({ event: EVENTS.importRefused, status: submitted.status, code: submitted.code }, 'Autopilot refused an import request');
-        const refused = new Set(submitted.notSubmitted.slice(0, deps.importRequestSize).map((input) => input.importId));
-        for (const device of toSubmit)
-          if (refused.has(device.value.importId))
-            await failDevice(deps, device, correlationId, `${submitted.status} ${submitted.code}`, log);
-        if (submitted.notSubmitted.length > refused.size)
-          deferred ??= retryFor(
-            { ok: false, kind: 'transient', message: 'import chunks after a refused one' },
-            attempt,
-            deps.retry,
-            deps.now(),
-            'importing devices',
-          );
-      } else {
-        // Claimed devices stay `importing` without a record: the retry reconciles them.
-        deferred ??= retryFor(
-          submitted.kind === 'permanent' ? { ok: false, kind: 'transient', message: `${submitted.status} ${submitted.code}` } : submitted,
-          attempt,
-          deps.retry,
-          deps.now(),
-          'importing devices',
-        );
-      }
+    const sent = await submit(deps, toSubmit.map(importInput), log);
+    const byImportId = new Map(toSubmit.map((device) => [device.value.importId!, device]));
+    for (const { input, failure } of sent.refused) {
+      const device = byImportId.get(input.importId ?? '');
+      if (device) await failDevice(deps, device, correlationId, failure, log);
+    }
+    // Devices neither accepted nor refused stay `importing` under their claim: the retry reconciles them.
+    for (const input of sent.unsent) claims[input.serialNumber] = input.importId ?? '';
+    if (sent.stoppedBy) {
+      deferred ??= retryFor(
+        sent.stoppedBy.kind === 'permanent'
+          ? { ok: false, kind: 'transient', message: `${sent.stoppedBy.status} ${sent.stoppedBy.code}` }
+          : sent.stoppedBy,
+        attempt,
+        deps.retry,
+        deps.now(),
+        'importing devices',
+      );
     }
   }
   await ensureTick(deps.ticks, 'imports', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
@@ -108,6 +96,123 @@ export async function importChunk(
   claims = { ...Object.fromEntries(Object.entries(own).filter(([serial]) => payload.serialNumbers.includes(serial))), ...claims };
   return { ...deferred, payload: { ...payload, claims } };
 }
+
+/** A 400 is Autopilot refusing the request itself; any other failure is retried and reconciled. */
+type Refusal = Extract<GraphFailure, { kind: 'permanent' }>;
+const isRefusal = (failure: GraphFailure): failure is Refusal => failure.kind === 'permanent' && failure.status === 400;
+
+interface Submitted {
+  /** Rows Autopilot refused when sent on their own, with its answer. */
+  readonly refused: { readonly input: ImportDeviceInput; readonly failure: Refusal }[];
+  /** Rows neither accepted nor refused: the run stopped before it could send them (again). */
+  readonly unsent: ImportDeviceInput[];
+  /** Why it stopped: throttling or a fault (a non-400 refusal is treated as one). */
+  readonly stoppedBy?: GraphFailure;
+}
+
+/**
+ * Sends the devices in Graph-sized requests. A request Autopilot refuses with 400 fails as a
+ * whole, whichever of its rows it could not read, so it is bisected: each half is sent on its
+ * own, a half refused again is split again, and a row refused on its own is the one that fails
+ * (never sent again). With one such row among n that costs about 2·log2(n) requests (a request
+ * of 100: 14 after the refused one); when every row is refused, each split is still made only
+ * once, 2n − 1 requests in all. Throttling or a fault stops the run: whatever it has not
+ * decided yet is left for the retry, which bisects again only what is refused again.
+ */
+async function submit(deps: PipelineDeps, inputs: readonly ImportDeviceInput[], log: Logger): Promise<Submitted> {
+  const refused: { input: ImportDeviceInput; failure: Refusal }[] = [];
+  const unsent: ImportDeviceInput[] = [];
+  let stoppedBy: GraphFailure | undefined;
+  let pending = inputs;
+  while (pending.length > 0) {
+    // The adapter sends Graph-sized requests in turn and says which it got through.
+    const answer = await deps.graph.importDevices(pending);
+    if (answer.ok) break;
+    if (!isRefusal(answer)) {
+      unsent.push(...answer.notSubmitted);
+      stoppedBy = answer;
+      break;
+    }
+    // Only the request it refused; the requests after it were never sent.
+    const request = answer.notSubmitted.slice(0, deps.importRequestSize);
+    pending = answer.notSubmitted.slice(request.length);
+    logRefusal(log, answer, request.length);
+    const split = await bisect(deps, request, answer, log);
+    refused.push(...split.refused);
+    log.info(
+      {
+        event: EVENTS.importBisected,
+        rows: request.length,
+        refused: split.refused.length,
+        imported: request.length - split.refused.length - split.unsent.length,
+        unsent: split.unsent.length,
+        requests: split.requests,
+        status: answer.status,
+        code: answer.code,
+      },
+      `a refused import request of ${request.length} split: ${split.refused.length} refused on their own, ${split.unsent.length} left for the retry`,
+    );
+    if (split.stoppedBy) {
+      unsent.push(...split.unsent, ...pending);
+      stoppedBy = split.stoppedBy;
+      break;
+    }
+  }
+  return { refused, unsent, ...(stoppedBy ? { stoppedBy } : {}) };
+}
+
+/** Splits a refused request (`rows`, refused with `refusal`) until the rows Autopilot refuses are alone. */
+async function bisect(
+  deps: PipelineDeps,
+  rows: readonly ImportDeviceInput[],
+  refusal: Refusal,
+  log: Logger,
+): Promise<Submitted & { requests: number }> {
+  const refused: { input: ImportDeviceInput; failure: Refusal }[] = [];
+  const unsent: ImportDeviceInput[] = [];
+  let stoppedBy: GraphFailure | undefined;
+  let requests = 0;
+  const split = async (group: readonly ImportDeviceInput[], answer: Refusal): Promise<void> => {
+    // Refused on its own: this row is the one; it is not sent again.
+    if (group.length === 1) {
+      refused.push({ input: group[0]!, failure: answer });
+      return;
+    }
+    const middle = Math.ceil(group.length / 2);
+    for (const half of [group.slice(0, middle), group.slice(middle)]) {
+      if (stoppedBy) {
+        unsent.push(...half);
+        continue;
+      }
+      // A half is never larger than one request.
+      requests += 1;
+      const sent = await deps.graph.importDevices(half);
+      if (sent.ok) continue;
+      if (isRefusal(sent)) {
+        logRefusal(log, sent, sent.notSubmitted.length);
+        // What it did not take (all of the half, unless the adapter sent it in more than one request).
+        await split(sent.notSubmitted, sent);
+      } else {
+        stoppedBy = sent;
+        unsent.push(...sent.notSubmitted);
+      }
+    }
+  };
+  await split(rows, refusal);
+  return { refused, unsent, requests, ...(stoppedBy ? { stoppedBy } : {}) };
+}
+
+function logRefusal(log: Logger, refusal: Refusal, rows: number): void {
+  log.error(
+    { event: EVENTS.importRefused, status: refusal.status, code: refusal.code, rows, message: graphMessage(refusal.message) },
+    `Autopilot refused an import request of ${rows}`,
+  );
+}
+
+/** Graph's message as kept in a note and a history event: bounded, since it is Graph's text. */
+const graphMessage = (message: string): string =>
+  message.length > MAX_GRAPH_MESSAGE ? `${message.slice(0, MAX_GRAPH_MESSAGE)}…` : message;
+const MAX_GRAPH_MESSAGE = 500;
 
 function importInput(device: Versioned<DeviceRecord>): ImportDeviceInput {
   const d = device.value;
@@ -169,9 +274,11 @@ async function failDevice(
   deps: PipelineDeps,
   device: Versioned<DeviceRecord>,
   correlationId: string,
-  code: string,
+  refusal: Refusal,
   log: Logger,
 ): Promise<void> {
+  const code = `${refusal.status} ${refusal.code}`;
+  const message = graphMessage(refusal.message);
   try {
     await applyTransition(deps.devices, log, device, {
       to: 'failed',
@@ -180,11 +287,11 @@ async function failDevice(
       now: deps.now(),
       changes: {
         reasons: ['autopilot-error'],
-        note: `Autopilot refused the import: ${code}`,
+        note: `Autopilot refused the import of this device on its own: ${code}${message ? `: ${message}` : ''}`,
         waitingFor: undefined,
         deadlineAt: undefined,
       },
-      detail: { code },
+      detail: { code, message },
     });
   } catch (error) {
     if (!(error instanceof ConcurrencyConflictError)) throw error;

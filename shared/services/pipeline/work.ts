@@ -23,7 +23,7 @@ export interface RetryPolicy {
   /** Real ms before the first transient retry (already divided by ZTP_TIME_SCALE). */
   readonly firstRetryMs: number;
   readonly maxRetryMs: number;
-  /** Transient retries by rescheduling before the message is left to the queue's max delivery count. */
+  /** Transient retries by rescheduling; work that still fails on the last is set aside (`retries-exhausted`), never redelivered at once. */
   readonly maxTransientRetries: number;
 }
 

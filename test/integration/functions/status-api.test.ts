@@ -10,6 +10,7 @@ import { encodeHardwareHashBase64 } from '../../../shared/domain/hardware-hash.j
 import { newDevice, transition, type DeviceRecord } from '../../../shared/domain/device.js';
 import type { DeviceState, TransitionReason } from '../../../shared/domain/lifecycle.js';
 import { useRuntime } from '../../../shared/runtime.js';
+import { deviceStatus } from '../../../shared/services/status.js';
 import { startTestStack, TEST_SUPPLIERS, type TestStack } from '../../support/stack.js';
 
 /**
@@ -125,9 +126,63 @@ afterAll(async () => {
   await sim?.stop();
 });
 
+/** GET /api/devices?serial=…: the form that carries any serial, one with a slash included. */
+async function callByQuery(serial: string): Promise<HttpResponseInit & { jsonBody: Record<string, unknown> }> {
+  const request = new HttpRequest({ method: 'GET', url: `http://localhost/api/devices?serial=${encodeURIComponent(serial)}`, params: {} });
+  const handler = getDeviceOptions.handler as (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+  return (await handler(request, new InvocationContext())) as HttpResponseInit & { jsonBody: Record<string, unknown> };
+}
+
 describe('GET /api/devices/{serial}', () => {
-  it('is registered with the host as a function-key GET route', () => {
-    expect(getDeviceOptions).toMatchObject({ methods: ['GET'], route: 'devices/{serial}', authLevel: 'function' });
+  it('is registered with the host as a function-key GET route, the serial in the path or in ?serial=', () => {
+    expect(getDeviceOptions).toMatchObject({ methods: ['GET'], route: 'devices/{serial?}', authLevel: 'function' });
+  });
+
+  it('finds a device by ?serial=, whatever the serial holds', async () => {
+    const serial = 'API/DEV?5# %6';
+    await storeDevice(serial, { batchId: OTHER_BATCH_ID, line: 7 });
+    const response = await callByQuery(serial);
+    expect(response.status).toBe(200);
+    expect((response.jsonBody.device as DeviceRecord).serialNumber).toBe(serial);
+    expect((await callByQuery('api-dev-2')).status).toBe(200);
+    expect((await callByQuery('NOT-A-DEVICE')).status).toBe(404);
+    expect((await callByQuery('')).jsonBody).toEqual({
+      error: { code: 'invalid-serial', message: expect.stringMatching(/^The serial number /) },
+    });
+  });
+
+  it('shows a history that ends where the record is, even when a transition lands between two reads', async () => {
+    await storeDevice('API-RACE', { batchId: OTHER_BATCH_ID, line: 8 }, [{ to: 'importing', reason: 'import-submitted' }]);
+    const repo = stack.runtime.devices;
+    let moved = false;
+    // The first read of the device is followed at once by a transition written by someone else.
+    const moveOn = async (): Promise<void> => {
+      if (moved) return;
+      moved = true;
+      const seen = await repo.get('API-RACE');
+      const next = transition(seen!.value, { to: 'registered', reason: 'import-complete', correlationId: 'elsewhere', now });
+      await repo.save(next.record, seen!.etag, next.event);
+    };
+    const racing = {
+      get: async (serial: string) => {
+        const read = await repo.get(serial);
+        await moveOn();
+        return read;
+      },
+      history: (serial: string) => repo.history(serial),
+      withHistory: async (serial: string) => {
+        const read = await repo.withHistory(serial);
+        await moveOn();
+        return read;
+      },
+      inBatch: (batchId: string) => repo.inBatch(batchId),
+    };
+
+    const status = await deviceStatus({ devices: racing }, 'API-RACE');
+
+    expect(moved).toBe(true);
+    expect(status?.history.at(-1)?.to).toBe(status?.device.state);
+    expect(status?.history).toHaveLength(status!.device.eventCount);
   });
 
   it('answers the record and the full history, without the hash or the UPN', async () => {

@@ -292,6 +292,16 @@ describe('sweeper', () => {
     expect(summary.ticks).toEqual({ imports: 'pending', autopilot: 'revived', reprovision: 'idle' });
     expect(summary.failedSteps).toEqual([]);
   });
+  it('counts the work set aside after its last transient retry apart from the unreadable messages', async () => {
+    const poison = stack.runtime.pipelineDeps().poison;
+    const parked = { kind: 'import-chunk', correlationId: 'c-set-aside', description: 'd', parkedAt: new Date().toISOString(), body: '{}' };
+    await poison.park({ ...parked, queue: 'ztp-import', messageId: 'swp-given-up#8', reason: 'retries-exhausted' });
+    await poison.park({ ...parked, queue: 'ztp-followup', messageId: 'swp-unreadable', reason: 'unknown-kind' });
+    const summary = await sweep();
+    expect(summary.givenUp).toEqual({ 'ztp-import': 1 });
+    expect(summary.poisoned).toEqual({ 'ztp-followup': 1 });
+  });
+
   // Last: its devices stay reprovisioning (nothing consumes the queue here).
   it('sends again the message of a re-provisioning request no worker started, once', async () => {
     const old = new Date(Date.now() - 20 * MINUTE);

@@ -163,6 +163,24 @@ describe('importedWindowsAutopilotDeviceIdentities', () => {
     const tooMany = { importedWindowsAutopilotDeviceIdentities: [device('A'), device('B'), device('C')] };
     expect((await call(sim, 'POST', '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import', tooMany)).status).toBe(400);
   });
+
+  it('refuses a whole import request for one row it cannot read, importing none of it (rule 25)', async () => {
+    const sim = await simulator({ refuseImportRowsWhere: (row) => row.serialNumber === 'BAD-2' });
+    const path = '/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import';
+    const refused = await call(sim, 'POST', path, {
+      importedWindowsAutopilotDeviceIdentities: [device('OK-1'), device('BAD-2'), device('OK-3')],
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: 'BadRequest', message: expect.stringContaining('InvalidZtdRequestBody (801)') });
+    expect(sim.importedRecords()).toEqual([]);
+    // The same rows without the one it cannot read go through.
+    const taken = await call(sim, 'POST', path, { importedWindowsAutopilotDeviceIdentities: [device('OK-1'), device('OK-3')] });
+    expect(taken.status).toBe(200);
+    expect(taken.body.value?.map((record) => record.serialNumber)).toEqual(['OK-1', 'OK-3']);
+    // Alone, it is refused again.
+    expect((await call(sim, 'POST', path, { importedWindowsAutopilotDeviceIdentities: [device('BAD-2')] })).status).toBe(400);
+    expect(sim.importedRecords().map((record) => record.serialNumber)).toEqual(['OK-1', 'OK-3']);
+  });
 });
 
 describe('windowsAutopilotDeviceIdentities', () => {

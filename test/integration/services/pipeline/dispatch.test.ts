@@ -324,3 +324,53 @@ describe('poison messages are set aside once and completed', () => {
     await expectNothingTouched();
   });
 });
+
+describe('work past the retry limit is not run again', () => {
+  it('an import chunk whose attempt is past the limit: set aside as retries-exhausted without calling Graph, and completed', async () => {
+    // Attempt 9 with the limit at 8 (ZTP_MAX_TRANSIENT_RETRIES' default): a copy left from
+    // before the limit was lowered, or an operator's replay of a given-up message.
+    const device = sampleDevice(new Random(12));
+    const { record, event } = newDevice(
+      { serialNumber: device.serialNumber, supplierId: 'contoso', batchId: 'b', line: 3, hardwareHash: device.hardwareHash },
+      'received',
+      'accepted-from-file',
+      'c-exhausted',
+      new Date(),
+    );
+    const created = await stack.runtime.devices.create(record, event);
+    const messageId = 'work-1#9';
+    const body = {
+      kind: 'import-chunk',
+      correlationId: 'c-exhausted',
+      attempt: 9,
+      workId: 'work-1',
+      payload: { source: { kind: 'sweeper' }, serialNumbers: [device.serialNumber] },
+    };
+
+    expect(await deliver(QUEUES.import, messageId, body)).toEqual([{ messageId, deliveryCount: 0 }]);
+
+    // Not run: no Graph call, the device as it was.
+    expect(sim.requestLog()).toEqual([]);
+    expect((await stack.runtime.devices.get(device.serialNumber))?.etag).toBe(created.etag);
+    const lines = stack.logLines.filter((line) => line.event === 'message.retries-exhausted' && line.messageId === messageId);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 'error',
+      queue: QUEUES.import,
+      kind: 'import-chunk',
+      correlationId: 'c-exhausted',
+      attempt: 9,
+      maxTransientRetries: 8,
+    });
+    const rows = await poisonRows(messageId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      queue: QUEUES.import,
+      kind: 'import-chunk',
+      correlationId: 'c-exhausted',
+      reason: 'retries-exhausted',
+    });
+    expect(JSON.parse(String(rows[0]?.body))).toMatchObject({ attempt: 9, payload: { serialNumbers: [device.serialNumber] } });
+    expect(stack.logLines.filter((line) => line.event === 'devhost.invocation-failed' && line.messageId === messageId)).toEqual([]);
+  });
+});

@@ -139,40 +139,112 @@ describe('importChunk', () => {
     expect(recordsBySerial(s)).toEqual({ IC4A: [resubmitted.importId], IC4B: ['ztp-kept-IC4B'] });
   });
 
-  it('fails only the devices of the request Autopilot refused with 400, and retries the ones never sent', async () => {
+  it('splits a request Autopilot refuses for its size until the halves go through, and sends the chunk after it', async () => {
     // Requests of three devices, and an Autopilot that takes at most two per request.
     const s = await scenarios.scenario({ importChunkSize: 3, simulator: { maxImportBatchSize: 2 } });
     const serials = ['IC5A', 'IC5B', 'IC5C', 'IC5D', 'IC5E'];
     for (const serial of serials) await s.given(serial, 'received');
 
+    expect(await importChunk(s.deps, fromFile(...serials), s.correlationId, 0)).toEqual(DONE);
+
+    // [A B C] refused; its halves [A B] and [C] go through; then [D E].
+    expect(s.graphCalls()).toEqual([`${IMPORT} 400`, `${IMPORT} 200`, `${IMPORT} 200`, `${IMPORT} 200`]);
+    const devices = await Promise.all(serials.map((serial) => s.device(serial)));
+    expect(devices.map((device) => device.state)).toEqual(['importing', 'importing', 'importing', 'importing', 'importing']);
+    expect(recordsBySerial(s)).toEqual(Object.fromEntries(devices.map((d) => [d.serialNumber, [d.importId]])));
+    for (const serial of serials)
+      expect(await s.newEvents(serial)).toEqual([{ from: 'received', to: 'importing', reason: 'import-submitted' }]);
+    expect(s.logEvents(EVENTS.importRefused)).toHaveLength(1);
+    expect(s.logEvents(EVENTS.importBisected)).toEqual([
+      expect.objectContaining({ rows: 3, refused: 0, imported: 3, unsent: 0, requests: 2 }),
+    ]);
+  });
+
+  it("bisects a refused request of 100 down to the one row Autopilot refuses: only it fails, with Graph's message, in 15 requests", async () => {
+    const serials = Array.from({ length: 100 }, (_, index) => `ICB-${String(index + 1).padStart(3, '0')}`);
+    const bad = 'ICB-037';
+    const s = await scenarios.scenario({ importChunkSize: 100, simulator: { refuseImportRowsWhere: (row) => row.serialNumber === bad } });
+    for (const serial of serials) await s.given(serial, 'received');
+
+    expect(await importChunk(s.deps, fromFile(...serials), s.correlationId, 0)).toEqual(DONE);
+
+    // The whole request, then two halves per level down to one row: 1 + 2 * ceil(log2 100) = 15.
+    const calls = s.graphCalls();
+    expect(calls).toHaveLength(15);
+    expect(calls[0]).toBe(`${IMPORT} 400`);
+    expect(calls.filter((call) => call === `${IMPORT} 400`)).toHaveLength(8); // 100, 50, 25, 13, 6, 3, 2, 1
+    expect(calls.filter((call) => call === `${IMPORT} 200`)).toHaveLength(7);
+
+    const message = 'InvalidZtdRequestBody (801): the request holds a device identity that cannot be read; no device was imported.';
+    expect(await s.device(bad)).toMatchObject({
+      state: 'failed',
+      reasons: ['autopilot-error'],
+      note: `Autopilot refused the import of this device on its own: 400 BadRequest: ${message}`,
+      waitingFor: undefined,
+      deadlineAt: undefined,
+    });
+    expect(await s.newEvents(bad)).toEqual([
+      { from: 'received', to: 'importing', reason: 'import-submitted' },
+      { from: 'importing', to: 'failed', reason: 'autopilot-error', detail: { code: '400 BadRequest', message } },
+    ]);
+    // Every other device was imported, once, under its claim.
+    const others = await Promise.all(serials.filter((serial) => serial !== bad).map((serial) => s.device(serial)));
+    expect(others.every((device) => device.state === 'importing')).toBe(true);
+    expect(recordsBySerial(s)).toEqual(Object.fromEntries(others.map((d) => [d.serialNumber, [d.importId]])));
+    expect(s.logEvents(EVENTS.importRefused)).toHaveLength(8);
+    expect(s.logEvents(EVENTS.importBisected)).toEqual([
+      expect.objectContaining({ rows: 100, refused: 1, imported: 99, unsent: 0, requests: 14 }),
+    ]);
+    expect(await s.messages()).toEqual([scheduledTick('imports', s.at(1 * MINUTE))]);
+  });
+
+  it('fails every row of a request whose rows Autopilot all refuses, each refused on its own once: 2n - 1 requests', async () => {
+    const serials = ['ICR1', 'ICR2', 'ICR3', 'ICR4', 'ICR5', 'ICR6', 'ICR7', 'ICR8'];
+    const s = await scenarios.scenario({ simulator: { refuseImportRowsWhere: () => true } });
+    for (const serial of serials) await s.given(serial, 'received');
+
+    expect(await importChunk(s.deps, fromFile(...serials), s.correlationId, 0)).toEqual(DONE);
+
+    // Each refused group is split once; no row is sent alone twice: 8 + 4 + 2 + 1 = 15 requests.
+    expect(s.graphCalls()).toEqual(Array.from({ length: 15 }, () => `${IMPORT} 400`));
+    for (const serial of serials) expect(await s.device(serial)).toMatchObject({ state: 'failed', reasons: ['autopilot-error'] });
+    expect(s.importedRecords()).toEqual([]);
+    expect(s.logEvents(EVENTS.importBisected)).toEqual([
+      expect.objectContaining({ rows: 8, refused: 8, imported: 0, unsent: 0, requests: 14 }),
+    ]);
+  });
+
+  it('keeps the claims of a bisection cut short by throttling for its retry, which submits what was left undecided', async () => {
+    // Three writes per window: the refused request and the two below it; the fourth is throttled.
+    const s = await scenarios.scenario({
+      simulator: { refuseImportRowsWhere: (row) => row.serialNumber === 'ICT1', throttle: { writesPer20s: 3 } },
+    });
+    const serials = ['ICT1', 'ICT2', 'ICT3', 'ICT4'];
+    for (const serial of serials) await s.given(serial, 'received');
+
     const result = await importChunk(s.deps, fromFile(...serials), s.correlationId, 0);
 
-    // The first request was refused; the second was never sent.
-    expect(s.graphCalls()).toEqual([`${IMPORT} 400`]);
-    for (const serial of ['IC5A', 'IC5B', 'IC5C']) {
-      expect(await s.device(serial)).toMatchObject({
-        state: 'failed',
-        reasons: ['autopilot-error'],
-        note: 'Autopilot refused the import: 400 BadRequest',
-        waitingFor: undefined,
-        deadlineAt: undefined,
-      });
-      expect(await s.newEvents(serial)).toEqual([
-        { from: 'received', to: 'importing', reason: 'import-submitted' },
-        { from: 'importing', to: 'failed', reason: 'autopilot-error', detail: { code: '400 BadRequest' } },
-      ]);
-    }
-    const unsent = await Promise.all(['IC5D', 'IC5E'].map((serial) => s.device(serial)));
-    for (const device of unsent) expect(device.state).toBe('importing');
-    // The rest is retried after the first transient backoff (30 s), carrying the claims it holds.
+    // [1 2 3 4] refused, [1 2] refused, [1] refused alone; [2] throttled, so [3 4] is not sent.
+    expect(s.graphCalls()).toEqual([`${IMPORT} 400`, `${IMPORT} 400`, `${IMPORT} 400`, `${IMPORT} 429`]);
+    expect(await s.device('ICT1')).toMatchObject({ state: 'failed', reasons: ['autopilot-error'] });
+    const left = await Promise.all(['ICT2', 'ICT3', 'ICT4'].map((serial) => s.device(serial)));
+    expect(left.map((device) => device.state)).toEqual(['importing', 'importing', 'importing']);
     expect(result).toMatchObject({
       kind: 'retry',
-      reason: 'transient',
-      at: s.at(30 * SECOND),
-      payload: { ...fromFile(...serials), claims: expect.objectContaining({ IC5D: unsent[0]!.importId, IC5E: unsent[1]!.importId }) },
+      reason: 'throttled',
+      at: s.at(20 * SECOND),
+      payload: { ...fromFile(...serials), claims: { ICT2: left[0]!.importId, ICT3: left[1]!.importId, ICT4: left[2]!.importId } },
     });
-    expect(s.logEvents(EVENTS.importRefused)).toHaveLength(1);
-    expect(s.importedRecords()).toEqual([]);
+    expect(s.logEvents(EVENTS.importBisected)).toEqual([expect.objectContaining({ rows: 4, refused: 1, imported: 0, unsent: 3 })]);
+
+    s.advance(20 * SECOND);
+    s.resetGraphCalls();
+    const retried = result.kind === 'retry' ? (result.payload as ImportChunkPayload) : fromFile(...serials);
+    expect(await importChunk(s.deps, retried, s.correlationId, 0)).toEqual(DONE);
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${IMPORT} 200`]);
+    const imported = await Promise.all(['ICT2', 'ICT3', 'ICT4'].map((serial) => s.device(serial)));
+    expect(recordsBySerial(s)).toEqual(Object.fromEntries(imported.map((d) => [d.serialNumber, [d.importId]])));
+    expect((await s.device('ICT1')).state).toBe('failed');
   });
 
   it('turns throttling into a retry at Retry-After that carries its claims, which the retry resubmits at once', async () => {
