@@ -10,7 +10,7 @@ export interface ZtpIo extends CliIo {
   /** Where `.local/stack.json` is looked for (this folder and those above it). */
   readonly cwd: string;
   /** Other table names than the product's, so tests can share one storage account. */
-  readonly tables?: { readonly devices?: string; readonly batches?: string };
+  readonly tables?: { readonly devices?: string; readonly batches?: string; readonly batchDevices?: string };
 }
 
 export const EXIT_OK = 0;

@@ -1,5 +1,5 @@
 import { BatchRepository } from '../../shared/adapters/tables/batch-repository.js';
-import { DeviceRepository } from '../../shared/adapters/tables/device-repository.js';
+import { BatchDeviceRepository } from '../../shared/adapters/tables/batch-device-index.js';
 import { DEVICE_STATES } from '../../shared/domain/lifecycle.js';
 import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../shared/domain/blob-layout.js';
 import { batchSummary, type BatchSummary } from '../../shared/services/status.js';
@@ -24,8 +24,10 @@ export async function runBatch(argv: string[], io: ZtpIo): Promise<number> {
 
     const storage = await resolveStorage(io);
     const batches = connect(storage, (connectionString) => BatchRepository.fromConnectionString(connectionString, io.tables?.batches));
-    const devices = connect(storage, (connectionString) => DeviceRepository.fromConnectionString(connectionString, io.tables?.devices));
-    const summary = await batchSummary({ batches, devices }, batchId);
+    const batchIndex = connect(storage, (connectionString) =>
+      BatchDeviceRepository.fromConnectionString(connectionString, io.tables?.batchDevices),
+    );
+    const summary = await batchSummary({ batches, batchIndex }, batchId);
     if (summary === undefined) {
       io.stderr(`ztp batch: no batch "${printable(batchId)}" is known in ${storage.description}\n`);
       return EXIT_NOT_FOUND;

@@ -52,7 +52,7 @@ async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOu
   const reasons = row.errors.map((e) => e.code);
   const current = await createUnlessKnown(deps.devices, serialNumber, () =>
     recordNewDevice(
-      deps.devices,
+      deps,
       log,
       { serialNumber, supplierId: batch.supplierId, batchId: batch.batchId, line: row.line, reasons },
       'rejected',
@@ -63,7 +63,7 @@ async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOu
     ),
   );
   if (current && decideRejectedRow(current.value, decision).kind === 'record') {
-    await applyTransition(deps.devices, log, current, {
+    await applyTransition(deps, log, current, {
       to: 'rejected',
       reason: 'rejected-from-file',
       correlationId,
@@ -91,7 +91,7 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
   };
   const accepted: RowOutcome = { outcome: 'accepted', queue: device.serialNumber };
   const current = await createUnlessKnown(deps.devices, device.serialNumber, () =>
-    recordNewDevice(deps.devices, log, data, 'received', 'accepted-from-file', correlationId, deps.now()),
+    recordNewDevice(deps, log, data, 'received', 'accepted-from-file', correlationId, deps.now()),
   );
   if (!current) return accepted;
   const known = current.value;
@@ -104,7 +104,7 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
     case 'same-file':
       return accepted;
     case 'resubmit':
-      await applyTransition(deps.devices, log, current, {
+      await applyTransition(deps, log, current, {
         to: 'received',
         reason: decision.reason,
         correlationId,
@@ -127,7 +127,7 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
           : decision.watchEnrolled === 'start'
             ? { waitingFor: 'group-tag' as const, waitingSince: deps.now().toISOString() }
             : { waitingFor: undefined, waitingSince: undefined };
-      await applyTransition(deps.devices, log, current, {
+      await applyTransition(deps, log, current, {
         to: known.state,
         reason: 'group-tag-changed',
         correlationId,

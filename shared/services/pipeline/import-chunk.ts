@@ -129,7 +129,7 @@ async function claim(
 ): Promise<Versioned<DeviceRecord> | undefined> {
   const now = deps.now();
   try {
-    return await applyTransition(deps.devices, log, device, {
+    return await applyTransition(deps, log, device, {
       to: 'importing',
       reason: 'import-submitted',
       correlationId,
@@ -173,7 +173,7 @@ async function failDevice(
   log: Logger,
 ): Promise<void> {
   try {
-    await applyTransition(deps.devices, log, device, {
+    await applyTransition(deps, log, device, {
       to: 'failed',
       reason: 'autopilot-error',
       correlationId,

@@ -261,7 +261,7 @@ async function resolve(
         autopilotGroupTag = found.ok ? found.value?.groupTag || undefined : undefined;
         if (!autopilotId) return stallIfLate(d, now) === 'stall' ? stall(deps, device, correlationId, log) : 'waiting';
       }
-      await applyTransition(deps.devices, log, device, {
+      await applyTransition(deps, log, device, {
         to: 'registered',
         reason: decision.reason,
         correlationId,
@@ -284,7 +284,7 @@ async function resolve(
       return 'registered';
     }
     case 'fail':
-      await applyTransition(deps.devices, log, device, {
+      await applyTransition(deps, log, device, {
         to: 'failed',
         reason: decision.reason,
         correlationId,
@@ -303,7 +303,7 @@ async function resolve(
 }
 
 async function stall(deps: PipelineDeps, device: Versioned<DeviceRecord>, correlationId: string, log: Logger): Promise<Resolution> {
-  await applyTransition(deps.devices, log, device, {
+  await applyTransition(deps, log, device, {
     to: 'stalled',
     reason: 'deadline-passed',
     correlationId,
