@@ -10,7 +10,14 @@ export interface ZtpIo extends CliIo {
   /** Where `.local/stack.json` is looked for (this folder and those above it). */
   readonly cwd: string;
   /** Other table names than the product's, so tests can share one storage account. */
-  readonly tables?: { readonly devices?: string; readonly batches?: string };
+  readonly tables?: { readonly devices?: string; readonly batches?: string; readonly batchDevices?: string };
+  /** Whether stdout is a terminal (a watch redraws its screen there, and appends lines elsewhere). */
+  readonly isTTY?: boolean;
+  /** Calls `listener` on Ctrl-C until the returned function is called; a watch stops on it. */
+  readonly onInterrupt?: (listener: () => void) => () => void;
+  /** The clock and the wait a watch uses; tests pass their own. */
+  readonly now?: () => Date;
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 export const EXIT_OK = 0;
@@ -18,6 +25,8 @@ export const EXIT_OK = 0;
 export const EXIT_NOT_FOUND = 1;
 /** Bad usage, a missing file, no storage to talk to, or storage errors. */
 export const EXIT_ERROR = 2;
+/** Stopped with Ctrl-C (128 + SIGINT). */
+export const EXIT_INTERRUPTED = 130;
 
 export class UsageError extends ZtpError {}
 

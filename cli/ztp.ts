@@ -16,6 +16,7 @@ Commands:
   upload <file> --supplier <id> [--name <file name>]    put a file into hash-uploads/<supplier>/ for the intake
   status <serial> [--json]                              a device's state, ids and full history
   batch <batchId> [--json]                              a supplier file: counts per state, rejected and failed devices
+  batch <batchId> --watch [--interval <seconds>]        the same, live, until the file is settled
   reprovision <serial> --action <a> --ticket <t> --requested-by <who> [options]
                                                         a signed re-provisioning request to the app (reprovision --help)
   help                                                  this text
@@ -69,6 +70,11 @@ export async function runFromProcess(): Promise<void> {
     stderr: (text) => process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
+    isTTY: process.stdout.isTTY === true,
+    onInterrupt: (listener) => {
+      process.once('SIGINT', listener);
+      return () => process.off('SIGINT', listener);
+    },
   });
 }
 

@@ -69,6 +69,7 @@ var blobEventsDeadLetterContainerName = 'hash-upload-events-deadletter'
 var tableNames = [
   'devices'
   'batches'
+  'batchdevices'
   'graphbudget'
   'idempotency'
 ]

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BlobStore } from './adapters/blobs/blob-store.js';
 import { createServiceBusClient, WorkQueue } from './adapters/bus/work-queue.js';
 import { budgetLimitsFrom, createGraphClientFromSettings, createTableBudget, type GraphClient } from './adapters/graph/index.js';
+import { BatchDeviceRepository } from './adapters/tables/batch-device-index.js';
 import { BatchRepository } from './adapters/tables/batch-repository.js';
 import { DeadLetterCursorRepository } from './adapters/tables/dead-letter-cursors.js';
 import { DeviceRepository } from './adapters/tables/device-repository.js';
@@ -39,6 +40,8 @@ export interface Runtime {
   readonly blobs: BlobStore;
   readonly devices: DeviceRepository;
   readonly batches: BatchRepository;
+  /** The devices of each file, one partition per batch. */
+  readonly batchIndex: BatchDeviceRepository;
   readonly queue: WorkQueue;
   readonly graph: GraphClient;
   readonly now: Clock;
@@ -57,11 +60,20 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const blobs = BlobStore.fromConnectionString(storage);
   const devices = DeviceRepository.fromConnectionString(storage);
   const batches = BatchRepository.fromConnectionString(storage);
+  const batchIndex = BatchDeviceRepository.fromConnectionString(storage);
   const leases = TickLeaseRepository.fromConnectionString(storage);
   const cursors = DeadLetterCursorRepository.fromConnectionString(storage, now);
   const poison = PoisonRepository.fromConnectionString(storage);
   const idempotency = IdempotencyRepository.fromConnectionString(storage);
-  await Promise.all([devices.ensure(), batches.ensure(), leases.ensure(), cursors.ensure(), poison.ensure(), idempotency.ensure()]);
+  await Promise.all([
+    devices.ensure(),
+    batches.ensure(),
+    batchIndex.ensure(),
+    leases.ensure(),
+    cursors.ensure(),
+    poison.ensure(),
+    idempotency.ensure(),
+  ]);
   const bus = createServiceBusClient(config.serviceBus);
   const queue = new WorkQueue(bus);
 
@@ -75,16 +87,29 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
 
   const ticks = { leases, queue, now };
   const policy = pipelinePolicy(config);
-  const pipeline: DispatchDeps = { ...policy, devices, graph, queue, ticks, poison, log, now };
-  const sweeper: SweeperDeps = { devices, batches, queue, ticks, cursors, poison, idempotency, log, now, policy: sweeperPolicy(config) };
+  const pipeline: DispatchDeps = { ...policy, devices, batchIndex, graph, queue, ticks, poison, log, now };
+  const settle = { batches, batchIndex, devices, blobs, log, now };
+  const sweeper: SweeperDeps = {
+    devices,
+    batches,
+    queue,
+    ticks,
+    cursors,
+    poison,
+    idempotency,
+    settle,
+    log,
+    now,
+    policy: sweeperPolicy(config),
+  };
   const reprovision: WebhookDeps = {
     keys: config.webhookKeys,
     signatures: idempotency,
-    accept: { devices, idempotency, queue, log, now, newRequestId: randomUUID, deadlineMs: policy.waits.deadlines.reprovision },
+    accept: { devices, batchIndex, idempotency, queue, log, now, newRequestId: randomUUID, deadlineMs: policy.waits.deadlines.reprovision },
     log,
     now,
   };
-  const intake: IntakeDeps = { blobs, devices, batches, queue, suppliers: config.suppliers, limits: config.intake, log, now };
+  const intake: IntakeDeps = { blobs, devices, batchIndex, batches, queue, suppliers: config.suppliers, limits: config.intake, log, now };
   const health = sharedHealthCheck(async () => {
     const report = await checkHealth(
       {
@@ -105,6 +130,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     blobs,
     devices,
     batches,
+    batchIndex,
     queue,
     graph,
     now,

@@ -6,9 +6,11 @@ export interface BatchRecord {
   readonly blobName: string;
   readonly contentSha256: string;
   readonly sizeBytes: number;
-  readonly status: 'processing' | 'complete' | 'rejected';
+  /** `settled` once every accepted device has an Autopilot outcome and the report shows it. */
+  readonly status: 'processing' | 'complete' | 'rejected' | 'settled';
   readonly receivedAt: string;
   readonly completedAt: string | undefined;
+  readonly settledAt?: string | undefined;
   readonly format: string | undefined;
   readonly encoding: string | undefined;
   readonly fileRejection: { readonly code: string; readonly message: string } | undefined;

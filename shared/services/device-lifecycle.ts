@@ -1,31 +1,41 @@
-import { newDevice, transition, type DeviceRecord, type NewDeviceInput, type TransitionInput } from '../domain/device.js';
+import { newDevice, transition, type DeviceEvent, type DeviceRecord, type NewDeviceInput, type TransitionInput } from '../domain/device.js';
 import type { TransitionReason } from '../domain/lifecycle.js';
-import { logTransition } from '../events.js';
+import { EVENTS, logTransition } from '../events.js';
 import type { Logger } from '../log.js';
-import type { DeviceStore, Versioned } from './ports.js';
+import type { BatchDeviceIndex, DeviceStore, Versioned } from './ports.js';
 
 /**
  * The only way a device changes state: validated transition, ETag-guarded save together
- * with its history event, then one lifecycle log line. Conflicts surface to the caller,
- * which re-reads and decides again.
+ * with its history event, then one lifecycle log line, then the device's entry in its file's
+ * index (`BatchDeviceIndex`). Conflicts surface to the caller, which re-reads and decides again.
+ *
+ * The index is written after the device: a failure there is logged (`batch.index-failed`) and
+ * never fails the transition, which is already saved; the sweeper repairs the entry before it
+ * settles the file. A device taken by a later file gets an entry there; its entry in the
+ * earlier file stays, as that file's history of it, marked `movedTo`.
  */
 
-type DeviceWrites = Pick<DeviceStore, 'create' | 'save'>;
+/** What the lifecycle writes: the device, and its file's index when the use case has one. */
+export interface LifecycleWrites<D extends Partial<DeviceStore>> {
+  readonly devices: D;
+  readonly batchIndex?: BatchDeviceIndex | undefined;
+}
 
 export async function applyTransition(
-  devices: Pick<DeviceStore, 'save'>,
+  writes: LifecycleWrites<Pick<DeviceStore, 'save'>>,
   log: Logger,
   current: Versioned<DeviceRecord>,
   input: TransitionInput,
 ): Promise<Versioned<DeviceRecord>> {
   const { record, event } = transition(current.value, input);
-  const saved = await devices.save(record, current.etag, event);
+  const saved = await writes.devices.save(record, current.etag, event);
   logTransition(log, record, event);
+  await indexDevice(writes.batchIndex, log, record, event, current.value.batchId);
   return saved;
 }
 
 export async function recordNewDevice(
-  devices: DeviceWrites,
+  writes: LifecycleWrites<Pick<DeviceStore, 'create'>>,
   log: Logger,
   input: NewDeviceInput,
   state: 'received' | 'rejected',
@@ -35,7 +45,37 @@ export async function recordNewDevice(
   detail?: Readonly<Record<string, unknown>>,
 ): Promise<Versioned<DeviceRecord>> {
   const { record, event } = newDevice(input, state, reason, correlationId, now, detail);
-  const saved = await devices.create(record, event);
+  const saved = await writes.devices.create(record, event);
   logTransition(log, record, event);
+  await indexDevice(writes.batchIndex, log, record, event, undefined);
   return saved;
+}
+
+/** The device's entry in its file, and the mark on the file it left; failures are logged, never thrown. */
+export async function indexDevice(
+  index: BatchDeviceIndex | undefined,
+  log: Logger,
+  record: DeviceRecord,
+  event: Pick<DeviceEvent, 'reason'>,
+  previousBatchId: string | undefined,
+): Promise<void> {
+  if (index === undefined || record.batchId === '') return;
+  try {
+    await index.record(record.batchId, {
+      serialNumber: record.serialNumber,
+      line: record.line,
+      state: record.state,
+      reasons: record.reasons,
+      note: record.note,
+      waitingFor: record.waitingFor,
+      eventCount: record.eventCount,
+      accepted: event.reason !== 'rejected-from-file',
+    });
+    if (previousBatchId && previousBatchId !== record.batchId) await index.markMoved(previousBatchId, record.serialNumber, record.batchId);
+  } catch (error) {
+    log.warn(
+      { event: EVENTS.batchIndexFailed, serial: record.serialNumber, batchId: record.batchId, eventCount: record.eventCount, err: error },
+      `the file's index of ${record.serialNumber} could not be written; the sweeper repairs it`,
+    );
+  }
 }

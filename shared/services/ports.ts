@@ -55,6 +55,41 @@ export interface BatchStore {
   get(batchId: string): Promise<Versioned<BatchRecord> | undefined>;
   create(batch: BatchRecord): Promise<Versioned<BatchRecord>>;
   save(batch: BatchRecord, etag: string): Promise<Versioned<BatchRecord>>;
+  /** Batches with this status, filtered by the store (one row per file). */
+  withStatus(status: BatchRecord['status']): AsyncIterable<Versioned<BatchRecord>>;
+}
+
+/**
+ * A device as one file sees it: its latest state while the device belongs to the file, or its
+ * last state there once a later file took it (`movedTo`). `accepted` is false for a device
+ * this file's row rejected at intake.
+ */
+export interface BatchDeviceEntry {
+  readonly serialNumber: string;
+  readonly line: number;
+  readonly state: DeviceState;
+  readonly reasons: readonly string[];
+  readonly note: string | undefined;
+  readonly waitingFor: WaitStep | undefined;
+  /** The device's event count when this entry was written: an entry never moves backwards. */
+  readonly eventCount: number;
+  readonly accepted: boolean;
+  /** The later file the device moved to; its state here is frozen from then on. */
+  readonly movedTo: string | undefined;
+}
+
+/**
+ * The devices of each file, one partition per batch: a batch summary and its final report read
+ * one partition instead of scanning the devices table. Written after each transition; a write
+ * never replaces an entry with a higher `eventCount`.
+ */
+export interface BatchDeviceIndex {
+  /** Inserts or advances the entry; a stored entry at `eventCount` or later is left as it is. `accepted` counts only on insert. */
+  record(batchId: string, entry: Omit<BatchDeviceEntry, 'movedTo'>): Promise<void>;
+  /** Marks the device's entry in `batchId` as moved to `movedTo` (nothing when it has none). */
+  markMoved(batchId: string, serialNumber: string, movedTo: string): Promise<void>;
+  /** Every entry of the batch, in serial key order. */
+  entries(batchId: string): AsyncIterable<BatchDeviceEntry>;
 }
 
 /** When a poll's next run is due. */

@@ -1,8 +1,8 @@
 import type { BatchRecord } from '../domain/batch.js';
 import { ownerOf, type DeviceEvent, type DeviceRecord } from '../domain/device.js';
-import type { DeviceState } from '../domain/lifecycle.js';
+import type { DeviceState, WaitStep } from '../domain/lifecycle.js';
 import { openRequest, type ReprovisionRequest } from '../domain/reprovision.js';
-import type { BatchStore, DeviceStore } from './ports.js';
+import type { BatchDeviceEntry, BatchDeviceIndex, BatchStore, DeviceStore } from './ports.js';
 
 /**
  * Device and batch status as the service desk and operations see it, shared by the status
@@ -64,10 +64,10 @@ export interface DeviceStatus {
   readonly history: readonly DeviceEvent[];
 }
 
-/** What the status API and the CLI read. */
+/** What the status API and the CLI read: a batch is read from its own index partition, never from the devices table. */
 export interface StatusDeps {
-  readonly devices: Pick<DeviceStore, 'withHistory' | 'inBatch'>;
   readonly batches: Pick<BatchStore, 'get'>;
+  readonly batchIndex: Pick<BatchDeviceIndex, 'entries'>;
 }
 
 /**
@@ -98,37 +98,52 @@ export interface BatchSummary {
   readonly batch: BatchRecord;
   /** Devices whose latest file is this batch, counted by current state. */
   readonly devices: { readonly total: number; readonly byState: Partial<Record<DeviceState, number>> };
+  /** Of those, the ones still waiting on a step, by step. */
+  readonly waitingFor: Partial<Record<WaitStep, number>>;
+  /** Devices of this file a later file has taken since (not counted above). */
+  readonly moved: number;
   /** Rejected, failed and stalled devices, in file order. */
   readonly rejects: readonly BatchReject[];
 }
 
+/** A device as a batch summary sees it: a stored record, or its entry in the file's index. */
+type BatchDevice = Pick<DeviceRecord, 'serialNumber' | 'line' | 'state' | 'reasons' | 'note' | 'waitingFor'> &
+  Partial<Pick<BatchDeviceEntry, 'movedTo'>>;
+
 export async function summariseBatch(
   batch: BatchRecord,
-  devices: AsyncIterable<DeviceRecord> | Iterable<DeviceRecord>,
+  devices: AsyncIterable<BatchDevice> | Iterable<BatchDevice>,
 ): Promise<BatchSummary> {
   const byState: Partial<Record<DeviceState, number>> = {};
+  const waitingFor: Partial<Record<WaitStep, number>> = {};
   const rejects: BatchReject[] = [];
   let total = 0;
+  let moved = 0;
   for await (const device of devices) {
+    if (device.movedTo !== undefined) {
+      moved += 1;
+      continue;
+    }
     total += 1;
+    if (device.waitingFor !== undefined) waitingFor[device.waitingFor] = (waitingFor[device.waitingFor] ?? 0) + 1;
     byState[device.state] = (byState[device.state] ?? 0) + 1;
     if (ATTENTION_STATES.has(device.state)) {
       rejects.push({
         serialNumber: device.serialNumber,
         line: device.line,
         state: device.state,
-        reasons: device.reasons,
+        reasons: [...device.reasons],
         note: device.note,
       });
     }
   }
   rejects.sort((a, b) => a.line - b.line || a.serialNumber.localeCompare(b.serialNumber));
-  return { batch, devices: { total, byState }, rejects };
+  return { batch, devices: { total, byState }, waitingFor, moved, rejects };
 }
 
 /** Undefined for a batch id no file ever had. */
 export async function batchSummary(deps: StatusDeps, batchId: string): Promise<BatchSummary | undefined> {
   const found = await deps.batches.get(batchId);
   if (found === undefined) return undefined;
-  return summariseBatch(found.value, deps.devices.inBatch(batchId));
+  return summariseBatch(found.value, deps.batchIndex.entries(batchId));
 }

@@ -29,6 +29,7 @@ import {
   type StateClause,
 } from './ports.js';
 import { ensureTick, type TickDeps, type TickName } from './pipeline/ticks.js';
+import { settleBatches, type SettleDeps } from './settle.js';
 import { pollWaitedOn, WATCHED } from './pipeline/watched.js';
 
 /**
@@ -38,6 +39,8 @@ import { pollWaitedOn, WATCHED } from './pipeline/watched.js';
  * - re-queues `received` devices that no import message picked up;
  * - sends again the message of an accepted re-provisioning request that no worker started
  *   (the webhook stopped between recording the request and queueing it);
+ * - settles the files whose accepted devices all have an Autopilot outcome: their report is
+ *   rewritten with each device's outcome, the batch becomes `settled` (see settle.ts);
  * - surfaces dead-lettered messages: one `deadletter.found` event each, once; the messages
  *   stay where they are for operators;
  * - logs one `sweeper.run` summary.
@@ -76,6 +79,8 @@ export interface SweeperDeps {
   readonly log: Logger;
   readonly now: Clock;
   readonly policy: SweeperPolicy;
+  /** What settling a file needs; without it (tests about other steps) no file is settled. */
+  readonly settle?: SettleDeps;
   /** The queues whose dead letters are surfaced; every queue of the app unless a test says otherwise. */
   readonly queues?: readonly QueueName[];
 }
@@ -112,6 +117,9 @@ export interface SweepSummary {
   readonly givenUp: Readonly<Record<string, number>>;
   /** Idempotency records removed after their 24 hours. */
   readonly expiredKeys: number;
+  /** Files this run settled, and those still waiting for an Autopilot outcome. */
+  readonly settledBatches: number;
+  readonly openBatches: number;
   readonly failedSteps: readonly string[];
 }
 
@@ -342,6 +350,9 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
     if (counted) deadLetters[queue] = counted;
   }
 
+  const settle = deps.settle;
+  const settled = settle ? await step('settle-batches', () => settleBatches(settle, correlationId), { settled: 0, open: 0 }) : undefined;
+
   const revivedTicks = Object.values(ticks).filter((outcome) => outcome === 'revived').length;
   const newDeadLetters = Object.values(deadLetters).reduce((sum, count) => sum + count.new, 0);
   const { poisoned, givenUp } = await step('poison', () => countSetAside(deps), { poisoned: {}, givenUp: {} });
@@ -361,10 +372,18 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
     poisoned,
     givenUp,
     expiredKeys,
+    settledBatches: settled?.settled ?? 0,
+    openBatches: settled?.open ?? 0,
     failedSteps,
   };
   // A run that changed or found nothing is routine: kept out of the info stream.
-  const eventful = revivedTicks > 0 || requeue.requeued > 0 || reprovisionResent > 0 || newDeadLetters > 0 || failedSteps.length > 0;
+  const eventful =
+    revivedTicks > 0 ||
+    summary.settledBatches > 0 ||
+    requeue.requeued > 0 ||
+    reprovisionResent > 0 ||
+    newDeadLetters > 0 ||
+    failedSteps.length > 0;
   deps.log[eventful ? 'info' : 'debug'](
     { event: EVENTS.sweeperRun, correlationId, ...summary },
     `sweep: ${revivedTicks} polls revived, ${requeue.requeued} devices re-queued, ${newDeadLetters} new dead letters, ${summary.stalled} stalled`,

@@ -9,6 +9,7 @@ import {
   type GraphSimulatorOptions,
 } from '../../local/graph-simulator/index.js';
 import { createGraphClient, createInMemoryBudget, GRAPH_SETTINGS_DEFAULTS, type GraphClient } from '../../shared/adapters/graph/index.js';
+import { BatchDeviceRepository } from '../../shared/adapters/tables/batch-device-index.js';
 import { BatchRepository } from '../../shared/adapters/tables/batch-repository.js';
 import { DeviceRepository } from '../../shared/adapters/tables/device-repository.js';
 import { TickLeaseRepository } from '../../shared/adapters/tables/tick-leases.js';
@@ -103,6 +104,8 @@ export interface Scenario {
   readonly intakeDeps: IntakeDeps;
   readonly devices: DeviceRepository;
   readonly batches: BatchRepository;
+  /** The scenario's own index of each file's devices. */
+  readonly batchIndex: BatchDeviceRepository;
   readonly sim: GraphSimulator;
   readonly graph: GraphClient;
   /** Every use case run in the scenario gets this, so its messages and log lines can be told apart. */
@@ -212,8 +215,9 @@ async function createScenario(stack: TestStack, bus: ServiceBusClient, storage: 
   const suffix = randomUUID().replace(/-/g, '').slice(0, 16);
   const devices = DeviceRepository.fromConnectionString(storage, `scendevices${suffix}`);
   const batches = BatchRepository.fromConnectionString(storage, `scenbatches${suffix}`);
+  const batchIndex = BatchDeviceRepository.fromConnectionString(storage, `scenbatchdevices${suffix}`);
   const leases = TickLeaseRepository.fromConnectionString(storage, `scenticks${suffix}`);
-  await Promise.all([devices.ensure(), batches.ensure(), leases.ensure()]);
+  await Promise.all([devices.ensure(), batches.ensure(), batchIndex.ensure(), leases.ensure()]);
 
   const runtime = stack.runtime;
   const base = runtime.pipelineDeps();
@@ -221,12 +225,13 @@ async function createScenario(stack: TestStack, bus: ServiceBusClient, storage: 
   const deps: PipelineDeps = {
     ...base,
     devices,
+    batchIndex,
     graph,
     now,
     ticks: { leases, queue: runtime.queue, now },
     importRequestSize: importChunkSize,
   };
-  const intakeDeps: IntakeDeps = { ...runtime.intakeDeps(), devices, batches, now };
+  const intakeDeps: IntakeDeps = { ...runtime.intakeDeps(), devices, batches, batchIndex, now };
   const correlationId = `scenario-${suffix}`;
   const seededEvents = new Map<string, number>();
 
@@ -235,6 +240,7 @@ async function createScenario(stack: TestStack, bus: ServiceBusClient, storage: 
     intakeDeps,
     devices,
     batches,
+    batchIndex,
     sim,
     graph,
     correlationId,

@@ -1,4 +1,4 @@
-import { TableStore, type EntityProps } from './table-store.js';
+import { odataString, TableStore, type EntityProps } from './table-store.js';
 import type { BatchRecord } from '../../domain/batch.js';
 import type { BatchStore, Versioned } from '../../services/ports.js';
 
@@ -15,6 +15,7 @@ function toRow(batch: BatchRecord): Row {
     status: batch.status,
     receivedAt: batch.receivedAt,
     completedAt: batch.completedAt,
+    settledAt: batch.settledAt,
     format: batch.format,
     encoding: batch.encoding,
     fileRejection: batch.fileRejection ? JSON.stringify(batch.fileRejection) : undefined,
@@ -37,6 +38,7 @@ function fromRow(batchId: string, row: Row): BatchRecord {
     status: String(row.status) as BatchRecord['status'],
     receivedAt: String(row.receivedAt),
     completedAt: str(row.completedAt),
+    ...(str(row.settledAt) ? { settledAt: str(row.settledAt) } : {}),
     format: str(row.format),
     encoding: str(row.encoding),
     fileRejection: str(row.fileRejection) ? (JSON.parse(String(row.fileRejection)) as BatchRecord['fileRejection']) : undefined,
@@ -72,5 +74,11 @@ export class BatchRepository implements BatchStore {
   async save(batch: BatchRecord, etag: string): Promise<Versioned<BatchRecord>> {
     const newEtag = await this.store.update(batch.batchId, BATCH_ROW, toRow(batch), etag);
     return { value: batch, etag: newEtag };
+  }
+
+  async *withStatus(status: BatchRecord['status']): AsyncGenerator<Versioned<BatchRecord>> {
+    for await (const row of this.store.query(`RowKey eq '${BATCH_ROW}' and status eq ${odataString(status)}`)) {
+      yield { value: fromRow(row.partitionKey, row.value), etag: row.etag };
+    }
   }
 }

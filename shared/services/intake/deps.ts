@@ -1,12 +1,14 @@
 import type { Clock } from '../../domain/clock.js';
 import type { SupplierPolicy } from '../../domain/suppliers.js';
 import type { Logger } from '../../log.js';
-import type { BatchStore, BlobFiles, DeviceStore, MessageQueue } from '../ports.js';
+import type { BatchDeviceIndex, BatchStore, BlobFiles, DeviceStore, MessageQueue } from '../ports.js';
 
 export interface IntakeDeps {
   readonly blobs: BlobFiles;
   readonly devices: Pick<DeviceStore, 'get' | 'create' | 'save'>;
-  readonly batches: BatchStore;
+  /** Each recorded row's entry in the file's index; without it (tests that never read a batch) none is written. */
+  readonly batchIndex?: BatchDeviceIndex;
+  readonly batches: Pick<BatchStore, 'get' | 'create' | 'save'>;
   readonly queue: Pick<MessageQueue, 'send'>;
   readonly suppliers: readonly SupplierPolicy[];
   readonly limits: { readonly maxFileBytes: number; readonly maxRows: number; readonly importChunkSize: number };

@@ -57,7 +57,7 @@ async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOu
   const reasons = row.errors.map((e) => e.code);
   const current = await createUnlessKnown(deps.devices, serialNumber, () =>
     recordNewDevice(
-      deps.devices,
+      deps,
       log,
       { serialNumber, supplierId: batch.supplierId, batchId: batch.batchId, line: row.line, reasons },
       'rejected',
@@ -68,7 +68,7 @@ async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOu
     ),
   );
   if (current && decideRejectedRow(current.value, decision).kind === 'record') {
-    await applyTransition(deps.devices, log, current, {
+    await applyTransition(deps, log, current, {
       to: 'rejected',
       reason: 'rejected-from-file',
       correlationId,
@@ -96,7 +96,7 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
   };
   const accepted: RowOutcome = { outcome: 'accepted', queue: device.serialNumber };
   const current = await createUnlessKnown(deps.devices, device.serialNumber, () =>
-    recordNewDevice(deps.devices, log, data, 'received', 'accepted-from-file', correlationId, deps.now()),
+    recordNewDevice(deps, log, data, 'received', 'accepted-from-file', correlationId, deps.now()),
   );
   if (!current) return accepted;
   const known = current.value;
@@ -122,7 +122,7 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
       return accepted;
     case 'resubmit': {
       const previousOwner = ownerOf(known);
-      await applyTransition(deps.devices, log, current, {
+      await applyTransition(deps, log, current, {
         to: 'received',
         reason: decision.reason,
         correlationId,
@@ -158,7 +158,7 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
           : decision.watchEnrolled === 'start'
             ? { waitingFor: 'group-tag' as const, waitingSince: deps.now().toISOString() }
             : { waitingFor: undefined, waitingSince: undefined };
-      await applyTransition(deps.devices, log, current, {
+      await applyTransition(deps, log, current, {
         to: known.state,
         reason: 'group-tag-changed',
         correlationId,

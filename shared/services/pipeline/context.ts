@@ -2,13 +2,15 @@ import type { Clock } from '../../domain/clock.js';
 import type { WaitPolicy } from '../../domain/waiting.js';
 import type { Logger } from '../../log.js';
 import type { AutopilotPort } from '../autopilot-port.js';
-import type { DeviceStore, MessageQueue } from '../ports.js';
+import type { BatchDeviceIndex, DeviceStore, MessageQueue } from '../ports.js';
 import type { TickDeps } from './ticks.js';
 import type { RetryPolicy } from './work.js';
 
 /** Everything the pipeline handlers need; built once by the runtime. */
 export interface PipelineDeps extends PipelinePolicy {
   readonly devices: Pick<DeviceStore, 'get' | 'create' | 'save' | 'matching'>;
+  /** Each transition's entry in its file's index; without it (tests that never read a batch) none is written. */
+  readonly batchIndex?: BatchDeviceIndex;
   readonly graph: AutopilotPort;
   readonly queue: Pick<MessageQueue, 'send' | 'schedule'>;
   readonly ticks: TickDeps;

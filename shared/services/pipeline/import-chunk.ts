@@ -234,7 +234,7 @@ async function claim(
 ): Promise<Versioned<DeviceRecord> | undefined> {
   const now = deps.now();
   try {
-    return await applyTransition(deps.devices, log, device, {
+    return await applyTransition(deps, log, device, {
       to: 'importing',
       reason: 'import-submitted',
       correlationId,
@@ -280,7 +280,7 @@ async function failDevice(
   const code = `${refusal.status} ${refusal.code}`;
   const message = graphMessage(refusal.message);
   try {
-    await applyTransition(deps.devices, log, device, {
+    await applyTransition(deps, log, device, {
       to: 'failed',
       reason: 'autopilot-error',
       correlationId,

@@ -153,7 +153,7 @@ async function carryOut(
     case 'clear-baseline':
       return deps.devices.save({ ...current.value, profileBaseline: undefined, updatedAt: now.toISOString() }, current.etag);
     case 'profile-assigned':
-      return applyTransition(deps.devices, log, current, {
+      return applyTransition(deps, log, current, {
         to: 'profile-assigned',
         reason: 'profile-assigned',
         correlationId,
@@ -204,7 +204,7 @@ async function endTurn(
     case 'record-retag':
       return recordRetag(deps, current, identity!, step.groupTag, correlationId, log);
     case 'enrolled':
-      await applyTransition(deps.devices, log, current, {
+      await applyTransition(deps, log, current, {
         to: 'enrolled',
         reason: 'enrolled',
         correlationId,
@@ -228,7 +228,7 @@ async function recordRetag(
 ): Promise<{ moved: boolean; state: DeviceRecord['state'] }> {
   const now = deps.now();
   const from = current.value.state;
-  const saved = await applyTransition(deps.devices, log, current, {
+  const saved = await applyTransition(deps, log, current, {
     to: stateAfterRetag(from),
     reason: 'group-tag-changed',
     correlationId,
@@ -257,7 +257,7 @@ async function stall(
   log: Logger,
   identity: AutopilotIdentity | undefined,
 ): Promise<void> {
-  await applyTransition(deps.devices, log, device, {
+  await applyTransition(deps, log, device, {
     to: 'stalled',
     reason: 'deadline-passed',
     correlationId,

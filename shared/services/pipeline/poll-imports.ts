@@ -264,7 +264,7 @@ async function resolve(
       // A row without a tag never clears one: the record takes the tag Autopilot has (an 806
       // keeps its [OrderID] group), so nothing later reconciles it towards no tag.
       const adopted = d.groupTag === undefined ? autopilotGroupTag : undefined;
-      await applyTransition(deps.devices, log, device, {
+      await applyTransition(deps, log, device, {
         to: 'registered',
         reason: decision.reason,
         correlationId,
@@ -292,7 +292,7 @@ async function resolve(
       return 'registered';
     }
     case 'fail':
-      await applyTransition(deps.devices, log, device, {
+      await applyTransition(deps, log, device, {
         to: 'failed',
         reason: decision.reason,
         correlationId,
@@ -311,7 +311,7 @@ async function resolve(
 }
 
 async function stall(deps: PipelineDeps, device: Versioned<DeviceRecord>, correlationId: string, log: Logger): Promise<Resolution> {
-  await applyTransition(deps.devices, log, device, {
+  await applyTransition(deps, log, device, {
     to: 'stalled',
     reason: 'deadline-passed',
     correlationId,

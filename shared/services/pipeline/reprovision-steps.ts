@@ -61,7 +61,7 @@ export async function completeRequest(
       : observed.managedDeviceId
         ? { managedDeviceId: observed.managedDeviceId }
         : {};
-  const saved = await applyTransition(deps.devices, log, device, {
+  const saved = await applyTransition(deps, log, device, {
     to,
     reason: request.action === 'deregister' ? 'deregistered' : 'reprovision-complete',
     correlationId,
@@ -93,7 +93,7 @@ export async function refuseRequest(
   log: Logger,
 ): Promise<void> {
   const previous = request.fromWaiting ?? {};
-  const saved = await applyTransition(deps.devices, log, device, {
+  const saved = await applyTransition(deps, log, device, {
     to: request.fromState,
     reason: 'reprovision-failed',
     correlationId,
@@ -127,7 +127,7 @@ export async function stallRequest(
   correlationId: string,
   log: Logger,
 ): Promise<void> {
-  await applyTransition(deps.devices, log, device, {
+  await applyTransition(deps, log, device, {
     to: 'stalled',
     reason: 'deadline-passed',
     correlationId,

@@ -8,7 +8,7 @@ import { EVENTS } from '../../events.js';
 import type { Logger } from '../../log.js';
 import { reprovisionMessage, reprovisionQueue } from '../../messages/index.js';
 import { applyTransition } from '../device-lifecycle.js';
-import type { DeviceStore, IdempotencyStore, MessageQueue, Versioned } from '../ports.js';
+import type { BatchDeviceIndex, DeviceStore, IdempotencyStore, MessageQueue, Versioned } from '../ports.js';
 
 /**
  * Accepting a service-desk request: one ETag-guarded transition to `reprovisioning` carrying
@@ -27,6 +27,7 @@ import type { DeviceStore, IdempotencyStore, MessageQueue, Versioned } from '../
 
 export interface AcceptDeps {
   readonly devices: Pick<DeviceStore, 'get' | 'save' | 'history'>;
+  readonly batchIndex?: BatchDeviceIndex;
   readonly idempotency: IdempotencyStore;
   readonly queue: Pick<MessageQueue, 'send'>;
   readonly log: Logger;
@@ -178,7 +179,7 @@ async function decide(deps: AcceptDeps, input: ReprovisionInput, requestId: stri
     };
     let saved: Versioned<DeviceRecord>;
     try {
-      saved = await applyTransition(deps.devices, log, device, {
+      saved = await applyTransition(deps, log, device, {
         to: 'reprovisioning',
         reason: 'reprovision-requested',
         correlationId: input.correlationId,

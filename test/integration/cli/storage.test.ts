@@ -7,6 +7,7 @@ import { main } from '../../../cli/ztp.js';
 import { sampleHashFileBytes } from '../../../local/sample-data.js';
 import { writeStackEndpoints } from '../../../cli/stack-endpoints.js';
 import { BlobStore } from '../../../shared/adapters/blobs/blob-store.js';
+import { BatchDeviceRepository } from '../../../shared/adapters/tables/batch-device-index.js';
 import { BatchRepository } from '../../../shared/adapters/tables/batch-repository.js';
 import type { BatchRecord } from '../../../shared/domain/batch.js';
 import type { OutgoingMessage } from '../../../shared/messages/index.js';
@@ -16,10 +17,11 @@ import { newDevice, transition, type DeviceRecord } from '../../../shared/domain
 import type { DeviceState, TransitionReason } from '../../../shared/domain/lifecycle.js';
 import { createLogger } from '../../../shared/log.js';
 import { INTAKE_CONTAINER } from '../../../shared/domain/blob-layout.js';
+import { indexDevice } from '../../../shared/services/device-lifecycle.js';
 import { ingestHashFile } from '../../../shared/services/intake/index.js';
 
 const unique = randomUUID().replace(/-/g, '').slice(0, 12);
-const tables = { devices: `clidev${unique}`, batches: `clibatch${unique}` };
+const tables = { devices: `clidev${unique}`, batches: `clibatch${unique}`, batchDevices: `clibatchdev${unique}` };
 const supplierId = `cli-${unique}`;
 const workDir = mkdtempSync(join(tmpdir(), 'ztp-cli-it-'));
 const now = new Date('2026-03-02T09:00:00.000Z');
@@ -27,6 +29,8 @@ const now = new Date('2026-03-02T09:00:00.000Z');
 let connectionString: string;
 let devices: DeviceRepository;
 let batches: BatchRepository;
+let batchIndex: BatchDeviceRepository;
+const silent = createLogger({ level: 'silent' });
 let blobs: BlobStore;
 
 async function run(argv: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}) {
@@ -63,6 +67,7 @@ async function storeDevice(
     now,
   );
   let current = await devices.create(first.record, first.event);
+  await indexDevice(batchIndex, silent, first.record, first.event, undefined);
   for (const [index, step] of path.entries()) {
     const next = transition(current.value, {
       ...step,
@@ -70,6 +75,7 @@ async function storeDevice(
       now: new Date(now.getTime() + (index + 1) * 60_000),
     });
     current = await devices.save(next.record, current.etag, next.event);
+    await indexDevice(batchIndex, silent, next.record, next.event, undefined);
   }
 }
 
@@ -98,8 +104,9 @@ beforeAll(async () => {
   connectionString = inject('storageConnectionString');
   devices = DeviceRepository.fromConnectionString(connectionString, tables.devices);
   batches = BatchRepository.fromConnectionString(connectionString, tables.batches);
+  batchIndex = BatchDeviceRepository.fromConnectionString(connectionString, tables.batchDevices);
   blobs = BlobStore.fromConnectionString(connectionString);
-  await Promise.all([devices.ensure(), batches.ensure()]);
+  await Promise.all([devices.ensure(), batches.ensure(), batchIndex.ensure()]);
 });
 
 describe('ztp upload against Azurite', () => {
@@ -145,6 +152,7 @@ describe('ztp upload against Azurite', () => {
       {
         blobs,
         devices,
+        batchIndex,
         batches,
         queue: { send: async (_queue: string, messages: readonly OutgoingMessage[]) => void sent.push(...messages) },
         suppliers: [{ id: supplierId, name: 'CLI test supplier', allowedGroupTags: [] }],

@@ -11,6 +11,7 @@ import { newDevice, transition, type DeviceRecord } from '../../../shared/domain
 import type { DeviceState, TransitionReason } from '../../../shared/domain/lifecycle.js';
 import { useRuntime } from '../../../shared/runtime.js';
 import { deviceStatus } from '../../../shared/services/status.js';
+import { indexDevice } from '../../../shared/services/device-lifecycle.js';
 import { startTestStack, TEST_SUPPLIERS, type TestStack } from '../../support/stack.js';
 
 /**
@@ -64,9 +65,11 @@ async function storeDevice(
     rejected ? { reasons: fields.reasons } : undefined,
   );
   let saved = await stack.runtime.devices.create(first.record, first.event);
+  await indexDevice(stack.runtime.batchIndex, stack.runtime.log, first.record, first.event, undefined);
   for (const step of path) {
     const next = transition(saved.value, { ...step, correlationId: `corr-${serialNumber}`, now });
     saved = await stack.runtime.devices.save(next.record, saved.etag, next.event);
+    await indexDevice(stack.runtime.batchIndex, stack.runtime.log, next.record, next.event, undefined);
   }
 }
 

@@ -65,7 +65,7 @@ describe('ztp dispatcher', () => {
   it.each([
     ['upload', 'Usage: ztp upload <file> --supplier <id> [--name <blob file name>]'],
     ['status', 'Usage: ztp status <serial> [--json]'],
-    ['batch', 'Usage: ztp batch <batchId> [--json]'],
+    ['batch', 'Usage: ztp batch <batchId> [--json]\n       ztp batch <batchId> --watch [--interval <seconds>]'],
     ['validate', 'Usage: ztp validate <file> [--supplier <id>] [--json]'],
   ])('%s --help prints its usage on stdout and exits 0', async (command, usage) => {
     const { code, stdout } = await run([command, '--help']);

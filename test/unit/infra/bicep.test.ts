@@ -476,7 +476,7 @@ describe('storage, Key Vault, monitoring', () => {
   });
 
   it('holds the containers and tables the product uses', () => {
-    expect(arrayVariable(main, 'tableNames').sort()).toEqual(['batches', 'devices', 'graphbudget', 'idempotency']);
+    expect(arrayVariable(main, 'tableNames').sort()).toEqual(['batchdevices', 'batches', 'devices', 'graphbudget', 'idempotency']);
     expect(bicep('infra/app/storage.bicep')).toMatch(/resource tables '[^']+' = \[\s*for tableName in tableNames:/);
     // The same names the product uses (shared/domain/blob-layout.ts).
     expect(main).toMatch(new RegExp(`^var intakeContainerName = '${INTAKE_CONTAINER}'$`, 'm'));

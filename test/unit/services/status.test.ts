@@ -107,6 +107,6 @@ describe('summariseBatch', () => {
   });
 
   it('is empty for a batch without devices', async () => {
-    expect(await summariseBatch(batch, [])).toEqual({ batch, devices: { total: 0, byState: {} }, rejects: [] });
+    expect(await summariseBatch(batch, [])).toEqual({ batch, devices: { total: 0, byState: {} }, waitingFor: {}, moved: 0, rejects: [] });
   });
 });

@@ -1,0 +1,105 @@
+import { serialKey } from '../../domain/device.js';
+import { isDeviceState, type WaitStep } from '../../domain/lifecycle.js';
+import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
+import type { BatchDeviceEntry, BatchDeviceIndex } from '../../services/ports.js';
+import { odataString, TableStore, toKey, type EntityProps } from './table-store.js';
+
+/**
+ * The devices of each file (`batchdevices`): partition = batch id, row key = the device's
+ * serial key. An entry only moves forward: it is replaced only by a write with a higher
+ * `eventCount` (insert, or an ETag-guarded replace after a read), so two writers racing on
+ * the same device leave the later state, whatever order they arrive in.
+ */
+
+type Row = EntityProps;
+
+/** The columns a summary or a report needs; a partition query reads only these. */
+const COLUMNS = ['serialNumber', 'line', 'state', 'reasons', 'note', 'waitingFor', 'eventCount', 'accepted', 'movedTo'];
+
+/** Conflicting writers tolerated on one entry before giving up (the caller logs it). */
+const MAX_ATTEMPTS = 5;
+
+function toRow(entry: BatchDeviceEntry): Row {
+  return {
+    serialNumber: entry.serialNumber,
+    line: entry.line,
+    state: entry.state,
+    reasons: JSON.stringify(entry.reasons),
+    note: entry.note,
+    waitingFor: entry.waitingFor,
+    eventCount: entry.eventCount,
+    accepted: entry.accepted,
+    movedTo: entry.movedTo,
+  };
+}
+
+const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+
+function fromRow(row: Row): BatchDeviceEntry {
+  const state = String(row.state);
+  if (!isDeviceState(state)) throw new Error(`Stored batch entry has an unknown state "${state}"`);
+  return {
+    serialNumber: String(row.serialNumber),
+    line: typeof row.line === 'number' ? row.line : 0,
+    state,
+    reasons: JSON.parse(String(row.reasons ?? '[]')) as string[],
+    note: str(row.note),
+    waitingFor: str(row.waitingFor) as WaitStep | undefined,
+    eventCount: typeof row.eventCount === 'number' ? row.eventCount : 0,
+    accepted: row.accepted !== false,
+    movedTo: str(row.movedTo),
+  };
+}
+
+export class BatchDeviceRepository implements BatchDeviceIndex {
+  constructor(private readonly store: TableStore<Row>) {}
+
+  static fromConnectionString(connectionString: string, tableName = 'batchdevices'): BatchDeviceRepository {
+    return new BatchDeviceRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
+  }
+
+  ensure(): Promise<void> {
+    return this.store.ensureTable();
+  }
+
+  async record(batchId: string, entry: Omit<BatchDeviceEntry, 'movedTo'>): Promise<void> {
+    const pk = toKey(batchId);
+    const rk = toKey(serialKey(entry.serialNumber));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stored = await this.store.get(pk, rk);
+        if (!stored) {
+          await this.store.insert(pk, rk, toRow({ ...entry, movedTo: undefined }));
+          return;
+        }
+        const current = fromRow(stored.value);
+        if (current.eventCount >= entry.eventCount) return;
+        // Whether this file accepted the device is decided by the write that brought it in.
+        await this.store.update(pk, rk, toRow({ ...entry, accepted: current.accepted, movedTo: current.movedTo }), stored.etag);
+        return;
+      } catch (error) {
+        const raced = error instanceof EntityExistsError || error instanceof ConcurrencyConflictError;
+        if (!raced || attempt >= MAX_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async markMoved(batchId: string, serialNumber: string, movedTo: string): Promise<void> {
+    const pk = toKey(batchId);
+    const rk = toKey(serialKey(serialNumber));
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.store.get(pk, rk);
+      if (!stored || fromRow(stored.value).movedTo === movedTo) return;
+      try {
+        await this.store.update(pk, rk, { ...stored.value, movedTo }, stored.etag);
+        return;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyConflictError) || attempt >= MAX_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async *entries(batchId: string): AsyncGenerator<BatchDeviceEntry> {
+    for await (const row of this.store.query(`PartitionKey eq ${odataString(toKey(batchId))}`, COLUMNS)) yield fromRow(row.value);
+  }
+}

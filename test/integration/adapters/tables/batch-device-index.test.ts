@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { BatchDeviceRepository } from '../../../../shared/adapters/tables/batch-device-index.js';
+import type { BatchDeviceEntry } from '../../../../shared/services/ports.js';
+
+const entry = (serialNumber: string, eventCount: number, fields: Partial<BatchDeviceEntry> = {}): Omit<BatchDeviceEntry, 'movedTo'> => ({
+  serialNumber,
+  line: 2,
+  state: 'received',
+  reasons: [],
+  note: undefined,
+  waitingFor: undefined,
+  eventCount,
+  accepted: true,
+  ...fields,
+});
+
+async function all(index: BatchDeviceRepository, batchId: string): Promise<BatchDeviceEntry[]> {
+  const found: BatchDeviceEntry[] = [];
+  for await (const item of index.entries(batchId)) found.push(item);
+  return found;
+}
+
+describe('BatchDeviceRepository against Azurite', () => {
+  let index: BatchDeviceRepository;
+
+  beforeAll(async () => {
+    index = BatchDeviceRepository.fromConnectionString(inject('storageConnectionString'), `bdev${randomUUID().replace(/-/g, '')}`);
+    await index.ensure();
+  });
+
+  it('keeps one entry per device of a file, keyed like the devices (a serial with / and # too)', async () => {
+    await index.record('b-keys', entry('ser/1#a', 1));
+    await index.record('b-keys', entry('SER/1#A', 2, { state: 'importing', waitingFor: 'import' }));
+    await index.record('b-other', entry('SER-2', 1));
+    expect(await all(index, 'b-keys')).toEqual([
+      { ...entry('SER/1#A', 2, { state: 'importing', waitingFor: 'import' }), movedTo: undefined },
+    ]);
+  });
+
+  it('never moves an entry backwards, whatever order the writes arrive in', async () => {
+    await index.record('b-order', entry('SER-3', 3, { state: 'registered', reasons: ['already-registered'] }));
+    await index.record('b-order', entry('SER-3', 2, { state: 'importing' }));
+    await index.record('b-order', entry('SER-3', 3, { state: 'failed' }));
+    expect(await all(index, 'b-order')).toMatchObject([{ state: 'registered', reasons: ['already-registered'], eventCount: 3 }]);
+  });
+
+  it('leaves the state of the latest of many concurrent writes', async () => {
+    const writes = [1, 2, 3, 4, 5, 6].map((n) => index.record('b-race', entry('SER-4', n, { line: n })));
+    await Promise.all(writes);
+    expect(await all(index, 'b-race')).toMatchObject([{ eventCount: 6, line: 6 }]);
+  });
+
+  it('keeps whether the file accepted the device from the write that brought it in', async () => {
+    await index.record('b-accept', entry('SER-5', 1, { state: 'rejected', accepted: false, reasons: ['invalid-hash'] }));
+    await index.record('b-accept', entry('SER-5', 2, { state: 'rejected', accepted: true, reasons: ['invalid-hash'] }));
+    expect(await all(index, 'b-accept')).toMatchObject([{ accepted: false, eventCount: 2 }]);
+  });
+
+  it('marks a device a later file took, and keeps its last state in the earlier file', async () => {
+    await index.record('b-first', entry('SER-6', 4, { state: 'stalled', waitingFor: 'import' }));
+    await index.markMoved('b-first', 'SER-6', 'b-second');
+    await index.markMoved('b-first', 'SER-UNKNOWN', 'b-second');
+    await index.record('b-first', entry('SER-6', 5, { state: 'stalled' }));
+    expect(await all(index, 'b-first')).toEqual([{ ...entry('SER-6', 5, { state: 'stalled' }), movedTo: 'b-second' }]);
+  });
+});
