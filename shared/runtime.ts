@@ -75,7 +75,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
 
   const ticks = { leases, queue, now };
   const policy = pipelinePolicy(config);
-  const pipeline: DispatchDeps = { ...policy, devices, graph, queue, ticks, poison, log, now };
+  const pipeline: DispatchDeps = { ...policy, devices, batches, graph, queue, ticks, poison, log, now };
   const sweeper: SweeperDeps = { devices, batches, queue, ticks, cursors, poison, idempotency, log, now, policy: sweeperPolicy(config) };
   const reprovision: WebhookDeps = {
     keys: config.webhookKeys,

@@ -5,7 +5,7 @@ import type { BatchStore, BlobFiles, DeviceStore, MessageQueue } from '../ports.
 
 export interface IntakeDeps {
   readonly blobs: BlobFiles;
-  readonly devices: Pick<DeviceStore, 'get' | 'create' | 'save'>;
+  readonly devices: Pick<DeviceStore, 'get' | 'create' | 'save' | 'matching'>;
   readonly batches: BatchStore;
   readonly queue: Pick<MessageQueue, 'send'>;
   readonly suppliers: readonly SupplierPolicy[];

@@ -38,7 +38,8 @@ export function isFollowedUp(device: DeviceRecord): boolean {
 function matches(device: DeviceRecord, clause: StateClause): boolean {
   return (
     device.state === clause.state &&
-    (clause.waitingFor === undefined || (device.waitingFor !== undefined && clause.waitingFor.includes(device.waitingFor)))
+    (clause.waitingFor === undefined || (device.waitingFor !== undefined && clause.waitingFor.includes(device.waitingFor))) &&
+    (clause.batchId === undefined || device.batchId === clause.batchId)
   );
 }
 
