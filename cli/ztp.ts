@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runBatch } from './commands/batch.js';
+import { runRedrive } from './commands/redrive.js';
 import { runReprovision } from './commands/reprovision.js';
 import { runStatus } from './commands/status.js';
 import { runUpload } from './commands/upload.js';
@@ -19,15 +20,17 @@ Commands:
   batch <batchId> --watch [--interval <seconds>]        the same, live, until the file is settled
   reprovision <serial> --action <a> --ticket <t> --requested-by <who> [options]
                                                         a signed re-provisioning request to the app (reprovision --help)
+  redrive <serial> | --batch <batchId> [--url <origin>] [--json]
+                                                        re-drive a stalled device, or a file's stalled devices (redrive --help)
   help                                                  this text
 
 upload, status and batch use the storage account in AzureWebJobsStorage when it is set,
 otherwise the running local stack (found through .local/stack.json; start it with npm start);
 reprovision sends to --url, otherwise to the running local stack's API, signed with REPROVISION_WEBHOOK_SECRET
-or, for the local stack, the secret it publishes.
+or, for the local stack, the secret it publishes; redrive sends there too, with the function key in ZTP_FUNCTION_KEY.
 
-Exit codes: 0 done; 1 rows rejected (validate), device/batch not found (status, batch) or request not accepted (reprovision);
-2 usage errors, unreadable files, no storage or storage errors, no secret or no answer (reprovision).
+Exit codes: 0 done; 1 rows rejected (validate), device/batch not found (status, batch) or request not accepted (reprovision, redrive);
+2 usage errors, unreadable files, no storage or storage errors, no secret or no answer (reprovision, redrive).
 `;
 
 type Command = (argv: string[], io: ZtpIo) => Promise<number>;
@@ -38,6 +41,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   status: runStatus,
   batch: runBatch,
   reprovision: runReprovision,
+  redrive: runRedrive,
 };
 
 /** Runs one command line (without the `node ztp` prefix) and resolves to its exit code; never throws. */

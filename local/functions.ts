@@ -10,6 +10,8 @@ import { getDeviceOptions } from '../functions/get-device.js';
 import { healthOptions } from '../functions/health.js';
 import { importDevicesOptions } from '../functions/import-devices.js';
 import { intakeHashFileOptions } from '../functions/intake-hash-file.js';
+import { redriveBatchOptions } from '../functions/redrive-batch.js';
+import { redriveDeviceOptions } from '../functions/redrive-device.js';
 import { reprovisionOptions } from '../functions/reprovision.js';
 import { reprovisionDeviceOptions } from '../functions/reprovision-device.js';
 import { sweeperOptions } from '../functions/sweeper.js';
@@ -32,6 +34,8 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
   { name: 'getDevice', trigger: 'http', options: getDeviceOptions },
   { name: 'getBatch', trigger: 'http', options: getBatchOptions },
   { name: 'reprovisionDevice', trigger: 'http', options: reprovisionDeviceOptions },
+  { name: 'redriveDevice', trigger: 'http', options: redriveDeviceOptions },
+  { name: 'redriveBatch', trigger: 'http', options: redriveBatchOptions },
   { name: 'health', trigger: 'http', options: healthOptions },
   { name: 'sweeper', trigger: 'timer', options: sweeperOptions },
 ];

@@ -28,6 +28,7 @@ export const EVENTS = {
   conflict: 'pipeline.conflict',
   deviceStepFailed: 'pipeline.device-step-failed',
   reprovisionPoll: 'pipeline.reprovision-poll',
+  redriveRun: 'redrive.run',
   reprovisionRequested: 'reprovision.requested',
   reprovisionAccepted: 'reprovision.accepted',
   reprovisionRefused: 'reprovision.refused',

@@ -44,6 +44,7 @@ export function pipelinePolicy(config: Pick<AppConfig, 'timeScale' | 'pipeline' 
     },
     claimGraceMs,
     importRequestSize: config.graph.importChunkSize,
+    importChunkSize: config.intake.importChunkSize,
     importIdPrefix: config.intake.importIdPrefix,
     perDeviceReadLimit: p.perDeviceReadLimit,
   };

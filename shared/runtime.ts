@@ -87,7 +87,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
 
   const ticks = { leases, queue, now };
   const policy = pipelinePolicy(config);
-  const pipeline: DispatchDeps = { ...policy, devices, batchIndex, graph, queue, ticks, poison, log, now };
+  const pipeline: DispatchDeps = { ...policy, devices, batches, batchIndex, graph, queue, ticks, poison, log, now };
   const settle = { batches, batchIndex, devices, blobs, log, now };
   const sweeper: SweeperDeps = {
     devices,

@@ -79,6 +79,8 @@ function instrumented(deps: IntakeDeps): IntakeDeps {
       get: timed('devices.get', devices.get.bind(devices)),
       create: timed('devices.create', devices.create.bind(devices)),
       save: timed('devices.save', devices.save.bind(devices)),
+      // Only a repeat of a file reads devices back (its stalled ones); the bench uploads each file once.
+      matching: devices.matching.bind(devices),
     },
     batches: {
       get: timed('batches.get', batches.get.bind(batches)),

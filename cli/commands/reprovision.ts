@@ -1,10 +1,17 @@
 import { REPROVISION_ACTIONS, type ReprovisionAction } from '../../shared/domain/lifecycle.js';
 import { randomUUID } from 'node:crypto';
-import { ZtpError } from '../../shared/errors.js';
 import { signStandardWebhooks, signZtp, webhookKeys, type SignatureScheme } from '../../shared/http/webhook-signature.js';
+import {
+  describeFetchError,
+  EXIT_NOT_ACCEPTED,
+  NotSentError,
+  parseAnswer,
+  REQUEST_TIMEOUT_MS,
+  resolveTarget,
+  type Target,
+} from '../app-api.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_OK, firstLine, printable, UsageError, type ZtpIo } from '../io.js';
-import { locateStackEndpoints, type StackEndpoints } from '../stack-endpoints.js';
 
 /**
  * `ztp reprovision <serial> --action <a> --ticket <t> --requested-by <who> ...`: one signed
@@ -29,10 +36,6 @@ Signs with the first secret in REPROVISION_WEBHOOK_SECRET; without it, against t
 Exit 0 accepted (202); 1 any other answer; 2 usage errors, no secret, or no answer.
 `;
 
-/** The app answered, but not with 202. */
-export const EXIT_NOT_ACCEPTED = 1;
-export const REQUEST_TIMEOUT_MS = 15_000;
-
 export interface ReprovisionBody {
   readonly action: ReprovisionAction;
   readonly ticket: string;
@@ -40,9 +43,6 @@ export interface ReprovisionBody {
   readonly groupTag?: string;
   readonly allowReimport?: true;
 }
-
-/** Nothing was sent, or nothing came back: exit 2 with one line. */
-class NotSentError extends ZtpError {}
 
 const SCHEMES: readonly SignatureScheme[] = ['ztp', 'standard-webhooks'];
 /** Visible ASCII: the key goes into a header and, with Standard Webhooks, into what is signed. */
@@ -193,83 +193,4 @@ function firstKey(setting: string, what: string): Buffer {
   } catch (error) {
     throw new NotSentError(`${what} ${firstLine(error)}`);
   }
-}
-
-interface Target {
-  /** The API base, ending in /api. */
-  readonly apiBaseUrl: string;
-  /** For a local stack, what to suggest when it does not answer. */
-  readonly hint: string;
-  /** The local stack found, and whether the request goes to it (no --url, or --url its origin). */
-  readonly stack?: { readonly path: string; readonly endpoints: StackEndpoints; readonly isTarget: boolean };
-}
-
-async function resolveTarget(url: string | undefined, io: ZtpIo): Promise<Target> {
-  const roots = [io.env.ZTP_LOCAL_ROOT?.trim(), io.cwd].filter((root): root is string => root !== undefined && root !== '');
-  if (url !== undefined) {
-    const apiBaseUrl = apiBase(url);
-    // Only to know whether --url is the local stack, whose secret may then sign: a damaged file is no reason to fail.
-    const found = await findStack(roots).catch(() => undefined);
-    if (found === undefined) return { apiBaseUrl, hint: '' };
-    const isTarget = sameApi(found.endpoints.apiBaseUrl, apiBaseUrl);
-    return { apiBaseUrl, hint: isTarget ? stackHint(found.path) : '', stack: { ...found, isTarget } };
-  }
-  const found = await findStack(roots);
-  if (found !== undefined) {
-    return { apiBaseUrl: found.endpoints.apiBaseUrl.replace(/\/+$/, ''), hint: stackHint(found.path), stack: { ...found, isTarget: true } };
-  }
-  throw new NotSentError(
-    `no --url given and no running local stack was found (no .local/stack.json in ${roots.join(' or ')} or above): ` +
-      "pass --url with the app's origin, or start the local stack with `npm start`",
-  );
-}
-
-async function findStack(roots: readonly string[]): Promise<{ path: string; endpoints: StackEndpoints } | undefined> {
-  for (const root of roots) {
-    const found = await locateStackEndpoints(root);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
-const stackHint = (path: string): string => `; is the local stack of ${path} still running?`;
-
-/** Whether the stack's published API base and the one --url names are the same (scheme, host, port and path). */
-function sameApi(published: string, requested: string): boolean {
-  try {
-    return apiBase(published) === requested;
-  } catch {
-    return false;
-  }
-}
-
-/** `--url` is the app's origin (a path prefix is kept); one that already ends in /api is taken as the API base. */
-function apiBase(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url.trim());
-  } catch {
-    throw new UsageError(`--url "${printable(url)}" is not an absolute URL (e.g. http://127.0.0.1:7071)`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UsageError('--url must be an http or https URL');
-  if (parsed.search !== '' || parsed.hash !== '') throw new UsageError('--url takes the origin only, without a query or fragment');
-  const path = parsed.pathname.replace(/\/+$/, '');
-  return `${parsed.origin}${/\/api$/.test(path) ? path : `${path}/api`}`;
-}
-
-function parseAnswer(text: string): unknown {
-  if (text === '') return null;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text.length > 4000 ? `${text.slice(0, 4000)}…` : text;
-  }
-}
-
-function describeFetchError(error: unknown, timeoutMs: number): string {
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `none within ${timeoutMs / 1000} s`;
-  const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
-  if (typeof cause?.code === 'string') return cause.code;
-  if (typeof cause?.message === 'string') return firstLine(new Error(cause.message));
-  return firstLine(error);
 }

@@ -52,6 +52,8 @@ export interface ReprovisionRequest {
    */
   readonly sendingUntil?: string | undefined;
   readonly sentAt?: string | undefined;
+  /** `stalled`: the stage it stalled in, where a re-drive takes it up again. */
+  readonly stalledStage?: ReprovisionStage | undefined;
   /** Why it failed (a stable code), once it has. */
   readonly failure?: string | undefined;
 }

@@ -5,7 +5,7 @@ import type { OutgoingMessage } from './envelope.js';
 import { QUEUES } from './queues.js';
 
 /**
- * `import-chunk` on `ztp-import`: received devices to submit to Autopilot. Three kinds of
+ * `import-chunk` on `ztp-import`: received devices to submit to Autopilot. Four kinds of
  * sender queue them, each with its own deterministic id, so repeated work is dropped by the
  * queue's duplicate detection.
  */
@@ -19,6 +19,8 @@ const source = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('sweeper') }),
   /** Devices the import poll found lost or asked to retry (StorageError). */
   z.object({ kind: z.literal('resubmit'), pollAt: z.string().min(1) }),
+  /** Stalled devices a re-drive found Autopilot never saw, sent back to `received`. */
+  z.object({ kind: z.literal('redrive') }),
 ]);
 
 /**
@@ -84,6 +86,19 @@ export function requeueMessage(
   return message(id, correlationId, { source: { kind: 'sweeper' }, serialNumbers: devices.map((device) => device.serialNumber) });
 }
 
+/**
+ * Devices one re-drive sent back to `received`, each with the history sequence of that
+ * transition: a retry of the same re-drive sends the same id, a later re-drive a new one.
+ */
+export function redriveImportMessage(
+  devices: readonly { serialNumber: string; sequence: number }[],
+  correlationId: string,
+): ImportChunkMessage {
+  const members = devices.map((device) => `${serialKey(device.serialNumber)}:${device.sequence}`).sort();
+  const id = `redrive:${createHash('sha256').update(members.join('\n')).digest('hex').slice(0, 40)}`;
+  return message(id, correlationId, { source: { kind: 'redrive' }, serialNumbers: devices.map((device) => device.serialNumber) });
+}
+
 /** Devices one import-poll run sends back, `start` being the first one's index: a redelivered run sends the same ids. */
 export function resubmitMessage(
   pollAt: string,
@@ -103,5 +118,7 @@ export function describeSource(source: ImportChunkSource): Record<string, string
       return { source: 'resubmit', pollAt: source.pollAt };
     case 'sweeper':
       return { source: 'sweeper' };
+    case 'redrive':
+      return { source: 'redrive' };
   }
 }

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { describeIssues, parseEnvelope, type Envelope, type Poison } from './envelope.js';
 import { IMPORT_CHUNK, importChunkPayloadSchema, type ImportChunkPayload } from './import-chunk.js';
 import { QUEUES, type QueueName } from './queues.js';
+import { REDRIVE, redrivePayloadSchema, type RedrivePayload } from './redrive.js';
 import { REPROVISION, reprovisionPayloadSchema, type ReprovisionPayload } from './reprovision.js';
 import { RETAG, retagPayloadSchema, type RetagPayload } from './retag.js';
 import { TICK, tickPayloadSchema, type TickPayload } from './tick.js';
@@ -16,6 +17,7 @@ export {
   fileChunkMessage,
   IMPORT_CHUNK,
   importChunkQueue,
+  redriveImportMessage,
   requeueMessage,
   resubmitMessage,
   type ImportChunkMessage,
@@ -24,7 +26,15 @@ export {
 } from './import-chunk.js';
 export { isQueueName, QUEUES, type QueueName } from './queues.js';
 export { rescheduledCopy } from './retry.js';
-export { REPROVISION, reprovisionMessage, reprovisionQueue, type ReprovisionMessage, type ReprovisionPayload } from './reprovision.js';
+export { REDRIVE, redriveMessage, redriveQueue, type RedriveMessage, type RedrivePayload } from './redrive.js';
+export {
+  REPROVISION,
+  redriveReprovisionMessage,
+  reprovisionMessage,
+  reprovisionQueue,
+  type ReprovisionMessage,
+  type ReprovisionPayload,
+} from './reprovision.js';
 export { RETAG, retagMessage, retagQueue, type RetagMessage, type RetagPayload } from './retag.js';
 export { TICK, TICK_NAMES, tickMessage, tickQueue, type TickMessage, type TickName, type TickPayload } from './tick.js';
 
@@ -33,6 +43,7 @@ export type PipelineMessage =
   | (Envelope<typeof IMPORT_CHUNK, ImportChunkPayload> & { readonly kind: typeof IMPORT_CHUNK })
   | (Envelope<typeof RETAG, RetagPayload> & { readonly kind: typeof RETAG })
   | (Envelope<typeof REPROVISION, ReprovisionPayload> & { readonly kind: typeof REPROVISION })
+  | (Envelope<typeof REDRIVE, RedrivePayload> & { readonly kind: typeof REDRIVE })
   | (Envelope<typeof TICK, TickPayload> & { readonly kind: typeof TICK });
 
 export type PipelineKind = PipelineMessage['kind'];
@@ -41,13 +52,14 @@ const PAYLOADS: Readonly<Record<PipelineKind, z.ZodType>> = {
   [IMPORT_CHUNK]: importChunkPayloadSchema,
   [RETAG]: retagPayloadSchema,
   [REPROVISION]: reprovisionPayloadSchema,
+  [REDRIVE]: redrivePayloadSchema,
   [TICK]: tickPayloadSchema,
 };
 
 /** The kinds each queue carries; any other kind on a queue is poison. */
 export const KINDS_BY_QUEUE: Readonly<Record<QueueName, readonly PipelineKind[]>> = {
   [QUEUES.import]: [IMPORT_CHUNK],
-  [QUEUES.followup]: [TICK, RETAG],
+  [QUEUES.followup]: [TICK, RETAG, REDRIVE],
   [QUEUES.reprovision]: [REPROVISION],
 };
 

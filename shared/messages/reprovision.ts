@@ -21,3 +21,12 @@ export const reprovisionQueue = QUEUES.reprovision;
 export function reprovisionMessage(payload: ReprovisionPayload, correlationId: string): ReprovisionMessage {
   return { kind: REPROVISION, correlationId, messageId: `reprovision:${payload.requestId}`, payload };
 }
+
+/**
+ * A stalled request re-driven before its Graph call was answered: the worker takes it up again.
+ * `sequence` is the history sequence of the re-drive's transition, so the id is new to the queue's
+ * duplicate detection, which may still hold the request's first message.
+ */
+export function redriveReprovisionMessage(payload: ReprovisionPayload, sequence: number, correlationId: string): ReprovisionMessage {
+  return { kind: REPROVISION, correlationId, messageId: `reprovision:${payload.requestId}:redrive:${sequence}`, payload };
+}

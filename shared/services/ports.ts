@@ -17,10 +17,11 @@ export interface Versioned<T> {
   readonly etag: string;
 }
 
-/** Devices in `state`, and when given, waiting for one of `waitingFor`. */
+/** Devices in `state`, and when given, waiting for one of `waitingFor`, and of the file `batchId`. */
 export interface StateClause {
   readonly state: DeviceState;
   readonly waitingFor?: readonly WaitStep[];
+  readonly batchId?: string;
 }
 
 /**

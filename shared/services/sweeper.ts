@@ -123,8 +123,18 @@ export interface SweepSummary {
   readonly failedSteps: readonly string[];
 }
 
-/** Devices the sweeper looks at: those not yet picked up, and those a poll watches. */
-const SCANNED: readonly StateClause[] = [{ state: 'received' }, ...WATCHED.imports, ...WATCHED.autopilot, ...WATCHED.reprovision];
+/**
+ * Devices the sweeper looks at: those not yet picked up, those a poll watches, and every
+ * stalled one (counted for operations; a stalled device waits for a re-drive, and only those
+ * a poll still watches revive it).
+ */
+const SCANNED: readonly StateClause[] = [
+  { state: 'received' },
+  ...WATCHED.imports,
+  ...WATCHED.autopilot,
+  ...WATCHED.reprovision,
+  { state: 'stalled' },
+];
 
 interface Scan {
   readonly waiting: Partial<Record<DeviceState, number>>;

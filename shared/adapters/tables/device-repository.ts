@@ -198,10 +198,11 @@ export class DeviceRepository implements DeviceStore {
    */
   async *matching(clauses: readonly StateClause[]): AsyncGenerator<Versioned<DeviceRecord>> {
     const filter = clauses
-      .map(({ state, waitingFor }) => {
-        const stateIs = `state eq ${odataString(state)}`;
-        if (!waitingFor?.length) return stateIs;
-        return `(${stateIs} and (${waitingFor.map((step) => `waitingFor eq ${odataString(step)}`).join(' or ')}))`;
+      .map(({ state, waitingFor, batchId }) => {
+        const parts = [`state eq ${odataString(state)}`];
+        if (waitingFor?.length) parts.push(`(${waitingFor.map((step) => `waitingFor eq ${odataString(step)}`).join(' or ')})`);
+        if (batchId !== undefined) parts.push(`batchId eq ${odataString(batchId)}`);
+        return parts.length === 1 ? parts[0] : `(${parts.join(' and ')})`;
       })
       .join(' or ');
     for await (const row of this.store.query(`RowKey eq '${DEVICE_ROW}' and (${filter})`)) {

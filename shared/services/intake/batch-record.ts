@@ -4,6 +4,7 @@ import { ResultReportWriter } from '../../domain/result-report.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
 import { EVENTS } from '../../events.js';
 import type { Logger } from '../../log.js';
+import { redriveMessage, redriveQueue } from '../../messages/index.js';
 import type { Versioned } from '../ports.js';
 import { MAX_CONFLICT_RETRIES, type IntakeDeps, type IntakeResult } from './deps.js';
 
@@ -68,9 +69,18 @@ export async function finishRejected(
 
 /**
  * The same content again (another name, or a redelivered trigger): nothing is imported
- * again; the supplier still gets a report under the new file's name.
+ * again; the supplier still gets a report under the new file's name, and the file's stalled
+ * devices are re-driven. The re-drive asks Autopilot about devices stalled on their import, so
+ * it is queued (one `redrive` message per upload) rather than done here.
  */
-export async function replayFinishedBatch(deps: IntakeDeps, batch: BatchRecord, report: string, log: Logger): Promise<IntakeResult> {
+export async function replayFinishedBatch(
+  deps: IntakeDeps,
+  batch: BatchRecord,
+  report: string,
+  upload: { readonly blobName: string; readonly etag: string },
+  correlationId: string,
+  log: Logger,
+): Promise<IntakeResult> {
   const original = batch.reportBlob ? await deps.blobs.readText(RESULTS_CONTAINER, batch.reportBlob) : undefined;
   if (report !== batch.reportBlob || original === undefined) {
     const text =
@@ -78,6 +88,17 @@ export async function replayFinishedBatch(deps: IntakeDeps, batch: BatchRecord, 
       (batch.fileRejection ? ResultReportWriter.fileRejected(batch.fileRejection.code, batch.fileRejection.message) : undefined);
     if (text !== undefined) await deps.blobs.writeText(RESULTS_CONTAINER, report, text, REPORT_CONTENT_TYPE);
   }
-  log.info({ event: EVENTS.batchDuplicate, firstFile: batch.fileName }, 'same content as an earlier file; not imported again');
+  let stalled = 0;
+  if (batch.status === 'complete') {
+    // Only the stalled ones are read (the table service filters them): a large file's devices are not.
+    for await (const _device of deps.devices.matching([{ state: 'stalled', batchId: batch.batchId }])) stalled++;
+    if (stalled > 0) await deps.queue.send(redriveQueue, [redriveMessage(batch.batchId, upload, correlationId)]);
+  }
+  log.info(
+    { event: EVENTS.batchDuplicate, firstFile: batch.fileName, stalled },
+    stalled > 0
+      ? `same content as an earlier file; not imported again, its ${stalled} stalled devices queued for a re-drive`
+      : 'same content as an earlier file; not imported again',
+  );
   return { batchId: batch.batchId, status: 'duplicate', counts: batch.counts, reportBlob: report };
 }

@@ -5,7 +5,7 @@ import type { BatchDeviceIndex, BatchStore, BlobFiles, DeviceStore, MessageQueue
 
 export interface IntakeDeps {
   readonly blobs: BlobFiles;
-  readonly devices: Pick<DeviceStore, 'get' | 'create' | 'save'>;
+  readonly devices: Pick<DeviceStore, 'get' | 'create' | 'save' | 'matching'>;
   /** Each recorded row's entry in the file's index; without it (tests that never read a batch) none is written. */
   readonly batchIndex?: BatchDeviceIndex;
   readonly batches: Pick<BatchStore, 'get' | 'create' | 'save'>;

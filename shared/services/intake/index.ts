@@ -54,7 +54,7 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
 
   const existing = await deps.batches.get(batchId);
   if (existing && existing.value.status !== 'processing') {
-    return replayFinishedBatch(deps, existing.value, report, batchLog);
+    return replayFinishedBatch(deps, existing.value, report, { blobName, etag: info.etag }, correlationId, batchLog);
   }
 
   const started =

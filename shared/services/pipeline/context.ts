@@ -26,6 +26,8 @@ export interface PipelinePolicy {
   readonly importIdPrefix: string;
   /** Devices per Graph import request (the adapter's chunk size). */
   readonly importRequestSize: number;
+  /** Devices per import message (ZTP_IMPORT_CHUNK_SIZE, as the intake queues them). */
+  readonly importChunkSize: number;
   /** How long a claimed device may wait for its import call before it is presumed lost (real ms). */
   readonly claimGraceMs: number;
   /** Below this many waiting devices, per-device reads are cheaper than listing the tenant. */

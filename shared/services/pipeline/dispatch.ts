@@ -6,12 +6,13 @@ import { importChunk } from './import-chunk.js';
 import { pollAutopilot } from './poll-autopilot.js';
 import { pollImports } from './poll-imports.js';
 import { pollReprovision } from './poll-reprovision.js';
+import { redriveUpload, type RedriveDeps } from './redrive.js';
 import { carryOutRequest } from './reprovision.js';
 import { retag } from './retag.js';
 import { beginTickRun, endTickRun, ensureTick } from './ticks.js';
 import { DONE, type WorkResult } from './work.js';
 
-export interface DispatchDeps extends PipelineDeps {
+export interface DispatchDeps extends RedriveDeps {
   /** Where messages that cannot be read are set aside. */
   readonly poison: PoisonStore;
 }
@@ -27,7 +28,7 @@ export type MessageOutcome =
 
 const POLLS = { imports: pollImports, autopilot: pollAutopilot, reprovision: pollReprovision } as const;
 
-async function run(deps: PipelineDeps, envelope: PipelineMessage, attempt: number): Promise<WorkResult> {
+async function run(deps: DispatchDeps, envelope: PipelineMessage, attempt: number): Promise<WorkResult> {
   switch (envelope.kind) {
     case 'import-chunk':
       return importChunk(deps, envelope.payload, envelope.correlationId, attempt);
@@ -35,6 +36,8 @@ async function run(deps: PipelineDeps, envelope: PipelineMessage, attempt: numbe
       return retag(deps, envelope.payload, envelope.correlationId, attempt);
     case 'reprovision':
       return carryOutRequest(deps, envelope.payload, envelope.correlationId, attempt);
+    case 'redrive':
+      return redriveUpload(deps, envelope.payload, envelope.correlationId, attempt);
     case 'tick': {
       // A poll's failures back off with its idle count; its messages carry no attempt.
       const tick = envelope.payload;

@@ -13,7 +13,7 @@ import type { Versioned } from '../ports.js';
 import { newImportId } from './import-chunk.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick, type TickPayload } from './ticks.js';
-import { WATCHED } from './watched.js';
+import { STALLED_ON_IMPORT, WATCHED } from './watched.js';
 import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } from './work.js';
 
 /** Finished records carried to the next run, at most: a Service Bus message stays small. */
@@ -23,9 +23,10 @@ const CARRIED_CLEANUP = 1000;
  * The import poll: one listing of the imported records answers every importing device.
  * Finished records move their devices on (806 counts as registered, 808/802 fail with a
  * reason the supplier can act on), then are deleted at clean-up priority. The poll
- * reschedules itself with backoff while anything is left to watch or clean; once nothing
- * waits on an import, the records left to delete travel with the next run instead of being
- * listed again.
+ * reschedules itself with backoff while devices are importing or records are left to clean;
+ * once nothing is importing, the records left to delete travel with the next run instead of
+ * being listed again. Devices stalled on their import are looked at in passing (a late result
+ * still moves them on, and their records are kept for a re-drive) but keep no run going.
  */
 export async function pollImports(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
@@ -46,19 +47,25 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
 
   let progressed = 0;
   let stillWaiting = 0;
+  let stalledSeen = 0;
   let registeredAny = false;
   const resubmit: string[] = [];
   // Import ids whose devices still wait on their record: those records must stay.
   const pendingImportIds = new Set<string>();
   await forEachLimited(waiting, DEVICE_CONCURRENCY, async (device) => {
     const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
+    // Only importing devices keep the poll going; one stalled already waits for a re-drive.
+    const importing = device.value.state === 'importing';
+    if (!importing) stalledSeen++;
     try {
       const result = await resolve(deps, device, record, correlationId, log);
-      if (result === 'waiting' || result === 'resubmit') {
+      // A stalled device's record stays too: a re-drive looks for it by import id.
+      if (result === 'waiting' || result === 'resubmit' || result === 'stalled') {
         if (device.value.importId) pendingImportIds.add(device.value.importId);
       }
-      if (result === 'waiting') stillWaiting++;
-      else progressed++;
+      if (result === 'waiting') {
+        if (importing) stillWaiting++;
+      } else progressed++;
       if (result === 'registered') registeredAny = true;
       if (result === 'resubmit') resubmit.push(device.value.serialNumber);
     } catch (error) {
@@ -68,7 +75,7 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
           { event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error },
           'import poll could not handle a device',
         );
-      stillWaiting++;
+      if (importing) stillWaiting++;
       if (device.value.importId) pendingImportIds.add(device.value.importId);
     }
   });
@@ -124,7 +131,8 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   log.info(
     {
       event: EVENTS.importPoll,
-      watched: waiting.length,
+      watched: waiting.length - stalledSeen,
+      stalled: stalledSeen,
       progressed,
       stillWaiting,
       deleted: cleanup.deleted,
@@ -137,16 +145,16 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   return DONE;
 }
 
-/** Whether any device waits on an import: the first match answers, no whole scan. */
+/** Whether any device is importing: the first match answers, no whole scan. */
 async function anyWaitingForImport(deps: PipelineDeps): Promise<boolean> {
   for await (const _device of deps.devices.matching(WATCHED.imports)) return true;
   return false;
 }
 
-/** Devices whose import is still being watched: importing, or stalled while waiting on it. */
+/** Devices whose import the listing answers: importing, and (in passing) stalled while waiting on it. */
 async function waitingForImport(deps: PipelineDeps): Promise<Versioned<DeviceRecord>[]> {
   const waiting: Versioned<DeviceRecord>[] = [];
-  for await (const device of deps.devices.matching(WATCHED.imports)) waiting.push(device);
+  for await (const device of deps.devices.matching([...WATCHED.imports, STALLED_ON_IMPORT])) waiting.push(device);
   return waiting;
 }
 
@@ -197,6 +205,7 @@ async function cleanUpCarried(
     {
       event: EVENTS.importPoll,
       watched: 0,
+      stalled: 0,
       progressed: 0,
       stillWaiting: 0,
       deleted: cleanup.deleted,

@@ -132,7 +132,7 @@ export async function stallRequest(
     reason: 'deadline-passed',
     correlationId,
     now: deps.now(),
-    changes: { reprovision: { ...request, stage: 'stalled' } },
+    changes: { reprovision: { ...request, stage: 'stalled', stalledStage: request.stage } },
     detail: { ...requestFields(request), waitingFor: 'reprovision', deadlineAt: device.value.deadlineAt, stage: request.stage },
   });
   log.warn(

@@ -5,12 +5,14 @@ import type { StateClause } from '../ports.js';
 
 /**
  * The devices each poll watches, as filters the table service applies: a poll reads only
- * devices its Graph reads can move on, never the settled fleet. An enrolled device is
- * watched only while a new group tag still has to reach Autopilot (intake marks it waiting
- * for `group-tag`).
+ * devices its Graph reads can move on, never the settled fleet, and runs while any of them
+ * waits. An enrolled device is watched only while a new group tag still has to reach
+ * Autopilot (intake marks it waiting for `group-tag`). A device stalled on its import keeps
+ * no poll going: the import poll lists the whole tenant's imported records, so it runs only
+ * while devices are importing, and a stalled device waits for a re-drive (`STALLED_ON_IMPORT`).
  */
 export const WATCHED: Readonly<Record<TickName, readonly StateClause[]>> = {
-  imports: [{ state: 'importing' }, { state: 'stalled', waitingFor: ['import'] }],
+  imports: [{ state: 'importing' }],
   autopilot: [
     { state: 'registered' },
     { state: 'profile-assigned' },
@@ -21,6 +23,12 @@ export const WATCHED: Readonly<Record<TickName, readonly StateClause[]>> = {
   reprovision: [{ state: 'reprovisioning' }],
 };
 
+/**
+ * Looked at in passing by an import poll that runs for importing devices: a late result still
+ * moves such a device on, and its imported record stays for a re-drive to find.
+ */
+export const STALLED_ON_IMPORT: StateClause = { state: 'stalled', waitingFor: ['import'] };
+
 /** A request whose Graph call was made: the re-provisioning poll follows it (before that, the worker owns it). */
 export function isFollowedUp(device: DeviceRecord): boolean {
   const stage = openRequest(device)?.stage;
@@ -30,7 +38,8 @@ export function isFollowedUp(device: DeviceRecord): boolean {
 function matches(device: DeviceRecord, clause: StateClause): boolean {
   return (
     device.state === clause.state &&
-    (clause.waitingFor === undefined || (device.waitingFor !== undefined && clause.waitingFor.includes(device.waitingFor)))
+    (clause.waitingFor === undefined || (device.waitingFor !== undefined && clause.waitingFor.includes(device.waitingFor))) &&
+    (clause.batchId === undefined || device.batchId === clause.batchId)
   );
 }
 

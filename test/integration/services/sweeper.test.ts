@@ -8,6 +8,8 @@ import type { BatchRecord } from '../../../shared/domain/batch.js';
 import { newDevice, transition, type DeviceRecord } from '../../../shared/domain/device.js';
 import type { DeviceState, TransitionReason } from '../../../shared/domain/lifecycle.js';
 import { DeadLetterCursorRepository } from '../../../shared/adapters/tables/dead-letter-cursors.js';
+import { DeviceRepository } from '../../../shared/adapters/tables/device-repository.js';
+import { TickLeaseRepository } from '../../../shared/adapters/tables/tick-leases.js';
 import { sweeperPolicy } from '../../../shared/policies.js';
 import type { DeadLetterCursorStore } from '../../../shared/services/ports.js';
 import { sweep as sweepWith, type SweepSummary } from '../../../shared/services/sweeper.js';
@@ -300,6 +302,47 @@ describe('sweeper', () => {
     const summary = await sweep();
     expect(summary.givenUp).toEqual({ 'ztp-import': 1 });
     expect(summary.poisoned).toEqual({ 'ztp-followup': 1 });
+  });
+
+  it('counts every stalled device, and revives no poll for those stalled on their import or a request: they wait for a re-drive', async () => {
+    const suffix = String(Date.now());
+    const devices = DeviceRepository.fromConnectionString(stack.config.storageConnectionString, `sweepstalled${suffix}`);
+    const leases = TickLeaseRepository.fromConnectionString(stack.config.storageConnectionString, `sweepstalledticks${suffix}`);
+    await Promise.all([devices.ensure(), leases.ensure()]);
+    const past = new Date(Date.now() - MINUTE).toISOString();
+    const stalled = async (serialNumber: string, changes: Partial<DeviceRecord>, via: DeviceState[]): Promise<void> => {
+      const first = newDevice(
+        { serialNumber, supplierId: 'contoso', batchId: 'b-stalled', line: 2, groupTag: 'MPS-STD' },
+        'received',
+        'accepted-from-file',
+        'corr',
+        new Date(),
+      );
+      let saved = await devices.create(first.record, first.event);
+      for (const to of [...via, 'stalled' as const]) {
+        const next = transition(saved.value, { to, reason: 'deadline-passed', correlationId: 'corr', now: new Date(), changes });
+        saved = await devices.save(next.record, saved.etag, next.event);
+      }
+    };
+    await stalled('SWP-STALLED-IMPORT', { importId: 'ztp-z', waitingFor: 'import', deadlineAt: past }, ['importing']);
+    await stalled('SWP-STALLED-DESK', { autopilotId: 'ap-desk', waitingFor: 'reprovision', deadlineAt: past }, ['importing', 'registered']);
+    const scheduled: string[] = [];
+    const summary = await sweepWith(
+      {
+        ...stack.runtime.sweeperDeps(),
+        devices,
+        ticks: {
+          leases,
+          now: () => new Date(),
+          queue: { schedule: async (_queue, messages) => void scheduled.push(...messages.map((m) => m.messageId)) },
+        },
+        queues: [],
+      },
+      'sweep-stalled',
+    );
+    expect(summary).toMatchObject({ stalled: 2, overdue: 0, waiting: { stalled: 2 } });
+    expect(summary.ticks).toEqual({ imports: 'idle', autopilot: 'idle', reprovision: 'idle' });
+    expect(scheduled).toEqual([]);
   });
 
   // Last: its devices stay reprovisioning (nothing consumes the queue here).

@@ -57,6 +57,7 @@ describe('ztp dispatcher', () => {
       'status <serial>',
       'batch <batchId>',
       'reprovision <serial>',
+      'redrive <serial> | --batch <batchId>',
     ])
       expect(USAGE).toContain(command);
     expect(USAGE).toMatch(/Exit codes: 0 .*1 .*\n2 /);

@@ -7,6 +7,7 @@ import {
   IMPORT_CHUNK,
   importChunkPayloadSchema,
   importChunkQueue,
+  redriveImportMessage,
   requeueMessage,
   resubmitMessage,
   type ImportChunkSource,
@@ -149,6 +150,60 @@ describe('resubmitMessage', () => {
   });
 });
 
+describe('redriveImportMessage', () => {
+  it('carries the devices a re-drive sent back to received, on the import queue', () => {
+    const message = redriveImportMessage(
+      [
+        { serialNumber: 'SN-1', sequence: 4 },
+        { serialNumber: 'SN-2', sequence: 7 },
+      ],
+      'corr-1',
+    );
+    expect(message).toMatchObject({
+      kind: IMPORT_CHUNK,
+      correlationId: 'corr-1',
+      messageId: expect.stringMatching(/^redrive:[0-9a-f]{40}$/),
+      payload: { source: { kind: 'redrive' }, serialNumbers: ['SN-1', 'SN-2'] },
+    });
+    expect(importChunkPayloadSchema.safeParse(message.payload).success).toBe(true);
+  });
+
+  // A retry of the same re-drive sends the same id; a later re-drive of the same device a new one.
+  it.each([
+    [
+      'the same devices and transitions, in another order and spelling',
+      [
+        { serialNumber: ' sn-2', sequence: 7 },
+        { serialNumber: 'SN-1', sequence: 4 },
+      ],
+      true,
+    ],
+    [
+      'a later re-drive of the same device',
+      [
+        { serialNumber: 'SN-1', sequence: 9 },
+        { serialNumber: 'SN-2', sequence: 7 },
+      ],
+      false,
+    ],
+    ['another device', [{ serialNumber: 'SN-1', sequence: 4 }], false],
+  ] as const)('%s: same id $2', (_, devices, same) => {
+    const a = redriveImportMessage(
+      [
+        { serialNumber: 'SN-1', sequence: 4 },
+        { serialNumber: 'SN-2', sequence: 7 },
+      ],
+      'corr-1',
+    ).messageId;
+    expect(a === redriveImportMessage(devices, 'corr-2').messageId).toBe(same);
+  });
+
+  it('stays within the id limit', () => {
+    const many = Array.from({ length: 1000 }, (_, i) => ({ serialNumber: `SN-${'X'.repeat(120)}-${i}`, sequence: i }));
+    expect(redriveImportMessage(many, 'c').messageId.length).toBeLessThanOrEqual(MAX_ID);
+  });
+});
+
 describe('describeSource', () => {
   it.each<[ImportChunkSource, Record<string, string | number>]>([
     [
@@ -156,6 +211,7 @@ describe('describeSource', () => {
       { source: 'file', batchId: BATCH, chunk: 3 },
     ],
     [{ kind: 'sweeper' }, { source: 'sweeper' }],
+    [{ kind: 'redrive' }, { source: 'redrive' }],
     // The poll time identifies the run, not where the chunk came from.
     [
       { kind: 'resubmit', pollAt: POLL_AT },

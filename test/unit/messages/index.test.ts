@@ -14,6 +14,7 @@ const VALID: Readonly<Record<string, unknown>> = {
   retag: { serialNumber: 'PF3K-0042', generation: 4 },
   tick: { tick: 'imports', at: '2026-03-02T12:00:00.000Z', idle: 0 },
   reprovision: { serialNumber: 'PF3K-0042', requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11' },
+  redrive: { batchId: BATCH },
 };
 
 const envelope = (kind: string, payload: unknown) => ({ kind, correlationId: 'corr-1', payload });
@@ -21,7 +22,7 @@ const envelope = (kind: string, payload: unknown) => ({ kind, correlationId: 'co
 describe('KINDS_BY_QUEUE', () => {
   it.each<[QueueName, string[]]>([
     [QUEUES.import, ['import-chunk']],
-    [QUEUES.followup, ['retag', 'tick']],
+    [QUEUES.followup, ['redrive', 'retag', 'tick']],
     [QUEUES.reprovision, ['reprovision']],
   ])('%s carries %j', (queue, kinds) => {
     expect([...KINDS_BY_QUEUE[queue]].sort()).toEqual(kinds);
@@ -126,6 +127,16 @@ const BAD_PAYLOADS: Readonly<Record<string, { queue: QueueName; cases: readonly 
       ['a request id that is no UUID', { serialNumber: 'PF3K-0042', requestId: SECRET }, 'payload.requestId'],
     ],
   },
+  redrive: {
+    queue: QUEUES.followup,
+    cases: [
+      ['no batch', { serialNumbers: [SECRET] }, 'payload.batchId'],
+      ['an empty batch', { batchId: '', serialNumbers: [SECRET] }, 'payload.batchId'],
+      ['serials as text', { batchId: BATCH, serialNumbers: SECRET }, 'payload.serialNumbers'],
+      ['an empty list of serials', { batchId: SECRET, serialNumbers: [] }, 'payload.serialNumbers'],
+      ['an empty serial', { batchId: BATCH, serialNumbers: [SECRET, ''] }, 'payload.serialNumbers.1'],
+    ],
+  },
   tick: {
     queue: QUEUES.followup,
     cases: [
@@ -192,6 +203,9 @@ describe('parseMessage: valid messages', () => {
       { source: { kind: 'sweeper' }, serialNumbers: Array.from({ length: 1000 }, (_, i) => `SN-${i}`) },
     ],
     ['a re-tag', 'retag', QUEUES.followup, VALID.retag],
+    ['a re-drive of a file', 'redrive', QUEUES.followup, VALID.redrive],
+    ['a re-drive of some of its devices again', 'redrive', QUEUES.followup, { batchId: BATCH, serialNumbers: ['PF3K-0042'] }],
+    ['a re-drive chunk', 'import-chunk', QUEUES.import, { source: { kind: 'redrive' }, serialNumbers: ['PF3K-0042'] }],
     ['a tick', 'tick', QUEUES.followup, VALID.tick],
     [
       'a tick with records to clean up',

@@ -176,4 +176,28 @@ describe('DeviceRepository against Azurite', () => {
     expect(query.mock.calls[0]?.[0]).toBe(`PartitionKey eq '${rows[0]!.partitionKey}'`);
     expect(await together.withHistory('SER-NEVER-SEEN')).toBeUndefined();
   });
+
+  it("filters by state and file in the service: a file's stalled devices, and no other", async () => {
+    const seed = async (serialNumber: string, batchId: string, state: 'stalled' | 'registered', waitingFor?: 'import' | 'reprovision') => {
+      const { record, event } = newDevice(
+        { serialNumber, supplierId: 'contoso', batchId, line: 2 },
+        'received',
+        'accepted-from-file',
+        'c',
+        now,
+      );
+      await repo.create({ ...record, state, waitingFor }, event);
+    };
+    await seed('F-STALLED-1', 'b-file', 'stalled', 'import');
+    await seed('F-STALLED-2', 'b-file', 'stalled', 'reprovision');
+    await seed('F-REGISTERED', 'b-file', 'registered');
+    await seed('F-STALLED-OTHER', 'b-other', 'stalled', 'import');
+    const found: string[] = [];
+    for await (const device of repo.matching([{ state: 'stalled', batchId: 'b-file' }])) found.push(device.value.serialNumber);
+    expect(found.sort()).toEqual(['F-STALLED-1', 'F-STALLED-2']);
+    const onImport: string[] = [];
+    for await (const device of repo.matching([{ state: 'stalled', waitingFor: ['import'], batchId: 'b-file' }]))
+      onImport.push(device.value.serialNumber);
+    expect(onImport).toEqual(['F-STALLED-1']);
+  });
 });

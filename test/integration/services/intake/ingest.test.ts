@@ -8,7 +8,9 @@ import { reasonText } from '../../../../shared/domain/reason-codes.js';
 import { EVENTS } from '../../../../shared/events.js';
 import type { RetagPayload } from '../../../../shared/messages/index.js';
 import { retag } from '../../../../shared/services/pipeline/retag.js';
-import { MINUTE, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
+import { transition, type DeviceRecord } from '../../../../shared/domain/device.js';
+import type { DeviceState } from '../../../../shared/domain/lifecycle.js';
+import { HOUR, MINUTE, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
 
 /**
  * ingestHashFile, called directly on a file uploaded to Azurite: what each row does to a
@@ -58,6 +60,15 @@ async function reportRows(s: Scenario, reportBlob: string): Promise<string[][]> 
     .split('\r\n')
     .slice(1)
     .map((line) => [...line.matchAll(/"((?:[^"]|"")*)"/g)].map((m) => m[1]!.replace(/""/g, '"')).slice(0, 4));
+}
+
+/** Moves a recorded device on through `steps`, as the pipeline would have. */
+async function moveThrough(s: Scenario, serial: string, steps: readonly [DeviceState, Partial<DeviceRecord>][]): Promise<void> {
+  let current = (await s.devices.get(serial))!;
+  for (const [to, changes] of steps) {
+    const next = transition(current.value, { to, reason: 'import-submitted', correlationId: 'pipeline', now: s.now(), changes });
+    current = await s.devices.save(next.record, current.etag, next.event);
+  }
 }
 
 describe('ingestHashFile', () => {
@@ -246,6 +257,34 @@ describe('ingestHashFile', () => {
     expect(await reportRows(s, again.reportBlob)).toEqual(await reportRows(s, first.reportBlob));
     expect((await s.messages()).map((m) => m.messageId)).toEqual([`import:${first.batchId}:0`]);
   });
+  it('re-drives the stalled devices of a file uploaded again, and copies its report', async () => {
+    const s = await scenarios.scenario();
+    const rows: Row[] = [
+      ['IN7A', hashOf('IN7A'), 'MPS-STD'],
+      ['IN7B', hashOf('IN7B'), 'MPS-STD'],
+    ];
+    const first = await ingestHashFile(s.intakeDeps, await upload(s, 'first', rows), s.correlationId);
+    const batchId = first.batchId!;
+    // An outage outlasted IN7A's import deadline; IN7B got through.
+    await moveThrough(s, 'IN7A', [
+      ['importing', { importId: 'ztp-claim-IN7A', waitingFor: 'import' }],
+      ['stalled', {}],
+    ]);
+    await moveThrough(s, 'IN7B', [['importing', { importId: 'ztp-claim-IN7B', waitingFor: 'import' }]]);
+    s.advance(3 * HOUR);
+
+    const again = await ingestHashFile(s.intakeDeps, await upload(s, 'again', rows), s.correlationId);
+
+    expect(again).toMatchObject({ status: 'duplicate', batchId, counts: first.counts });
+    expect(await reportRows(s, again.reportBlob)).toEqual(await reportRows(s, first.reportBlob));
+    // The re-drive itself needs Autopilot (was the device seen after all?): it is queued, and
+    // carried out by the follow-up handler like any Graph work.
+    const messages = await s.messages();
+    expect(messages.map((m) => m.messageId)).toEqual([`import:${batchId}:0`, expect.stringMatching(new RegExp(`^redrive:${batchId}:`))]);
+    expect(messages[1]).toMatchObject({ queue: 'ztp-followup', kind: 'redrive', payload: { batchId } });
+    expect(s.logEvents(EVENTS.batchDuplicate)).toEqual([expect.objectContaining({ batchId, stalled: 1 })]);
+  });
+
   it('never interrupts the service desk: a row for a device being re-provisioned changes nothing (device-busy)', async () => {
     const s = await scenarios.scenario();
     const request = {

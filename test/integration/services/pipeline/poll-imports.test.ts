@@ -259,7 +259,7 @@ describe('pollImports', () => {
     ]);
   });
 
-  it('stalls devices past the import deadline, and still registers one whose import finishes late', async () => {
+  it('stalls devices past the import deadline, and registers one whose import finishes late when a run looks again', async () => {
     // Imports that take ten hours: longer than the two-hour import deadline.
     const s = await scenarios.scenario({ simulator: { latencies: { importSeconds: 10 * 3600 } } });
     await s.given('PI6A', 'importing');
@@ -282,13 +282,14 @@ describe('pollImports', () => {
       ]);
     }
     expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`]);
-    // The pending record is kept: the stalled device is still watched for a late result.
+    // The pending record is kept, for a late result and for a re-drive to find.
     expect(s.importedRecords().map((r) => r.serialNumber)).toEqual(['PI6A']);
-    // Stalling counts as progress, not waiting: this run schedules no successor (the
-    // sweeper revives the chain for devices still watched).
+    // Nothing is importing any more: this run schedules no successor, and nobody revives the
+    // chain for stalled devices (a re-drive does, when it sends one back to its import).
     expect(await s.messages()).toEqual([]);
 
-    s.advance(8 * HOUR); // the import finishes ten hours after it was sent
+    // A run that another device's import asks for, once the import finished ten hours after it was sent.
+    s.advance(8 * HOUR);
     expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
 
     expect(await s.device('PI6A')).toMatchObject({ state: 'registered', autopilotId: identityOf(s, 'PI6A').id });
@@ -298,12 +299,55 @@ describe('pollImports', () => {
     // Already stalled, with nothing to find: it stays as it is, without another event.
     expect(await s.newEvents('PI6B')).toHaveLength(1);
     expect((await s.device('PI6B')).state).toBe('stalled');
-    // Still watched, so the import poll goes on; the registered one asks for the Autopilot poll.
+    // The registered one asks for the Autopilot poll; PI6B, stalled, keeps no import poll going.
     const late = s.at(121 * MINUTE + 8 * HOUR);
-    expect(await s.messages()).toEqual([
-      scheduledTick('autopilot', new Date(late.getTime() + MINUTE)),
-      scheduledTick('imports', new Date(late.getTime() + 10 * SECOND)),
-    ]);
+    expect(await s.messages()).toEqual([scheduledTick('autopilot', new Date(late.getTime() + MINUTE))]);
+  });
+
+  it('stalls a claimed device after an outage longer than the import deadline, and keeps no import poll going for it', async () => {
+    const s = await scenarios.scenario();
+    // Claimed at T0; Graph fails every call from then on, its import call included.
+    await s.given('PI9A', 'importing');
+    s.sim.setFaults({ errorRate5xx: 1 });
+    s.advance(MINUTE);
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toMatchObject({ kind: 'retry', reason: 'transient' });
+
+    // The outage outlasts the two-hour import deadline.
+    s.advance(2 * HOUR);
+    s.sim.setFaults({ errorRate5xx: 0 });
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+    expect(await s.device('PI9A')).toMatchObject({ state: 'stalled', waitingFor: 'import' });
+    expect(await s.messages()).toEqual([]);
+
+    // A later run (asked for by another device's import, or revived) lists once and ends the
+    // chain: a stalled device waits for a re-drive, not for the poll.
+    s.advance(10 * MINUTE);
+    s.resetGraphCalls();
+    expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`]);
+    expect(await s.messages()).toEqual([]);
+  });
+
+  it('keeps the record of an 806 whose identity is not found by the deadline: the stalled device can be re-driven from it', async () => {
+    const s = await scenarios.scenario();
+    const device = await s.given('PIAA', 'importing');
+    s.advance(121 * MINUTE);
+    const shown: ImportedIdentity = {
+      id: 'record-806',
+      serialNumber: 'PIAA',
+      groupTag: 'MPS-STD',
+      importId: device.value.importId!,
+      productKey: '',
+      assignedUserPrincipalName: '',
+      state: { deviceImportStatus: 'error', deviceRegistrationId: '', deviceErrorCode: 806, deviceErrorName: 'ZtdDeviceAlreadyAssigned' },
+    };
+    s.resetGraphCalls();
+
+    expect(await pollImports(listingAlsoShows(s, shown), tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    expect(await s.device('PIAA')).toMatchObject({ state: 'stalled', waitingFor: 'import', importId: device.value.importId });
+    // Looked for, not found, stalled; the record is not deleted.
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${FIND_BY_SERIAL} 200`]);
   });
 
   it("cleans up only this deployment's finished records, and none a waiting device still needs", async () => {

@@ -267,7 +267,8 @@ describe('refusals and deadlines', () => {
     await pollReprovision(d.s.deps, tick(d), d.s.correlationId, 0);
     const stalled = await d.s.device('RP9A');
     expect(stalled).toMatchObject({ state: 'stalled', waitingFor: 'reprovision' });
-    expect(stalled.reprovision).toMatchObject({ stage: 'stalled', action: 'wipe' });
+    // The stage it stalled in is kept: a re-drive takes the request up again there.
+    expect(stalled.reprovision).toMatchObject({ stage: 'stalled', stalledStage: 'sent', action: 'wipe' });
     expect(d.s.logEvents('reprovision.stalled')).toHaveLength(1);
   });
 

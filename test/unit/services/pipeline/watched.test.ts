@@ -18,7 +18,9 @@ describe('pollWaitedOn', () => {
   it('names the poll that watches each waiting device, as the polls select them', () => {
     expect(pollWaitedOn(device({ state: 'received' }))).toBeUndefined();
     expect(pollWaitedOn(device({ state: 'importing' }))).toBe('imports');
-    expect(pollWaitedOn(device({ state: 'stalled', waitingFor: 'import' }))).toBe('imports');
+    // Stalled on its import: no poll keeps going for it; it waits for a re-drive.
+    expect(pollWaitedOn(device({ state: 'stalled', waitingFor: 'import' }))).toBeUndefined();
+    expect(pollWaitedOn(device({ state: 'stalled', waitingFor: 'reprovision', autopilotId: 'ap-1' }))).toBeUndefined();
     expect(pollWaitedOn(device({ state: 'registered', autopilotId: 'ap-1' }))).toBe('autopilot');
     expect(pollWaitedOn(device({ state: 'profile-assigned', autopilotId: 'ap-1' }))).toBe('autopilot');
     expect(pollWaitedOn(device({ state: 'stalled', waitingFor: 'profile-assignment', autopilotId: 'ap-1' }))).toBe('autopilot');
