@@ -1,7 +1,6 @@
 import { EVENTS } from '../../events.js';
 import { parseMessage, rescheduledCopy, type PipelineMessage, type Poison, type QueueName } from '../../messages/index.js';
 import { MAX_PARKED_BODY, RETRIES_EXHAUSTED, type PoisonStore } from '../ports.js';
-import type { PipelineDeps } from './context.js';
 import { importChunk } from './import-chunk.js';
 import { pollAutopilot } from './poll-autopilot.js';
 import { pollImports } from './poll-imports.js';
