@@ -96,7 +96,9 @@ export function redriveImportMessage(
 ): ImportChunkMessage {
   const members = devices.map((device) => `${serialKey(device.serialNumber)}:${device.sequence}`).sort();
   const id = `redrive:${createHash('sha256').update(members.join('\n')).digest('hex').slice(0, 40)}`;
-  return message(id, correlationId, { source: { kind: 'redrive' }, serialNumbers: devices.map((device) => device.serialNumber) });
+  // In serial order, whatever order the re-drive finished them in: the same work reads the same.
+  const serialNumbers = devices.map((device) => device.serialNumber).sort((a, b) => serialKey(a).localeCompare(serialKey(b)));
+  return message(id, correlationId, { source: { kind: 'redrive' }, serialNumbers });
 }
 
 /** Devices one import-poll run sends back, `start` being the first one's index: a redelivered run sends the same ids. */

@@ -89,7 +89,7 @@ export async function replayFinishedBatch(
     if (text !== undefined) await deps.blobs.writeText(RESULTS_CONTAINER, report, text, REPORT_CONTENT_TYPE);
   }
   let stalled = 0;
-  if (batch.status === 'complete') {
+  if (batch.status === 'complete' || batch.status === 'settled') {
     // Only the stalled ones are read (the table service filters them): a large file's devices are not.
     for await (const _device of deps.devices.matching([{ state: 'stalled', batchId: batch.batchId }])) stalled++;
     if (stalled > 0) await deps.queue.send(redriveQueue, [redriveMessage(batch.batchId, upload, correlationId)]);
