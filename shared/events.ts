@@ -13,6 +13,7 @@ export const EVENTS = {
   batchCompleted: 'batch.completed',
   batchRejected: 'batch.rejected',
   batchDuplicate: 'batch.duplicate',
+  batchReopened: 'batch.reopened',
   batchSettled: 'batch.settled',
   batchIndexFailed: 'batch.index-failed',
   batchIndexRepaired: 'batch.index-repaired',

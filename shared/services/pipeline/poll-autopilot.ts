@@ -198,6 +198,11 @@ async function endTurn(
       if (updated.kind === 'throttled' || stallIfLate(current.value, now) === 'wait') {
         return { moved: false, state: current.value.state, failure: updated };
       }
+      // An enrolled device cannot stall (it is provisioned): past its deadline it stops being watched for the tag.
+      if (current.value.state === 'enrolled') {
+        await stopWatchingRetag(deps, current, 'the group tag could not be set by its deadline', log);
+        return { moved: true, state: 'enrolled', failure: updated };
+      }
       await stall(deps, current, correlationId, log, identity);
       return { moved: true, state: 'stalled', failure: updated };
     }

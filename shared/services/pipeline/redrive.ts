@@ -28,7 +28,7 @@ import { DEVICE_CONCURRENCY, DONE, mapLimited, retryFor, type WorkResult } from 
  */
 
 export interface RedriveDeps extends PipelineDeps {
-  readonly batches: Pick<BatchStore, 'get'>;
+  readonly batches: Pick<BatchStore, 'get' | 'save'>;
 }
 
 /** Who asked: the routes (and `ztp redrive`, which calls them), or a file uploaded again. */
@@ -129,6 +129,8 @@ async function redrive(
   await handOff.send();
 
   const redriven = outcomes.filter((outcome) => outcome.kind === 'redriven');
+  const files = new Set(devices.filter((_, index) => outcomes[index]?.kind === 'redriven').map((device) => device.value.batchId));
+  for (const batchId of files) if (batchId) await reopen(deps, batchId, log);
   const deferred = outcomes.filter((outcome) => outcome.kind === 'deferred');
   log.info(
     {
@@ -144,6 +146,24 @@ async function redrive(
     `re-drive: ${redriven.length} re-driven, ${deferred.length} to try again`,
   );
   return outcomes;
+}
+
+/**
+ * A settled file whose devices were re-driven waits for their new outcomes: it goes back to
+ * `complete`, so the sweeper settles it again and rewrites its report with them.
+ */
+async function reopen(deps: RedriveDeps, batchId: string, log: Logger): Promise<void> {
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const batch = await deps.batches.get(batchId);
+    if (batch?.value.status !== 'settled') return;
+    try {
+      await deps.batches.save({ ...batch.value, status: 'complete', settledAt: undefined }, batch.etag);
+      log.info({ event: EVENTS.batchReopened, batchId }, `file ${batchId} reopened: re-driven devices wait for a new outcome`);
+      return;
+    } catch (error) {
+      if (!(error instanceof ConcurrencyConflictError)) throw error;
+    }
+  }
 }
 
 /** One device: decided and carried out, decided again from a fresh read when it changed meanwhile. */

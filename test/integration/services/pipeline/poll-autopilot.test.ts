@@ -270,6 +270,36 @@ describe('pollAutopilot', () => {
     expect(await s.messages()).toEqual([]);
   });
 
+  it('stops watching an enrolled device whose new tag could not be set by its deadline: it stays enrolled, never stalled', async () => {
+    const s = await scenarios.scenario();
+    const identity = s.sim.addAutopilotIdentity({ serialNumber: 'PA6C', groupTag: 'MPS-STD' });
+    const past = new Date(s.now().getTime() - MINUTE).toISOString();
+    await s.given('PA6C', 'enrolled', {
+      autopilotId: identity.id,
+      groupTag: 'MPS-KIOSK',
+      autopilotGroupTag: 'MPS-STD',
+      waitingFor: 'group-tag',
+      waitingSince: past,
+      deadlineAt: past,
+    });
+    // Autopilot keeps refusing the update (as a fault would): the deadline decides.
+    const refusing = {
+      ...s.deps,
+      graph: {
+        ...s.deps.graph,
+        updateDeviceProperties: async () => ({ ok: false as const, kind: 'transient' as const, message: 'refused' }),
+      },
+    };
+
+    expect(await pollAutopilot(refusing, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    expect(await s.device('PA6C')).toMatchObject({ state: 'enrolled', waitingFor: undefined, groupTag: 'MPS-KIOSK' });
+    expect(s.logEvents(EVENTS.deviceStepFailed)).toEqual([]);
+    expect(s.logEvents(EVENTS.retagDeferred).map((line) => line.msg)).toContain(
+      'enrolled device no longer watched for its group tag: the group tag could not be set by its deadline',
+    );
+  });
+
   it('turns throttled reads into a retry at Retry-After, after moving on the devices it could read', async () => {
     // One request per 20-second window.
     const s = await scenarios.scenario({ simulator: { throttle: { requestsPer20s: 1 } } });

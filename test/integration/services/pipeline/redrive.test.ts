@@ -356,6 +356,18 @@ function batch(batchId: string): BatchRecord {
 }
 
 describe('re-driving a file', () => {
+  it('reopens a settled file whose devices it re-drove, so it settles again with their new outcomes', async () => {
+    const s = await scenarios.scenario();
+    await s.batches.create({ ...batch('batch-given'), status: 'settled', settledAt: s.now().toISOString() });
+    await stalledOnImport(s, 'RDZA');
+    s.advance(3 * HOUR);
+    await redriveBatch(depsOf(s), 'batch-given', s.correlationId, 'route');
+    const reopened = (await s.batches.get('batch-given'))?.value;
+    expect(reopened?.status).toBe('complete');
+    expect(reopened?.settledAt).toBeUndefined();
+    expect(s.logEvents('batch.reopened')).toHaveLength(1);
+  });
+
   it("re-drives only the file's stalled devices, asking Autopilot once for all of them when many need asking", async () => {
     const s = await scenarios.scenario();
     await s.batches.create(batch('batch-given'));
