@@ -3,7 +3,7 @@ import type { DeviceRecord } from '../../domain/device.js';
 import { EVENTS } from '../../events.js';
 import type { Logger } from '../../log.js';
 import { importChunkQueue, redriveImportMessage, redriveReprovisionMessage, reprovisionQueue } from '../../messages/index.js';
-import type { RedriveDeps } from './redrive.js';
+import type { RedriveDeps } from './redrive-types.js';
 import { ensureTick } from './ticks.js';
 
 /**

@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import { applyTransition } from '../device-lifecycle.js';
 import type { GraphFailure } from '../graph-result.js';
 import type { Versioned } from '../ports.js';
-import type { DeviceRedrive, RedriveDeps } from './redrive.js';
+import type { DeviceRedrive, RedriveDeps } from './redrive-types.js';
 import type { HandOff } from './redrive-handoff.js';
 
 /**

@@ -1,5 +1,4 @@
 import { serialKey, type DeviceRecord } from '../../domain/device.js';
-import type { DeviceState, WaitStep } from '../../domain/lifecycle.js';
 import { planRedrive, type RedrivePlan } from '../../domain/redrive.js';
 import { deadlineAt } from '../../domain/waiting.js';
 import { ConcurrencyConflictError } from '../../errors.js';
@@ -8,9 +7,9 @@ import type { Logger } from '../../log.js';
 import type { RedrivePayload } from '../../messages/index.js';
 import { applyTransition } from '../device-lifecycle.js';
 import type { GraphFailure } from '../graph-result.js';
-import type { BatchStore, Versioned } from '../ports.js';
-import type { PipelineDeps } from './context.js';
+import type { Versioned } from '../ports.js';
 import { HandOff } from './redrive-handoff.js';
+import type { BatchRedrive, DeviceRedrive, RedriveDeps, RedriveSource } from './redrive-types.js';
 import { afterImportCheck, AutopilotView, redriven } from './redrive-import.js';
 import { requestFields } from './reprovision-steps.js';
 import { DEVICE_CONCURRENCY, DONE, mapLimited, retryFor, type WorkResult } from './work.js';
@@ -27,31 +26,7 @@ import { DEVICE_CONCURRENCY, DONE, mapLimited, retryFor, type WorkResult } from 
  * sweeper re-queues `received` devices, revives polls and resends unstarted requests.
  */
 
-export interface RedriveDeps extends PipelineDeps {
-  readonly batches: Pick<BatchStore, 'get' | 'save'>;
-}
-
-/** Who asked: the routes (and `ztp redrive`, which calls them), or a file uploaded again. */
-export type RedriveSource = 'route' | 'upload';
-
-export type DeviceRedrive =
-  /** `stalledOn`: the step it had stalled on; `outcome`: what Autopilot showed, for a device stalled on its import. */
-  | {
-      readonly kind: 'redriven';
-      readonly serialNumber: string;
-      readonly state: DeviceState;
-      readonly stalledOn: WaitStep | undefined;
-      readonly outcome: string;
-    }
-  | { readonly kind: 'not-stalled'; readonly serialNumber: string; readonly state: DeviceState }
-  /** Autopilot could not be asked about it now (throttled, failing): nothing changed; re-drive it again later. */
-  | { readonly kind: 'deferred'; readonly serialNumber: string; readonly failure: GraphFailure };
-
-export interface BatchRedrive {
-  readonly batchId: string;
-  /** The file's stalled devices (those asked for, on a retry), each with what became of it. */
-  readonly devices: readonly DeviceRedrive[];
-}
+export type { BatchRedrive, DeviceRedrive, RedriveDeps, RedriveSource } from './redrive-types.js';
 
 /** Re-drives one device; undefined for a serial number no file ever brought. */
 export async function redriveDevice(
