@@ -71,6 +71,8 @@ export async function settleBatch(deps: SettleDeps, found: Versioned<BatchRecord
   }
 
   const report = batch.reportBlob === undefined ? undefined : await deps.blobs.readText(RESULTS_CONTAINER, batch.reportBlob);
+  // Read while another run was rewriting it, a report can come back cut short: never settle from one.
+  if (report !== undefined && typeof batch.counts.rows === 'number' && parseReport(report).length - 1 < batch.counts.rows) return false;
   if (report !== undefined) {
     // An accepted row whose device has no entry here (its index write failed): its record decides.
     for (const [line, serial, outcome] of parseReport(report).slice(1)) {
