@@ -160,6 +160,9 @@ async function given(state: DeviceState): Promise<string> {
   let autopilotId: string | undefined;
   let managedDeviceId: string | undefined;
   if (inAutopilot) {
+    // A device the record shows as not enrolled must not enrol in the simulator on its own, or
+    // Graph would change under a test that asserts a refusal changed nothing there.
+    if (state !== 'enrolled' && state !== 'reprovisioning') sim.setDeviceBoots(serial, false);
     autopilotId = sim.addAutopilotIdentity({ serialNumber: serial, groupTag: 'MPS-STD' }).id;
     if (state === 'enrolled' || state === 'reprovisioning') {
       sim.clock.advance(46 * 60);
