@@ -26,6 +26,8 @@ export interface AppConfig {
     readonly importChunkSize: number;
     /** Prefix of the import ids this deployment creates. */
     readonly importIdPrefix: string;
+    /** A file still being recorded this long (real ms) has stopped: the sweeper runs its intake again. */
+    readonly stuckMs: number;
   };
   readonly pipeline: {
     readonly importDeadlineMs: number;
@@ -153,6 +155,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxRows: positiveNumber(env, 'ZTP_MAX_ROWS', 100_000, { integer: true }),
       importChunkSize: positiveNumber(env, 'ZTP_IMPORT_CHUNK_SIZE', 100, { integer: true, max: 500 }),
       importIdPrefix: importIdPrefix(env),
+      // Recording is real work, not Autopilot's clock: ZTP_TIME_SCALE leaves it alone.
+      stuckMs: positiveNumber(env, 'ZTP_INTAKE_STUCK_MINUTES', 30) * MINUTE,
     },
     pipeline: {
       importDeadlineMs: positiveNumber(env, 'ZTP_IMPORT_DEADLINE_MINUTES', 120) * MINUTE,

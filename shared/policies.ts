@@ -63,7 +63,10 @@ export function graphPolicy(config: Pick<AppConfig, 'timeScale' | 'graph'>): Gra
 export function sweeperPolicy(config: Pick<AppConfig, 'timeScale' | 'pipeline' | 'intake'>): SweeperPolicy {
   return {
     requeueAfterMs: Math.max(scaled(config, 10 * config.pipeline.firstPollMs), MIN_REAL_WAIT_MS),
-    intakeGraceMs: 30 * MINUTE,
+    intakeGraceMs: config.intake.stuckMs,
+    intakeStuckMs: config.intake.stuckMs,
+    maxIntakeRedrives: 3,
+    maxIntakeFailuresPerRun: 100,
     tickOverdueMs: Math.max(scaled(config, 10 * MINUTE), MIN_REAL_WAIT_MS),
     reviveDelayMs: scaled(config, config.pipeline.firstPollMs),
     importChunkSize: config.intake.importChunkSize,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { BlobStore } from './adapters/blobs/blob-store.js';
+import { IntakeFailureQueueFeed } from './adapters/blobs/intake-failure-feed.js';
 import { createServiceBusClient, WorkQueue } from './adapters/bus/work-queue.js';
 import { budgetLimitsFrom, createGraphClientFromSettings, createTableBudget, type GraphClient } from './adapters/graph/index.js';
 import { BatchDeviceRepository } from './adapters/tables/batch-device-index.js';
@@ -7,6 +8,7 @@ import { BatchRepository } from './adapters/tables/batch-repository.js';
 import { DeadLetterCursorRepository } from './adapters/tables/dead-letter-cursors.js';
 import { DeviceRepository } from './adapters/tables/device-repository.js';
 import { IdempotencyRepository } from './adapters/tables/idempotency-store.js';
+import { IntakeFailureRepository } from './adapters/tables/intake-failure-store.js';
 import { PoisonRepository } from './adapters/tables/poison-store.js';
 import { TableStore } from './adapters/tables/table-store.js';
 import { TickLeaseRepository } from './adapters/tables/tick-leases.js';
@@ -65,6 +67,10 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const cursors = DeadLetterCursorRepository.fromConnectionString(storage, now);
   const poison = PoisonRepository.fromConnectionString(storage);
   const idempotency = IdempotencyRepository.fromConnectionString(storage);
+  const intakeFailures = {
+    feed: IntakeFailureQueueFeed.fromConnectionString(storage),
+    store: IntakeFailureRepository.fromConnectionString(storage),
+  };
   await Promise.all([
     devices.ensure(),
     batches.ensure(),
@@ -73,6 +79,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     cursors.ensure(),
     poison.ensure(),
     idempotency.ensure(),
+    intakeFailures.store.ensure(),
   ]);
   const bus = createServiceBusClient(config.serviceBus);
   const queue = new WorkQueue(bus);
@@ -87,7 +94,8 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
 
   const ticks = { leases, queue, now };
   const policy = pipelinePolicy(config);
-  const pipeline: DispatchDeps = { ...policy, devices, batches, batchIndex, graph, queue, ticks, poison, log, now };
+  const intake: IntakeDeps = { blobs, devices, batchIndex, batches, queue, suppliers: config.suppliers, limits: config.intake, log, now };
+  const pipeline: DispatchDeps = { ...policy, devices, batches, batchIndex, graph, queue, ticks, poison, intake, log, now };
   const settle = { batches, batchIndex, devices, blobs, log, now };
   const sweeper: SweeperDeps = {
     devices,
@@ -96,6 +104,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     ticks,
     cursors,
     poison,
+    intakeFailures,
     idempotency,
     settle,
     log,
@@ -109,7 +118,6 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     log,
     now,
   };
-  const intake: IntakeDeps = { blobs, devices, batchIndex, batches, queue, suppliers: config.suppliers, limits: config.intake, log, now };
   const health = sharedHealthCheck(async () => {
     const report = await checkHealth(
       {

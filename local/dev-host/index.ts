@@ -15,6 +15,7 @@ import { CronExpressionParser } from 'cron-parser';
 const { HttpRequest, InvocationContext } = functionsRuntime;
 import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiver } from '@azure/service-bus';
 import { BlobServiceClient } from '@azure/storage-blob';
+import { QueueClient } from '@azure/storage-queue';
 import type { Logger } from '../../shared/log.js';
 
 /**
@@ -25,7 +26,10 @@ import type { Logger } from '../../shared/log.js';
  *   with autoCompleteMessages.
  * - Blob triggers with source EventGrid: a watcher lists the container and delivers each new
  *   or changed blob once (as Event Grid's BlobCreated would), four at a time (host.json),
- *   retrying a failed invocation a few times with backoff, as the host does before giving up.
+ *   retrying a failed invocation a few times with backoff, as the host does before giving up;
+ *   then, like the host, it puts the blob on the `webjobs-blobtrigger-poison` storage queue
+ *   ({FunctionId, BlobType, ContainerName, BlobName, ETag}, base64 as the host encodes queue
+ *   messages by default), where the sweeper finds it.
  * - HTTP triggers: their routes under /api on one local port, matched as the Functions host
  *   in Azure matches them (an encoded slash is a slash first; an optional last parameter may
  *   be left out). Function keys are not checked locally (the Functions host does not check
@@ -107,6 +111,8 @@ interface BlobWatch {
 }
 
 const BLOB_ATTEMPTS = 5;
+/** Where the Functions host puts a blob whose trigger failed on every attempt. */
+const BLOB_POISON_QUEUE = 'webjobs-blobtrigger-poison';
 
 export class DevHost {
   private readonly bus: ServiceBusClient;
@@ -226,7 +232,7 @@ export class DevHost {
           const etag = blob.properties.etag ?? '';
           if (watch.seen.get(blob.name) === etag) continue;
           watch.seen.set(blob.name, etag);
-          const run = this.invokeBlob(watch, blob.name);
+          const run = this.invokeBlob(watch, blob.name, etag);
           this.inFlight.add(run);
           void run.finally(() => this.inFlight.delete(run));
         }
@@ -236,12 +242,12 @@ export class DevHost {
     }
   }
 
-  private async invokeBlob(watch: BlobWatch, blobName: string): Promise<void> {
+  private async invokeBlob(watch: BlobWatch, blobName: string, etag: string): Promise<void> {
     // A finishing invocation hands its slot straight to the next one waiting.
     if (this.blobInvocations >= (this.options.maxBlobInvocations ?? 4)) await new Promise<void>((resolve) => this.blobTurns.push(resolve));
     else this.blobInvocations++;
     try {
-      await this.invokeBlobWithRetries(watch, blobName);
+      await this.invokeBlobWithRetries(watch, blobName, etag);
     } finally {
       const next = this.blobTurns.shift();
       if (next) next();
@@ -249,7 +255,7 @@ export class DevHost {
     }
   }
 
-  private async invokeBlobWithRetries(watch: BlobWatch, blobName: string): Promise<void> {
+  private async invokeBlobWithRetries(watch: BlobWatch, blobName: string, etag: string): Promise<void> {
     const fullPath = `${watch.container}/${blobName}`;
     const [, supplier, ...rest] = fullPath.split('/');
     for (let attempt = 1; attempt <= BLOB_ATTEMPTS && !this.stopped; attempt++) {
@@ -270,10 +276,31 @@ export class DevHost {
         );
         if (attempt === BLOB_ATTEMPTS) {
           this.failures.push({ functionName: watch.name, error: error instanceof Error ? error.message : String(error) });
+          await this.poisonBlob(watch, blobName, etag);
           return;
         }
         await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt).unref());
       }
+    }
+  }
+
+  private async poisonBlob(watch: BlobWatch, blobName: string, etag: string): Promise<void> {
+    const message = {
+      FunctionId: `Host.Functions.${watch.name}`,
+      BlobType: 'BlockBlob',
+      ContainerName: watch.container,
+      BlobName: blobName,
+      ETag: etag,
+    };
+    try {
+      const queue = new QueueClient(this.options.storageConnectionString, BLOB_POISON_QUEUE);
+      await queue.createIfNotExists();
+      await queue.sendMessage(Buffer.from(JSON.stringify(message)).toString('base64'));
+    } catch (error) {
+      this.options.log.warn(
+        { event: 'devhost.blob-poison-failed', blob: `${watch.container}/${blobName}`, err: error },
+        'could not queue the poisoned blob',
+      );
     }
   }
 

@@ -11,6 +11,10 @@ export interface BatchRecord {
   readonly receivedAt: string;
   readonly completedAt: string | undefined;
   readonly settledAt?: string | undefined;
+  /** How often the sweeper ran the intake again because the batch stayed `processing` past its deadline. */
+  readonly intakeRedrives?: number | undefined;
+  /** When it last did; the next deadline counts from here. */
+  readonly redrivenAt?: string | undefined;
   readonly format: string | undefined;
   readonly encoding: string | undefined;
   readonly fileRejection: { readonly code: string; readonly message: string } | undefined;

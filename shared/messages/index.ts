@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import { describeIssues, parseEnvelope, type Envelope, type Poison } from './envelope.js';
 import { IMPORT_CHUNK, importChunkPayloadSchema, type ImportChunkPayload } from './import-chunk.js';
+import { INGEST, ingestPayloadSchema, type IngestPayload } from './ingest.js';
 import { QUEUES, type QueueName } from './queues.js';
 import { REDRIVE, redrivePayloadSchema, type RedrivePayload } from './redrive.js';
 import { REPROVISION, reprovisionPayloadSchema, type ReprovisionPayload } from './reprovision.js';
@@ -24,6 +25,7 @@ export {
   type ImportChunkPayload,
   type ImportChunkSource,
 } from './import-chunk.js';
+export { INGEST, INGEST_CAUSES, ingestMessage, ingestQueue, type IngestCause, type IngestMessage, type IngestPayload } from './ingest.js';
 export { isQueueName, QUEUES, type QueueName } from './queues.js';
 export { rescheduledCopy } from './retry.js';
 export { REDRIVE, redriveMessage, redriveQueue, type RedriveMessage, type RedrivePayload } from './redrive.js';
@@ -44,6 +46,7 @@ export type PipelineMessage =
   | (Envelope<typeof RETAG, RetagPayload> & { readonly kind: typeof RETAG })
   | (Envelope<typeof REPROVISION, ReprovisionPayload> & { readonly kind: typeof REPROVISION })
   | (Envelope<typeof REDRIVE, RedrivePayload> & { readonly kind: typeof REDRIVE })
+  | (Envelope<typeof INGEST, IngestPayload> & { readonly kind: typeof INGEST })
   | (Envelope<typeof TICK, TickPayload> & { readonly kind: typeof TICK });
 
 export type PipelineKind = PipelineMessage['kind'];
@@ -53,13 +56,14 @@ const PAYLOADS: Readonly<Record<PipelineKind, z.ZodType>> = {
   [RETAG]: retagPayloadSchema,
   [REPROVISION]: reprovisionPayloadSchema,
   [REDRIVE]: redrivePayloadSchema,
+  [INGEST]: ingestPayloadSchema,
   [TICK]: tickPayloadSchema,
 };
 
 /** The kinds each queue carries; any other kind on a queue is poison. */
 export const KINDS_BY_QUEUE: Readonly<Record<QueueName, readonly PipelineKind[]>> = {
   [QUEUES.import]: [IMPORT_CHUNK],
-  [QUEUES.followup]: [TICK, RETAG, REDRIVE],
+  [QUEUES.followup]: [TICK, RETAG, REDRIVE, INGEST],
   [QUEUES.reprovision]: [REPROVISION],
 };
 

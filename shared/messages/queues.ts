@@ -2,7 +2,7 @@
 export const QUEUES = {
   /** Chunks of received devices to submit to Autopilot. */
   import: 'ztp-import',
-  /** Scheduled follow-ups: import status, group tag, profile assignment, enrolment, clean-up; re-drives of a file uploaded again. */
+  /** Scheduled follow-ups: import status, group tag, profile assignment, enrolment, clean-up; re-drives of a file uploaded again; intakes the sweeper runs again. */
   followup: 'ztp-followup',
   /** Service-desk re-provisioning requests accepted by the webhook. */
   reprovision: 'ztp-reprovision',

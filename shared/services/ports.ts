@@ -155,6 +155,43 @@ export interface PoisonStore {
   list(): AsyncIterable<PoisonRecord>;
 }
 
+/** Where a supplier file's trigger gave up on it (both are read by the sweeper). */
+export type IntakeFailureSource = 'blob-trigger-poison' | 'event-grid-dead-letter';
+
+/**
+ * A supplier file whose trigger gave up: the blob trigger put it on its poison queue after its
+ * retries, or Event Grid dead-lettered its BlobCreated event (the app was unreachable for the
+ * event's lifetime). What the source says about it; never the file's content.
+ */
+export interface IntakeFailure {
+  readonly source: IntakeFailureSource;
+  /** The blob under hash-uploads: `{supplierId}/{fileName}`. */
+  readonly blobName: string;
+  /** The blob version that failed, when the source names it. */
+  readonly etag: string | undefined;
+  /** The source's own words: the dead-letter reason and last outcome, or the function that gave up. */
+  readonly reason: string;
+  readonly attempts: number | undefined;
+  /** ISO 8601, when the source says. */
+  readonly failedAt: string | undefined;
+  /** What removing it from its source needs; failures that share one are removed together. */
+  readonly receipt: string;
+}
+
+/** The trigger's own failure records: read a few at a time, removed once recorded here. */
+export interface IntakeFailureFeed {
+  take(max: number): Promise<IntakeFailure[]>;
+  /** Removes the item `receipt` names from its source; nothing when it is gone already. */
+  remove(receipt: string): Promise<void>;
+}
+
+/** Intake failures as the app keeps them for operators, one per source, blob and version. */
+export interface IntakeFailureStore {
+  /** True when this call recorded it; false when it was recorded before (a run that stopped half way). */
+  record(failure: Omit<IntakeFailure, 'receipt'>, recordedAt: Date): Promise<boolean>;
+  count(): Promise<number>;
+}
+
 /**
  * Idempotency records of the re-provisioning webhook, one per key. EntityExistsError when a
  * create finds the key taken, ConcurrencyConflictError when a save finds it moved on.

@@ -24,12 +24,15 @@ import {
   type DeadLetteredMessage,
   type DeviceStore,
   type IdempotencyStore,
+  type IntakeFailureFeed,
+  type IntakeFailureStore,
   type MessageQueue,
   type PoisonStore,
   type StateClause,
 } from './ports.js';
 import { ensureTick, type TickDeps, type TickName } from './pipeline/ticks.js';
 import { settleBatches, type SettleDeps } from './settle.js';
+import { redriveStuckBatches, surfaceIntakeFailures, type IntakeWatchPolicy } from './sweep-intake.js';
 import { pollWaitedOn, WATCHED } from './pipeline/watched.js';
 
 /**
@@ -43,12 +46,14 @@ import { pollWaitedOn, WATCHED } from './pipeline/watched.js';
  *   rewritten with each device's outcome, the batch becomes `settled` (see settle.ts);
  * - surfaces dead-lettered messages: one `deadletter.found` event each, once; the messages
  *   stay where they are for operators;
+ * - watches the intake (see sweep-intake.ts): files stuck `processing` (`batch.stuck`) and files
+ *   their trigger gave up on (`intake.poisoned`) have their intake run again;
  * - logs one `sweeper.run` summary.
  * Everything is idempotent: poll leases are ETag-guarded, re-queued work carries
  * deterministic message ids, and the dead-letter cursor only moves with its ETag.
  */
 
-export interface SweeperPolicy {
+export interface SweeperPolicy extends IntakeWatchPolicy {
   /** A `received` device this long unchanged has lost its import message (real ms). */
   readonly requeueAfterMs: number;
   /** A batch still being recorded this recently is about to queue its own chunks (real ms). */
@@ -68,12 +73,14 @@ export interface SweeperPolicy {
 
 export interface SweeperDeps {
   readonly devices: Pick<DeviceStore, 'matching'>;
-  readonly batches: Pick<BatchStore, 'get'>;
+  readonly batches: Pick<BatchStore, 'get' | 'withStatus' | 'save'>;
   readonly queue: Pick<MessageQueue, 'send' | 'peekDeadLetters'>;
   readonly ticks: TickDeps;
   readonly cursors: DeadLetterCursorStore;
   /** Messages the handlers set aside (unreadable, or out of transient retries): counted, like dead letters, for operators. */
   readonly poison: Pick<PoisonStore, 'list'>;
+  /** Where the intake's trigger records the files it gave up on, and where they are kept once taken; without it none are read. */
+  readonly intakeFailures?: { readonly feed: IntakeFailureFeed; readonly store: IntakeFailureStore };
   /** The webhook's idempotency records: each run removes those past their 24 hours. */
   readonly idempotency?: Pick<IdempotencyStore, 'purgeExpired'>;
   readonly log: Logger;
@@ -117,6 +124,11 @@ export interface SweepSummary {
   readonly givenUp: Readonly<Record<string, number>>;
   /** Idempotency records removed after their 24 hours. */
   readonly expiredKeys: number;
+  /** Files `processing` past their deadline, and those whose intake this run queued again. */
+  readonly stuckBatches: number;
+  readonly intakeRedriven: number;
+  /** Files the intake's trigger gave up on: taken and reported by this run, and recorded in all. */
+  readonly intakeFailures: { readonly new: number; readonly recorded: number };
   /** Files this run settled, and those still waiting for an Autopilot outcome. */
   readonly settledBatches: number;
   readonly openBatches: number;
@@ -360,6 +372,12 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
     if (counted) deadLetters[queue] = counted;
   }
 
+  const stuck = await step('stuck-batches', () => redriveStuckBatches(deps, correlationId), { stuck: 0, redriven: 0 });
+  const failureSources = deps.intakeFailures;
+  const intakeFailures = failureSources
+    ? await step('intake-failures', () => surfaceIntakeFailures({ ...deps, ...failureSources }, correlationId), { new: 0, recorded: 0 })
+    : { new: 0, recorded: 0 };
+
   const settle = deps.settle;
   const settled = settle ? await step('settle-batches', () => settleBatches(settle, correlationId), { settled: 0, open: 0 }) : undefined;
 
@@ -382,6 +400,9 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
     poisoned,
     givenUp,
     expiredKeys,
+    stuckBatches: stuck.stuck,
+    intakeRedriven: stuck.redriven,
+    intakeFailures,
     settledBatches: settled?.settled ?? 0,
     openBatches: settled?.open ?? 0,
     failedSteps,
@@ -393,6 +414,8 @@ export async function sweep(deps: SweeperDeps, correlationId: string): Promise<S
     requeue.requeued > 0 ||
     reprovisionResent > 0 ||
     newDeadLetters > 0 ||
+    stuck.stuck > 0 ||
+    intakeFailures.new > 0 ||
     failedSteps.length > 0;
   deps.log[eventful ? 'info' : 'debug'](
     { event: EVENTS.sweeperRun, correlationId, ...summary },

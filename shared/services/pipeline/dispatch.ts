@@ -6,12 +6,13 @@ import { pollAutopilot } from './poll-autopilot.js';
 import { pollImports } from './poll-imports.js';
 import { pollReprovision } from './poll-reprovision.js';
 import { redriveUpload, type RedriveDeps } from './redrive.js';
+import { reingest, type ReingestDeps } from './reingest.js';
 import { carryOutRequest } from './reprovision.js';
 import { retag } from './retag.js';
 import { beginTickRun, endTickRun, ensureTick } from './ticks.js';
 import { DONE, type WorkResult } from './work.js';
 
-export interface DispatchDeps extends RedriveDeps {
+export interface DispatchDeps extends RedriveDeps, ReingestDeps {
   /** Where messages that cannot be read are set aside. */
   readonly poison: PoisonStore;
 }
@@ -37,6 +38,8 @@ async function run(deps: DispatchDeps, envelope: PipelineMessage, attempt: numbe
       return carryOutRequest(deps, envelope.payload, envelope.correlationId, attempt);
     case 'redrive':
       return redriveUpload(deps, envelope.payload, envelope.correlationId, attempt);
+    case 'ingest':
+      return reingest(deps, envelope.payload, envelope.correlationId, attempt);
     case 'tick': {
       // A poll's failures back off with its idle count; its messages carry no attempt.
       const tick = envelope.payload;

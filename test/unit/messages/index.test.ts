@@ -15,6 +15,7 @@ const VALID: Readonly<Record<string, unknown>> = {
   tick: { tick: 'imports', at: '2026-03-02T12:00:00.000Z', idle: 0 },
   reprovision: { serialNumber: 'PF3K-0042', requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11' },
   redrive: { batchId: BATCH },
+  ingest: { blobName: 'contoso/batch-7.csv', cause: 'stuck', batchId: BATCH },
 };
 
 const envelope = (kind: string, payload: unknown) => ({ kind, correlationId: 'corr-1', payload });
@@ -22,7 +23,7 @@ const envelope = (kind: string, payload: unknown) => ({ kind, correlationId: 'co
 describe('KINDS_BY_QUEUE', () => {
   it.each<[QueueName, string[]]>([
     [QUEUES.import, ['import-chunk']],
-    [QUEUES.followup, ['redrive', 'retag', 'tick']],
+    [QUEUES.followup, ['ingest', 'redrive', 'retag', 'tick']],
     [QUEUES.reprovision, ['reprovision']],
   ])('%s carries %j', (queue, kinds) => {
     expect([...KINDS_BY_QUEUE[queue]].sort()).toEqual(kinds);
@@ -207,6 +208,8 @@ describe('parseMessage: valid messages', () => {
     ['a re-drive of some of its devices again', 'redrive', QUEUES.followup, { batchId: BATCH, serialNumbers: ['PF3K-0042'] }],
     ['a re-drive chunk', 'import-chunk', QUEUES.import, { source: { kind: 'redrive' }, serialNumbers: ['PF3K-0042'] }],
     ['a tick', 'tick', QUEUES.followup, VALID.tick],
+    ['an intake run again for a stuck file', 'ingest', QUEUES.followup, VALID.ingest],
+    ['an intake run again for a poisoned file', 'ingest', QUEUES.followup, { blobName: 'fabrikam/a b.csv', cause: 'poisoned' }],
     [
       'a tick with records to clean up',
       'tick',

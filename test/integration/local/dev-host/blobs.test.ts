@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { StorageBlobFunctionOptions } from '@azure/functions';
 import { BlobServiceClient } from '@azure/storage-blob';
+import { QueueClient } from '@azure/storage-queue';
 import { describe, expect, inject, it, vi } from 'vitest';
 import { DevHost } from '../../../../local/dev-host/index.js';
+import { BLOB_TRIGGER_POISON_QUEUE, readPoisonBlobMessage } from '../../../../shared/domain/intake-failures.js';
 import { createLogger } from '../../../../shared/log.js';
 
 /** The local host runs blob-triggered functions as host.json allows: four at a time, each new blob once. */
@@ -55,4 +57,49 @@ describe('dev host blob triggers', () => {
     expect(seen.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `file-${i}.csv`).sort());
     expect(most).toBe(4);
   });
+
+  it('puts a blob whose every attempt failed on the poison queue, as the host does', async () => {
+    const storage = inject('storageConnectionString');
+    // The intake container's name: the poison message names it, and only those are the intake's.
+    const container = 'hash-uploads';
+    const name = `poison-${randomUUID()}.csv`;
+    let attempts = 0;
+    const options: StorageBlobFunctionOptions = {
+      path: `${container}/{name}`,
+      connection: 'AzureWebJobsStorage',
+      source: 'EventGrid',
+      handler: (_blob, context) => {
+        if (String(context.triggerMetadata?.blobTrigger).endsWith(name)) attempts++;
+        throw new Error('storage unreachable');
+      },
+    };
+    const host = new DevHost({
+      serviceBusConnectionString: 'Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=k;SharedAccessKey=a2V5;UseDevelopmentEmulator=true',
+      storageConnectionString: storage,
+      log: createLogger({ level: 'silent' }),
+      blobPollMs: 50,
+    }).storageBlob('intakeHashFile', options);
+    const queue = new QueueClient(storage, BLOB_TRIGGER_POISON_QUEUE);
+    await host.start();
+    try {
+      const blob = BlobServiceClient.fromConnectionString(storage).getContainerClient(container).getBlockBlobClient(name);
+      const uploaded = await blob.uploadData(Buffer.from('not a hash file'));
+      const found = await vi.waitFor(
+        async () => {
+          const peeked = await queue.peekMessages({ numberOfMessages: 32 });
+          const mine = peeked.peekedMessageItems
+            .map((message) => readPoisonBlobMessage(message.messageText, undefined))
+            .find((failed) => failed?.blobName === name);
+          expect(mine).toBeDefined();
+          return mine;
+        },
+        { timeout: 20_000, interval: 200 },
+      );
+      expect(attempts).toBe(5);
+      expect(found?.reason).toContain('Host.Functions.intakeHashFile');
+      expect(found?.etag?.replace(/"/g, '')).toBe(uploaded.etag?.replace(/"/g, ''));
+    } finally {
+      await host.stop();
+    }
+  }, 30_000);
 });

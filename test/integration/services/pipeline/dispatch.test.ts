@@ -275,7 +275,7 @@ describe('poison messages are set aside once and completed', () => {
     expect(lines[0]).toMatchObject({
       queue: QUEUES.followup,
       reason: 'unknown-kind',
-      description: 'kind "import-chunk" is not a message of ztp-followup (it carries tick, retag, redrive)',
+      description: 'kind "import-chunk" is not a message of ztp-followup (it carries tick, retag, redrive, ingest)',
     });
     const rows = await poisonRows(messageId);
     expect(rows).toHaveLength(1);
