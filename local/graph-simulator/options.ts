@@ -89,6 +89,12 @@ export interface GraphSimulatorOptions {
    * undocumented, so a test names them. Default: none.
    */
   refuseImportRowsWhere?: (row: Readonly<Record<string, unknown>>) => boolean;
+  /**
+   * Autopilot identities whose `updateDeviceProperties` the service refuses (rule 26): 412
+   * `ConditionNotMet`, nothing changed, on every try. Which identities the real service refuses
+   * this way is undocumented, so a test names them. Default: none.
+   */
+  refuseDevicePropertiesWhere?: (identity: { readonly id: string; readonly serialNumber: string }) => boolean;
   /** How an absent id is rendered in `managedDeviceId` (unconfirmed; the zero GUID is the stricter choice). */
   emptyIdAs?: 'zero-guid' | 'null';
   /** Status and Graph code for deleting an Autopilot identity while a managed device exists (unconfirmed). */
@@ -139,6 +145,7 @@ export interface ResolvedOptions {
   autopilotSelectFails: boolean;
   maxImportBatchSize: number;
   refuseImportRowsWhere: ((row: Readonly<Record<string, unknown>>) => boolean) | undefined;
+  refuseDevicePropertiesWhere: ((identity: { readonly id: string; readonly serialNumber: string }) => boolean) | undefined;
   emptyId: string | null;
   deleteEnrolledIdentityError: { status: number; code: string };
   duplicatedErrorCode: number;
@@ -163,6 +170,7 @@ export function resolveOptions(options: GraphSimulatorOptions): ResolvedOptions 
     autopilotSelectFails: options.autopilotSelectFails ?? true,
     maxImportBatchSize: options.maxImportBatchSize ?? 500,
     refuseImportRowsWhere: options.refuseImportRowsWhere,
+    refuseDevicePropertiesWhere: options.refuseDevicePropertiesWhere,
     emptyId: (options.emptyIdAs ?? 'zero-guid') === 'zero-guid' ? '00000000-0000-0000-0000-000000000000' : null,
     deleteEnrolledIdentityError: options.deleteEnrolledIdentityError ?? { status: 400, code: 'BadRequest' },
     duplicatedErrorCode: options.duplicatedErrorCode ?? 0,

@@ -164,6 +164,11 @@ export function matchRoute(request: RouteRequest, tenant: Tenant, options: Resol
           if (typeof value !== 'string') throw new GraphHttpError(400, 'BadRequest', `Property '${key}' must be a string.`);
           properties[key] = value;
         }
+        // Rule 26: an identity whose updates the service refuses keeps its properties, whatever the body.
+        const identity = tenant.identities.get(id);
+        if (identity && options.refuseDevicePropertiesWhere?.(identity)) {
+          throw new GraphHttpError(412, 'ConditionNotMet', 'An error has occurred: the device properties were not updated.');
+        }
         return tenant.updateDeviceProperties(id, properties) ? { status: 204 } : notFound('windowsAutopilotDeviceIdentity');
       });
     }

@@ -47,8 +47,6 @@ export interface DeviceStore {
   withHistory(serialNumber: string): Promise<DeviceWithHistory | undefined>;
   /** Devices matching any clause, filtered by the store: a poll never reads the settled fleet. */
   matching(clauses: readonly StateClause[]): AsyncIterable<Versioned<DeviceRecord>>;
-  /** Devices whose latest file is `batchId`. */
-  inBatch(batchId: string): AsyncIterable<DeviceRecord>;
 }
 
 /** Supplier files. EntityExistsError / ConcurrencyConflictError as for devices. */

@@ -210,12 +210,6 @@ export class DeviceRepository implements DeviceStore {
     }
   }
 
-  async *inBatch(batchId: string): AsyncGenerator<DeviceRecord> {
-    for await (const row of this.store.query(`RowKey eq '${DEVICE_ROW}' and batchId eq ${odataString(batchId)}`)) {
-      yield fromDeviceRow(row.value);
-    }
-  }
-
   private async versioned(record: DeviceRecord, etags: Map<string, string>): Promise<Versioned<DeviceRecord>> {
     const etag = etags.get(DEVICE_ROW);
     if (etag) return { value: record, etag };

@@ -1,6 +1,6 @@
 import type { AutopilotIdentity, ImportedIdentity } from '../../domain/autopilot.js';
-import { serialKey, type DeviceRecord } from '../../domain/device.js';
-import type { WaitStep } from '../../domain/lifecycle.js';
+import { serialKey, type DeviceRecord, type TransitionInput } from '../../domain/device.js';
+import type { DeviceState, WaitStep } from '../../domain/lifecycle.js';
 import { reasonText } from '../../domain/reason-codes.js';
 import { decideImportRedrive, type ImportRedrive } from '../../domain/redrive.js';
 import { deadlineAt } from '../../domain/waiting.js';
@@ -111,15 +111,31 @@ export async function afterImportCheck(
   const { record, identity, decision } = seen;
   if (decision.kind === 'find-by-serial') throw new Error('a re-drive decides once the identity has been looked for');
   const stalledOn = device.value.waitingFor;
-  const detail = { waitingFor: stalledOn ?? 'import', outcome: decision.outcome };
+  // Autopilot's error code, in the history of the outcomes that have one.
+  const code = 'code' in decision && decision.code !== undefined ? { code: decision.code } : {};
+  /** The device's one transition, its work handed on, and what the use case reports of it. */
+  const moveTo = async (
+    to: DeviceState,
+    changes: TransitionInput['changes'],
+    detail: Readonly<Record<string, unknown>>,
+    handOn: (saved: DeviceRecord) => void,
+  ): Promise<DeviceRedrive> => {
+    const saved = await applyTransition(deps, log, device, {
+      to,
+      reason: 'redriven',
+      correlationId,
+      now,
+      changes,
+      detail: { waitingFor: stalledOn ?? 'import', outcome: decision.outcome, ...detail },
+    });
+    handOn(saved.value);
+    return redriven(saved.value, stalledOn, decision.outcome);
+  };
   switch (decision.kind) {
-    case 'register': {
-      const saved = await applyTransition(deps, log, device, {
-        to: 'registered',
-        reason: 'redriven',
-        correlationId,
-        now,
-        changes: {
+    case 'register':
+      return moveTo(
+        'registered',
+        {
           autopilotId: decision.autopilotId,
           autopilotGroupTag: (identity ? identity.groupTag : record?.groupTag) || undefined,
           importedIdentityId: record?.id,
@@ -132,35 +148,20 @@ export async function afterImportCheck(
           profileBaseline: undefined,
           reasons: decision.outcome === 'already-registered' ? ['already-registered'] : [],
         },
-        detail: { ...detail, autopilotId: decision.autopilotId, ...(decision.code !== undefined ? { code: decision.code } : {}) },
-      });
-      handOff.registered(record);
-      return redriven(saved.value, stalledOn, decision.outcome);
-    }
-    case 'wait': {
-      const saved = await applyTransition(deps, log, device, {
-        to: 'importing',
-        reason: 'redriven',
-        correlationId,
-        now,
-        changes: {
-          waitingFor: 'import',
-          waitingSince: since,
-          deadlineAt: deadlineAt('import', now, deps.waits).toISOString(),
-          pollAttempt: 0,
-        },
-        detail,
-      });
-      handOff.poll('imports');
-      return redriven(saved.value, stalledOn, decision.outcome);
-    }
-    case 'resubmit': {
-      const saved = await applyTransition(deps, log, device, {
-        to: 'received',
-        reason: 'redriven',
-        correlationId,
-        now,
-        changes: {
+        { autopilotId: decision.autopilotId, ...code },
+        () => handOff.registered(record),
+      );
+    case 'wait':
+      return moveTo(
+        'importing',
+        { waitingFor: 'import', waitingSince: since, deadlineAt: deadlineAt('import', now, deps.waits).toISOString(), pollAttempt: 0 },
+        {},
+        () => handOff.poll('imports'),
+      );
+    case 'resubmit':
+      return moveTo(
+        'received',
+        {
           importId: undefined,
           importedIdentityId: undefined,
           waitingFor: undefined,
@@ -168,18 +169,13 @@ export async function afterImportCheck(
           deadlineAt: undefined,
           pollAttempt: 0,
         },
-        detail: { ...detail, ...(decision.code !== undefined ? { code: decision.code } : {}) },
-      });
-      handOff.importAgain(saved.value);
-      return redriven(saved.value, stalledOn, decision.outcome);
-    }
-    case 'fail': {
-      const saved = await applyTransition(deps, log, device, {
-        to: 'failed',
-        reason: 'redriven',
-        correlationId,
-        now,
-        changes: {
+        code,
+        (saved) => handOff.importAgain(saved),
+      );
+    case 'fail':
+      return moveTo(
+        'failed',
+        {
           reasons: [decision.outcome],
           note: `${reasonText(decision.outcome)} (Autopilot: ${decision.code})`,
           importedIdentityId: record?.id,
@@ -187,11 +183,9 @@ export async function afterImportCheck(
           waitingSince: undefined,
           deadlineAt: undefined,
         },
-        detail: { ...detail, code: decision.code },
-      });
-      handOff.finished(record);
-      return redriven(saved.value, stalledOn, decision.outcome);
-    }
+        code,
+        () => handOff.finished(record),
+      );
   }
 }
 

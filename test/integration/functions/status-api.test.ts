@@ -178,7 +178,6 @@ describe('GET /api/devices/{serial}', () => {
         await moveOn();
         return read;
       },
-      inBatch: (batchId: string) => repo.inBatch(batchId),
     };
 
     const status = await deviceStatus({ devices: racing }, 'API-RACE');

@@ -8,6 +8,7 @@ import {
   type KnownDeviceRow,
 } from '../../../shared/domain/known-device-row.js';
 import { DEVICE_STATES, type DeviceState } from '../../../shared/domain/lifecycle.js';
+import type { ReprovisionRequest } from '../../../shared/domain/reprovision-request.js';
 
 /*
  * The expected decisions are written out per group of states rather than derived from the
@@ -36,6 +37,20 @@ function known(overrides: Partial<DeviceRecord>): DeviceRecord {
 /** A valid row of a file; contoso's unless it says otherwise. */
 function row(batchId: string, groupTag: string | undefined, fields: Partial<KnownDeviceRow> = {}): KnownDeviceRow {
   return { batchId, supplierId: OWNER, groupTag, assignedUser: undefined, ...fields };
+}
+
+/** A service-desk wipe that stalled, unless it says otherwise. */
+function request(fields: Partial<ReprovisionRequest> = {}): ReprovisionRequest {
+  return {
+    requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',
+    action: 'wipe',
+    ticket: 'INC1',
+    requestedBy: 'x',
+    requestedAt: NOW.toISOString(),
+    fromState: 'enrolled',
+    stage: 'stalled',
+    ...fields,
+  };
 }
 
 /** Autopilot's tag and the record's tag, against the tag of the new row. */
@@ -206,17 +221,9 @@ describe('decideAcceptedRow', () => {
   });
 
   it('imports a deregistered device again, from any file, only when the deregistration allowed it', () => {
-    const request = {
-      requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',
-      action: 'deregister' as const,
-      ticket: 'INC1',
-      requestedBy: 'x',
-      requestedAt: NOW.toISOString(),
-      fromState: 'enrolled' as const,
-      stage: 'done' as const,
-    };
-    const open = known({ state: 'deregistered', reprovision: { ...request, allowReimport: true } });
-    const closed = known({ state: 'deregistered', reprovision: { ...request, allowReimport: false } });
+    const deregistration = { action: 'deregister', stage: 'done' } as const;
+    const open = known({ state: 'deregistered', reprovision: request({ ...deregistration, allowReimport: true }) });
+    const closed = known({ state: 'deregistered', reprovision: request({ ...deregistration, allowReimport: false }) });
     for (const batchId of [FIRST_FILE, OTHER_FILE]) {
       for (const supplierId of [OWNER, OTHER_SUPPLIER]) {
         expect(decideAcceptedRow(open, row(batchId, 'MPS-STD', { supplierId })).kind).toBe(
@@ -228,18 +235,9 @@ describe('decideAcceptedRow', () => {
   });
 
   it('a device whose service-desk request stalled is still busy; once the request ended it is not', () => {
-    const request = {
-      requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',
-      action: 'wipe' as const,
-      ticket: 'INC1',
-      requestedBy: 'x',
-      requestedAt: NOW.toISOString(),
-      fromState: 'enrolled' as const,
-      stage: 'stalled' as const,
-    };
-    const stalled = known({ state: 'stalled', waitingFor: 'reprovision', reprovision: request, autopilotGroupTag: 'MPS-STD' });
+    const stalled = known({ state: 'stalled', waitingFor: 'reprovision', reprovision: request(), autopilotGroupTag: 'MPS-STD' });
     expect(decideAcceptedRow(stalled, row(OTHER_FILE, 'MPS-KIOSK'))).toEqual({ kind: 'busy' });
-    const ended = known({ state: 'enrolled', reprovision: { ...request, stage: 'done' }, autopilotGroupTag: 'MPS-STD' });
+    const ended = known({ state: 'enrolled', reprovision: request({ stage: 'done' }), autopilotGroupTag: 'MPS-STD' });
     expect(decideAcceptedRow(ended, row(OTHER_FILE, 'MPS-KIOSK')).kind).toBe('retag');
   });
 
@@ -287,32 +285,14 @@ describe('decideAcceptedRow: ownership', () => {
   );
 
   it('a device stalled on a service-desk request is busy for any supplier', () => {
-    const request = {
-      requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',
-      action: 'wipe' as const,
-      ticket: 'INC1',
-      requestedBy: 'x',
-      requestedAt: NOW.toISOString(),
-      fromState: 'enrolled' as const,
-      stage: 'stalled' as const,
-    };
-    expect(decideAcceptedRow(known({ state: 'stalled', waitingFor: 'reprovision', reprovision: request }), otherSuppliersRow)).toEqual({
+    expect(decideAcceptedRow(known({ state: 'stalled', waitingFor: 'reprovision', reprovision: request() }), otherSuppliersRow)).toEqual({
       kind: 'busy',
     });
   });
 
   it('a device deregistered with allowReimport passes to whichever supplier imports it, without what its old owner sent', () => {
-    const request = {
-      requestId: '6f1c7c0e-3a56-4a4e-9e1f-0c9d1f1d2a11',
-      action: 'deregister' as const,
-      ticket: 'INC1',
-      requestedBy: 'x',
-      requestedAt: NOW.toISOString(),
-      fromState: 'enrolled' as const,
-      stage: 'done' as const,
-      allowReimport: true,
-    };
-    const device = known({ state: 'deregistered', reprovision: request, assignedUser: 'user@contoso.example' });
+    const reprovision = request({ action: 'deregister', stage: 'done', allowReimport: true });
+    const device = known({ state: 'deregistered', reprovision, assignedUser: 'user@contoso.example' });
     const untagged = { ...otherSuppliersRow, groupTag: undefined, assignedUser: undefined };
     expect(decideAcceptedRow(device, untagged)).toEqual({
       kind: 'resubmit',
@@ -383,6 +363,9 @@ describe('RESUBMITTABLE', () => {
 });
 
 describe('decideRejectedRow', () => {
+  /** A bad row of fabrikam's file. */
+  const otherSuppliersBadRow = { batchId: OTHER_FILE, supplierId: OTHER_SUPPLIER, duplicateInFile: false };
+
   it.each([
     ['a first occurrence', false, 'record'],
     // The earlier row of the file recorded the serial; its duplicate must not overwrite it.
@@ -414,18 +397,14 @@ describe('decideRejectedRow', () => {
   it.each(DEVICE_STATES.map((state) => [state, state === 'rejected' ? 'record' : 'ignore'] as const))(
     "a %s device named by a bad row of another supplier's file: %s",
     (state, kind) => {
-      expect(decideRejectedRow(known({ state }), { batchId: OTHER_FILE, supplierId: OTHER_SUPPLIER, duplicateInFile: false })).toEqual({
-        kind,
-      });
+      expect(decideRejectedRow(known({ state }), otherSuppliersBadRow)).toEqual({ kind });
     },
   );
 
   it("never records another supplier's rejection on an owned device, whatever its state says", () => {
     // Rejected after an accepted row (the lifecycle allows received -> rejected): it keeps its owner.
     const owned = known({ state: 'rejected', ownerId: OWNER });
-    expect(decideRejectedRow(owned, { batchId: OTHER_FILE, supplierId: OTHER_SUPPLIER, duplicateInFile: false })).toEqual({
-      kind: 'ignore',
-    });
+    expect(decideRejectedRow(owned, otherSuppliersBadRow)).toEqual({ kind: 'ignore' });
     expect(decideRejectedRow(owned, { batchId: OTHER_FILE, supplierId: OWNER, duplicateInFile: false })).toEqual({ kind: 'record' });
   });
 });

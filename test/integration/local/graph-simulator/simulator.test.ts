@@ -271,6 +271,26 @@ describe('windowsAutopilotDeviceIdentities', () => {
     ]);
   });
 
+  it('refuses updateDeviceProperties with 412 ConditionNotMet on every try for the identities it is told to, changing nothing (rule 26)', async () => {
+    const sim = await simulator({ refuseDevicePropertiesWhere: (identity) => identity.serialNumber === 'REFUSED-1' });
+    const refused = sim.addAutopilotIdentity({ serialNumber: 'REFUSED-1', groupTag: 'KIOSK' });
+    const other = sim.addAutopilotIdentity({ serialNumber: 'TAKEN-1', groupTag: 'KIOSK' });
+    const update = (id: string, version = 'v1.0') =>
+      call(sim, 'POST', `/${version}/deviceManagement/windowsAutopilotDeviceIdentities/${id}/updateDeviceProperties`, {
+        groupTag: 'STD-A',
+      });
+    for (const version of ['v1.0', 'beta', 'v1.0']) {
+      const reply = await update(refused.id, version);
+      expect(reply.status, version).toBe(412);
+      expect(reply.body.error).toMatchObject({ code: 'ConditionNotMet', innerError: { 'request-id': expect.any(String) } });
+    }
+    expect((await identityBeta(sim, refused.id)).groupTag).toBe('KIOSK');
+    expect((await update(other.id)).status).toBe(204);
+    expect((await identityBeta(sim, other.id)).groupTag).toBe('STD-A');
+    // An unknown identity is still not found.
+    expect((await update('00000000-0000-4000-8000-000000000999')).status).toBe(404);
+  });
+
   it('shows deploymentProfileAssignmentStatus on beta only', async () => {
     const sim = await simulator();
     const { id } = sim.addAutopilotIdentity({ serialNumber: 'BETA-1' });

@@ -271,7 +271,8 @@ describe('pollAutopilot', () => {
   });
 
   it('stops watching an enrolled device whose new tag could not be set by its deadline: it stays enrolled, never stalled', async () => {
-    const s = await scenarios.scenario();
+    // Autopilot refuses every update of this device's properties (rule 26): the deadline decides.
+    const s = await scenarios.scenario({ simulator: { refuseDevicePropertiesWhere: (identity) => identity.serialNumber === 'PA6C' } });
     const identity = s.sim.addAutopilotIdentity({ serialNumber: 'PA6C', groupTag: 'MPS-STD' });
     const past = new Date(s.now().getTime() - MINUTE).toISOString();
     await s.given('PA6C', 'enrolled', {
@@ -282,18 +283,12 @@ describe('pollAutopilot', () => {
       waitingSince: past,
       deadlineAt: past,
     });
-    // Autopilot keeps refusing the update (as a fault would): the deadline decides.
-    const refusing = {
-      ...s.deps,
-      graph: {
-        ...s.deps.graph,
-        updateDeviceProperties: async () => ({ ok: false as const, kind: 'transient' as const, message: 'refused' }),
-      },
-    };
 
-    expect(await pollAutopilot(refusing, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+    expect(await pollAutopilot(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
 
+    expect(s.graphCalls()).toEqual([`${READ_IDENTITY} 200`, `${UPDATE_PROPERTIES} 412`]);
     expect(await s.device('PA6C')).toMatchObject({ state: 'enrolled', waitingFor: undefined, groupTag: 'MPS-KIOSK' });
+    expect(identityOf(s, 'PA6C').groupTag).toBe('MPS-STD');
     expect(s.logEvents(EVENTS.deviceStepFailed)).toEqual([]);
     expect(s.logEvents(EVENTS.retagDeferred).map((line) => line.msg)).toContain(
       'enrolled device no longer watched for its group tag: the group tag could not be set by its deadline',

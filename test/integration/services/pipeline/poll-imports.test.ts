@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImportedIdentity } from '../../../../shared/domain/autopilot.js';
+import type { DeviceRecord } from '../../../../shared/domain/device.js';
 import { reasonText } from '../../../../shared/domain/reason-codes.js';
 import { EVENTS } from '../../../../shared/events.js';
 import type { TickPayload } from '../../../../shared/messages/index.js';
@@ -40,10 +41,30 @@ async function submitted(s: Scenario, ...serials: string[]): Promise<void> {
   expect(result.ok).toBe(true);
 }
 
+/** Autopilot has finished the devices' imports (an import takes 90 s): two minutes on, with the call log cleared. */
+async function importsFinished(s: Scenario, ...serials: string[]): Promise<void> {
+  await submitted(s, ...serials);
+  s.advance(2 * MINUTE);
+  s.resetGraphCalls();
+}
+
 function identityOf(s: Scenario, serialNumber: string) {
   const identity = s.sim.autopilotIdentities().find((i) => i.serialNumber === serialNumber);
   if (!identity) throw new Error(`Autopilot has no identity for ${serialNumber}`);
   return identity;
+}
+
+/** The imported record of the device's import, ended in Autopilot's error `code name`. */
+function failedRecord(device: DeviceRecord, id: string, deviceErrorCode: number, deviceErrorName: string): ImportedIdentity {
+  return {
+    id,
+    serialNumber: device.serialNumber,
+    groupTag: 'MPS-STD',
+    importId: device.importId!,
+    productKey: '',
+    assignedUserPrincipalName: '',
+    state: { deviceImportStatus: 'error', deviceRegistrationId: '', deviceErrorCode, deviceErrorName },
+  };
 }
 
 /**
@@ -67,10 +88,8 @@ describe('pollImports', () => {
   it('registers a device whose import completed: hash dropped, waiting for its profile, Autopilot synced, the Autopilot poll asked for', async () => {
     const s = await scenarios.scenario();
     await s.given('PI1A', 'importing');
-    await submitted(s, 'PI1A');
+    await importsFinished(s, 'PI1A');
     const [record] = s.importedRecords();
-    s.advance(2 * MINUTE); // the import takes 90 s
-    s.resetGraphCalls();
 
     expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
 
@@ -101,9 +120,7 @@ describe('pollImports', () => {
     // Registered in this tenant long ago, under another tag.
     const existing = s.sim.addAutopilotIdentity({ serialNumber: 'PI2A', groupTag: 'MPS-KIOSK' });
     await s.given('PI2A', 'importing');
-    await submitted(s, 'PI2A');
-    s.advance(2 * MINUTE);
-    s.resetGraphCalls();
+    await importsFinished(s, 'PI2A');
 
     expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
 
@@ -133,9 +150,7 @@ describe('pollImports', () => {
     // Registered in this tenant under its [OrderID] tag; the file's row had no tag (fabrikam has no default).
     const existing = s.sim.addAutopilotIdentity({ serialNumber: 'PI9A', groupTag: 'MPS-KIOSK' });
     await s.given('PI9A', 'importing', { supplierId: 'fabrikam', groupTag: undefined });
-    await submitted(s, 'PI9A');
-    s.advance(2 * MINUTE);
-    s.resetGraphCalls();
+    await importsFinished(s, 'PI9A');
 
     expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
 
@@ -162,10 +177,8 @@ describe('pollImports', () => {
     await s.given('PI3A', 'importing');
     // Not a hardware-hash structure: Autopilot refuses it.
     await s.given('PI3B', 'importing', { hardwareHash: 'AAAA' });
-    await submitted(s, 'PI3A', 'PI3B');
+    await importsFinished(s, 'PI3A', 'PI3B');
     const recordIds = Object.fromEntries(s.importedRecords().map((r) => [r.serialNumber, r.id]));
-    s.advance(2 * MINUTE);
-    s.resetGraphCalls();
 
     expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
 
@@ -194,15 +207,7 @@ describe('pollImports', () => {
     const s = await scenarios.scenario();
     const device = await s.given('PI4A', 'importing');
     s.advance(2 * MINUTE);
-    const failed: ImportedIdentity = {
-      id: 'storage-error-record',
-      serialNumber: 'PI4A',
-      groupTag: 'MPS-STD',
-      importId: device.value.importId!,
-      productKey: '',
-      assignedUserPrincipalName: '',
-      state: { deviceImportStatus: 'error', deviceRegistrationId: '', deviceErrorCode: 640, deviceErrorName: 'StorageError' },
-    };
+    const failed = failedRecord(device.value, 'storage-error-record', 640, 'StorageError');
     const tick = tickNow(s);
 
     expect(await pollImports(listingAlsoShows(s, failed), tick, s.correlationId, 0)).toEqual(DONE);
@@ -332,15 +337,7 @@ describe('pollImports', () => {
     const s = await scenarios.scenario();
     const device = await s.given('PIAA', 'importing');
     s.advance(121 * MINUTE);
-    const shown: ImportedIdentity = {
-      id: 'record-806',
-      serialNumber: 'PIAA',
-      groupTag: 'MPS-STD',
-      importId: device.value.importId!,
-      productKey: '',
-      assignedUserPrincipalName: '',
-      state: { deviceImportStatus: 'error', deviceRegistrationId: '', deviceErrorCode: 806, deviceErrorName: 'ZtdDeviceAlreadyAssigned' },
-    };
+    const shown = failedRecord(device.value, 'record-806', 806, 'ZtdDeviceAlreadyAssigned');
     s.resetGraphCalls();
 
     expect(await pollImports(listingAlsoShows(s, shown), tickNow(s), s.correlationId, 0)).toEqual(DONE);
