@@ -257,6 +257,38 @@ describe('ingestHashFile', () => {
     expect(await reportRows(s, again.reportBlob)).toEqual(await reportRows(s, first.reportBlob));
     expect((await s.messages()).map((m) => m.messageId)).toEqual([`import:${first.batchId}:0`]);
   });
+
+  it("makes the same content from another supplier a file of its own: its own batch and report, the first supplier's untouched", async () => {
+    const s = await scenarios.scenario();
+    const rows: Row[] = [
+      ['IN9A', hashOf('IN9A'), 'MPS-STD'],
+      ['IN9B', 'bm90IGEgaGFzaA==', 'MPS-STD'],
+    ];
+    const first = await ingestHashFile(s.intakeDeps, await upload(s, 'same-bytes', rows), s.correlationId);
+    const firstBatch = (await s.batches.get(first.batchId!))!.value;
+    const firstReport = await s.intakeDeps.blobs.readText(RESULTS_CONTAINER, first.reportBlob);
+    const recorded = await s.devices.get('IN9A');
+    s.advance(10 * MINUTE);
+
+    const other = await ingestHashFile(s.intakeDeps, await upload(s, 'same-bytes', rows, 'fabrikam'), s.correlationId);
+
+    expect(other).toMatchObject({ status: 'complete', counts: { rows: 2, accepted: 0, rejected: 2, queued: 0 } });
+    expect(other.batchId).not.toBe(first.batchId);
+    expect((await s.batches.get(other.batchId!))?.value).toMatchObject({
+      supplierId: 'fabrikam',
+      contentSha256: firstBatch.contentSha256,
+      reportBlob: other.reportBlob,
+    });
+    expect(await reportRows(s, other.reportBlob)).toEqual([
+      ['2', 'IN9A', 'rejected', 'owned-by-other-supplier'],
+      ['3', 'IN9B', 'rejected', 'invalid-hash'],
+    ]);
+    expect(await s.intakeDeps.blobs.readText(RESULTS_CONTAINER, first.reportBlob)).toBe(firstReport);
+    expect((await s.batches.get(first.batchId!))?.value).toEqual(firstBatch);
+    expect((await s.devices.get('IN9A'))?.etag).toBe(recorded?.etag);
+    expect((await s.messages()).map((m) => m.messageId)).toEqual([`import:${first.batchId}:0`]);
+  });
+
   it('re-drives the stalled devices of a file uploaded again, and copies its report', async () => {
     const s = await scenarios.scenario();
     const rows: Row[] = [
