@@ -96,17 +96,22 @@ export interface BatchReject {
 
 export interface BatchSummary {
   readonly batch: BatchRecord;
-  /** Devices whose latest file is this batch, counted by current state. */
+  /**
+   * Devices whose latest file is this batch, counted by current state, and each rejected row
+   * that recorded no device under the file (a row without a serial, a repeated serial, another
+   * supplier's device, a value the storage refused), counted as `rejected`: so while no later
+   * file took a device this file rejected, `byState.rejected` equals the batch's `counts.rejected`.
+   */
   readonly devices: { readonly total: number; readonly byState: Partial<Record<DeviceState, number>> };
   /** Of those, the ones still waiting on a step, by step. */
   readonly waitingFor: Partial<Record<WaitStep, number>>;
   /** Devices of this file a later file has taken since (not counted above). */
   readonly moved: number;
-  /** Rejected, failed and stalled devices, in file order. */
+  /** Rejected rows (serial '' for a row without one), failed and stalled devices, in file order. */
   readonly rejects: readonly BatchReject[];
 }
 
-/** A device as a batch summary sees it: a stored record, or its entry in the file's index. */
+/** A device as a batch summary sees it: a stored record, or an entry in the file's index (a device's, or a rejected row's). */
 type BatchDevice = Pick<DeviceRecord, 'serialNumber' | 'line' | 'state' | 'reasons' | 'note' | 'waitingFor'> &
   Partial<Pick<BatchDeviceEntry, 'movedTo'>>;
 
