@@ -497,6 +497,27 @@ describe('ingestHashFile', () => {
       expect(again.devices).toEqual(summary.devices);
     });
 
+    it('keeps listing a rejected row after a later file brought its device', async () => {
+      const s = await scenarios.scenario();
+      const first = await ingestHashFile(
+        s.intakeDeps,
+        await upload(s, 'bad', [
+          ['RS3A', 'bm90IGEgaGFzaA==', 'MPS-STD'],
+          ['RS3B', hashOf('RS3B'), 'MPS-STD'],
+        ]),
+        s.correlationId,
+      );
+      s.advance(1 * MINUTE);
+      const fixed = await ingestHashFile(s.intakeDeps, await upload(s, 'fixed', [['RS3A', hashOf('RS3A'), 'MPS-STD']]), s.correlationId);
+      expect(await s.device('RS3A')).toMatchObject({ state: 'received', batchId: fixed.batchId });
+
+      const summary = await summaryOf(s, first.batchId!);
+      expect(summary.rejects).toEqual([{ line: 2, serialNumber: 'RS3A', state: 'rejected', reasons: ['invalid-hash'], note: undefined }]);
+      expect(summary.devices).toEqual({ total: 2, byState: { received: 1, rejected: 1 } });
+      expect(summary.devices.byState.rejected).toBe(first.counts.rejected);
+      expect(summary.moved).toBe(0);
+    });
+
     it('lists a row the storage refused (value-too-long), once however often the rows are recorded', async () => {
       const s = await scenarios.scenario();
       const batch = {
