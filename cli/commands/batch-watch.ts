@@ -51,6 +51,11 @@ export function progressBar(done: number, total: number, width = BAR_WIDTH): str
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} (${Math.floor(share * 100)}%)`;
 }
 
+/** A rejected row may have no serial at all (`missing-serial`): say so rather than leave a gap. */
+export function serialText(serialNumber: string): string {
+  return serialNumber === '' ? '(no serial)' : serialNumber;
+}
+
 function countsLine(byState: BatchSummary['devices']['byState']): string {
   const parts = DEVICE_STATES.filter((state) => (byState[state] ?? 0) > 0).map((state) => `${state} ${byState[state]}`);
   return parts.length > 0 ? parts.join(', ') : '(no devices)';
@@ -85,7 +90,7 @@ export function watchFrame(summary: BatchSummary, rate: number | undefined, now:
     lines.push(`Stalled, failed or rejected (${problems.length}):`);
     for (const problem of problems.slice(0, MAX_PROBLEMS_SHOWN)) {
       const why = [problem.reasons.join(', '), problem.note].filter(Boolean).join(' - ');
-      lines.push(printable(`  line ${problem.line}  ${problem.serialNumber}  ${problem.state}${why ? `  ${why}` : ''}`));
+      lines.push(printable(`  line ${problem.line}  ${serialText(problem.serialNumber)}  ${problem.state}${why ? `  ${why}` : ''}`));
     }
     if (problems.length > MAX_PROBLEMS_SHOWN)
       lines.push(`  ... and ${problems.length - MAX_PROBLEMS_SHOWN} more (ztp batch ${batch.batchId})`);

@@ -6,7 +6,7 @@ import { batchSummary, type BatchSummary } from '../../shared/services/status.js
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_OK, fields, printable, UsageError, type ZtpIo } from '../io.js';
 import { connect, resolveStorage } from '../storage.js';
-import { watchBatch } from './batch-watch.js';
+import { serialText, watchBatch } from './batch-watch.js';
 import { describeReason } from './status.js';
 
 /**
@@ -134,7 +134,7 @@ export function batchText({ batch, devices, rejects: problems }: BatchSummary): 
     lines.push(`Rejected, failed or stalled devices (${problems.length}):`);
     for (const problem of problems) {
       const why = [problem.reasons.join(', '), problem.note].filter(Boolean).join(' - ');
-      lines.push(printable(`  line ${problem.line}  ${problem.serialNumber}  ${problem.state}${why ? `  ${why}` : ''}`));
+      lines.push(printable(`  line ${problem.line}  ${serialText(problem.serialNumber)}  ${problem.state}${why ? `  ${why}` : ''}`));
     }
   }
   return `${lines.join('\n')}\n`;

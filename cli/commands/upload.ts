@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { BlobStore } from '../../shared/adapters/blobs/blob-store.js';
+import { batchIdOf } from '../../shared/domain/batch.js';
 import { INTAKE_CONTAINER, RESULTS_CONTAINER, reportBlobName } from '../../shared/domain/blob-layout.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_ERROR, EXIT_OK, printable, UsageError, type ZtpIo } from '../io.js';
@@ -55,8 +56,8 @@ export async function runUpload(argv: string[], io: ZtpIo): Promise<number> {
       container: INTAKE_CONTAINER,
       blobName,
       sizeBytes: bytes.length,
-      // The intake names a batch after the file's content (the first 32 hex digits of its SHA-256).
-      batchId: createHash('sha256').update(bytes).digest('hex').slice(0, 32),
+      // The intake names a batch after its supplier and the file's content.
+      batchId: batchIdOf(supplierId, createHash('sha256').update(bytes).digest('hex')),
       reportBlob: reportBlobName(supplierId, fileName),
     };
     io.stdout(

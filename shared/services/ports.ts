@@ -77,17 +77,27 @@ export interface BatchDeviceEntry {
   readonly movedTo: string | undefined;
 }
 
+/** A rejected row that recorded no device under its file: its line, its serial ('' without one) and its reason codes. */
+export type RejectedRowEntry = Pick<BatchDeviceEntry, 'line' | 'serialNumber' | 'reasons'>;
+
 /**
  * The devices of each file, one partition per batch: a batch summary and its final report read
  * one partition instead of scanning the devices table. Written after each transition; a write
- * never replaces an entry with a higher `eventCount`.
+ * never replaces an entry with a higher `eventCount`. A rejected row that recorded no device
+ * under the file has an entry of its own, so the file's summary lists every rejected row.
  */
 export interface BatchDeviceIndex {
   /** Inserts or advances the entry; a stored entry at `eventCount` or later is left as it is. `accepted` counts only on insert. */
   record(batchId: string, entry: Omit<BatchDeviceEntry, 'movedTo'>): Promise<void>;
+  /**
+   * The entry of a rejected row that recorded no device under this file, keyed by its line
+   * (written again as it is: a re-run of the file leaves one). It reads back as a `rejected`
+   * entry the file did not accept, at event count 0; it never is, or replaces, a device's entry.
+   */
+  recordRejectedRow(batchId: string, row: RejectedRowEntry): Promise<void>;
   /** Marks the device's entry in `batchId` as moved to `movedTo` (nothing when it has none). */
   markMoved(batchId: string, serialNumber: string, movedTo: string): Promise<void>;
-  /** Every entry of the batch, in serial key order. */
+  /** Every entry of the batch, its devices' and its rejected rows', in row key order. */
   entries(batchId: string): AsyncIterable<BatchDeviceEntry>;
 }
 

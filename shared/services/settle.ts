@@ -88,6 +88,7 @@ export async function settleBatch(deps: SettleDeps, found: Versioned<BatchRecord
   const outcomes = new Map<number, FinalOutcome>();
   const byState: Partial<Record<DeviceState, number>> = {};
   for (const entry of entries.values()) {
+    // A rejected row (its device's entry, or its own without one) keeps the outcome the intake reported.
     if (!entry.accepted) continue;
     outcomes.set(entry.line, { state: entry.state, reasons: entry.reasons, note: entry.note });
     byState[entry.state] = (byState[entry.state] ?? 0) + 1;

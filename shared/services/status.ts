@@ -96,19 +96,25 @@ export interface BatchReject {
 
 export interface BatchSummary {
   readonly batch: BatchRecord;
-  /** Devices whose latest file is this batch, counted by current state. */
+  /**
+   * The devices the file accepted and still has, counted by current state, and each row the
+   * file rejected, counted as `rejected`: whether or not it recorded a device (a row without a
+   * serial, a repeated serial, another supplier's device, a value the storage refused), and
+   * whether or not a later file took its device since (a rejected row never made the device
+   * this file's). So `byState.rejected` equals the batch's `counts.rejected`.
+   */
   readonly devices: { readonly total: number; readonly byState: Partial<Record<DeviceState, number>> };
   /** Of those, the ones still waiting on a step, by step. */
   readonly waitingFor: Partial<Record<WaitStep, number>>;
-  /** Devices of this file a later file has taken since (not counted above). */
+  /** Devices the file accepted that a later file has taken since (not counted above). */
   readonly moved: number;
-  /** Rejected, failed and stalled devices, in file order. */
+  /** Every rejected row (serial '' for a row without one), and the failed and stalled devices, in file order. */
   readonly rejects: readonly BatchReject[];
 }
 
-/** A device as a batch summary sees it: a stored record, or its entry in the file's index. */
+/** A device as a batch summary sees it: a stored record, or an entry in the file's index (a device's, or a rejected row's). */
 type BatchDevice = Pick<DeviceRecord, 'serialNumber' | 'line' | 'state' | 'reasons' | 'note' | 'waitingFor'> &
-  Partial<Pick<BatchDeviceEntry, 'movedTo'>>;
+  Partial<Pick<BatchDeviceEntry, 'movedTo' | 'accepted'>>;
 
 export async function summariseBatch(
   batch: BatchRecord,
@@ -117,10 +123,16 @@ export async function summariseBatch(
   const byState: Partial<Record<DeviceState, number>> = {};
   const waitingFor: Partial<Record<WaitStep, number>> = {};
   const rejects: BatchReject[] = [];
+  const rejectedLines = new Set<number>();
   let total = 0;
   let moved = 0;
   for await (const device of devices) {
-    if (device.movedTo !== undefined) {
+    if (device.accepted === false) {
+      // A rejected row stays this file's, whatever became of its device. A re-run of the file after a
+      // later file took the device writes the row an entry of its own beside its device's: one row.
+      if (rejectedLines.has(device.line)) continue;
+      rejectedLines.add(device.line);
+    } else if (device.movedTo !== undefined) {
       moved += 1;
       continue;
     }

@@ -1,7 +1,7 @@
 import { serialKey } from '../../domain/device.js';
 import { isDeviceState, type WaitStep } from '../../domain/lifecycle.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
-import type { BatchDeviceEntry, BatchDeviceIndex } from '../../services/ports.js';
+import type { BatchDeviceEntry, BatchDeviceIndex, RejectedRowEntry } from '../../services/ports.js';
 import { odataString, TableStore, toKey, type EntityProps } from './table-store.js';
 
 /**
@@ -9,12 +9,20 @@ import { odataString, TableStore, toKey, type EntityProps } from './table-store.
  * serial key. An entry only moves forward: it is replaced only by a write with a higher
  * `eventCount` (insert, or an ETag-guarded replace after a read), so two writers racing on
  * the same device leave the later state, whatever order they arrive in.
+ *
+ * A rejected row that recorded no device under the file (no serial, a serial repeated, a
+ * device the row leaves alone, a value the storage refused) is keyed by its line instead:
+ * `%ROW` and the line in ten digits. That never collides with a device's key: `toKey` escapes
+ * every `%` of a serial, so in a device's key a `%` is always followed by two upper-case hex
+ * digits, and `R` is none.
  */
 
 type Row = EntityProps;
 
 /** The columns a summary or a report needs; a partition query reads only these. */
 const COLUMNS = ['serialNumber', 'line', 'state', 'reasons', 'note', 'waitingFor', 'eventCount', 'accepted', 'movedTo'];
+
+const rowKeyOf = (line: number): string => `%ROW${String(line).padStart(10, '0')}`;
 
 /** Conflicting writers tolerated on one entry before giving up (the caller logs it). */
 const MAX_ATTEMPTS = 5;
@@ -82,6 +90,20 @@ export class BatchDeviceRepository implements BatchDeviceIndex {
         if (!raced || attempt >= MAX_ATTEMPTS) throw error;
       }
     }
+  }
+
+  async recordRejectedRow(batchId: string, row: RejectedRowEntry): Promise<void> {
+    // Every run of the file writes the same row the same way, so a plain upsert is idempotent.
+    const entry: BatchDeviceEntry = {
+      ...row,
+      state: 'rejected',
+      note: undefined,
+      waitingFor: undefined,
+      eventCount: 0,
+      accepted: false,
+      movedTo: undefined,
+    };
+    await this.store.upsert(toKey(batchId), rowKeyOf(row.line), toRow(entry));
   }
 
   async markMoved(batchId: string, serialNumber: string, movedTo: string): Promise<void> {

@@ -68,9 +68,9 @@ export async function finishRejected(
 }
 
 /**
- * The same content again (another name, or a redelivered trigger): nothing is imported
- * again; the supplier still gets a report under the new file's name, and the file's stalled
- * devices are re-driven. The re-drive asks Autopilot about devices stalled on their import, so
+ * The same content again from the same supplier (another name, or a redelivered trigger):
+ * nothing is imported again; the supplier still gets a report under the new file's name, and
+ * the file's stalled devices are re-driven. The re-drive asks Autopilot about devices stalled on their import, so
  * it is queued (one `redrive` message per upload) rather than done here.
  */
 export async function replayFinishedBatch(

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { validateHashFile, type FileOutcome, type HashFileOptions } from '../../domain/hash-file/index.js';
 
 /**
- * The first pass over a file: its content hash (the batch id) and the file-level verdict,
+ * The first pass over a file: its content hash (with the supplier, the batch id) and the file-level verdict,
  * acting on nothing — a whole-file rejection (size, rows, unreadable) is only known at the end.
  */
 export async function firstPass(

@@ -1,5 +1,5 @@
 import { INTAKE_CONTAINER, parseIntakePath, reportBlobName, RESULTS_CONTAINER } from '../../domain/blob-layout.js';
-import type { BatchRecord } from '../../domain/batch.js';
+import { batchIdOf, type BatchRecord } from '../../domain/batch.js';
 import { validateHashFile } from '../../domain/hash-file/index.js';
 import { ResultReportWriter } from '../../domain/result-report.js';
 import { findSupplier } from '../../domain/suppliers.js';
@@ -14,7 +14,8 @@ import { recordRows } from './record-rows.js';
  * Supplier intake: one uploaded hash file -> a batch record, a device record (and history
  * event) per row with a usable serial, import work queued in chunks, and the supplier's
  * result report. Safe to run any number of times for the same blob: the batch is keyed by
- * content hash, device writes are guarded, and queued chunks carry deterministic message ids.
+ * supplier and content hash, device writes are guarded, and queued chunks carry deterministic
+ * message ids.
  */
 
 export type { IntakeDeps, IntakeResult } from './deps.js';
@@ -49,7 +50,7 @@ export async function ingestHashFile(deps: IntakeDeps, blobName: string, correla
   const open = (): Promise<AsyncIterable<Uint8Array>> => deps.blobs.openRead(INTAKE_CONTAINER, blobName, info.etag);
   const options = { supplier, maxBytes: deps.limits.maxFileBytes, maxRows: deps.limits.maxRows };
   const { contentSha256, outcome: verdict } = await firstPass(open, options);
-  const batchId = contentSha256.slice(0, 32);
+  const batchId = batchIdOf(supplier.id, contentSha256);
   const batchLog = log.child({ batchId, supplier: supplier.id });
 
   const existing = await deps.batches.get(batchId);

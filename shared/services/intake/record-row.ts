@@ -21,6 +21,11 @@ export interface RowOutcome {
   /** A serial to import. */
   readonly queue?: string;
   readonly retag?: RetagPayload;
+  /**
+   * The row's device is recorded under this file at this row's line, so the file's index has
+   * its entry; a rejected row without one gets an entry of its own (see record-rows.ts).
+   */
+  readonly indexed: boolean;
 }
 
 export interface RowContext {
@@ -43,7 +48,7 @@ export async function recordRow(ctx: RowContext, row: ValidatedRow): Promise<Row
 }
 
 async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOutcome> {
-  const rejected: RowOutcome = { outcome: 'rejected' };
+  const rejected: RowOutcome = { outcome: 'rejected', indexed: false };
   const serialNumber = row.serialNumber;
   if (!serialNumber) return rejected;
   const { deps, batch, correlationId, log } = ctx;
@@ -67,7 +72,8 @@ async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOu
       { reasons },
     ),
   );
-  if (current && decideRejectedRow(current.value, decision).kind === 'record') {
+  if (!current) return { ...rejected, indexed: true };
+  if (decideRejectedRow(current.value, decision).kind === 'record') {
     await applyTransition(deps, log, current, {
       to: 'rejected',
       reason: 'rejected-from-file',
@@ -76,8 +82,14 @@ async function recordRejected(ctx: RowContext, row: ValidatedRow): Promise<RowOu
       changes: { batchId: batch.batchId, supplierId: batch.supplierId, line: row.line, reasons },
       detail: { reasons },
     });
+    return { ...rejected, indexed: true };
   }
-  return rejected;
+  // Left alone: indexed only when an earlier run of this file recorded it from this row.
+  return { ...rejected, indexed: recordedFrom(current.value, batch, row) };
+}
+
+function recordedFrom(device: DeviceRecord, batch: BatchRecord, row: ValidatedRow): boolean {
+  return device.batchId === batch.batchId && device.line === row.line;
 }
 
 async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: AcceptedDevice): Promise<RowOutcome> {
@@ -94,12 +106,14 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
     manufacturer: device.manufacturer,
     model: device.model,
   };
-  const accepted: RowOutcome = { outcome: 'accepted', queue: device.serialNumber };
+  const accepted: RowOutcome = { outcome: 'accepted', queue: device.serialNumber, indexed: true };
   const current = await createUnlessKnown(deps.devices, device.serialNumber, () =>
     recordNewDevice(deps, log, data, 'received', 'accepted-from-file', correlationId, deps.now()),
   );
   if (!current) return accepted;
   const known = current.value;
+  // Rows that leave the device as it is keep its entry where it is (another file's, or this one's from an earlier run).
+  const indexed = recordedFrom(known, batch, row);
   const decision = decideAcceptedRow(known, {
     batchId: batch.batchId,
     supplierId: batch.supplierId,
@@ -108,16 +122,16 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
   });
   switch (decision.kind) {
     case 'busy':
-      return { outcome: 'accepted', code: 'device-busy', message: warningText('device-busy') };
+      return { outcome: 'accepted', code: 'device-busy', message: warningText('device-busy'), indexed };
     case 'deregistered':
-      return { outcome: 'rejected', code: 'deregistered-device', message: reasonText('deregistered-device') };
+      return { outcome: 'rejected', code: 'deregistered-device', message: reasonText('deregistered-device'), indexed };
     case 'other-supplier':
       // The supplier is told only that the device is not theirs; operations see whose it is.
       log.warn(
         { event: EVENTS.rowOwnedByOtherSupplier, serial: known.serialNumber, owner: decision.ownerId, line: row.line },
         `${known.serialNumber} belongs to supplier ${decision.ownerId}: the row changed nothing`,
       );
-      return { outcome: 'rejected', code: 'owned-by-other-supplier', message: reasonText('owned-by-other-supplier') };
+      return { outcome: 'rejected', code: 'owned-by-other-supplier', message: reasonText('owned-by-other-supplier'), indexed };
     case 'same-file':
       return accepted;
     case 'resubmit': {
@@ -148,6 +162,7 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
       return {
         outcome: 'unchanged',
         message: `already known (state ${known.state}); nothing to change`,
+        indexed,
         ...(decision.resendRetag ? { retag: { serialNumber: known.serialNumber, generation: known.generation } } : {}),
       };
     case 'retag': {
@@ -174,6 +189,7 @@ async function recordAccepted(ctx: RowContext, row: ValidatedRow, device: Accept
       return {
         outcome: 'updated',
         message: `already known (state ${known.state}); group tag changes from "${known.groupTag ?? ''}" to "${device.groupTag ?? ''}"`,
+        indexed,
         retag: { serialNumber: device.serialNumber, generation: decision.generation },
       };
     }

@@ -77,8 +77,35 @@ async function recordIsolated(ctx: RowContext, row: ValidatedRow): Promise<RowOu
       { event: EVENTS.intakeRowRefused, serial: row.serialNumber ?? null, line: row.line, code: error.code },
       `row ${row.line} could not be stored (${error.code}); rejected on its own`,
     );
-    return { outcome: 'rejected', code: 'value-too-long', message: `${reasonText('value-too-long')} (${error.code})` };
+    return { outcome: 'rejected', code: 'value-too-long', message: `${reasonText('value-too-long')} (${error.code})`, indexed: false };
   }
+}
+
+/**
+ * A rejected row whose device is not recorded under this file (no serial, a serial repeated,
+ * a device the row leaves alone, a value the storage refused) gets an entry of its own in the
+ * file's index, with the reasons its report row gives: the file's summary then lists every
+ * rejected row the report does. Like a device's entry, a failed write is logged and never
+ * fails the file; a re-run writes the entry again.
+ */
+async function indexRejectedRow(ctx: RowContext, row: ValidatedRow, outcome: RowOutcome): Promise<void> {
+  const index = ctx.deps.batchIndex;
+  if (index === undefined || outcome.outcome !== 'rejected' || outcome.indexed) return;
+  const reasons = outcome.code !== undefined ? [outcome.code] : row.errors.map((e) => e.code);
+  try {
+    await index.recordRejectedRow(ctx.batch.batchId, { line: row.line, serialNumber: row.serialNumber ?? '', reasons });
+  } catch (error) {
+    ctx.log.warn(
+      { event: EVENTS.batchIndexFailed, serial: row.serialNumber ?? null, batchId: ctx.batch.batchId, line: row.line, err: error },
+      `the file's index entry of rejected row ${row.line} could not be written; the report has the row`,
+    );
+  }
+}
+
+async function recordAndIndex(ctx: RowContext, row: ValidatedRow): Promise<RowOutcome> {
+  const outcome = await recordIsolated(ctx, row);
+  await indexRejectedRow(ctx, row, outcome);
+  return outcome;
 }
 
 /**
@@ -98,7 +125,7 @@ export async function recordRows(
 
   let window: ValidatedRow[] = [];
   const flush = async (): Promise<void> => {
-    const outcomes = await Promise.all(window.map((row) => recordIsolated(ctx, row)));
+    const outcomes = await Promise.all(window.map((row) => recordAndIndex(ctx, row)));
     window.forEach((row, index) => {
       const outcome = outcomes[index]!;
       counts.rows = (counts.rows ?? 0) + 1;

@@ -9,7 +9,7 @@ import { writeStackEndpoints } from '../../../cli/stack-endpoints.js';
 import { BlobStore } from '../../../shared/adapters/blobs/blob-store.js';
 import { BatchDeviceRepository } from '../../../shared/adapters/tables/batch-device-index.js';
 import { BatchRepository } from '../../../shared/adapters/tables/batch-repository.js';
-import type { BatchRecord } from '../../../shared/domain/batch.js';
+import { batchIdOf, type BatchRecord } from '../../../shared/domain/batch.js';
 import type { OutgoingMessage } from '../../../shared/messages/index.js';
 import { DeviceRepository } from '../../../shared/adapters/tables/device-repository.js';
 import { encodeHardwareHashBase64 } from '../../../shared/domain/hardware-hash.js';
@@ -123,7 +123,7 @@ describe('ztp upload against Azurite', () => {
     expect(stdout).toContain(`to hash-uploads/${blobName} in storage account devstoreaccount1 (AzureWebJobsStorage)`);
     expect(stdout).toContain(`(${bytes.length.toLocaleString('en-US')} bytes)`);
     expect(stdout).toContain(`hash-results/${blobName}.result.csv`);
-    expect(stdout).toContain(`Batch:  ${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}`);
+    expect(stdout).toContain(`Batch:  ${batchIdOf(supplierId, createHash('sha256').update(bytes).digest('hex'))}`);
   });
 
   it('uses --name as the blob file name', async () => {

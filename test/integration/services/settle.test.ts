@@ -184,6 +184,7 @@ describe('the batch summary', () => {
       ...s.batchIndex,
       entries: (id) => s.batchIndex.entries(id),
       markMoved: (...args) => s.batchIndex.markMoved(...args),
+      recordRejectedRow: (...args) => s.batchIndex.recordRejectedRow(...args),
       record: async () => {
         throw new Error('table unavailable');
       },

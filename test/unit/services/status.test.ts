@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BatchRecord } from '../../../shared/domain/batch.js';
 import { newDevice, transition, type DeviceRecord } from '../../../shared/domain/device.js';
+import type { BatchDeviceEntry } from '../../../shared/services/ports.js';
 import { publicDevice, publicEvent, summariseBatch } from '../../../shared/services/status.js';
 
 const at = new Date('2026-03-02T09:00:00.000Z');
@@ -104,6 +105,41 @@ describe('summariseBatch', () => {
       note: 'registered in another tenant',
     });
     expect(JSON.stringify(summary)).not.toContain(UPN);
+  });
+
+  it('counts every rejected row of the file as rejected, also one whose device a later file took since, and each row once', async () => {
+    const entry = (serialNumber: string, line: number, fields: Partial<BatchDeviceEntry> = {}): BatchDeviceEntry => ({
+      serialNumber,
+      line,
+      state: 'received',
+      reasons: [],
+      note: undefined,
+      waitingFor: undefined,
+      eventCount: 1,
+      accepted: true,
+      movedTo: undefined,
+      ...fields,
+    });
+    const rejectedRow = (serialNumber: string, line: number, reasons: string[], fields: Partial<BatchDeviceEntry> = {}) =>
+      entry(serialNumber, line, { state: 'rejected', accepted: false, reasons, ...fields });
+    const summary = await summariseBatch(batch, [
+      entry('S1', 2),
+      // Accepted here, taken by a later file: moved.
+      entry('S2', 3, { state: 'importing', movedTo: 'b2' }),
+      // Rejected here, taken by a later file: still a rejected row of this one.
+      rejectedRow('S3', 4, ['invalid-hash'], { movedTo: 'b2' }),
+      rejectedRow('', 5, ['missing-serial'], { eventCount: 0 }),
+      rejectedRow('S1', 6, ['duplicate-in-file'], { eventCount: 0 }),
+      // The same row once more: its device's entry moved, then a re-run of the file wrote its own.
+      rejectedRow('S3', 4, ['invalid-hash'], { eventCount: 0 }),
+    ]);
+    expect(summary.devices).toEqual({ total: 4, byState: { received: 1, rejected: 3 } });
+    expect(summary.moved).toBe(1);
+    expect(summary.rejects.map((reject) => [reject.line, reject.serialNumber, reject.reasons])).toEqual([
+      [4, 'S3', ['invalid-hash']],
+      [5, '', ['missing-serial']],
+      [6, 'S1', ['duplicate-in-file']],
+    ]);
   });
 
   it('is empty for a batch without devices', async () => {

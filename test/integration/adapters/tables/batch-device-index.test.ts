@@ -64,4 +64,29 @@ describe('BatchDeviceRepository against Azurite', () => {
     await index.record('b-first', entry('SER-6', 5, { state: 'stalled' }));
     expect(await all(index, 'b-first')).toEqual([{ ...entry('SER-6', 5, { state: 'stalled' }), movedTo: 'b-second' }]);
   });
+
+  it('keeps a rejected row that recorded no device as an entry of its own, keyed by its line: written again, still one', async () => {
+    const row = (line: number, serialNumber: string, reasons: string[]) => ({ line, serialNumber, reasons });
+    await index.recordRejectedRow('b-rows', row(3, '', ['missing-serial']));
+    await index.recordRejectedRow('b-rows', row(3, '', ['missing-serial']));
+    // A row repeating a serial, beside the device its first row recorded.
+    await index.record('b-rows', entry('SER-7', 1, { line: 2 }));
+    await index.recordRejectedRow('b-rows', row(4, 'SER-7', ['duplicate-in-file']));
+    // A device whose serial looks like a row key keeps an entry of its own.
+    await index.record('b-rows', entry('%ROW0000000005', 1, { line: 6 }));
+    await index.recordRejectedRow('b-rows', row(5, 'SER-8', ['owned-by-other-supplier']));
+    await index.markMoved('b-rows', 'SER-7', 'b-later');
+    const rejected = (line: number, serialNumber: string, reasons: string[]): BatchDeviceEntry => ({
+      ...entry(serialNumber, 0, { line, state: 'rejected', accepted: false, reasons }),
+      movedTo: undefined,
+    });
+    const found = await all(index, 'b-rows');
+    expect(found.sort((a, b) => a.line - b.line)).toEqual([
+      { ...entry('SER-7', 1, { line: 2 }), movedTo: 'b-later' },
+      rejected(3, '', ['missing-serial']),
+      rejected(4, 'SER-7', ['duplicate-in-file']),
+      rejected(5, 'SER-8', ['owned-by-other-supplier']),
+      { ...entry('%ROW0000000005', 1, { line: 6 }), movedTo: undefined },
+    ]);
+  });
 });

@@ -8,6 +8,7 @@ import { reasonText } from '../../../../shared/domain/reason-codes.js';
 import { EVENTS } from '../../../../shared/events.js';
 import type { RetagPayload } from '../../../../shared/messages/index.js';
 import { retag } from '../../../../shared/services/pipeline/retag.js';
+import { batchSummary, type BatchSummary } from '../../../../shared/services/status.js';
 import { transition, type DeviceRecord } from '../../../../shared/domain/device.js';
 import type { DeviceState } from '../../../../shared/domain/lifecycle.js';
 import { HOUR, MINUTE, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
@@ -60,6 +61,13 @@ async function reportRows(s: Scenario, reportBlob: string): Promise<string[][]> 
     .split('\r\n')
     .slice(1)
     .map((line) => [...line.matchAll(/"((?:[^"]|"")*)"/g)].map((m) => m[1]!.replace(/""/g, '"')).slice(0, 4));
+}
+
+/** The file's summary as `GET /api/batches/{batchId}` gives it. */
+async function summaryOf(s: Scenario, batchId: string): Promise<BatchSummary> {
+  const summary = await batchSummary({ batches: s.batches, batchIndex: s.batchIndex }, batchId);
+  if (!summary) throw new Error(`no batch ${batchId}`);
+  return summary;
 }
 
 /** Moves a recorded device on through `steps`, as the pipeline would have. */
@@ -257,6 +265,38 @@ describe('ingestHashFile', () => {
     expect(await reportRows(s, again.reportBlob)).toEqual(await reportRows(s, first.reportBlob));
     expect((await s.messages()).map((m) => m.messageId)).toEqual([`import:${first.batchId}:0`]);
   });
+
+  it("makes the same content from another supplier a file of its own: its own batch and report, the first supplier's untouched", async () => {
+    const s = await scenarios.scenario();
+    const rows: Row[] = [
+      ['IN9A', hashOf('IN9A'), 'MPS-STD'],
+      ['IN9B', 'bm90IGEgaGFzaA==', 'MPS-STD'],
+    ];
+    const first = await ingestHashFile(s.intakeDeps, await upload(s, 'same-bytes', rows), s.correlationId);
+    const firstBatch = (await s.batches.get(first.batchId!))!.value;
+    const firstReport = await s.intakeDeps.blobs.readText(RESULTS_CONTAINER, first.reportBlob);
+    const recorded = await s.devices.get('IN9A');
+    s.advance(10 * MINUTE);
+
+    const other = await ingestHashFile(s.intakeDeps, await upload(s, 'same-bytes', rows, 'fabrikam'), s.correlationId);
+
+    expect(other).toMatchObject({ status: 'complete', counts: { rows: 2, accepted: 0, rejected: 2, queued: 0 } });
+    expect(other.batchId).not.toBe(first.batchId);
+    expect((await s.batches.get(other.batchId!))?.value).toMatchObject({
+      supplierId: 'fabrikam',
+      contentSha256: firstBatch.contentSha256,
+      reportBlob: other.reportBlob,
+    });
+    expect(await reportRows(s, other.reportBlob)).toEqual([
+      ['2', 'IN9A', 'rejected', 'owned-by-other-supplier'],
+      ['3', 'IN9B', 'rejected', 'invalid-hash'],
+    ]);
+    expect(await s.intakeDeps.blobs.readText(RESULTS_CONTAINER, first.reportBlob)).toBe(firstReport);
+    expect((await s.batches.get(first.batchId!))?.value).toEqual(firstBatch);
+    expect((await s.devices.get('IN9A'))?.etag).toBe(recorded?.etag);
+    expect((await s.messages()).map((m) => m.messageId)).toEqual([`import:${first.batchId}:0`]);
+  });
+
   it('re-drives the stalled devices of a file uploaded again, and copies its report', async () => {
     const s = await scenarios.scenario();
     const rows: Row[] = [
@@ -391,6 +431,142 @@ describe('ingestHashFile', () => {
     expect(s.logEvents('intake.row-refused')).toEqual([
       expect.objectContaining({ serial: 'IN8B', line: 3, code: 'PropertyValueTooLarge' }),
     ]);
+  });
+
+  describe("the file's summary lists every rejected row, whether or not it recorded a device", () => {
+    it('lists rows without a serial, repeated rows and rows refused for the device they name, once however often the file is read', async () => {
+      const s = await scenarios.scenario();
+      const request = {
+        requestId: '3d0f5a7e-1b2c-4d5e-8f90-a1b2c3d4e5fa',
+        action: 'deregister' as const,
+        ticket: 'INC46',
+        requestedBy: 'desk',
+        requestedAt: s.now().toISOString(),
+        fromState: 'enrolled' as const,
+        stage: 'done' as const,
+      };
+      // Contoso's devices: another supplier's rows for them change nothing.
+      await s.given('RS1B', 'registered', { autopilotId: 'ap-RS1B' });
+      await s.given('RS1C', 'deregistered', { reprovision: { ...request, allowReimport: false } });
+      await s.given('RS1D', 'received');
+      s.advance(1 * MINUTE);
+      const blobName = await upload(
+        s,
+        'bad-rows',
+        [
+          ['RS1A', hashOf('RS1A'), 'FAB-1'],
+          ['', hashOf('RS1X'), 'FAB-1'],
+          ['RS1A', hashOf('RS1A'), 'FAB-1'],
+          ['RS1B', hashOf('RS1B'), 'FAB-1'],
+          ['RS1C', hashOf('RS1C'), 'FAB-1'],
+          ['RS1D', 'bm90IGEgaGFzaA==', 'FAB-1'],
+          ['RS1E', 'bm90IGEgaGFzaA==', 'FAB-1'],
+        ],
+        'fabrikam',
+      );
+
+      const result = await ingestHashFile(s.intakeDeps, blobName, s.correlationId);
+
+      const batchId = result.batchId!;
+      expect(result.counts).toMatchObject({ rows: 7, accepted: 1, rejected: 6 });
+      const expectedRejects = [
+        { line: 3, serialNumber: '', state: 'rejected', reasons: ['missing-serial'], note: undefined },
+        { line: 4, serialNumber: 'RS1A', state: 'rejected', reasons: ['duplicate-in-file'], note: undefined },
+        { line: 5, serialNumber: 'RS1B', state: 'rejected', reasons: ['owned-by-other-supplier'], note: undefined },
+        { line: 6, serialNumber: 'RS1C', state: 'rejected', reasons: ['deregistered-device'], note: undefined },
+        { line: 7, serialNumber: 'RS1D', state: 'rejected', reasons: ['invalid-hash'], note: undefined },
+        { line: 8, serialNumber: 'RS1E', state: 'rejected', reasons: ['invalid-hash'], note: undefined },
+      ];
+      const summary = await summaryOf(s, batchId);
+      expect(summary.rejects).toEqual(expectedRejects);
+      expect(summary.devices).toEqual({ total: 7, byState: { received: 1, rejected: 6 } });
+      expect(summary.devices.byState.rejected).toBe(result.counts.rejected);
+      // The rows' report says the same.
+      expect((await reportRows(s, result.reportBlob)).filter((row) => row[2] === 'rejected')).toEqual(
+        expectedRejects.map((reject) => [String(reject.line), reject.serialNumber, 'rejected', reject.reasons[0]]),
+      );
+
+      // A run that stopped before the file was complete is run again: the same rows, the same entries.
+      const batch = (await s.batches.get(batchId))!;
+      await s.batches.save({ ...batch.value, status: 'processing' }, batch.etag);
+      s.advance(1 * MINUTE);
+      expect((await ingestHashFile(s.intakeDeps, blobName, s.correlationId)).status).toBe('complete');
+
+      const again = await summaryOf(s, batchId);
+      expect(again.rejects).toEqual(expectedRejects);
+      expect(again.devices).toEqual(summary.devices);
+    });
+
+    it('keeps listing a rejected row after a later file brought its device', async () => {
+      const s = await scenarios.scenario();
+      const first = await ingestHashFile(
+        s.intakeDeps,
+        await upload(s, 'bad', [
+          ['RS3A', 'bm90IGEgaGFzaA==', 'MPS-STD'],
+          ['RS3B', hashOf('RS3B'), 'MPS-STD'],
+        ]),
+        s.correlationId,
+      );
+      s.advance(1 * MINUTE);
+      const fixed = await ingestHashFile(s.intakeDeps, await upload(s, 'fixed', [['RS3A', hashOf('RS3A'), 'MPS-STD']]), s.correlationId);
+      expect(await s.device('RS3A')).toMatchObject({ state: 'received', batchId: fixed.batchId });
+
+      const summary = await summaryOf(s, first.batchId!);
+      expect(summary.rejects).toEqual([{ line: 2, serialNumber: 'RS3A', state: 'rejected', reasons: ['invalid-hash'], note: undefined }]);
+      expect(summary.devices).toEqual({ total: 2, byState: { received: 1, rejected: 1 } });
+      expect(summary.devices.byState.rejected).toBe(first.counts.rejected);
+      expect(summary.moved).toBe(0);
+    });
+
+    it('lists a row the storage refused (value-too-long), once however often the rows are recorded', async () => {
+      const s = await scenarios.scenario();
+      const batch = {
+        batchId: 'b-refused-summary',
+        supplierId: 'contoso',
+        fileName: 'refused.csv',
+        blobName: 'contoso/refused.csv',
+        contentSha256: '0'.repeat(64),
+        sizeBytes: 1,
+        status: 'processing' as const,
+        receivedAt: s.now().toISOString(),
+        completedAt: undefined,
+        format: undefined,
+        encoding: undefined,
+        fileRejection: undefined,
+        counts: {},
+        reportBlob: undefined,
+        correlationId: s.correlationId,
+      };
+      await s.batches.create(batch);
+      const row = (line: number, serialNumber: string, hardwareHash: string) => ({
+        line,
+        serialNumber,
+        status: 'accepted' as const,
+        errors: [],
+        warnings: [],
+        device: { serialNumber, hardwareHash },
+      });
+      // Past validation (which bounds it) a value Table Storage refuses.
+      const rows = [row(2, 'RS2A', hashOf('RS2A')), row(3, 'RS2B', 'A'.repeat(40_000))];
+      const record = () =>
+        recordRows(
+          { deps: s.intakeDeps, batch, correlationId: s.correlationId, log: s.deps.log.child({ correlationId: s.correlationId }) },
+          {
+            rows: (async function* () {
+              yield* rows;
+            })(),
+            outcome: Promise.resolve({ counts: { total: 2, accepted: 2, rejected: 0 }, bytesRead: 1 }),
+          },
+          8,
+        );
+
+      expect((await record()).counts).toMatchObject({ rows: 2, accepted: 1, rejected: 1 });
+      await record();
+
+      const summary = await summaryOf(s, batch.batchId);
+      expect(summary.rejects).toEqual([{ line: 3, serialNumber: 'RS2B', state: 'rejected', reasons: ['value-too-long'], note: undefined }]);
+      expect(summary.devices).toEqual({ total: 2, byState: { received: 1, rejected: 1 } });
+    });
   });
 
   describe('ownership: a device belongs to the supplier whose file first had an accepted row for it', () => {

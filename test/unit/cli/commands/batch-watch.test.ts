@@ -71,6 +71,7 @@ describe('ztp batch --watch: drawing', () => {
           rejects: [
             { serialNumber: 'S-4', line: 5, state: 'failed', reasons: ['owned-by-other-tenant'], note: 'another tenant' },
             { serialNumber: 'S-5', line: 6, state: 'stalled', reasons: [], note: 'no profile after 2 h' },
+            { serialNumber: '', line: 7, state: 'rejected', reasons: ['missing-serial'], note: undefined },
           ],
         },
       ),
@@ -83,9 +84,10 @@ describe('ztp batch --watch: drawing', () => {
       '  states:      received 1, importing 1, registered 1, failed 1, stalled 1',
       '  rate:        4.3 devices/min',
       '  waiting for: import 1, profile-assignment 1',
-      'Stalled, failed or rejected (2):',
+      'Stalled, failed or rejected (3):',
       '  line 5  S-4  failed  owned-by-other-tenant - another tenant',
       '  line 6  S-5  stalled  no profile after 2 h',
+      '  line 7  (no serial)  rejected  missing-serial',
       'Updated 2026-03-02T09:00:00.000Z; Ctrl-C to stop.',
     ]);
   });
