@@ -299,4 +299,23 @@ describe('re-driving and re-provisioning a device whose serial holds /, ? or #',
     });
     expect(await state(serial)).toBe('stalled');
   });
+
+  it.each(['CLI/SLASH-9', 'CLI?QUERY#HASH-10', '..'])('%s: ztp redrive, then ztp reprovision, through ?serial=', async (serial) => {
+    await stalledDevice(serial);
+    const url = host.httpBaseUrl!;
+    const redriven = await ztp(['redrive', serial, '--url', url]);
+    expect(redriven.stderr).toBe('');
+    expect(redriven.code).toBe(0);
+    expect(redriven.stdout).toContain(`202 Accepted from POST ${url}/api/${byQuery('redrive', serial)}`);
+    expect(redriven.stdout).toContain('"state": "registered"');
+
+    // A ticket of its own: the same body signed in the same second is the same signature, good for one request.
+    const ticket = `INC-${serial}`;
+    const asked = await ztp(['reprovision', serial, '--action', 'deregister', '--ticket', ticket, '--requested-by', 'ops', '--url', url]);
+    expect(asked.stderr).toBe('');
+    expect(asked.code).toBe(0);
+    expect(asked.stdout).toContain(`202 Accepted from POST ${url}/api/${byQuery('reprovision', serial)}`);
+    expect(asked.stdout).toContain('"state": "reprovisioning"');
+    expect(await state(serial)).toBe('reprovisioning');
+  });
 });
