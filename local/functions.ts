@@ -11,9 +11,9 @@ import { healthOptions } from '../functions/health.js';
 import { importDevicesOptions } from '../functions/import-devices.js';
 import { intakeHashFileOptions } from '../functions/intake-hash-file.js';
 import { redriveBatchOptions } from '../functions/redrive-batch.js';
-import { redriveDeviceOptions } from '../functions/redrive-device.js';
+import { redriveDeviceByQueryOptions, redriveDeviceOptions } from '../functions/redrive-device.js';
 import { reprovisionOptions } from '../functions/reprovision.js';
-import { reprovisionDeviceOptions } from '../functions/reprovision-device.js';
+import { reprovisionDeviceByQueryOptions, reprovisionDeviceOptions } from '../functions/reprovision-device.js';
 import { sweeperOptions } from '../functions/sweeper.js';
 
 /**
@@ -34,7 +34,9 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
   { name: 'getDevice', trigger: 'http', options: getDeviceOptions },
   { name: 'getBatch', trigger: 'http', options: getBatchOptions },
   { name: 'reprovisionDevice', trigger: 'http', options: reprovisionDeviceOptions },
+  { name: 'reprovisionDeviceByQuery', trigger: 'http', options: reprovisionDeviceByQueryOptions },
   { name: 'redriveDevice', trigger: 'http', options: redriveDeviceOptions },
+  { name: 'redriveDeviceByQuery', trigger: 'http', options: redriveDeviceByQueryOptions },
   { name: 'redriveBatch', trigger: 'http', options: redriveBatchOptions },
   { name: 'health', trigger: 'http', options: healthOptions },
   { name: 'sweeper', trigger: 'timer', options: sweeperOptions },

@@ -1,6 +1,6 @@
-import { describeFetchError, EXIT_NOT_ACCEPTED, NotSentError, parseAnswer, REQUEST_TIMEOUT_MS, resolveTarget } from '../app-api.js';
+import { deviceRoute, postToApp, resolveTarget } from '../app-api.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
-import { EXIT_OK, printable, UsageError, type ZtpIo } from '../io.js';
+import { EXIT_OK, UsageError, type ZtpIo } from '../io.js';
 
 /**
  * `ztp redrive <serial>` / `ztp redrive --batch <batchId>`: a stalled device, or every stalled
@@ -41,41 +41,18 @@ export async function runRedrive(argv: string[], io: ZtpIo, options: { readonly 
     const path =
       batchId !== undefined
         ? `batches/${encodeURIComponent(batchId)}/redrive`
-        : `devices/${encodeURIComponent(onePositional(positionals, 'serial number'))}/redrive`;
+        : deviceRoute('redrive', onePositional(positionals, 'serial number'));
 
     const target = await resolveTarget(values.url, io);
-    const url = `${target.apiBaseUrl}/${path}`;
     const key = io.env.ZTP_FUNCTION_KEY?.trim();
-    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
-    let status: number;
-    let statusText: string;
-    let text: string;
-    try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: key ? { 'x-functions-key': key } : {},
-        redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      status = response.status;
-      statusText = response.statusText;
-      text = await response.text();
-    } catch (error) {
+    return postToApp(io, target, {
+      url: `${target.apiBaseUrl}/${path}`,
+      headers: key ? { 'x-functions-key': key } : {},
+      timeoutMs: options.timeoutMs,
       // A re-drive is safe to repeat: a device it already moved on is left alone the second time.
-      throw new NotSentError(
-        `no answer from ${printable(url)} (${describeFetchError(error, timeoutMs)})${target.hint}; it is safe to retry`,
-      );
-    }
-
-    const answer = parseAnswer(text);
-    if (values.json === true) {
-      io.stdout(`${JSON.stringify({ status, body: answer })}\n`);
-    } else {
-      const lines = [`${status}${statusText ? ` ${printable(statusText)}` : ''} from POST ${printable(url)}`];
-      if (answer !== null) lines.push(typeof answer === 'string' ? printable(answer) : JSON.stringify(answer, null, 2));
-      if (status === 401) lines.push('The app wants a function key: set ZTP_FUNCTION_KEY.');
-      io.stdout(`${lines.join('\n')}\n`);
-    }
-    return status === 202 ? EXIT_OK : EXIT_NOT_ACCEPTED;
+      ifNoAnswer: 'it is safe to retry',
+      json: values.json === true,
+      advice: (status) => (status === 401 ? 'The app wants a function key: set ZTP_FUNCTION_KEY.' : undefined),
+    });
   });
 }

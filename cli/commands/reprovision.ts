@@ -1,15 +1,7 @@
 import { REPROVISION_ACTIONS, type ReprovisionAction } from '../../shared/domain/lifecycle.js';
 import { randomUUID } from 'node:crypto';
 import { signStandardWebhooks, signZtp, webhookKeys, type SignatureScheme } from '../../shared/http/webhook-signature.js';
-import {
-  describeFetchError,
-  EXIT_NOT_ACCEPTED,
-  NotSentError,
-  parseAnswer,
-  REQUEST_TIMEOUT_MS,
-  resolveTarget,
-  type Target,
-} from '../app-api.js';
+import { deviceRoute, NotSentError, postToApp, resolveTarget, type Target } from '../app-api.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_OK, firstLine, printable, UsageError, type ZtpIo } from '../io.js';
 
@@ -79,7 +71,6 @@ export async function runReprovision(argv: string[], io: ZtpIo, options: { reado
 
     const target = await resolveTarget(values.url, io);
     const key = signingKey(io.env, target);
-    const url = `${target.apiBaseUrl}/devices/${encodeURIComponent(serial)}/reprovision`;
     const json = values.json === true;
     if (givenKey === undefined && !json) {
       io.stdout(`Idempotency-Key: ${idempotencyKey} (new; to retry this request, pass --idempotency-key ${idempotencyKey})\n`);
@@ -88,40 +79,17 @@ export async function runReprovision(argv: string[], io: ZtpIo, options: { reado
     const bytes = Buffer.from(JSON.stringify(body), 'utf8');
     const timestamp = Math.floor(Date.now() / 1000);
     const signature = scheme === 'ztp' ? signZtp(key, bytes, timestamp) : signStandardWebhooks(key, idempotencyKey, bytes, timestamp);
-    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
-
-    let status: number;
-    let statusText: string;
-    let text: string;
-    try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey, ...signature },
-        body: bytes,
-        // A redirect would turn the POST into a GET or send it elsewhere: show it instead.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      status = response.status;
-      statusText = response.statusText;
-      text = await response.text();
-    } catch (error) {
-      throw new NotSentError(
-        `no answer from ${printable(url)} (${describeFetchError(error, timeoutMs)})${target.hint}; ` +
-          `retry with --idempotency-key ${idempotencyKey} so the app sees the same request`,
-      );
-    }
-
-    const answer = parseAnswer(text);
-    if (json) {
-      io.stdout(`${JSON.stringify({ status, idempotencyKey, body: answer })}\n`);
-    } else {
-      const lines = [`${status}${statusText ? ` ${printable(statusText)}` : ''} from POST ${printable(url)}`];
-      if (answer !== null) lines.push(typeof answer === 'string' ? printable(answer) : JSON.stringify(answer, null, 2));
-      if (status >= 500) lines.push(`The app failed: retry with --idempotency-key ${idempotencyKey} (a repeat is answered once).`);
-      io.stdout(`${lines.join('\n')}\n`);
-    }
-    return status === 202 ? EXIT_OK : EXIT_NOT_ACCEPTED;
+    return postToApp(io, target, {
+      url: `${target.apiBaseUrl}/${deviceRoute('reprovision', serial)}`,
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey, ...signature },
+      body: bytes,
+      timeoutMs: options.timeoutMs,
+      ifNoAnswer: `retry with --idempotency-key ${idempotencyKey} so the app sees the same request`,
+      json,
+      jsonFields: { idempotencyKey },
+      advice: (status) =>
+        status >= 500 ? `The app failed: retry with --idempotency-key ${idempotencyKey} (a repeat is answered once).` : undefined,
+    });
   });
 }
 

@@ -32,8 +32,9 @@ import type { Logger } from '../../shared/log.js';
  *   messages by default), where the sweeper finds it.
  * - HTTP triggers: their routes under /api on one local port, matched as the Functions host
  *   in Azure matches them (an encoded slash is a slash first; an optional last parameter may
- *   be left out). Function keys are not checked locally (the Functions host does not check
- *   them locally either); in Azure they are.
+ *   be left out; routes tried in the order of their function names, each with its methods).
+ *   Function keys are not checked locally (the Functions host does not check them locally
+ *   either); in Azure they are.
  * - Timer triggers: run at the schedule's period divided by the stack's time scale, so
  *   they keep pace with a fast simulator clock.
  * It is for local runs and end-to-end tests, not a production host.
@@ -92,6 +93,17 @@ function compileRoute(route: string): { pattern: RegExp; params: string[] } {
  */
 function routingPath(pathname: string): string {
   return pathname.replace(/%2f/gi, '/');
+}
+
+/**
+ * The order the Functions host in Azure tries routes in: its function list sorted by name,
+ * ignoring case (FunctionMetadataManager), each route mapped in turn with its methods as a
+ * constraint (WebScriptHostHttpRoutesManager); the first route whose template and methods
+ * match takes the request. No precedence of literal segments over parameters.
+ */
+function byFunctionName(a: HttpRoute, b: HttpRoute): number {
+  const [x, y] = [a.name.toUpperCase(), b.name.toUpperCase()];
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** A malformed escape (`%ZZ`) is handed over as it came rather than failing the request. */
@@ -305,6 +317,7 @@ export class DevHost {
   }
 
   private async startHttp(): Promise<void> {
+    this.routes.sort(byFunctionName);
     const server = createServer((req, res) => {
       const run = this.serveHttp(req, res);
       this.inFlight.add(run);

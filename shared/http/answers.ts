@@ -21,15 +21,22 @@ export function problem(status: number, code: string, message: string): JsonAnsw
   return answer(status, { error: { code, message } });
 }
 
-/** A route parameter checked at the edge: its value, or the 400 that says what is wrong with it. */
+/** A value checked at the edge: the value, or the 400 that says what is wrong with it (and its message, for logs). */
+export type Checked<T> = { ok: true; value: T } | { ok: false; message: string; answer: JsonAnswer };
+
+function refused(code: string, message: string): { ok: false; message: string; answer: JsonAnswer } {
+  return { ok: false, message, answer: problem(400, code, message) };
+}
+
+/** A route parameter checked at the edge. */
 export function routeParam<T>(
   schema: z.ZodType<T>,
   raw: string | undefined,
   what: { readonly code: string; readonly name: string },
-): { ok: true; value: T } | { ok: false; answer: JsonAnswer } {
+): Checked<T> {
   const parsed = schema.safeParse(raw ?? '');
   if (parsed.success) return { ok: true, value: parsed.data };
-  return { ok: false, answer: problem(400, what.code, `The ${what.name} ${parsed.error.issues[0]?.message ?? 'is invalid'}.`) };
+  return refused(what.code, `The ${what.name} ${parsed.error.issues[0]?.message ?? 'is invalid'}.`);
 }
 
 /** As the intake accepts serials: trimmed, at most 128 characters, no control characters. */
@@ -46,3 +53,27 @@ export const batchIdParam = z
   .trim()
   .regex(/^[0-9a-f]{32}$/i, 'must be 32 hexadecimal digits')
   .transform((id) => id.toLowerCase());
+
+/** What a device route reads of a request: the shape of @azure/functions' HttpRequest. */
+export interface SerialSource {
+  readonly params: Readonly<Record<string, string | undefined>>;
+  readonly query: { get(name: string): string | null };
+}
+
+/**
+ * The serial number a POST device route names: in its path (`devices/{serial}/redrive`) or in
+ * `?serial=` (`devices/redrive?serial=…`), exactly one of the two. The query form carries any
+ * serial the intake accepts; the path form cannot carry a `/`, because the Functions host in
+ * Azure decodes %2F before it matches routes (azure-functions-host #3998, #5619, #9290).
+ */
+export function deviceSerial(request: SerialSource): Checked<string> {
+  const inPath = request.params.serial;
+  const inQuery = request.query.get('serial') ?? undefined;
+  if (inPath !== undefined && inQuery !== undefined) {
+    return refused('invalid-serial', 'The serial number is given twice, in the route and in ?serial=: give it once.');
+  }
+  if (inPath === undefined && inQuery === undefined) {
+    return refused('invalid-serial', 'No serial number given: name it in the route (devices/{serial}/…) or in ?serial=.');
+  }
+  return routeParam(serialParam, inPath ?? inQuery, { code: 'invalid-serial', name: 'serial number' });
+}

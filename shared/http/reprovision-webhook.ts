@@ -4,15 +4,17 @@ import { EVENTS } from '../events.js';
 import type { Logger } from '../log.js';
 import type { SignatureLedger } from '../services/ports.js';
 import { acceptReprovision, requestFingerprint, type AcceptDeps } from '../services/reprovision/accept.js';
-import { answer, problem, routeParam, serialParam, type JsonAnswer } from './answers.js';
+import { answer, deviceSerial, problem, type JsonAnswer, type SerialSource } from './answers.js';
 import { parseReprovisionBody } from './reprovision-body.js';
 import { SIGNATURE_TOLERANCE_MS, verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER, ZTP_SIGNATURE_HEADER } from './webhook-signature.js';
 
 /**
- * POST /api/devices/{serial}/reprovision at the edge: the body read as raw bytes (at most
- * 16 KiB, counted as it arrives), the signature checked over exactly those bytes, the JSON
- * validated, then the use case. Every refusal is `{error: {code, message}}` and one
- * `reprovision.refused` event; nothing here logs the body, a signature or who asked.
+ * POST /api/devices/{serial}/reprovision (or …/devices/reprovision?serial=…) at the edge: the
+ * body read as raw bytes (at most 16 KiB, counted as it arrives), the signature checked over
+ * exactly those bytes, the serial and the JSON validated, then the use case. Every refusal is
+ * `{error: {code, message}}` and one `reprovision.refused` event; nothing here logs the body, a
+ * signature or who asked. Where the serial came from changes nothing after it is read: the
+ * signature, the signature ledger and the idempotency key's fingerprint see the serial itself.
  */
 
 export const MAX_WEBHOOK_BODY_BYTES = 16 * 1024;
@@ -29,10 +31,9 @@ export interface WebhookDeps {
 }
 
 /** What the handler reads of a request: the shape of @azure/functions' HttpRequest. */
-export interface WebhookRequest {
+export interface WebhookRequest extends SerialSource {
   readonly url: string;
   readonly headers: { get(name: string): string | null };
-  readonly params: Readonly<Record<string, string | undefined>>;
   readonly body: ReadableStream<Uint8Array> | null;
 }
 
@@ -52,8 +53,8 @@ export async function reprovisionWebhook(deps: WebhookDeps, request: WebhookRequ
   const signed = verifyWebhookSignature((name) => request.headers.get(name), raw, deps.keys, deps.now().getTime());
   if (!signed.ok) return refuse(401, signed.code, signed.message);
 
-  const serial = routeParam(serialParam, request.params.serial, { code: 'invalid-serial', name: 'serial number' });
-  if (!serial.ok) return refuse(400, 'invalid-serial', 'The serial number in the route is not a valid serial number.');
+  const serial = deviceSerial(request);
+  if (!serial.ok) return refuse(400, 'invalid-serial', serial.message);
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(raw).toString('utf8'));
@@ -73,14 +74,15 @@ export async function reprovisionWebhook(deps: WebhookDeps, request: WebhookRequ
   }
 
   try {
-    // The route's serial is outside the signature: a signature is good for the one request it came with.
+    // The serial (in the route or the query) is outside the signature: a signature is good for the one request it came with.
     const signature = request.headers.get(ZTP_SIGNATURE_HEADER) ?? request.headers.get(WEBHOOK_SIGNATURE_HEADER) ?? '';
     const now = deps.now();
     const fingerprint = requestFingerprint(serial.value, body.ask);
     const fresh = await deps.signatures.claimSignature(signature, fingerprint, now, new Date(now.getTime() + 2 * SIGNATURE_TOLERANCE_MS));
     if (!fresh) return refuse(401, 'invalid-signature', 'This signature was already used for another request: sign each request afresh.');
 
-    const statusUrl = `${new URL(request.url).origin}/api/devices/${encodeURIComponent(serial.value)}`;
+    // The query form: the path form cannot carry a serial holding `/`.
+    const statusUrl = `${new URL(request.url).origin}/api/devices?serial=${encodeURIComponent(serial.value)}`;
     const result = await acceptReprovision(deps.accept, {
       serialNumber: serial.value,
       ask: body.ask,

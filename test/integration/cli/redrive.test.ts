@@ -1,19 +1,18 @@
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { REDRIVE_USAGE, runRedrive } from '../../../cli/commands/redrive.js';
 import { writeStackEndpoints } from '../../../cli/stack-endpoints.js';
 import { main } from '../../../cli/ztp.js';
+import { sendJson, serialOf, startFakeApp, type FakeApp } from '../../support/fake-app.js';
 
 /**
  * `ztp redrive` against a small server on 127.0.0.1 that answers the redrive routes as the app
  * does: 202 for a stalled device or a file, 409 `not-stalled`, 404, 503, 401 without the
  * function key it wants, or not at all. The command against the real app is in
- * test/integration/functions/redrive-api.test.ts.
+ * test/integration/functions/redrive-api.test.ts and test/e2e/serial-addressing.test.ts.
  */
 
 const KEY = 'function-key-0123456789';
@@ -26,43 +25,35 @@ interface Received {
 }
 
 const received: Received[] = [];
-let server: Server;
+let app: FakeApp;
 let origin: string;
 const emptyDir = mkdtempSync(join(tmpdir(), 'ztp-redrive-'));
 
+/** Where `ztp redrive` sends a device's re-drive: the query form, which carries any serial. */
+const deviceRoute = (serial: string) => `/api/devices/redrive?serial=${encodeURIComponent(serial)}`;
+
 beforeAll(async () => {
-  server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      received.push({ method: request.method, url: request.url, headers: request.headers });
-      const json = (status: number, value: unknown) => {
-        response.writeHead(status, { 'Content-Type': 'application/json' });
-        response.end(JSON.stringify(value));
-      };
-      const device = /^\/api\/devices\/([^/]+)\/redrive$/.exec(request.url ?? '');
-      const batch = /^\/api\/batches\/([^/]+)\/redrive$/.exec(request.url ?? '');
-      const serial = decodeURIComponent(device?.[1] ?? '');
-      if (serial === 'LOCKED' && request.headers['x-functions-key'] !== KEY) return json(401, {});
-      if (serial === 'HANG') return;
-      if (serial === 'NOBODY')
-        return json(404, { error: { code: 'device-not-found', message: 'No device with this serial number is known.' } });
-      if (serial === 'BUSY')
-        return json(409, { error: { code: 'not-stalled', message: 'The device is importing, not stalled.', state: 'importing' } });
-      if (serial === 'GRAPH-DOWN') return json(503, { error: { code: 'autopilot-unavailable', message: 'try again later' } });
-      if (device) return json(202, { serial, state: 'received' });
-      if (batch) return json(202, { batchId: decodeURIComponent(batch[1]!), redriven: 2, serials: ['SER-A', 'SER-B'] });
-      json(404, { error: { code: 'not-found', message: 'no route' } });
-    });
+  app = await startFakeApp((request, _body, response) => {
+    received.push({ method: request.method, url: request.url, headers: request.headers });
+    const json = (status: number, value: unknown) => sendJson(response, status, value);
+    const serial = serialOf(request.url, 'redrive');
+    const batch = /^\/api\/batches\/([^/]+)\/redrive$/.exec(request.url ?? '');
+    if (serial === 'LOCKED' && request.headers['x-functions-key'] !== KEY) return json(401, {});
+    if (serial === 'HANG') return;
+    if (serial === 'NOBODY')
+      return json(404, { error: { code: 'device-not-found', message: 'No device with this serial number is known.' } });
+    if (serial === 'BUSY')
+      return json(409, { error: { code: 'not-stalled', message: 'The device is importing, not stalled.', state: 'importing' } });
+    if (serial === 'GRAPH-DOWN') return json(503, { error: { code: 'autopilot-unavailable', message: 'try again later' } });
+    if (serial !== undefined) return json(202, { serial, state: 'received' });
+    if (batch) return json(202, { batchId: decodeURIComponent(batch[1]!), redriven: 2, serials: ['SER-A', 'SER-B'] });
+    json(404, { error: { code: 'not-found', message: 'no route' } });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = app.origin;
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  server.close();
-  await once(server, 'close');
+  await app.close();
 });
 
 beforeEach(() => {
@@ -85,14 +76,14 @@ async function run(argv: string[], options: { env?: Record<string, string | unde
 }
 
 describe('ztp redrive', () => {
-  it('POSTs to the device route and exits 0 on 202, printing the answer', async () => {
-    const serial = 'SER 1/Ä';
+  it('POSTs to the device route, the serial in ?serial= (any serial: / included), and exits 0 on 202, printing the answer', async () => {
+    const serial = 'SER 1/Ä?#';
     const { code, stdout, stderr } = await run([serial, '--url', origin]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(received).toEqual([expect.objectContaining({ method: 'POST', url: `/api/devices/${encodeURIComponent(serial)}/redrive` })]);
+    expect(received).toEqual([expect.objectContaining({ method: 'POST', url: deviceRoute(serial) })]);
     expect(received[0]!.headers['x-functions-key']).toBeUndefined();
-    expect(stdout).toContain(`202 Accepted from POST ${origin}/api/devices/${encodeURIComponent(serial)}/redrive`);
+    expect(stdout).toContain(`202 Accepted from POST ${origin}${deviceRoute(serial)}`);
     expect(stdout).toContain(`"serial": "${serial}"`);
     expect(stdout).toContain('"state": "received"');
   });
@@ -164,7 +155,7 @@ describe('ztp redrive', () => {
     mkdirSync(join(root, 'sub'));
     const { code } = await run(['SER-10'], { cwd: join(root, 'sub') });
     expect(code).toBe(0);
-    expect(received[0]!.url).toBe('/api/devices/SER-10/redrive');
+    expect(received[0]!.url).toBe(deviceRoute('SER-10'));
   });
 
   it('exits 2 without --url and without a local stack', async () => {

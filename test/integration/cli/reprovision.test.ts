@@ -1,7 +1,5 @@
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -9,11 +7,13 @@ import { REPROVISION_USAGE, runReprovision } from '../../../cli/commands/reprovi
 import { writeStackEndpoints } from '../../../cli/stack-endpoints.js';
 import { main } from '../../../cli/ztp.js';
 import { headerLookup, verifyWebhookSignature, webhookKeys, type SignatureCheck } from '../../../shared/http/webhook-signature.js';
+import { closedPort, sendJson, serialOf, startFakeApp, type FakeApp } from '../../support/fake-app.js';
 
 /**
  * `ztp reprovision` against a small webhook on 127.0.0.1 that checks the signature with the
  * product's own verifier and answers as the app does: 202, 409 for a busy device, 401 for a
- * bad signature, 500 as plain text, or not at all.
+ * bad signature, 500 as plain text, or not at all. The command against the real app is in
+ * test/e2e/serial-addressing.test.ts.
  */
 
 const SECRET = 'cli-reprovision-secret-0123456789';
@@ -29,45 +29,42 @@ interface Received {
 
 const received: Received[] = [];
 let serverKeys: Buffer[] = webhookKeys(SECRET);
-let server: Server;
+let app: FakeApp;
 let origin: string;
 const emptyDir = mkdtempSync(join(tmpdir(), 'ztp-reprovision-'));
 
+/** Where `ztp reprovision` sends its request: the query form, which carries any serial. */
+const deviceRoute = (serial: string) => `/api/devices/reprovision?serial=${encodeURIComponent(serial)}`;
+
 beforeAll(async () => {
-  server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const check = verifyWebhookSignature(headerLookup(request.headers), body, serverKeys, Date.now());
-      received.push({ method: request.method, url: request.url, headers: request.headers, body: body.toString('utf8'), check });
-      const serial = decodeURIComponent(/^\/api\/devices\/([^/]+)\/reprovision$/.exec(request.url ?? '')?.[1] ?? '');
-      const json = (status: number, value: unknown) => {
-        response.writeHead(status, { 'Content-Type': 'application/json' });
-        response.end(JSON.stringify(value));
-      };
-      if (!check.ok) return json(401, { error: { code: check.code, message: check.message } });
-      if (serial === 'HANG') return;
-      if (serial === 'BROKEN') {
-        response.writeHead(500, { 'Content-Type': 'text/plain' });
-        return response.end('upstream exploded\n');
-      }
-      if (serial === 'BUSY-1') {
-        return json(409, { error: { code: 'action-not-allowed', message: 'The device is reprovisioning; no action is allowed now.' } });
-      }
-      const { action } = JSON.parse(body.toString('utf8')) as { action: string };
-      json(202, { requestId: 'req-1', serial, action, state: 'reprovisioning', statusUrl: `/api/devices/${encodeURIComponent(serial)}` });
+  app = await startFakeApp((request, body, response) => {
+    const check = verifyWebhookSignature(headerLookup(request.headers), body, serverKeys, Date.now());
+    received.push({ method: request.method, url: request.url, headers: request.headers, body: body.toString('utf8'), check });
+    const serial = serialOf(request.url, 'reprovision') ?? '';
+    const json = (status: number, value: unknown) => sendJson(response, status, value);
+    if (!check.ok) return json(401, { error: { code: check.code, message: check.message } });
+    if (serial === 'HANG') return;
+    if (serial === 'BROKEN') {
+      response.writeHead(500, { 'Content-Type': 'text/plain' });
+      return response.end('upstream exploded\n');
+    }
+    if (serial === 'BUSY-1') {
+      return json(409, { error: { code: 'action-not-allowed', message: 'The device is reprovisioning; no action is allowed now.' } });
+    }
+    const { action } = JSON.parse(body.toString('utf8')) as { action: string };
+    json(202, {
+      requestId: 'req-1',
+      serial,
+      action,
+      state: 'reprovisioning',
+      statusUrl: `/api/devices?serial=${encodeURIComponent(serial)}`,
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = app.origin;
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  server.close();
-  await once(server, 'close');
+  await app.close();
 });
 
 beforeEach(() => {
@@ -103,19 +100,9 @@ const wipe = (serial: string, ...more: string[]) => [
   ...more,
 ];
 
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  probe.close();
-  await once(probe, 'close');
-  return port;
-}
-
 describe('ztp reprovision: a signed request', () => {
-  it('POSTs the body to the device route, signed in the ZTP scheme, and exits 0 on 202', async () => {
-    const serial = 'SER 1/Ä';
+  it('POSTs the body to the device route, the serial in ?serial= (any serial: / included), signed in the ZTP scheme, and exits 0 on 202', async () => {
+    const serial = 'SER 1/Ä?#';
     const { code, stdout, stderr } = await run(wipe(serial, '--url', origin));
     expect(stderr).toBe('');
     expect(code).toBe(0);
@@ -123,7 +110,7 @@ describe('ztp reprovision: a signed request', () => {
     expect(received).toHaveLength(1);
     const [request] = received;
     expect(request!.method).toBe('POST');
-    expect(request!.url).toBe(`/api/devices/${encodeURIComponent(serial)}/reprovision`);
+    expect(request!.url).toBe(deviceRoute(serial));
     expect(request!.headers['content-type']).toBe('application/json');
     expect(request!.body).toBe('{"action":"wipe","ticket":"INC0012345","requestedBy":"jane.doe@contoso.com"}');
     expect(request!.check).toMatchObject({ ok: true, scheme: 'ztp' });
@@ -132,7 +119,7 @@ describe('ztp reprovision: a signed request', () => {
     const key = request!.headers['idempotency-key'] as string;
     expect(key).toMatch(UUID);
     expect(stdout).toContain(`Idempotency-Key: ${key} (new; to retry this request, pass --idempotency-key ${key})`);
-    expect(stdout).toContain(`202 Accepted from POST ${origin}/api/devices/${encodeURIComponent(serial)}/reprovision`);
+    expect(stdout).toContain(`202 Accepted from POST ${origin}${deviceRoute(serial)}`);
     expect(stdout).toContain('"state": "reprovisioning"');
     expect(stdout).toContain(`"serial": "${serial}"`);
   });
@@ -184,7 +171,7 @@ describe('ztp reprovision: a signed request', () => {
   it('takes --url with /api and trailing slashes as the same API', async () => {
     expect((await run(wipe('SER-6', '--url', `${origin}/api/`))).code).toBe(0);
     expect((await run(wipe('SER-6', '--url', `${origin}//`))).code).toBe(0);
-    expect(received.map((request) => request.url)).toEqual(['/api/devices/SER-6/reprovision', '/api/devices/SER-6/reprovision']);
+    expect(received.map((request) => request.url)).toEqual([deviceRoute('SER-6'), deviceRoute('SER-6')]);
   });
 });
 
@@ -204,7 +191,7 @@ describe('ztp reprovision: the answers', () => {
     expect(parsed).toEqual({
       status: 202,
       idempotencyKey: received[0]!.headers['idempotency-key'],
-      body: { requestId: 'req-1', serial: 'SER-7', action: 'wipe', state: 'reprovisioning', statusUrl: '/api/devices/SER-7' },
+      body: { requestId: 'req-1', serial: 'SER-7', action: 'wipe', state: 'reprovisioning', statusUrl: '/api/devices?serial=SER-7' },
     });
     const busy = await run(wipe('BUSY-1', '--url', origin, '--json', '--idempotency-key', 'k-1'));
     expect(busy.code).toBe(1);
@@ -225,7 +212,7 @@ describe('ztp reprovision: the answers', () => {
     expect(code).toBe(2);
     const key = /Idempotency-Key: (\S+)/.exec(stdout)?.[1];
     expect(key).toMatch(UUID);
-    expect(stderr).toMatch(new RegExp(`^ztp reprovision: no answer from ${url}/api/devices/SER-8/reprovision \\(ECONNREFUSED\\)`));
+    expect(stderr).toMatch(new RegExp(`^ztp reprovision: no answer from ${url}/api/devices/reprovision\\?serial=SER-8 \\(ECONNREFUSED\\)`));
     expect(stderr).toContain(`retry with --idempotency-key ${key}`);
   });
 
@@ -306,7 +293,7 @@ describe('ztp reprovision: finding the local stack', () => {
     mkdirSync(join(root, 'sub'));
     const { code } = await run(wipe('SER-10'), { cwd: join(root, 'sub') });
     expect(code).toBe(0);
-    expect(received[0]!.url).toBe('/api/devices/SER-10/reprovision');
+    expect(received[0]!.url).toBe(deviceRoute('SER-10'));
   });
 
   it('looks in ZTP_LOCAL_ROOT first', async () => {

@@ -244,7 +244,7 @@ describe('each action from each allowed state, to its end state', () => {
           action,
           state: 'reprovisioning',
           requestId: expect.any(String),
-          statusUrl: expect.stringContaining(`/api/devices/${serial}`),
+          statusUrl: `${host.httpBaseUrl}/api/devices?serial=${encodeURIComponent(serial)}`,
         },
       });
       const open = await device(serial);

@@ -6,15 +6,16 @@ import { createLogger } from '../../../../shared/log.js';
 /**
  * The local host routes HTTP requests the way the Functions host does in Azure: the handler
  * gets the URL it was called on (answers built from it, such as a status URL, point back at
- * it), route parameters decoded, an optional last parameter may be left out, and an encoded
- * slash is a slash before routes are matched.
+ * it), route parameters decoded, an optional last parameter may be left out, an encoded
+ * slash is a slash before routes are matched, and routes are tried in the order of their
+ * function names, each with its methods.
  */
 describe('dev host HTTP triggers', () => {
   let host: DevHost;
   let base: string;
 
-  const echo = (route: string): HttpFunctionOptions => ({
-    methods: ['GET'],
+  const echo = (route: string, methods: HttpFunctionOptions['methods'] = ['GET']): HttpFunctionOptions => ({
+    methods,
     route,
     authLevel: 'anonymous',
     handler: (request) => ({
@@ -37,7 +38,11 @@ describe('dev host HTTP triggers', () => {
       httpPort: 0,
     })
       .http('echo', echo('echo/{serial}'))
-      .http('lookup', echo('lookup/{serial?}'));
+      .http('lookupAction', echo('lookup/action', ['POST']))
+      .http('lookup', echo('lookup/{serial?}'))
+      // Registered in this order, tried in the order of their names: `alpha` first.
+      .http('zulu', echo('either/{serial}'))
+      .http('alpha', echo('either/fixed'));
     await host.start();
     base = host.httpBaseUrl!;
   });
@@ -66,5 +71,20 @@ describe('dev host HTTP triggers', () => {
     expect(await bare.json()).toMatchObject({ route: 'lookup/{serial?}', serial: null, query: 'SER/1 ?#%+' });
     const given = await fetch(`${base}/api/lookup/SER-2`);
     expect(await given.json()).toMatchObject({ serial: 'SER-2', query: null });
+  });
+
+  it('tries routes in the order of their function names, as the Functions host does, whatever order they were registered in', async () => {
+    const fixed = await fetch(`${base}/api/either/fixed`);
+    expect(await fixed.json()).toMatchObject({ route: 'either/fixed', serial: null });
+    const other = await fetch(`${base}/api/either/other`);
+    expect(await other.json()).toMatchObject({ route: 'either/{serial}', serial: 'other' });
+  });
+
+  it("counts a route's methods as part of its match: a path another method's route also matches reaches both", async () => {
+    // `lookup` comes first by name, but it takes GET only: a POST goes on to `lookupAction`.
+    const post = await fetch(`${base}/api/lookup/action`, { method: 'POST' });
+    expect(await post.json()).toMatchObject({ route: 'lookup/action' });
+    const get = await fetch(`${base}/api/lookup/action`);
+    expect(await get.json()).toMatchObject({ route: 'lookup/{serial?}', serial: 'action' });
   });
 });
