@@ -3,6 +3,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { ConfigError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
 import { loadConfig } from '../shared/config.js';
 import { createRuntime, useRuntime, type Runtime } from '../shared/runtime.js';
@@ -98,13 +99,18 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       REPROVISION_WEBHOOK_SECRET: webhookSecret,
       ZTP_SUPPLIERS: env.ZTP_SUPPLIERS ?? JSON.stringify(DEMO_SUPPLIERS),
     });
+    // The dev host watches blobs and the CLI reads the stack file with a connection string.
+    if (!('connectionString' in config.storage)) {
+      throw new ConfigError('AzureWebJobsStorage', 'the local stack needs a storage connection string, not an identity-based connection');
+    }
+    const storageConnectionString = config.storage.connectionString;
     const runtime = await createRuntime(config, log);
     useRuntime(runtime);
     stops.unshift(() => runtime.close());
 
     const host = new DevHost({
       serviceBusConnectionString: 'connectionString' in config.serviceBus ? config.serviceBus.connectionString : '',
-      storageConnectionString: config.storageConnectionString,
+      storageConnectionString,
       log,
       httpPort: Number(env.ZTP_API_PORT ?? 7071),
       timeScale,
@@ -121,7 +127,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
     const serviceBusConnectionString = 'connectionString' in config.serviceBus ? config.serviceBus.connectionString : '';
     const endpointsFile = await writeStackEndpoints(options.root, {
-      storageConnectionString: config.storageConnectionString,
+      storageConnectionString,
       serviceBusConnectionString,
       apiBaseUrl,
       graphBaseUrl: config.graph.baseUrl,
@@ -137,7 +143,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       simulator,
       infrastructure,
       apiBaseUrl,
-      storageConnectionString: config.storageConnectionString,
+      storageConnectionString,
       serviceBusConnectionString,
       graphBaseUrl: config.graph.baseUrl,
       timeScale,

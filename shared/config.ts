@@ -11,8 +11,25 @@ import { webhookKeys } from './http/webhook-signature.js';
  * ZTP_TIME_SCALE where the pipeline uses them (`shared/policies.ts`).
  */
 
+/**
+ * How the product reaches its storage account: `AzureWebJobsStorage` as a connection string, or
+ * the Functions identity-based form (`AzureWebJobsStorage__accountName`, or the blob, table and
+ * queue service URIs, with `__credential` and `__clientId`).
+ */
+export type StorageSettings =
+  | { readonly connectionString: string }
+  | {
+      readonly blobServiceUri: string;
+      readonly tableServiceUri: string;
+      readonly queueServiceUri: string;
+      /** `managedidentity`: the app's managed identity; absent: the default credential chain. */
+      readonly credential: 'managedidentity' | undefined;
+      /** A user-assigned identity's client id. */
+      readonly clientId: string | undefined;
+    };
+
 export interface AppConfig {
-  readonly storageConnectionString: string;
+  readonly storage: StorageSettings;
   readonly serviceBus: { readonly connectionString: string } | { readonly fullyQualifiedNamespace: string };
   /** Real-world durations; the runtime scales the budget window, sync interval and default Retry-After. */
   readonly graph: GraphSettings;
@@ -87,6 +104,52 @@ function url(env: Env, name: string, fallback: string): string {
   return raw.replace(/\/+$/, '');
 }
 
+const STORAGE = 'AzureWebJobsStorage';
+/** The services the product's own clients use: blobs (files, reports), tables (state), queues (the blob trigger's poison queue). */
+const STORAGE_SERVICES = ['blob', 'table', 'queue'] as const;
+
+function storageSettings(env: Env): StorageSettings {
+  const connectionString = text(env, STORAGE);
+  if (connectionString) return { connectionString };
+  const account = text(env, `${STORAGE}__accountName`);
+  if (account !== undefined && !/^[a-z0-9]{3,24}$/.test(account)) {
+    throw new ConfigError(
+      `${STORAGE}__accountName`,
+      `must be a storage account name (3-24 lower-case letters and digits), got "${account}"`,
+    );
+  }
+  if (account === undefined && !STORAGE_SERVICES.some((service) => text(env, `${STORAGE}__${service}ServiceUri`))) {
+    throw new ConfigError(
+      STORAGE,
+      `is required: a connection string, or ${STORAGE}__accountName (or the blob, table and queue service URIs) for an identity-based connection`,
+    );
+  }
+  const serviceUri = (service: (typeof STORAGE_SERVICES)[number]): string => {
+    const name = `${STORAGE}__${service}ServiceUri`;
+    // The account name alone names the public cloud's endpoints, as it does for the Functions host.
+    const fallback = account === undefined ? undefined : `https://${account}.${service}.core.windows.net`;
+    if (text(env, name) === undefined && fallback === undefined) {
+      throw new ConfigError(
+        name,
+        `is required with an identity-based connection (the product uses blobs, tables and queues), unless ${STORAGE}__accountName is set`,
+      );
+    }
+    return url(env, name, fallback ?? '');
+  };
+  const uris = { blob: serviceUri('blob'), table: serviceUri('table'), queue: serviceUri('queue') };
+  const credential = text(env, `${STORAGE}__credential`);
+  if (credential !== undefined && credential.toLowerCase() !== 'managedidentity') {
+    throw new ConfigError(`${STORAGE}__credential`, `must be "managedidentity" or unset, got "${credential}"`);
+  }
+  return {
+    blobServiceUri: uris.blob,
+    tableServiceUri: uris.table,
+    queueServiceUri: uris.queue,
+    credential: credential === undefined ? undefined : 'managedidentity',
+    clientId: text(env, `${STORAGE}__clientId`),
+  };
+}
+
 function importIdPrefix(env: Env): string {
   const value = text(env, 'ZTP_IMPORT_ID_PREFIX') ?? 'ztp-';
   if (!/^[A-Za-z0-9-]{1,32}$/.test(value)) throw new ConfigError('ZTP_IMPORT_ID_PREFIX', 'must be 1-32 letters, digits or hyphens');
@@ -94,7 +157,7 @@ function importIdPrefix(env: Env): string {
 }
 
 export function loadConfig(env: Env = process.env): AppConfig {
-  const storageConnectionString = required(env, 'AzureWebJobsStorage', 'the storage account connection string');
+  const storage = storageSettings(env);
   const sbConnection = text(env, 'ServiceBusConnection');
   const sbNamespace = text(env, 'ServiceBusConnection__fullyQualifiedNamespace');
   if (!sbConnection && !sbNamespace) {
@@ -130,7 +193,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 
   const timeScale = positiveNumber(env, 'ZTP_TIME_SCALE', 1, { max: 1_000_000 });
   return {
-    storageConnectionString,
+    storage,
     serviceBus: sbConnection ? { connectionString: sbConnection } : { fullyQualifiedNamespace: sbNamespace! },
     graph: {
       // The window, priority shares and page cap have no setting.

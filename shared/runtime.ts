@@ -10,6 +10,7 @@ import { DeviceRepository } from './adapters/tables/device-repository.js';
 import { IdempotencyRepository } from './adapters/tables/idempotency-store.js';
 import { IntakeFailureRepository } from './adapters/tables/intake-failure-store.js';
 import { PoisonRepository } from './adapters/tables/poison-store.js';
+import { StorageAccess } from './adapters/storage-access.js';
 import { TableStore } from './adapters/tables/table-store.js';
 import { TickLeaseRepository } from './adapters/tables/tick-leases.js';
 import { appConfig, type AppConfig } from './config.js';
@@ -58,18 +59,18 @@ export interface Runtime {
 
 export async function createRuntime(config: AppConfig, log: Logger = createLogger({ level: config.logLevel })): Promise<Runtime> {
   const now = systemClock;
-  const storage = config.storageConnectionString;
-  const blobs = BlobStore.fromConnectionString(storage);
-  const devices = DeviceRepository.fromConnectionString(storage);
-  const batches = BatchRepository.fromConnectionString(storage);
-  const batchIndex = BatchDeviceRepository.fromConnectionString(storage);
-  const leases = TickLeaseRepository.fromConnectionString(storage);
-  const cursors = DeadLetterCursorRepository.fromConnectionString(storage, now);
-  const poison = PoisonRepository.fromConnectionString(storage);
-  const idempotency = IdempotencyRepository.fromConnectionString(storage);
+  const storage = StorageAccess.from(config.storage);
+  const blobs = BlobStore.connect(storage);
+  const devices = DeviceRepository.connect(storage);
+  const batches = BatchRepository.connect(storage);
+  const batchIndex = BatchDeviceRepository.connect(storage);
+  const leases = TickLeaseRepository.connect(storage);
+  const cursors = DeadLetterCursorRepository.connect(storage, now);
+  const poison = PoisonRepository.connect(storage);
+  const idempotency = IdempotencyRepository.connect(storage);
   const intakeFailures = {
-    feed: IntakeFailureQueueFeed.fromConnectionString(storage),
-    store: IntakeFailureRepository.fromConnectionString(storage),
+    feed: IntakeFailureQueueFeed.connect(storage),
+    store: IntakeFailureRepository.connect(storage),
   };
   await Promise.all([
     devices.ensure(),
@@ -86,7 +87,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
 
   const graphSettings = graphPolicy(config);
   const budget = createTableBudget({
-    store: TableStore.fromConnectionString(storage, 'graphbudget'),
+    store: TableStore.connect(storage, 'graphbudget'),
     limits: budgetLimitsFrom(graphSettings),
     now,
   });

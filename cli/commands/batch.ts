@@ -55,10 +55,8 @@ export async function runBatch(argv: string[], io: ZtpIo): Promise<number> {
     const interval = intervalMs(values.interval);
 
     const storage = await resolveStorage(io);
-    const batches = connect(storage, (connectionString) => BatchRepository.fromConnectionString(connectionString, io.tables?.batches));
-    const batchIndex = connect(storage, (connectionString) =>
-      BatchDeviceRepository.fromConnectionString(connectionString, io.tables?.batchDevices),
-    );
+    const batches = connect(storage, (connectionString) => BatchRepository.connect(connectionString, io.tables?.batches));
+    const batchIndex = connect(storage, (connectionString) => BatchDeviceRepository.connect(connectionString, io.tables?.batchDevices));
     const load = () => batchSummary({ batches, batchIndex }, batchId);
     const summary = await load();
     if (summary === undefined) {

@@ -21,7 +21,7 @@ export async function runStatus(argv: string[], io: ZtpIo): Promise<number> {
     const serialNumber = onePositional(positionals, 'serial number');
 
     const storage = await resolveStorage(io);
-    const devices = connect(storage, (connectionString) => DeviceRepository.fromConnectionString(connectionString, io.tables?.devices));
+    const devices = connect(storage, (connectionString) => DeviceRepository.connect(connectionString, io.tables?.devices));
     const status = await deviceStatus({ devices }, serialNumber);
     if (status === undefined) {
       io.stderr(`ztp status: no device with serial number "${printable(serialNumber)}" is known in ${storage.description}\n`);

@@ -45,7 +45,7 @@ export async function runUpload(argv: string[], io: ZtpIo): Promise<number> {
 
     const storage = await resolveStorage(io);
     const blobName = `${supplierId}/${fileName}`;
-    await connect(storage, (connectionString) => BlobStore.fromConnectionString(connectionString)).writeBytes(
+    await connect(storage, (connectionString) => BlobStore.connect(connectionString)).writeBytes(
       INTAKE_CONTAINER,
       blobName,
       bytes,

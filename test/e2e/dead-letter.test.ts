@@ -35,7 +35,7 @@ describe('transient faults that never end', () => {
     );
     host = new DevHost({
       serviceBusConnectionString: stack.broker.connectionString,
-      storageConnectionString: stack.config.storageConnectionString,
+      storageConnectionString: stack.storageConnectionString,
       log: stack.runtime.log,
     }).serviceBusQueue('importDevices', importDevicesOptions);
     await host.start();

@@ -60,7 +60,7 @@ describe('import record clean-up under a small write budget', () => {
       'Device Serial Number,Windows Product ID,Hardware Hash,Group Tag',
       ...devices.map((d) => `${d.serialNumber},,${d.hardwareHash},MPS-STD`),
     ];
-    const blobs = BlobServiceClient.fromConnectionString(stack.config.storageConnectionString);
+    const blobs = BlobServiceClient.fromConnectionString(stack.storageConnectionString);
     await blobs
       .getContainerClient('hash-uploads')
       .getBlockBlobClient('contoso/cleanup.csv')

@@ -36,12 +36,12 @@ describe('supplier intake end to end: Azurite -> intake -> tables, Service Bus, 
     stack = await startTestStack({ ZTP_IMPORT_CHUNK_SIZE: '5', ZTP_MAX_ROWS: '100' });
     host = new DevHost({
       serviceBusConnectionString: stack.broker.connectionString,
-      storageConnectionString: stack.config.storageConnectionString,
+      storageConnectionString: stack.storageConnectionString,
       log: stack.runtime.log,
       blobPollMs: 100,
     }).storageBlob('intakeHashFile', intakeHashFileOptions);
     await host.start();
-    blobs = BlobServiceClient.fromConnectionString(stack.config.storageConnectionString);
+    blobs = BlobServiceClient.fromConnectionString(stack.storageConnectionString);
   });
 
   afterAll(async () => {

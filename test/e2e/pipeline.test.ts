@@ -111,7 +111,7 @@ describe('provisioning pipeline end to end', () => {
     Object.assign(stack.runtime, { pipelineDeps: () => crashing });
 
     host = await startPipelineHost(stack);
-    blobs = BlobServiceClient.fromConnectionString(stack.config.storageConnectionString);
+    blobs = BlobServiceClient.fromConnectionString(stack.storageConnectionString);
   });
 
   afterAll(async () => {

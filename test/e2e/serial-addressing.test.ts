@@ -51,7 +51,7 @@ async function ztp(argv: string[]): Promise<{ code: number; stdout: string; stde
   const code = await main(argv, {
     stdout: (text) => (stdout += text),
     stderr: (text) => (stderr += text),
-    env: { AzureWebJobsStorage: stack.config.storageConnectionString, REPROVISION_WEBHOOK_SECRET: SECRET },
+    env: { AzureWebJobsStorage: stack.storageConnectionString, REPROVISION_WEBHOOK_SECRET: SECRET },
     cwd: process.cwd(),
   });
   return { code, stdout, stderr };
@@ -61,7 +61,7 @@ beforeAll(async () => {
   stack = await startTestStack({ REPROVISION_WEBHOOK_SECRET: SECRET });
   host = new DevHost({
     serviceBusConnectionString: stack.broker.connectionString,
-    storageConnectionString: stack.config.storageConnectionString,
+    storageConnectionString: stack.storageConnectionString,
     log: stack.runtime.log,
     blobPollMs: 100,
   }).storageBlob('intakeHashFile', intakeHashFileOptions);
@@ -69,7 +69,7 @@ beforeAll(async () => {
   for (const fn of FUNCTIONS) if (fn.trigger === 'http') host.http(fn.name, fn.options);
   await host.start();
 
-  const blobs = BlobServiceClient.fromConnectionString(stack.config.storageConnectionString);
+  const blobs = BlobServiceClient.fromConnectionString(stack.storageConnectionString);
   await blobs.getContainerClient(INTAKE_CONTAINER).getBlockBlobClient('contoso/odd-serials.csv').uploadData(hashFileFor(SERIALS));
   const report = blobs.getContainerClient(RESULTS_CONTAINER).getBlobClient('contoso/odd-serials.csv.result.csv');
   for (const until = Date.now() + 30_000; !(await report.exists()); await new Promise((resolve) => setTimeout(resolve, 100))) {

@@ -170,7 +170,7 @@ export async function startScenarioStack(env: Record<string, string> = {}): Prom
   // them. Scenarios tell their messages apart by correlation id instead.
   const stack = await startTestStack(env, { queues: queueOptions({ duplicateDetectionWindowMs: 0 }) });
   const bus = new ServiceBusClient(stack.broker.connectionString);
-  const storage = stack.config.storageConnectionString;
+  const storage = stack.storageConnectionString;
   return {
     stack,
     scenario: (options) => createScenario(stack, bus, storage, options ?? {}),
@@ -213,10 +213,10 @@ async function createScenario(stack: TestStack, bus: ServiceBusClient, storage: 
   });
 
   const suffix = randomUUID().replace(/-/g, '').slice(0, 16);
-  const devices = DeviceRepository.fromConnectionString(storage, `scendevices${suffix}`);
-  const batches = BatchRepository.fromConnectionString(storage, `scenbatches${suffix}`);
-  const batchIndex = BatchDeviceRepository.fromConnectionString(storage, `scenbatchdevices${suffix}`);
-  const leases = TickLeaseRepository.fromConnectionString(storage, `scenticks${suffix}`);
+  const devices = DeviceRepository.connect(storage, `scendevices${suffix}`);
+  const batches = BatchRepository.connect(storage, `scenbatches${suffix}`);
+  const batchIndex = BatchDeviceRepository.connect(storage, `scenbatchdevices${suffix}`);
+  const leases = TickLeaseRepository.connect(storage, `scenticks${suffix}`);
   await Promise.all([devices.ensure(), batches.ensure(), batchIndex.ensure(), leases.ensure()]);
 
   const runtime = stack.runtime;

@@ -26,6 +26,8 @@ export interface TestStack {
   readonly broker: ServiceBusBroker;
   readonly runtime: Runtime;
   readonly config: AppConfig;
+  /** The stack's Azurite, as a connection string (the runtime's own settings may be identity-based in Azure; here they never are). */
+  readonly storageConnectionString: string;
   /** Every JSON log line written so far. */
   readonly logLines: Record<string, unknown>[];
   stop(): Promise<void>;
@@ -50,7 +52,15 @@ export async function startTestStack(
 ): Promise<TestStack> {
   const { log, lines } = captureLogger();
   const stack = await startLocalStack({ ZTP_SUPPLIERS: JSON.stringify(TEST_SUPPLIERS), ...env }, { log, ...options });
-  return { azurite: stack.azurite, broker: stack.broker, runtime: stack.runtime, config: stack.config, logLines: lines, stop: stack.stop };
+  return {
+    azurite: stack.azurite,
+    broker: stack.broker,
+    runtime: stack.runtime,
+    config: stack.config,
+    storageConnectionString: stack.storageConnectionString,
+    logLines: lines,
+    stop: stack.stop,
+  };
 }
 
 /**
@@ -60,7 +70,7 @@ export async function startTestStack(
 export async function startPipelineHost(stack: TestStack): Promise<DevHost> {
   const host = new DevHost({
     serviceBusConnectionString: stack.broker.connectionString,
-    storageConnectionString: stack.config.storageConnectionString,
+    storageConnectionString: stack.storageConnectionString,
     log: stack.runtime.log,
     blobPollMs: 100,
   })

@@ -62,8 +62,58 @@ describe('required settings', () => {
 
   it('values are trimmed', () => {
     const config = load({ AzureWebJobsStorage: '  UseDevelopmentStorage=true \n', LOG_LEVEL: ' debug ' });
-    expect(config.storageConnectionString).toBe('UseDevelopmentStorage=true');
+    expect(config.storage).toEqual({ connectionString: 'UseDevelopmentStorage=true' });
     expect(config.logLevel).toBe('debug');
+  });
+});
+
+describe('identity-based storage (the Functions host settings)', () => {
+  const identity = { AzureWebJobsStorage: undefined };
+
+  it('the account name alone names the public cloud endpoints', () => {
+    const config = load({ ...identity, AzureWebJobsStorage__accountName: 'stztp01' });
+    expect(config.storage).toEqual({
+      blobServiceUri: 'https://stztp01.blob.core.windows.net',
+      tableServiceUri: 'https://stztp01.table.core.windows.net',
+      queueServiceUri: 'https://stztp01.queue.core.windows.net',
+      credential: undefined,
+      clientId: undefined,
+    });
+  });
+
+  it('the three service URIs (a national cloud, a private endpoint), with a user-assigned managed identity', () => {
+    const config = load({
+      ...identity,
+      AzureWebJobsStorage__blobServiceUri: 'https://stztp01.blob.core.usgovcloudapi.net/',
+      AzureWebJobsStorage__tableServiceUri: 'https://stztp01.table.core.usgovcloudapi.net',
+      AzureWebJobsStorage__queueServiceUri: 'https://stztp01.queue.core.usgovcloudapi.net',
+      AzureWebJobsStorage__credential: 'managedidentity',
+      AzureWebJobsStorage__clientId: '8c3a1e1c-0000-4000-8000-000000000001',
+    });
+    expect(config.storage).toEqual({
+      blobServiceUri: 'https://stztp01.blob.core.usgovcloudapi.net',
+      tableServiceUri: 'https://stztp01.table.core.usgovcloudapi.net',
+      queueServiceUri: 'https://stztp01.queue.core.usgovcloudapi.net',
+      credential: 'managedidentity',
+      clientId: '8c3a1e1c-0000-4000-8000-000000000001',
+    });
+  });
+
+  it('a connection string wins over the identity-based settings', () => {
+    expect(load({ AzureWebJobsStorage__accountName: 'stztp01' }).storage).toEqual({ connectionString: 'UseDevelopmentStorage=true' });
+  });
+
+  it('refuses a partial set of service URIs, a bad account name and an unknown credential, naming the setting', () => {
+    expect(refusal({ ...identity, AzureWebJobsStorage__blobServiceUri: 'https://st.blob.core.windows.net' }).setting).toBe(
+      'AzureWebJobsStorage__tableServiceUri',
+    );
+    expect(refusal({ ...identity, AzureWebJobsStorage__accountName: 'Not_An_Account' }).setting).toBe('AzureWebJobsStorage__accountName');
+    expect(
+      refusal({ ...identity, AzureWebJobsStorage__accountName: 'stztp01', AzureWebJobsStorage__credential: 'clientsecret' }).setting,
+    ).toBe('AzureWebJobsStorage__credential');
+    expect(
+      refusal({ ...identity, AzureWebJobsStorage__accountName: 'stztp01', AzureWebJobsStorage__queueServiceUri: 'ftp://x' }).setting,
+    ).toBe('AzureWebJobsStorage__queueServiceUri');
   });
 });
 
@@ -71,7 +121,7 @@ describe('defaults', () => {
   it('fill every optional setting with the documented value', () => {
     const config = load();
     expect(config).toMatchObject({
-      storageConnectionString: 'UseDevelopmentStorage=true',
+      storage: { connectionString: 'UseDevelopmentStorage=true' },
       webhookKeys: [Buffer.from('0123456789abcdef')],
       suppliers: [CONTOSO],
       timeScale: 1,

@@ -1,4 +1,5 @@
-import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob';
+import { RestError, type BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { StorageAccess } from '../storage-access.js';
 import type { Readable } from 'node:stream';
 import type { BlobFiles, BlobInfo } from '../../services/ports.js';
 
@@ -9,8 +10,9 @@ export class BlobStore implements BlobFiles {
 
   constructor(private readonly service: BlobServiceClient) {}
 
-  static fromConnectionString(connectionString: string): BlobStore {
-    return new BlobStore(BlobServiceClient.fromConnectionString(connectionString));
+  /** The product's storage account; a string is a connection string (local tools and tests). */
+  static connect(storage: StorageAccess | string): BlobStore {
+    return new BlobStore(StorageAccess.of(storage).blobService());
   }
 
   container(name: string): ContainerClient {

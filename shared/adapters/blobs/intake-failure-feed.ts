@@ -1,5 +1,6 @@
-import { BlobServiceClient, RestError as BlobRestError, type ContainerClient } from '@azure/storage-blob';
-import { QueueClient, RestError as QueueRestError } from '@azure/storage-queue';
+import { RestError as BlobRestError, type BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { RestError as QueueRestError, type QueueClient } from '@azure/storage-queue';
+import { StorageAccess } from '../storage-access.js';
 import {
   BLOB_TRIGGER_POISON_QUEUE,
   INTAKE_EVENTS_DEAD_LETTER_CONTAINER,
@@ -45,11 +46,9 @@ export class IntakeFailureQueueFeed implements IntakeFailureFeed {
     this.deadLetters = blobs.getContainerClient(INTAKE_EVENTS_DEAD_LETTER_CONTAINER);
   }
 
-  static fromConnectionString(connectionString: string): IntakeFailureQueueFeed {
-    return new IntakeFailureQueueFeed(
-      new QueueClient(connectionString, BLOB_TRIGGER_POISON_QUEUE),
-      BlobServiceClient.fromConnectionString(connectionString),
-    );
+  static connect(storage: StorageAccess | string): IntakeFailureQueueFeed {
+    const access = StorageAccess.of(storage);
+    return new IntakeFailureQueueFeed(access.queue(BLOB_TRIGGER_POISON_QUEUE), access.blobService());
   }
 
   async take(max: number): Promise<IntakeFailure[]> {

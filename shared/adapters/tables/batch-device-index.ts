@@ -1,3 +1,4 @@
+import type { StorageAccess } from '../storage-access.js';
 import { serialKey } from '../../domain/device.js';
 import { isDeviceState, type WaitStep } from '../../domain/lifecycle.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
@@ -62,8 +63,8 @@ function fromRow(row: Row): BatchDeviceEntry {
 export class BatchDeviceRepository implements BatchDeviceIndex {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static fromConnectionString(connectionString: string, tableName = 'batchdevices'): BatchDeviceRepository {
-    return new BatchDeviceRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
+  static connect(storage: StorageAccess | string, tableName = 'batchdevices'): BatchDeviceRepository {
+    return new BatchDeviceRepository(TableStore.connect<Row>(storage, tableName));
   }
 
   ensure(): Promise<void> {

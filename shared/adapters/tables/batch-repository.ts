@@ -1,3 +1,4 @@
+import type { StorageAccess } from '../storage-access.js';
 import { odataString, TableStore, type EntityProps } from './table-store.js';
 import type { BatchRecord } from '../../domain/batch.js';
 import type { BatchStore, Versioned } from '../../services/ports.js';
@@ -55,8 +56,8 @@ function fromRow(batchId: string, row: Row): BatchRecord {
 export class BatchRepository implements BatchStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static fromConnectionString(connectionString: string, tableName = 'batches'): BatchRepository {
-    return new BatchRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
+  static connect(storage: StorageAccess | string, tableName = 'batches'): BatchRepository {
+    return new BatchRepository(TableStore.connect<Row>(storage, tableName));
   }
 
   ensure(): Promise<void> {

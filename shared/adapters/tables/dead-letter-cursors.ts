@@ -1,3 +1,4 @@
+import type { StorageAccess } from '../storage-access.js';
 import type { Clock } from '../../domain/clock.js';
 import type { DeadLetterCursor, DeadLetterCursorStore } from '../../services/ports.js';
 import { TableStore, type EntityProps } from './table-store.js';
@@ -14,8 +15,8 @@ export class DeadLetterCursorRepository implements DeadLetterCursorStore {
     private readonly now: Clock,
   ) {}
 
-  static fromConnectionString(connectionString: string, now: Clock, tableName = 'sweeper'): DeadLetterCursorRepository {
-    return new DeadLetterCursorRepository(TableStore.fromConnectionString<Row>(connectionString, tableName), now);
+  static connect(storage: StorageAccess | string, now: Clock, tableName = 'sweeper'): DeadLetterCursorRepository {
+    return new DeadLetterCursorRepository(TableStore.connect<Row>(storage, tableName), now);
   }
 
   ensure(): Promise<void> {

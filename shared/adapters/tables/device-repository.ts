@@ -1,3 +1,4 @@
+import type { StorageAccess } from '../storage-access.js';
 import type { DeviceEvent, DeviceRecord } from '../../domain/device.js';
 import { serialKey } from '../../domain/device.js';
 import { isDeviceState, type DeviceState } from '../../domain/lifecycle.js';
@@ -124,8 +125,8 @@ function fromEventRow(row: Row): DeviceEvent {
 export class DeviceRepository implements DeviceStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static fromConnectionString(connectionString: string, tableName = 'devices'): DeviceRepository {
-    return new DeviceRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
+  static connect(storage: StorageAccess | string, tableName = 'devices'): DeviceRepository {
+    return new DeviceRepository(TableStore.connect<Row>(storage, tableName));
   }
 
   ensure(): Promise<void> {

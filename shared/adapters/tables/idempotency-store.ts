@@ -1,3 +1,4 @@
+import type { StorageAccess } from '../storage-access.js';
 import { createHash } from 'node:crypto';
 import type { IdempotencyRecord } from '../../domain/idempotency.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
@@ -53,8 +54,8 @@ const SIGNATURE_ROW = 'signature';
 export class IdempotencyRepository implements IdempotencyStore, SignatureLedger {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static fromConnectionString(connectionString: string, tableName = 'idempotency'): IdempotencyRepository {
-    return new IdempotencyRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
+  static connect(storage: StorageAccess | string, tableName = 'idempotency'): IdempotencyRepository {
+    return new IdempotencyRepository(TableStore.connect<Row>(storage, tableName));
   }
 
   ensure(): Promise<void> {

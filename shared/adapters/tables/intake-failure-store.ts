@@ -1,3 +1,4 @@
+import type { StorageAccess } from '../storage-access.js';
 import { createHash } from 'node:crypto';
 import { EntityExistsError } from '../../errors.js';
 import type { IntakeFailure, IntakeFailureStore } from '../../services/ports.js';
@@ -30,8 +31,8 @@ const rowKey = (failure: Pick<IntakeFailure, 'source' | 'blobName' | 'etag'>): s
 export class IntakeFailureRepository implements IntakeFailureStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static fromConnectionString(connectionString: string, tableName = 'sweeper'): IntakeFailureRepository {
-    return new IntakeFailureRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
+  static connect(storage: StorageAccess | string, tableName = 'sweeper'): IntakeFailureRepository {
+    return new IntakeFailureRepository(TableStore.connect<Row>(storage, tableName));
   }
 
   ensure(): Promise<void> {

@@ -1,3 +1,4 @@
+import type { StorageAccess } from '../storage-access.js';
 import { isQueueName } from '../../messages/index.js';
 import type { PoisonRecord, PoisonStore } from '../../services/ports.js';
 import { EntityExistsError } from '../../errors.js';
@@ -24,8 +25,8 @@ type Row = EntityProps & {
 export class PoisonRepository implements PoisonStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static fromConnectionString(connectionString: string, tableName = 'sweeper'): PoisonRepository {
-    return new PoisonRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
+  static connect(storage: StorageAccess | string, tableName = 'sweeper'): PoisonRepository {
+    return new PoisonRepository(TableStore.connect<Row>(storage, tableName));
   }
 
   ensure(): Promise<void> {

@@ -1,4 +1,5 @@
-import { RestError, TableClient, type TableEntity, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { RestError, type TableClient, type TableEntity, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { StorageAccess } from '../storage-access.js';
 import { ConcurrencyConflictError, EntityExistsError, StorageRefusedError } from '../../errors.js';
 
 /**
@@ -40,10 +41,6 @@ export function odataString(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
-function isHttpEndpoint(connectionString: string): boolean {
-  return /(TableEndpoint|BlobEndpoint)=http:/i.test(connectionString) || /UseDevelopmentStorage=true/i.test(connectionString);
-}
-
 function statusOf(error: unknown): number | undefined {
   return error instanceof RestError ? error.statusCode : undefined;
 }
@@ -69,11 +66,9 @@ export class TableStore<T extends EntityProps> {
 
   constructor(readonly client: TableClient) {}
 
-  static fromConnectionString<T extends EntityProps>(connectionString: string, tableName: string): TableStore<T> {
-    const client = TableClient.fromConnectionString(connectionString, tableName, {
-      allowInsecureConnection: isHttpEndpoint(connectionString),
-    });
-    return new TableStore<T>(client);
+  /** A table of the product's storage account; a string is a connection string (local tools and tests). */
+  static connect<T extends EntityProps>(storage: StorageAccess | string, tableName: string): TableStore<T> {
+    return new TableStore<T>(StorageAccess.of(storage).table(tableName));
   }
 
   get tableName(): string {

@@ -1,3 +1,4 @@
+import type { StorageAccess } from '../storage-access.js';
 import type { TickLease, TickLeaseStore, TickRunLock } from '../../services/ports.js';
 import { TableStore, type EntityProps } from './table-store.js';
 
@@ -11,8 +12,8 @@ type Row = EntityProps & { scheduledFor?: string; owner?: string; until?: string
 export class TickLeaseRepository implements TickLeaseStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static fromConnectionString(connectionString: string, tableName = 'ticks'): TickLeaseRepository {
-    return new TickLeaseRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
+  static connect(storage: StorageAccess | string, tableName = 'ticks'): TickLeaseRepository {
+    return new TickLeaseRepository(TableStore.connect<Row>(storage, tableName));
   }
 
   ensure(): Promise<void> {

@@ -43,7 +43,7 @@ describe('bin/ztp.js', () => {
     expect(uploaded.stderr).toBe('');
     expect(uploaded.code).toBe(0);
     expect(uploaded.stdout).toContain(`hash-uploads/${supplier}/hashes.csv`);
-    expect(await BlobStore.fromConnectionString(connectionString).info('hash-uploads', `${supplier}/hashes.csv`)).toMatchObject({
+    expect(await BlobStore.connect(connectionString).info('hash-uploads', `${supplier}/hashes.csv`)).toMatchObject({
       size: 55,
     });
 

@@ -102,10 +102,10 @@ function batchRecord(batchId: string, overrides: Partial<BatchRecord> = {}): Bat
 
 beforeAll(async () => {
   connectionString = inject('storageConnectionString');
-  devices = DeviceRepository.fromConnectionString(connectionString, tables.devices);
-  batches = BatchRepository.fromConnectionString(connectionString, tables.batches);
-  batchIndex = BatchDeviceRepository.fromConnectionString(connectionString, tables.batchDevices);
-  blobs = BlobStore.fromConnectionString(connectionString);
+  devices = DeviceRepository.connect(connectionString, tables.devices);
+  batches = BatchRepository.connect(connectionString, tables.batches);
+  batchIndex = BatchDeviceRepository.connect(connectionString, tables.batchDevices);
+  blobs = BlobStore.connect(connectionString);
   await Promise.all([devices.ensure(), batches.ensure(), batchIndex.ensure()]);
 });
 

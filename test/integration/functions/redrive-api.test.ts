@@ -49,7 +49,7 @@ beforeAll(async () => {
   });
   host = new DevHost({
     serviceBusConnectionString: stack.broker.connectionString,
-    storageConnectionString: stack.config.storageConnectionString,
+    storageConnectionString: stack.storageConnectionString,
     log: stack.runtime.log,
     blobPollMs: 100,
     timeScale: TIME_SCALE,
@@ -61,7 +61,7 @@ beforeAll(async () => {
     else host.timer(fn.name, fn.options);
   }
   await host.start();
-  blobs = BlobServiceClient.fromConnectionString(stack.config.storageConnectionString);
+  blobs = BlobServiceClient.fromConnectionString(stack.storageConnectionString);
 });
 
 afterAll(async () => {

@@ -64,7 +64,7 @@ beforeAll(async () => {
   });
   host = new DevHost({
     serviceBusConnectionString: stack.broker.connectionString,
-    storageConnectionString: stack.config.storageConnectionString,
+    storageConnectionString: stack.storageConnectionString,
     log: stack.runtime.log,
   })
     .http('reprovisionDevice', reprovisionDeviceOptions)
@@ -72,7 +72,7 @@ beforeAll(async () => {
     .serviceBusQueue('reprovision', reprovisionOptions)
     .serviceBusQueue('followUp', followUpOptions);
   await host.start();
-  idempotency = IdempotencyRepository.fromConnectionString(stack.config.storageConnectionString);
+  idempotency = IdempotencyRepository.connect(stack.storageConnectionString);
 });
 
 afterAll(async () => {

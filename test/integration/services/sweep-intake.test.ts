@@ -122,7 +122,7 @@ describe('a file its trigger gave up on', () => {
   it('on the blob trigger poison queue is reported once, taken off the queue and its intake run again', async () => {
     const blobName = 'contoso/poisoned.csv';
     await uploadFile(blobName, 103);
-    const queue = new QueueClient(stack.config.storageConnectionString, BLOB_TRIGGER_POISON_QUEUE);
+    const queue = new QueueClient(stack.storageConnectionString, BLOB_TRIGGER_POISON_QUEUE);
     await queue.createIfNotExists();
     const message = {
       FunctionId: 'Host.Functions.intakeHashFile',

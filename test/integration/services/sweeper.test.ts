@@ -197,11 +197,7 @@ describe('sweeper', () => {
   });
 
   it('reports a dead letter once even when two sweeps read the cursor at the same moment', async () => {
-    const cursors = DeadLetterCursorRepository.fromConnectionString(
-      stack.config.storageConnectionString,
-      () => new Date(),
-      'sweeperoverlap',
-    );
+    const cursors = DeadLetterCursorRepository.connect(stack.storageConnectionString, () => new Date(), 'sweeperoverlap');
     await cursors.ensure();
     // Both sweeps read the cursor before either moves it: the worst interleaving, every time.
     let release: () => void = () => undefined;
@@ -306,8 +302,8 @@ describe('sweeper', () => {
 
   it('counts every stalled device, and revives no poll for those stalled on their import or a request: they wait for a re-drive', async () => {
     const suffix = String(Date.now());
-    const devices = DeviceRepository.fromConnectionString(stack.config.storageConnectionString, `sweepstalled${suffix}`);
-    const leases = TickLeaseRepository.fromConnectionString(stack.config.storageConnectionString, `sweepstalledticks${suffix}`);
+    const devices = DeviceRepository.connect(stack.storageConnectionString, `sweepstalled${suffix}`);
+    const leases = TickLeaseRepository.connect(stack.storageConnectionString, `sweepstalledticks${suffix}`);
     await Promise.all([devices.ensure(), leases.ensure()]);
     const past = new Date(Date.now() - MINUTE).toISOString();
     const stalled = async (serialNumber: string, changes: Partial<DeviceRecord>, via: DeviceState[]): Promise<void> => {

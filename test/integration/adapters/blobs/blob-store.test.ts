@@ -9,7 +9,7 @@ async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 }
 
 describe('BlobStore against Azurite', () => {
-  const store = BlobStore.fromConnectionString(inject('storageConnectionString'));
+  const store = BlobStore.connect(inject('storageConnectionString'));
   const container = `c${randomUUID().replace(/-/g, '')}`;
 
   it('writes bytes and streams them back unchanged', async () => {

@@ -25,7 +25,7 @@ function uniqueTable(): string {
 }
 
 function budgetTable(table: string): TableStore<BudgetRow> {
-  return TableStore.fromConnectionString<BudgetRow>(inject('storageConnectionString'), table);
+  return TableStore.connect<BudgetRow>(inject('storageConnectionString'), table);
 }
 
 /** A clock the test moves by hand, shared by every "instance". */

@@ -25,7 +25,7 @@ describe('BatchDeviceRepository against Azurite', () => {
   let index: BatchDeviceRepository;
 
   beforeAll(async () => {
-    index = BatchDeviceRepository.fromConnectionString(inject('storageConnectionString'), `bdev${randomUUID().replace(/-/g, '')}`);
+    index = BatchDeviceRepository.connect(inject('storageConnectionString'), `bdev${randomUUID().replace(/-/g, '')}`);
     await index.ensure();
   });
 

@@ -12,7 +12,7 @@ describe('DeviceRepository against Azurite', () => {
   let repo: DeviceRepository;
 
   beforeAll(async () => {
-    repo = DeviceRepository.fromConnectionString(inject('storageConnectionString'), `dev${randomUUID().replace(/-/g, '')}`);
+    repo = DeviceRepository.connect(inject('storageConnectionString'), `dev${randomUUID().replace(/-/g, '')}`);
     await repo.ensure();
   });
 
@@ -135,7 +135,7 @@ describe('DeviceRepository against Azurite', () => {
   });
 
   it('reads a record and its history in one partition query, leaving out events the record does not count yet', async () => {
-    const store = TableStore.fromConnectionString<EntityProps>(inject('storageConnectionString'), `dev${randomUUID().replace(/-/g, '')}`);
+    const store = TableStore.connect<EntityProps>(inject('storageConnectionString'), `dev${randomUUID().replace(/-/g, '')}`);
     await store.ensureTable();
     const together = new DeviceRepository(store);
     const { record, event } = first('SER-TOGETHER');

@@ -9,7 +9,7 @@ describe('TableStore against Azurite', () => {
   let store: TableStore<Row>;
 
   beforeAll(async () => {
-    store = TableStore.fromConnectionString<Row>(inject('storageConnectionString'), `t${randomUUID().replace(/-/g, '')}`);
+    store = TableStore.connect<Row>(inject('storageConnectionString'), `t${randomUUID().replace(/-/g, '')}`);
     await store.ensureTable();
     await store.ensureTable();
   });

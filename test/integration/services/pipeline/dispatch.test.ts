@@ -138,7 +138,7 @@ beforeAll(async () => {
     { queues: pipelineQueueOptions({ lockDurationMs: LOCK_MS }) },
   );
   bus = new ServiceBusClient(stack.broker.connectionString);
-  poisonTable = TableClient.fromConnectionString(stack.config.storageConnectionString, 'sweeper', { allowInsecureConnection: true });
+  poisonTable = TableClient.fromConnectionString(stack.storageConnectionString, 'sweeper', { allowInsecureConnection: true });
 
   const device = sampleDevice(new Random(11));
   const { record, event } = newDevice(
@@ -160,7 +160,7 @@ beforeAll(async () => {
 
   host = new DevHost({
     serviceBusConnectionString: stack.broker.connectionString,
-    storageConnectionString: stack.config.storageConnectionString,
+    storageConnectionString: stack.storageConnectionString,
     log: stack.runtime.log,
   })
     .serviceBusQueue('importDevices', observed(importDevicesOptions))

@@ -41,10 +41,7 @@ async function desk(options: Parameters<ScenarioStack['scenario']>[0] = {}): Pro
     ...options,
     simulator: { ...options.simulator, latencies: { remoteActionSeconds: 300, reEnrolmentSeconds: 1800, ...options.simulator?.latencies } },
   });
-  const idempotency = IdempotencyRepository.fromConnectionString(
-    scenarios.stack.config.storageConnectionString,
-    `scenidem${randomUUID().slice(0, 8)}`,
-  );
+  const idempotency = IdempotencyRepository.connect(scenarios.stack.storageConnectionString, `scenidem${randomUUID().slice(0, 8)}`);
   await idempotency.ensure();
   return {
     s,

@@ -36,9 +36,7 @@ describe('ensureTick', () => {
     broker = await startServiceBusBroker({ queues: [{ name: QUEUES.followup, duplicateDetectionWindowMs: 0 }] });
     client = new ServiceBusClient(broker.connectionString);
     queue = new WorkQueue(client);
-    leases = new TickLeaseRepository(
-      TableStore.fromConnectionString(inject('storageConnectionString'), `ticks${randomUUID().replace(/-/g, '')}`),
-    );
+    leases = new TickLeaseRepository(TableStore.connect(inject('storageConnectionString'), `ticks${randomUUID().replace(/-/g, '')}`));
     await leases.ensure();
     deps = { leases, now: () => clock, queue };
   });

@@ -1,0 +1,66 @@
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
+import { TableClient } from '@azure/data-tables';
+import { QueueClient } from '@azure/storage-queue';
+import { BlobServiceClient } from '@azure/storage-blob';
+import type { StorageSettings } from '../config.js';
+
+/**
+ * The one way the product's own clients reach its storage account: with a connection string
+ * (the local stack, tests, a deployment that still uses keys), or with an identity — the
+ * Functions identity-based connection (`AzureWebJobsStorage__accountName` or the three
+ * `__…ServiceUri` settings, `__credential`, `__clientId`), so an account with shared-key access
+ * turned off serves the product as it serves the Functions host.
+ */
+export class StorageAccess {
+  private constructor(
+    private readonly settings: StorageSettings,
+    private readonly credential: TokenCredential | undefined,
+  ) {}
+
+  static from(settings: StorageSettings): StorageAccess {
+    if ('connectionString' in settings) return new StorageAccess(settings, undefined);
+    // As the Functions host reads `__credential` / `__clientId`: a managed identity when asked for,
+    // otherwise the default chain (a developer's own sign-in, or AZURE_CLIENT_ID's identity).
+    const credential =
+      settings.credential === 'managedidentity'
+        ? new ManagedIdentityCredential(settings.clientId ? { clientId: settings.clientId } : {})
+        : new DefaultAzureCredential(settings.clientId ? { managedIdentityClientId: settings.clientId } : {});
+    return new StorageAccess(settings, credential);
+  }
+
+  /** A StorageAccess as it is, or one for a connection string (local tools and tests). */
+  static of(storage: StorageAccess | string): StorageAccess {
+    return typeof storage === 'string' ? StorageAccess.from({ connectionString: storage }) : storage;
+  }
+
+  blobService(): BlobServiceClient {
+    const { settings, credential } = this;
+    return 'connectionString' in settings
+      ? BlobServiceClient.fromConnectionString(settings.connectionString)
+      : new BlobServiceClient(settings.blobServiceUri, credential);
+  }
+
+  table(name: string): TableClient {
+    const { settings, credential } = this;
+    if ('connectionString' in settings) {
+      return TableClient.fromConnectionString(settings.connectionString, name, {
+        allowInsecureConnection: isHttpEndpoint(settings.connectionString),
+      });
+    }
+    return new TableClient(settings.tableServiceUri, name, credential!, {
+      allowInsecureConnection: settings.tableServiceUri.startsWith('http:'),
+    });
+  }
+
+  queue(name: string): QueueClient {
+    const { settings, credential } = this;
+    return 'connectionString' in settings
+      ? new QueueClient(settings.connectionString, name)
+      : new QueueClient(`${settings.queueServiceUri.replace(/\/+$/, '')}/${name}`, credential);
+  }
+}
+
+/** Azurite and other local emulators answer on plain HTTP; the table client refuses that unless told. */
+function isHttpEndpoint(connectionString: string): boolean {
+  return /(TableEndpoint|BlobEndpoint)=http:/i.test(connectionString) || /UseDevelopmentStorage=true/i.test(connectionString);
+}
