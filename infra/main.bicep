@@ -40,6 +40,9 @@ param grantGraphPermissions bool = false
 @description('Create the Event Grid subscription that feeds the intake function. Needs the app code deployed first; the postdeploy hook sets it once it has subscribed.')
 param subscribeBlobEvents bool = false
 
+@description('Where the operations alerts are e-mailed (ALERT_EMAIL); empty: the alert rules fire in Azure Monitor with no one told.')
+param alertEmail string = ''
+
 @description('Turn on Key Vault purge protection (irreversible; recommended for production).')
 param keyVaultPurgeProtection bool = false
 
@@ -104,6 +107,29 @@ module monitoring 'app/monitoring.bicep' = {
     applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
     location: location
     tags: tags
+  }
+}
+
+// The operations workbook and alert rules: their queries are the files of docs/kql/.
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    location: location
+    tags: tags
+  }
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    location: location
+    tags: tags
+    namePrefix: 'ztp-${resourceToken}'
+    alertEmail: alertEmail
   }
 }
 
