@@ -70,7 +70,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   if (infrastructure) stops.push(() => infrastructure.stop());
 
   try {
-    const timeScale = Number(env.ZTP_TIME_SCALE ?? LOCAL_TIME_SCALE);
+    // The built-in simulator's clock runs fast; another Graph's runs in real time unless
+    // ZTP_TIME_SCALE says otherwise (the config refuses a fast clock for a Graph that is no simulator).
+    const timeScale = Number(env.ZTP_TIME_SCALE ?? (env.GRAPH_BASE_URL ? 1 : LOCAL_TIME_SCALE));
     let simulator: GraphSimulator | undefined;
     let graphEnv: Record<string, string> = {};
     if (!env.GRAPH_BASE_URL) {

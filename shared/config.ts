@@ -3,6 +3,15 @@ import { ConfigError } from './errors.js';
 import { supplierPoliciesFromSetting, type SupplierPolicy } from './domain/suppliers.js';
 // The settings module alone: configuration loads no SDK.
 import { GRAPH_SETTINGS_DEFAULTS, type GraphSettings } from './adapters/graph/settings.js';
+import {
+  graphTokenScopeOf,
+  hostOf,
+  isLoopbackHost,
+  isMicrosoftGraphHost,
+  microsoftGraphCloudOf,
+  MICROSOFT_GRAPH_CLOUDS,
+  normalisedHost,
+} from './adapters/graph/clouds.js';
 import { webhookKeys } from './http/webhook-signature.js';
 
 /**
@@ -150,6 +159,88 @@ function storageSettings(env: Env): StorageSettings {
   };
 }
 
+const MICROSOFT_GRAPH_HOSTS = MICROSOFT_GRAPH_CLOUDS.map((cloud) => cloud.host).join(', ');
+
+/** GRAPH_SIMULATOR_HOSTS: host names, normalised; never one of Microsoft Graph's. */
+function simulatorHosts(env: Env): ReadonlySet<string> {
+  const hosts = new Set<string>();
+  const raw = text(env, 'GRAPH_SIMULATOR_HOSTS');
+  if (raw === undefined) return hosts;
+  for (const entry of raw.split(',').map((part) => part.trim())) {
+    if (entry === '') continue;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(`http://${entry}`);
+    } catch {
+      parsed = undefined;
+    }
+    const bare =
+      parsed && !parsed.port && !parsed.username && !parsed.password && parsed.pathname === '/' && !parsed.search && !parsed.hash;
+    if (!parsed || !bare || entry.includes('/')) {
+      throw new ConfigError('GRAPH_SIMULATOR_HOSTS', `must be host names separated by commas (no scheme, port or path), got "${entry}"`);
+    }
+    const host = normalisedHost(parsed.hostname);
+    if (isMicrosoftGraphHost(host)) {
+      throw new ConfigError(
+        'GRAPH_SIMULATOR_HOSTS',
+        `must not name Microsoft Graph (${host}): a static token and a time scale are for simulators only`,
+      );
+    }
+    hosts.add(host);
+  }
+  return hosts;
+}
+
+interface GraphEndpoint {
+  readonly baseUrl: string;
+  readonly simulator: boolean;
+  readonly staticToken: string | undefined;
+  readonly tokenScope: string | undefined;
+}
+
+/**
+ * GRAPH_BASE_URL and what its host allows: a static token only for a simulator (a loopback
+ * host, or one listed in GRAPH_SIMULATOR_HOSTS, never Microsoft Graph's), and otherwise the
+ * token scope of its national cloud or GRAPH_TOKEN_SCOPE.
+ */
+function graphEndpoint(env: Env): GraphEndpoint {
+  const baseUrl = url(env, 'GRAPH_BASE_URL', GRAPH_SETTINGS_DEFAULTS.baseUrl);
+  const host = hostOf(baseUrl);
+  const listed = simulatorHosts(env);
+  const microsoft = isMicrosoftGraphHost(host);
+  const simulator = !microsoft && (isLoopbackHost(host) || listed.has(host));
+  const staticToken = text(env, 'GRAPH_STATIC_TOKEN');
+  if (staticToken !== undefined && !simulator) {
+    throw new ConfigError(
+      'GRAPH_STATIC_TOKEN',
+      microsoft
+        ? `is only for simulators; unset it when GRAPH_BASE_URL is Microsoft Graph (${host})`
+        : `is only for simulators: GRAPH_BASE_URL's host ${host} is not a loopback address; list it in GRAPH_SIMULATOR_HOSTS if it is a simulator`,
+    );
+  }
+  const cloud = microsoftGraphCloudOf(host);
+  const explicitScope = text(env, 'GRAPH_TOKEN_SCOPE');
+  if (explicitScope !== undefined) {
+    if (!/^\S+\/\.default$/.test(explicitScope)) {
+      throw new ConfigError('GRAPH_TOKEN_SCOPE', `must be an app-only scope ending in /.default, got "${explicitScope}"`);
+    }
+    if (cloud !== undefined && explicitScope !== graphTokenScopeOf(cloud)) {
+      throw new ConfigError(
+        'GRAPH_TOKEN_SCOPE',
+        `is "${explicitScope}" but GRAPH_BASE_URL is the ${cloud.cloud} Graph, whose tokens are asked for with "${graphTokenScopeOf(cloud)}" (a token of one cloud is refused by another); unset it or make them agree`,
+      );
+    }
+  }
+  const tokenScope = explicitScope ?? (cloud === undefined ? undefined : graphTokenScopeOf(cloud));
+  if (tokenScope === undefined && staticToken === undefined) {
+    throw new ConfigError(
+      'GRAPH_TOKEN_SCOPE',
+      `is required when GRAPH_BASE_URL (host ${host}) is not one of Microsoft Graph's national clouds (${MICROSOFT_GRAPH_HOSTS}), whose scope is known: set GRAPH_TOKEN_SCOPE to the scope its tokens are asked for, or correct GRAPH_BASE_URL`,
+    );
+  }
+  return { baseUrl, simulator, staticToken, tokenScope };
+}
+
 function importIdPrefix(env: Env): string {
   const value = text(env, 'ZTP_IMPORT_ID_PREFIX') ?? 'ztp-';
   if (!/^[A-Za-z0-9-]{1,32}$/.test(value)) throw new ConfigError('ZTP_IMPORT_ID_PREFIX', 'must be 1-32 letters, digits or hyphens');
@@ -166,11 +257,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       'is required (a connection string, or ServiceBusConnection__fullyQualifiedNamespace for managed identity)',
     );
   }
-  const graphBaseUrl = url(env, 'GRAPH_BASE_URL', GRAPH_SETTINGS_DEFAULTS.baseUrl);
-  const staticToken = text(env, 'GRAPH_STATIC_TOKEN');
-  if (staticToken && new URL(graphBaseUrl).hostname === 'graph.microsoft.com') {
-    throw new ConfigError('GRAPH_STATIC_TOKEN', 'is only for simulators; unset it when GRAPH_BASE_URL is Microsoft Graph');
-  }
+  const graph = graphEndpoint(env);
   const webhookSecret = required(
     env,
     'REPROVISION_WEBHOOK_SECRET',
@@ -192,14 +279,23 @@ export function loadConfig(env: Env = process.env): AppConfig {
   }
 
   const timeScale = positiveNumber(env, 'ZTP_TIME_SCALE', 1, { max: 1_000_000 });
+  // It divides the budget window and every deadline: against a real Graph that means bursts
+  // over the documented limits and devices stalled long before Autopilot could answer.
+  if (timeScale !== 1 && !graph.simulator) {
+    throw new ConfigError(
+      'ZTP_TIME_SCALE',
+      `must be 1 unless GRAPH_BASE_URL is a simulator (a loopback host, or one listed in GRAPH_SIMULATOR_HOSTS), got ${timeScale} with host ${hostOf(graph.baseUrl)}`,
+    );
+  }
   return {
     storage,
     serviceBus: sbConnection ? { connectionString: sbConnection } : { fullyQualifiedNamespace: sbNamespace! },
     graph: {
       // The window, priority shares and page cap have no setting.
       ...GRAPH_SETTINGS_DEFAULTS,
-      baseUrl: graphBaseUrl,
-      ...(staticToken ? { staticToken } : {}),
+      baseUrl: graph.baseUrl,
+      ...(graph.staticToken !== undefined ? { staticToken: graph.staticToken } : {}),
+      tokenScope: graph.tokenScope,
       writesPerWindow: positiveNumber(env, 'GRAPH_WRITES_PER_20S', GRAPH_SETTINGS_DEFAULTS.writesPerWindow, { integer: true }),
       requestsPerWindow: positiveNumber(env, 'GRAPH_REQUESTS_PER_20S', GRAPH_SETTINGS_DEFAULTS.requestsPerWindow, { integer: true }),
       requestTimeoutMs: positiveNumber(env, 'GRAPH_REQUEST_TIMEOUT_MS', GRAPH_SETTINGS_DEFAULTS.requestTimeoutMs, { integer: true }),

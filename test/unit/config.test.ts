@@ -22,6 +22,9 @@ const BASE: Readonly<Record<string, string>> = {
   ZTP_SUPPLIERS: SUPPLIERS_JSON,
 };
 
+/** A simulator on this machine, as the local stack and the tests run one. */
+const SIMULATOR: Readonly<Record<string, string>> = { GRAPH_BASE_URL: 'http://127.0.0.1:8080', GRAPH_STATIC_TOKEN: 'sim-token' };
+
 function load(overrides: Record<string, string | undefined> = {}): AppConfig {
   return loadConfig({ ...BASE, ...overrides });
 }
@@ -163,6 +166,8 @@ interface NumericSetting {
   readonly unit: number;
   readonly integer: boolean;
   readonly max?: number;
+  /** Settings it needs beside it. */
+  readonly with?: Readonly<Record<string, string>>;
 }
 
 const NUMERIC: readonly NumericSetting[] = [
@@ -173,7 +178,7 @@ const NUMERIC: readonly NumericSetting[] = [
   { setting: 'GRAPH_PAGE_SIZE', read: (c) => c.graph.pageSize, unit: 1, integer: true, max: 999 },
   { setting: 'GRAPH_SYNC_INTERVAL_SECONDS', read: (c) => c.graph.syncIntervalMs, unit: SECOND, integer: false },
   { setting: 'GRAPH_DEFAULT_RETRY_AFTER_SECONDS', read: (c) => c.graph.defaultRetryAfterMs, unit: SECOND, integer: false },
-  { setting: 'ZTP_TIME_SCALE', read: (c) => c.timeScale, unit: 1, integer: false, max: 1_000_000 },
+  { setting: 'ZTP_TIME_SCALE', read: (c) => c.timeScale, unit: 1, integer: false, max: 1_000_000, with: SIMULATOR },
   { setting: 'ZTP_MAX_FILE_BYTES', read: (c) => c.intake.maxFileBytes, unit: 1, integer: true },
   { setting: 'ZTP_MAX_ROWS', read: (c) => c.intake.maxRows, unit: 1, integer: true },
   { setting: 'ZTP_IMPORT_CHUNK_SIZE', read: (c) => c.intake.importChunkSize, unit: 1, integer: true, max: 500 },
@@ -194,43 +199,49 @@ const NUMERIC: readonly NumericSetting[] = [
 const NOT_POSITIVE = ['0', '-1', '-0.5', 'abc', '12abc', 'NaN', 'Infinity', '-Infinity'];
 
 describe('numeric settings', () => {
+  const loadRow = (row: NumericSetting, value?: string) => load({ ...row.with, ...(value === undefined ? {} : { [row.setting]: value }) });
+  const refuseRow = (row: NumericSetting, value: string) => refusal({ ...row.with, [row.setting]: value });
+
   it.each(NUMERIC.map((row) => [row.setting, row] as const))('%s: a whole value is read in its unit', (_setting, row) => {
-    expect(row.read(load({ [row.setting]: '7' }))).toBe(7 * row.unit);
-    expect(row.read(load({ [row.setting]: ' 7 ' }))).toBe(7 * row.unit);
+    expect(row.read(loadRow(row, '7'))).toBe(7 * row.unit);
+    expect(row.read(loadRow(row, ' 7 '))).toBe(7 * row.unit);
   });
 
   it.each(NUMERIC.map((row) => [row.setting, row] as const))('%s: blank means the default', (_setting, row) => {
-    expect(row.read(load({ [row.setting]: '  ' }))).toBe(row.read(load()));
+    expect(row.read(loadRow(row, '  '))).toBe(row.read(loadRow(row)));
   });
 
-  it.each(NUMERIC.flatMap((row) => NOT_POSITIVE.map((value) => [row.setting, value] as const)))('%s: refuses %j', (setting, value) => {
-    expect(refusal({ [setting]: value }).setting).toBe(setting);
-  });
+  it.each(NUMERIC.flatMap((row) => NOT_POSITIVE.map((value) => [row.setting, value, row] as const)))(
+    '%s: refuses %j',
+    (setting, value, row) => {
+      expect(refuseRow(row, value).setting).toBe(setting);
+    },
+  );
 
-  it.each(NUMERIC.filter((row) => row.integer).map((row) => [row.setting] as const))('%s: refuses a fraction', (setting) => {
-    expect(refusal({ [setting]: '2.5' }).setting).toBe(setting);
+  it.each(NUMERIC.filter((row) => row.integer).map((row) => [row.setting, row] as const))('%s: refuses a fraction', (setting, row) => {
+    expect(refuseRow(row, '2.5').setting).toBe(setting);
   });
 
   it.each(NUMERIC.filter((row) => !row.integer).map((row) => [row.setting, row] as const))('%s: accepts a fraction', (_setting, row) => {
-    expect(row.read(load({ [row.setting]: '2.5' }))).toBe(2.5 * row.unit);
+    expect(row.read(loadRow(row, '2.5'))).toBe(2.5 * row.unit);
   });
 
   it.each(NUMERIC.filter((row) => row.max !== undefined).map((row) => [row.setting, row.max!, row] as const))(
     '%s: accepts at most %i',
     (setting, max, row) => {
-      expect(row.read(load({ [setting]: String(max) }))).toBe(max * row.unit);
-      expect(refusal({ [setting]: String(max + 1) }).setting).toBe(setting);
+      expect(row.read(loadRow(row, String(max)))).toBe(max * row.unit);
+      expect(refuseRow(row, String(max + 1)).setting).toBe(setting);
     },
   );
 });
 
-describe('Graph base URL and static token', () => {
+describe('GRAPH_BASE_URL', () => {
   it.each([
     ['a trailing slash', 'http://127.0.0.1:8080/', 'http://127.0.0.1:8080'],
     ['several trailing slashes', 'https://sim.example//', 'https://sim.example'],
     ['a path', 'https://sim.example/graph', 'https://sim.example/graph'],
   ])('GRAPH_BASE_URL with %s', (_label, value, expected) => {
-    expect(load({ GRAPH_BASE_URL: value }).graph.baseUrl).toBe(expected);
+    expect(load({ GRAPH_BASE_URL: value, GRAPH_TOKEN_SCOPE: 'api://sim/.default' }).graph.baseUrl).toBe(expected);
   });
 
   it.each([['not a url'], ['/relative/path'], ['ftp://graph.microsoft.com'], ['file:///etc/passwd']])(
@@ -240,22 +251,206 @@ describe('Graph base URL and static token', () => {
     },
   );
 
-  it.each([
-    ['the default base URL', undefined],
-    ['Microsoft Graph named explicitly', 'https://graph.microsoft.com'],
-    ['Microsoft Graph with a trailing slash', 'https://graph.microsoft.com/'],
-    ['Microsoft Graph in capitals', 'https://GRAPH.MICROSOFT.COM'],
-  ])('GRAPH_STATIC_TOKEN is refused with %s', (_label, baseUrl) => {
-    expect(refusal({ GRAPH_BASE_URL: baseUrl, GRAPH_STATIC_TOKEN: 'sim-token' }).setting).toBe('GRAPH_STATIC_TOKEN');
-  });
-
-  it('GRAPH_STATIC_TOKEN is used with a simulator', () => {
-    const config = load({ GRAPH_BASE_URL: 'https://127.0.0.1:8443', GRAPH_STATIC_TOKEN: ' sim-token ' });
-    expect(config.graph).toMatchObject({ baseUrl: 'https://127.0.0.1:8443', staticToken: 'sim-token' });
-  });
-
   it('a blank GRAPH_STATIC_TOKEN is no token, also against Microsoft Graph', () => {
     expect(load({ GRAPH_STATIC_TOKEN: '  ' }).graph).not.toHaveProperty('staticToken');
+  });
+});
+
+/** Microsoft Graph's hosts in every national cloud, as they may be written. */
+const MICROSOFT_GRAPH = [
+  ['the default base URL', undefined],
+  ['global Graph', 'https://graph.microsoft.com'],
+  ['global Graph with a trailing slash', 'https://graph.microsoft.com/'],
+  ['global Graph in capitals', 'https://GRAPH.MICROSOFT.COM'],
+  ['global Graph with a trailing dot', 'https://graph.microsoft.com.'],
+  ['global Graph with a trailing dot, port and version', 'https://graph.microsoft.com.:443/v1.0'],
+  ['global Graph over http', 'http://graph.microsoft.com'],
+  ['a Graph host under the global one', 'https://canary.graph.microsoft.com'],
+  ['US Government L4 Graph', 'https://graph.microsoft.us'],
+  ['US Government L5 (DoD) Graph', 'https://dod-graph.microsoft.us'],
+  ['DoD Graph in capitals with a trailing dot', 'https://DOD-GRAPH.MICROSOFT.US.'],
+  ['China Graph (21Vianet)', 'https://microsoftgraph.chinacloudapi.cn'],
+] as const;
+
+/** Hosts that can only be this machine. */
+const LOOPBACK = [
+  'http://127.0.0.1:8080',
+  'https://127.0.0.1:8443/graph',
+  'http://127.5.6.7',
+  'http://127.1',
+  'http://localhost:7071',
+  'http://LOCALHOST.',
+  'http://graph-sim.localhost',
+  'http://[::1]:8443',
+  'http://[0:0:0:0:0:0:0:1]',
+  'http://[::ffff:127.0.0.1]',
+];
+
+/** Hosts that are neither Microsoft Graph nor this machine. */
+const ELSEWHERE = [
+  'https://sim.example',
+  'http://10.0.0.5:8080',
+  'http://0.0.0.0:8080',
+  'http://128.0.0.1',
+  'http://localhost.contoso.example',
+  'http://127.0.0.1.nip.io',
+  'http://[::2]',
+  'https://graph.microsoft.com.contoso.example',
+];
+
+describe('GRAPH_STATIC_TOKEN: simulators only', () => {
+  it.each(MICROSOFT_GRAPH)('is refused with %s', (_label, baseUrl) => {
+    const error = refusal({ GRAPH_BASE_URL: baseUrl, GRAPH_STATIC_TOKEN: 'sim-token', GRAPH_TOKEN_SCOPE: 'https://x.example/.default' });
+    expect(error.setting).toBe('GRAPH_STATIC_TOKEN');
+    expect(error.message).toContain('GRAPH_STATIC_TOKEN');
+  });
+
+  it.each(ELSEWHERE)('is refused with %s, a host that is not listed as a simulator', (baseUrl) => {
+    const error = refusal({ GRAPH_BASE_URL: baseUrl, GRAPH_STATIC_TOKEN: 'sim-token' });
+    expect(error.setting).toBe('GRAPH_STATIC_TOKEN');
+    expect(error.message).toContain('GRAPH_SIMULATOR_HOSTS');
+  });
+
+  it.each(LOOPBACK)('is used with %s, a loopback host', (baseUrl) => {
+    const config = load({ GRAPH_BASE_URL: baseUrl, GRAPH_STATIC_TOKEN: ' sim-token ' });
+    expect(config.graph).toMatchObject({ baseUrl: baseUrl.replace(/\/+$/, ''), staticToken: 'sim-token' });
+  });
+
+  it.each([
+    ['https://sim.example', 'sim.example'],
+    ['https://sim.example', 'other.example, SIM.EXAMPLE.'],
+    ['https://SIM.example.:8443/graph', 'sim.example'],
+    ['http://10.0.0.5:8080', '10.0.0.5,'],
+    ['http://[fd00::5]:8080', '[fd00::5]'],
+  ])('is used with %s when GRAPH_SIMULATOR_HOSTS is %j', (baseUrl, hosts) => {
+    const config = load({ GRAPH_BASE_URL: baseUrl, GRAPH_STATIC_TOKEN: 'sim-token', GRAPH_SIMULATOR_HOSTS: hosts });
+    expect(config.graph.staticToken).toBe('sim-token');
+  });
+
+  it('is refused for a host GRAPH_SIMULATOR_HOSTS does not list', () => {
+    expect(refusal({ GRAPH_BASE_URL: 'https://sim.example', GRAPH_STATIC_TOKEN: 't', GRAPH_SIMULATOR_HOSTS: 'sim2.example' }).setting).toBe(
+      'GRAPH_STATIC_TOKEN',
+    );
+  });
+});
+
+describe('GRAPH_SIMULATOR_HOSTS', () => {
+  it.each([
+    'graph.microsoft.com',
+    'GRAPH.MICROSOFT.COM.',
+    'canary.graph.microsoft.com',
+    'graph.microsoft.us',
+    'dod-graph.microsoft.us',
+    'microsoftgraph.chinacloudapi.cn',
+  ])('refuses to list %s, a Microsoft Graph host, even with nothing else set', (host) => {
+    const error = refusal({ GRAPH_SIMULATOR_HOSTS: `sim.example, ${host}` });
+    expect(error.setting).toBe('GRAPH_SIMULATOR_HOSTS');
+    expect(error.message).toContain('Microsoft Graph');
+  });
+
+  it('cannot make Microsoft Graph a simulator by listing it', () => {
+    for (const [, baseUrl] of MICROSOFT_GRAPH.filter(([, url]) => url !== undefined)) {
+      const host = new URL(baseUrl!).hostname;
+      expect(refusal({ GRAPH_BASE_URL: baseUrl, GRAPH_STATIC_TOKEN: 't', GRAPH_SIMULATOR_HOSTS: host }).setting, host).toBe(
+        'GRAPH_SIMULATOR_HOSTS',
+      );
+      expect(refusal({ GRAPH_BASE_URL: baseUrl, ZTP_TIME_SCALE: '600', GRAPH_SIMULATOR_HOSTS: host }).setting, host).toBe(
+        'GRAPH_SIMULATOR_HOSTS',
+      );
+    }
+  });
+
+  it.each(['https://sim.example', 'sim.example:8443', 'sim.example/graph', 'user@sim.example', 'sim example', 'sim.example?x'])(
+    'refuses %j: host names only',
+    (entry) => {
+      expect(refusal({ GRAPH_SIMULATOR_HOSTS: entry }).setting).toBe('GRAPH_SIMULATOR_HOSTS');
+    },
+  );
+
+  it('blank is no list', () => {
+    expect(load({ GRAPH_SIMULATOR_HOSTS: ' ' }).graph.baseUrl).toBe('https://graph.microsoft.com');
+  });
+});
+
+describe('GRAPH_TOKEN_SCOPE', () => {
+  it.each([
+    [undefined, 'https://graph.microsoft.com/.default'],
+    ['https://graph.microsoft.com', 'https://graph.microsoft.com/.default'],
+    ['https://Graph.Microsoft.com./beta', 'https://graph.microsoft.com/.default'],
+    ['https://graph.microsoft.us', 'https://graph.microsoft.us/.default'],
+    ['https://GRAPH.MICROSOFT.US.', 'https://graph.microsoft.us/.default'],
+    ['https://dod-graph.microsoft.us', 'https://dod-graph.microsoft.us/.default'],
+    ['https://microsoftgraph.chinacloudapi.cn', 'https://microsoftgraph.chinacloudapi.cn/.default'],
+  ])('is derived from GRAPH_BASE_URL %j: %s', (baseUrl, scope) => {
+    expect(load({ GRAPH_BASE_URL: baseUrl }).graph.tokenScope).toBe(scope);
+  });
+
+  it('may be given for a Graph whose scope is not known', () => {
+    const config = load({ GRAPH_BASE_URL: 'https://graph.contoso.example', GRAPH_TOKEN_SCOPE: ' api://graph-gateway/.default ' });
+    expect(config.graph.tokenScope).toBe('api://graph-gateway/.default');
+  });
+
+  it.each(['https://graph.contoso.example', 'https://canary.graph.microsoft.com', 'http://127.0.0.1:8080'])(
+    'is required, naming both settings, for %s without a static token',
+    (baseUrl) => {
+      const error = refusal({ GRAPH_BASE_URL: baseUrl });
+      expect(error.setting).toBe('GRAPH_TOKEN_SCOPE');
+      expect(error.message).toContain('GRAPH_TOKEN_SCOPE');
+      expect(error.message).toContain('GRAPH_BASE_URL');
+    },
+  );
+
+  it('is not needed with a static token', () => {
+    expect(load(SIMULATOR).graph.tokenScope).toBeUndefined();
+  });
+
+  it('must agree with the national cloud GRAPH_BASE_URL names', () => {
+    const error = refusal({ GRAPH_BASE_URL: 'https://graph.microsoft.us', GRAPH_TOKEN_SCOPE: 'https://graph.microsoft.com/.default' });
+    expect(error.setting).toBe('GRAPH_TOKEN_SCOPE');
+    expect(error.message).toContain('https://graph.microsoft.us/.default');
+    expect(
+      load({ GRAPH_BASE_URL: 'https://graph.microsoft.us', GRAPH_TOKEN_SCOPE: 'https://graph.microsoft.us/.default' }).graph.tokenScope,
+    ).toBe('https://graph.microsoft.us/.default');
+  });
+
+  it.each(['User.Read', 'https://graph.microsoft.com', 'https://graph.contoso.example/.default extra'])(
+    'refuses %j: an app-only scope ends in /.default',
+    (scope) => {
+      expect(refusal({ GRAPH_BASE_URL: 'https://graph.contoso.example', GRAPH_TOKEN_SCOPE: scope }).setting).toBe('GRAPH_TOKEN_SCOPE');
+    },
+  );
+});
+
+describe('ZTP_TIME_SCALE: 1 unless Graph is a simulator', () => {
+  it.each(MICROSOFT_GRAPH)('is refused above or below 1 with %s', (_label, baseUrl) => {
+    // A host under Microsoft Graph's has no scope of its own.
+    const scope = baseUrl?.includes('canary.') ? { GRAPH_TOKEN_SCOPE: 'https://canary.graph.microsoft.com/.default' } : {};
+    for (const scale of ['600', '2', '0.5']) {
+      const error = refusal({ GRAPH_BASE_URL: baseUrl, ZTP_TIME_SCALE: scale, ...scope });
+      expect(error.setting).toBe('ZTP_TIME_SCALE');
+      expect(error.message).toContain('ZTP_TIME_SCALE');
+    }
+  });
+
+  it.each(ELSEWHERE)('is refused with %s, a host that is not listed as a simulator', (baseUrl) => {
+    expect(refusal({ GRAPH_BASE_URL: baseUrl, ZTP_TIME_SCALE: '60', GRAPH_TOKEN_SCOPE: 'api://sim/.default' }).setting).toBe(
+      'ZTP_TIME_SCALE',
+    );
+  });
+
+  it('is 1 against Microsoft Graph', () => {
+    expect(load({ ZTP_TIME_SCALE: '1' }).timeScale).toBe(1);
+    expect(load({ ZTP_TIME_SCALE: '1.0', GRAPH_BASE_URL: 'https://graph.microsoft.us' }).timeScale).toBe(1);
+  });
+
+  it.each(LOOPBACK)('may run fast with %s, a loopback host', (baseUrl) => {
+    expect(load({ GRAPH_BASE_URL: baseUrl, GRAPH_STATIC_TOKEN: 't', ZTP_TIME_SCALE: '600' }).timeScale).toBe(600);
+  });
+
+  it('may run fast with a host listed in GRAPH_SIMULATOR_HOSTS', () => {
+    const env = { GRAPH_BASE_URL: 'https://sim.example', ZTP_TIME_SCALE: '60', GRAPH_SIMULATOR_HOSTS: 'sim.example' };
+    expect(load({ ...env, GRAPH_STATIC_TOKEN: 't' }).timeScale).toBe(60);
+    expect(load({ ...env, GRAPH_TOKEN_SCOPE: 'api://sim/.default' }).timeScale).toBe(60);
   });
 });
 
@@ -351,7 +546,7 @@ describe('ZTP_SUPPLIERS', () => {
 
 describe('time scale', () => {
   it('keeps every duration in real-world units: scaling is the caller’s, through scaled', () => {
-    const fast = load({ ZTP_TIME_SCALE: '600' });
+    const fast = load({ ...SIMULATOR, ZTP_TIME_SCALE: '600' });
     expect(fast.timeScale).toBe(600);
     expect(fast.pipeline).toEqual(load().pipeline);
     expect(fast.graph.syncIntervalMs).toBe(10 * MINUTE);
@@ -368,7 +563,7 @@ describe('time scale', () => {
   });
 
   it('scales a loaded configuration’s waits', () => {
-    const config = load({ ZTP_TIME_SCALE: '600' });
+    const config = load({ ...SIMULATOR, ZTP_TIME_SCALE: '600' });
     expect(scaled(config, config.pipeline.firstPollMs)).toBe(100);
     expect(scaled(config, config.pipeline.importDeadlineMs)).toBe(12 * SECOND);
   });

@@ -12,7 +12,8 @@ describe('sweeperPolicy', () => {
 
   it('waits ten first polls before re-queueing, scaled, but never less than a real minute', () => {
     expect(sweeperPolicy(loadConfig(env)).requeueAfterMs).toBe(10 * 60_000);
-    expect(sweeperPolicy(loadConfig({ ...env, ZTP_TIME_SCALE: '600' })).requeueAfterMs).toBe(60_000);
-    expect(sweeperPolicy(loadConfig({ ...env, ZTP_TIME_SCALE: '600' })).reviveDelayMs).toBe(100);
+    const simulator = { GRAPH_BASE_URL: 'http://127.0.0.1:8080', GRAPH_STATIC_TOKEN: 'sim-token', ZTP_TIME_SCALE: '600' };
+    expect(sweeperPolicy(loadConfig({ ...env, ...simulator })).requeueAfterMs).toBe(60_000);
+    expect(sweeperPolicy(loadConfig({ ...env, ...simulator })).reviveDelayMs).toBe(100);
   });
 });

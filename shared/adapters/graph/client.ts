@@ -10,10 +10,8 @@ import type { GraphClientSettings, GraphSettings } from './settings.js';
 import { BearerTokenMiddleware, credentialTokenSource, NodeHttpTransport, staticTokenSource } from './transport.js';
 import type { GraphClient } from './graph-client.js';
 
-const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
-
 export interface GraphClientOptions extends GraphClientSettings {
-  /** Azure credential for real Graph (tokens for GRAPH_SCOPE). Exactly one of staticToken / credential. */
+  /** Azure credential for real Graph (tokens for `tokenScope`). Exactly one of staticToken / credential. */
   credential?: TokenCredential;
   /** Checked before every request; shared by all instances in production (see createTableBudget). */
   budget: RequestBudget;
@@ -25,13 +23,16 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
   if ((options.staticToken === undefined) === (options.credential === undefined)) {
     throw new Error('createGraphClient: give exactly one of staticToken or credential');
   }
+  if (options.credential !== undefined && options.tokenScope === undefined) {
+    throw new Error('createGraphClient: a credential needs the tokenScope to ask it for');
+  }
   if (options.importChunkSize < 1) throw new RangeError('importChunkSize must be at least 1');
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const origin = new URL(baseUrl).origin;
   const tokens =
     options.staticToken !== undefined
       ? staticTokenSource(options.staticToken)
-      : credentialTokenSource(options.credential as TokenCredential, GRAPH_SCOPE);
+      : credentialTokenSource(options.credential as TokenCredential, options.tokenScope as string);
   const transport = new NodeHttpTransport({ timeoutMs: options.requestTimeoutMs, caCertPem: options.caCertPem });
   const graph = Client.initWithMiddleware({
     baseUrl,

@@ -10,6 +10,11 @@ export interface GraphSettings {
   baseUrl: string;
   /** GRAPH_STATIC_TOKEN: a fixed bearer token for simulators; when set, no Azure credential is used. */
   staticToken?: string;
+  /**
+   * GRAPH_TOKEN_SCOPE, or the one derived from the host of a national cloud's Graph: what the
+   * Azure credential is asked for. Absent only with a static token.
+   */
+  tokenScope?: string;
   /** GRAPH_WRITES_PER_20S: the app's own ceiling on non-GET requests per budget window, across all instances. */
   writesPerWindow: number;
   /** GRAPH_REQUESTS_PER_20S: the app's own ceiling on all requests per budget window. */
@@ -42,6 +47,7 @@ export interface GraphSettings {
  */
 export const GRAPH_SETTINGS_DEFAULTS: GraphSettings = {
   baseUrl: 'https://graph.microsoft.com',
+  tokenScope: 'https://graph.microsoft.com/.default',
   writesPerWindow: 100,
   requestsPerWindow: 1000,
   budgetWindowMs: 20_000,

@@ -339,6 +339,33 @@ describe('Graph client authentication', () => {
     }
   });
 
+  it('asks the credential for the scope it is given: a national cloud’s', async () => {
+    const sim = await startGraphSimulator({ token: 'from-credential' });
+    const requested: string[][] = [];
+    const credential: TokenCredential = {
+      async getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
+        requested.push(Array.isArray(scopes) ? scopes : [scopes]);
+        return { token: 'from-credential', expiresOnTimestamp: Date.now() + 3_600_000 };
+      },
+    };
+    const settings = { ...GRAPH_SETTINGS_DEFAULTS, baseUrl: sim.baseUrl, tokenScope: 'https://dod-graph.microsoft.us/.default' };
+    const graph = createGraphClientFromSettings(settings, generousBudget(), credential);
+    try {
+      expect(await graph.checkReachable()).toEqual({ ok: true, value: undefined });
+      expect(requested).toEqual([['https://dod-graph.microsoft.us/.default']]);
+    } finally {
+      graph.close();
+      await sim.stop();
+    }
+  });
+
+  it('refuses a credential without a scope to ask it for', () => {
+    const credential: TokenCredential = { getToken: async () => null };
+    expect(() => createGraphClient({ ...GRAPH_SETTINGS_DEFAULTS, tokenScope: undefined, credential, budget: generousBudget() })).toThrow(
+      /tokenScope/,
+    );
+  });
+
   it('builds the client from settings with the static token', async () => {
     const sim = await startGraphSimulator({ token: TOKEN });
     const graph = createGraphClientFromSettings({ ...GRAPH_SETTINGS_DEFAULTS, baseUrl: sim.baseUrl, staticToken: TOKEN }, generousBudget());
