@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { BlobStore } from '../../shared/adapters/blobs/blob-store.js';
 import { batchIdOf } from '../../shared/domain/batch.js';
-import { INTAKE_CONTAINER, RESULTS_CONTAINER, reportBlobName } from '../../shared/domain/blob-layout.js';
+import { checkFileName, INTAKE_CONTAINER, RESULTS_CONTAINER, reportBlobName } from '../../shared/domain/blob-layout.js';
 import { onePositional, parseCommandArgs, runCommand, wantsHelp } from '../args.js';
 import { EXIT_ERROR, EXIT_OK, printable, UsageError, type ZtpIo } from '../io.js';
 import { connect, resolveStorage } from '../storage.js';
@@ -33,7 +33,7 @@ export async function runUpload(argv: string[], io: ZtpIo): Promise<number> {
     if (wantsHelp(values, UPLOAD_USAGE, io)) return EXIT_OK;
     const file = onePositional(positionals, 'file');
     const supplierId = checkSupplierId(values.supplier);
-    const fileName = checkFileName(values.name ?? basename(file));
+    const fileName = fileNameOf(values.name ?? basename(file));
 
     let bytes: Buffer;
     try {
@@ -82,13 +82,13 @@ function checkSupplierId(value: string | undefined): string {
   return value;
 }
 
-/** One file name: the intake reads everything after the supplier folder as the file name. */
-function checkFileName(value: string): string {
-  const name = value.trim();
-  if (name === '' || name === '.' || name === '..' || /[/\\\p{Cc}]/u.test(name) || name.length > 255) {
-    throw new UsageError(`"${printable(value)}" cannot be a blob file name: give a plain file name (no folders, at most 255 characters)`);
+/** One file name, by the rule the upload API applies: the intake reads everything after the supplier folder as the file name. */
+function fileNameOf(value: string): string {
+  const checked = checkFileName(value.trim());
+  if (!checked.ok) {
+    throw new UsageError(`"${printable(value)}" cannot be a blob file name: it ${checked.problem}; give a plain file name (no folders)`);
   }
-  return name;
+  return checked.fileName;
 }
 
 function describeReadError(error: unknown): string {
