@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runValidate } from '../../cli/commands/validate.js';
+import { writeStackEndpoints } from '../../cli/stack-endpoints.js';
+import { main } from '../../cli/ztp.js';
 import { getSupplierReportOptions } from '../../functions/get-supplier-report.js';
 import { intakeHashFileOptions } from '../../functions/intake-hash-file.js';
 import { putSupplierFileOptions } from '../../functions/put-supplier-file.js';
@@ -308,5 +310,96 @@ describe('the body is streamed', () => {
     });
     expect(accepted.validation.summary).toEqual({ total: 3, accepted: 3, rejected: 0 });
     expect((await blob.getProperties()).contentLength).toBe(whole.length);
+  });
+});
+
+describe('ztp upload --url', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ztp-upload-api-'));
+  const good = join(dir, 'good.csv');
+  writeFileSync(good, sampleHashFileBytes({ rows: 2, seed: 76, groupTags: ['MPS-STD'] }, 'utf-8').bytes);
+  const mixed = join(dir, 'mixed.csv');
+  writeFileSync(mixed, sampleHashFileBytes({ rows: 3, seed: 77, groupTags: ['MPS-STD'], bad: { 'invalid-hash': 1 } }, 'utf-8').bytes);
+
+  async function ztp(argv: string[], env: Record<string, string> = {}, cwd = dir) {
+    let stdout = '';
+    let stderr = '';
+    const code = await main(argv, { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text), env, cwd });
+    return { code, stdout, stderr };
+  }
+
+  it('sends the file with --key and prints the batch id, the report URL and the validation: exit 0 when every row is accepted', async () => {
+    const { code, stdout, stderr } = await ztp([
+      'upload',
+      good,
+      '--supplier',
+      'contoso',
+      '--url',
+      host.httpBaseUrl!,
+      '--key',
+      CONTOSO_KEY.key,
+    ]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const batchId = batchIdOf('contoso', createHash('sha256').update(readFileSync(good)).digest('hex'));
+    expect(stdout).toContain(`Batch:  ${batchId}`);
+    expect(stdout).toContain(`Report: ${api}/suppliers/contoso/files/good.csv/report`);
+    expect(stdout).toContain('2 rows: 2 accepted, 0 rejected.');
+    expect(stdout).not.toContain(CONTOSO_KEY.key);
+    await waitFor('the intake of good.csv', async () => (await stack.runtime.batches.get(batchId)) ?? undefined);
+  });
+
+  it('exits 1 when rows are rejected, naming them, with the key from ZTP_SUPPLIER_KEY', async () => {
+    const { code, stdout } = await ztp(['upload', mixed, '--supplier', 'fabrikam', '--url', host.httpBaseUrl!], {
+      ZTP_SUPPLIER_KEY: FABRIKAM_KEY.key,
+    });
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/line \d+ \(serial [^)]+\): rejected\n {4}invalid-hash: /);
+    expect(stdout).toContain('3 rows: 2 accepted, 1 rejected.');
+  });
+
+  it('prints the answer as JSON with --json', async () => {
+    const { code, stdout } = await ztp([
+      'upload',
+      good,
+      '--supplier',
+      'contoso',
+      '--name',
+      'again.csv',
+      '--url',
+      api,
+      '--key',
+      CONTOSO_ROTATED_KEY.key,
+      '--json',
+    ]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ status: 202, body: { fileName: 'again.csv', validation: { summary: { accepted: 2 } } } });
+  });
+
+  it('exits 2 when the app does not take the file: a wrong key, another supplier, or no answer', async () => {
+    const wrong = await ztp(['upload', good, '--supplier', 'contoso', '--url', host.httpBaseUrl!, '--key', mintSupplierKey().key]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stdout).toContain('401 from PUT');
+    expect(wrong.stdout).toContain('invalid-key');
+    const other = await ztp(['upload', good, '--supplier', 'fabrikam', '--url', host.httpBaseUrl!, '--key', CONTOSO_KEY.key]);
+    expect(other.code).toBe(2);
+    expect(other.stdout).toContain('403 from PUT');
+    const nobody = await ztp(['upload', good, '--supplier', 'contoso', '--url', 'http://127.0.0.1:9', '--key', CONTOSO_KEY.key]);
+    expect(nobody.code).toBe(2);
+    expect(nobody.stderr).toMatch(/no answer from .*sending the file again is safe/);
+  });
+
+  it("takes the key a local stack publishes for the supplier when --url is that stack's", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ztp-upload-stack-'));
+    await writeStackEndpoints(root, {
+      storageConnectionString: stack.config.storageConnectionString,
+      serviceBusConnectionString: stack.broker.connectionString,
+      apiBaseUrl: api,
+      supplierKeys: { contoso: CONTOSO_KEY.key },
+    });
+    const published = await ztp(['upload', good, '--supplier', 'contoso', '--name', 'published.csv', '--url', host.httpBaseUrl!], {}, root);
+    expect(published.code).toBe(0);
+    const elsewhere = await ztp(['upload', good, '--supplier', 'contoso', '--url', 'http://127.0.0.1:9'], {}, root);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain('no upload key for supplier contoso');
   });
 });
