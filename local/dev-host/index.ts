@@ -461,7 +461,9 @@ async function writeResponse(req: IncomingMessage, res: ServerResponse, init: Ht
   res.writeHead(response.status, headers);
   if (response.body) {
     for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      if (!res.write(chunk)) await once(res, 'drain');
+      // A client that went away takes nothing more: the answer is dropped, not waited on.
+      if (res.destroyed) break;
+      if (!res.write(chunk)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
     }
   }
   res.end();

@@ -269,6 +269,29 @@ describe('file names and sizes', () => {
   });
 });
 
+describe('a connection that breaks mid-file', () => {
+  it('leaves nothing stored: no blob, so no intake, and one refusal logged', async () => {
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent >= 5 * 1024 * 1024) {
+          // Let the blocks already sent be staged, then cut the connection.
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          controller.error(new Error('the line went down'));
+          return;
+        }
+        sent += 64 * 1024;
+        controller.enqueue(new Uint8Array(64 * 1024).fill(0x20));
+      },
+    });
+    await expect(put('contoso', 'broken.csv', body, bearer(CONTOSO_KEY.key))).rejects.toThrow();
+    await waitFor('the refusal', async () =>
+      stack.logLines.find((line) => line.event === 'upload.refused' && line.code === 'body-incomplete'),
+    );
+    expect(await intakeBlob('contoso/broken.csv').exists()).toBe(false);
+  });
+});
+
 describe('the body is streamed', () => {
   it('is written to storage while it is still arriving: blocks are staged before the client sends the rest', async () => {
     const file = sampleHashFileBytes({ rows: 3, seed: 75, groupTags: ['MPS-STD'] }, 'utf-8').bytes;
