@@ -38,12 +38,6 @@ const CONTENT_TYPE = 'text/csv';
 /** What each branch may hold before the reading waits for it. */
 const BRANCH_BUFFER_BYTES = 1024 * 1024;
 
-/** Stops a branch; never leaves this module. */
-class StopUpload extends Error {}
-
-/** The blob write failed while the body was being read: a storage fault, not the client's. */
-class BlobWriteFailed extends Error {}
-
 export async function receiveSupplierFile(
   deps: SupplierUploadDeps,
   supplier: SupplierPolicy,
@@ -66,14 +60,21 @@ export async function receiveSupplierFile(
     return validation.outcome;
   })();
   // A failed write must not leave the reading waiting for a branch nobody drains any more.
-  const writeFailed = new Promise<never>((_, reject) => void written.catch((cause: unknown) => reject(new BlobWriteFailed('', { cause }))));
+  let storageFailed = false;
+  const writeFailed = new Promise<never>(
+    (_, reject) =>
+      void written.catch((error: unknown) => {
+        storageFailed = true;
+        reject(error);
+      }),
+  );
   writeFailed.catch(() => undefined);
   validated.catch(() => undefined);
 
   const stop = async (): Promise<void> => {
     abort.abort();
-    toBlob.destroy(new StopUpload('the upload was stopped'));
-    toValidation.destroy(new StopUpload('the upload was stopped'));
+    toBlob.destroy(new Error('the upload was stopped'));
+    toValidation.destroy(new Error('the upload was stopped'));
     await Promise.allSettled([written, validated]);
   };
 
@@ -90,8 +91,10 @@ export async function receiveSupplierFile(
       await Promise.race([Promise.all([feed(toBlob, chunk), feed(toValidation, chunk)]), writeFailed]);
     }
   } catch (error) {
+    // Decided before stopping, which fails the write on purpose: a storage fault, or the client's body.
+    const storageFault = storageFailed;
     await stop();
-    if (error instanceof BlobWriteFailed) throw error.cause;
+    if (storageFault) throw error;
     return { kind: 'body-failed', receivedBytes: size };
   }
   toBlob.end();
