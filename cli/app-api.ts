@@ -141,7 +141,7 @@ export async function postToApp(io: ZtpIo, target: Target, post: AppPost): Promi
   return status === 202 ? EXIT_OK : EXIT_NOT_ACCEPTED;
 }
 
-function parseAnswer(text: string): unknown {
+export function parseAnswer(text: string): unknown {
   if (text === '') return null;
   try {
     return JSON.parse(text) as unknown;
@@ -150,7 +150,7 @@ function parseAnswer(text: string): unknown {
   }
 }
 
-function describeFetchError(error: unknown, timeoutMs: number): string {
+export function describeFetchError(error: unknown, timeoutMs: number): string {
   if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `none within ${timeoutMs / 1000} s`;
   const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
   if (typeof cause?.code === 'string') return cause.code;

@@ -27,6 +27,11 @@ export interface StackEndpoints {
    * is readable by its owner alone and never leaves the machine.
    */
   readonly webhookSecret?: string;
+  /**
+   * Upload keys of the demo suppliers, by supplier id, so `ztp upload --url` and curl work
+   * against this stack's upload API with no settings. Throwaway keys, made up at each start.
+   */
+  readonly supplierKeys?: Readonly<Record<string, string>>;
   /** The stack's process id: a file left behind by a stack that crashed can be recognised. */
   readonly pid?: number;
   readonly startedAt?: string;
@@ -40,6 +45,7 @@ const schema = z.looseObject({
   apiBaseUrl: z.string().min(1),
   graphBaseUrl: z.string().min(1).optional(),
   webhookSecret: z.string().min(1).optional(),
+  supplierKeys: z.record(z.string(), z.string().min(1)).optional(),
   pid: z.number().int().positive().optional(),
   startedAt: z.string().optional(),
 });

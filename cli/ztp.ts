@@ -4,6 +4,7 @@ import { runBatch } from './commands/batch.js';
 import { runRedrive } from './commands/redrive.js';
 import { runReprovision } from './commands/reprovision.js';
 import { runStatus } from './commands/status.js';
+import { runSupplierKey } from './commands/supplier-key.js';
 import { runUpload } from './commands/upload.js';
 import { runValidate } from './commands/validate.js';
 import { EXIT_ERROR, EXIT_OK, firstLine, printable, type ZtpIo } from './io.js';
@@ -15,6 +16,8 @@ export const USAGE = `Usage: ztp <command> [options]
 Commands:
   validate <file> [--supplier <id>] [--json]            validate a hash file offline, exactly as the intake would
   upload <file> --supplier <id> [--name <file name>]    put a file into hash-uploads/<supplier>/ for the intake
+  upload <file> --supplier <id> --url <origin> [--key <key>] [--json]
+                                                        send it to the app's supplier upload API instead (upload --help)
   status <serial> [--json]                              a device's state, ids and full history
   batch <batchId> [--json]                              a supplier file: counts per state, rejected and failed devices
   batch <batchId> --watch [--interval <seconds>]        the same, live, until the file is settled
@@ -22,15 +25,17 @@ Commands:
                                                         a signed re-provisioning request to the app (reprovision --help)
   redrive <serial> | --batch <batchId> [--url <origin>] [--json]
                                                         re-drive a stalled device, or a file's stalled devices (redrive --help)
+  supplier-key <supplierId> [--json]                    make a supplier upload key: printed once, with the hash for ZTP_SUPPLIERS
   help                                                  this text
 
-upload, status and batch use the storage account in AzureWebJobsStorage when it is set,
+upload (without --url), status and batch use the storage account in AzureWebJobsStorage when it is set,
 otherwise the running local stack (found through .local/stack.json; start it with npm start);
+upload --url sends to the app's upload API with the supplier's key (--key, ZTP_SUPPLIER_KEY, or the local stack's);
 reprovision sends to --url, otherwise to the running local stack's API, signed with REPROVISION_WEBHOOK_SECRET
 or, for the local stack, the secret it publishes; redrive sends there too, with the function key in ZTP_FUNCTION_KEY.
 
-Exit codes: 0 done; 1 rows rejected (validate), device/batch not found (status, batch) or request not accepted (reprovision, redrive);
-2 usage errors, unreadable files, no storage or storage errors, no secret or no answer (reprovision, redrive).
+Exit codes: 0 done; 1 rows rejected (validate, upload --url), device/batch not found (status, batch) or request not accepted (reprovision, redrive);
+2 usage errors, unreadable files, no storage or storage errors, no secret or no answer (reprovision, redrive), the file not taken (upload --url).
 `;
 
 type Command = (argv: string[], io: ZtpIo) => Promise<number>;
@@ -42,6 +47,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   batch: runBatch,
   reprovision: runReprovision,
   redrive: runRedrive,
+  'supplier-key': runSupplierKey,
 };
 
 /** Runs one command line (without the `node ztp` prefix) and resolves to its exit code; never throws. */

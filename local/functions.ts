@@ -7,9 +7,11 @@ import type {
 import { followUpOptions } from '../functions/follow-up.js';
 import { getBatchOptions } from '../functions/get-batch.js';
 import { getDeviceOptions } from '../functions/get-device.js';
+import { getSupplierReportOptions } from '../functions/get-supplier-report.js';
 import { healthOptions } from '../functions/health.js';
 import { importDevicesOptions } from '../functions/import-devices.js';
 import { intakeHashFileOptions } from '../functions/intake-hash-file.js';
+import { putSupplierFileOptions } from '../functions/put-supplier-file.js';
 import { redriveBatchOptions } from '../functions/redrive-batch.js';
 import { redriveDeviceByQueryOptions, redriveDeviceOptions } from '../functions/redrive-device.js';
 import { reprovisionOptions } from '../functions/reprovision.js';
@@ -38,6 +40,8 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
   { name: 'redriveDevice', trigger: 'http', options: redriveDeviceOptions },
   { name: 'redriveDeviceByQuery', trigger: 'http', options: redriveDeviceByQueryOptions },
   { name: 'redriveBatch', trigger: 'http', options: redriveBatchOptions },
+  { name: 'putSupplierFile', trigger: 'http', options: putSupplierFileOptions },
+  { name: 'getSupplierReport', trigger: 'http', options: getSupplierReportOptions },
   { name: 'health', trigger: 'http', options: healthOptions },
   { name: 'sweeper', trigger: 'timer', options: sweeperOptions },
 ];

@@ -12,6 +12,7 @@ import { FUNCTIONS } from './functions.js';
 import { startGraphSimulator, type GraphSimulator } from './graph-simulator/index.js';
 import { startLocalInfrastructure, type LocalInfrastructure } from './stack.js';
 import { removeStackEndpoints, writeStackEndpoints } from '../cli/stack-endpoints.js';
+import { mintSupplierKey } from '../shared/domain/supplier-keys.js';
 
 /**
  * The whole product on one machine: Azurite and the Service Bus test broker (unless
@@ -24,6 +25,18 @@ export const DEMO_SUPPLIERS = [
   { id: 'demo', name: 'Demo Supplier Ltd', allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'], defaultGroupTag: 'MPS-STD' },
   { id: 'contoso', name: 'Contoso Ltd', allowedGroupTags: [], defaultGroupTag: 'MPS-STD' },
 ];
+
+/**
+ * The demo policy with a fresh upload key per supplier (their hashes in the policy), so the
+ * upload API can be tried with curl at once. The keys are published in `.local/stack.json`.
+ */
+export function demoSupplierPolicy(): { readonly policy: string; readonly keys: Readonly<Record<string, string>> } {
+  const minted = DEMO_SUPPLIERS.map((supplier) => ({ supplier, ...mintSupplierKey() }));
+  return {
+    policy: JSON.stringify(minted.map(({ supplier, sha256 }) => ({ ...supplier, uploadKeySha256: [sha256] }))),
+    keys: Object.fromEntries(minted.map(({ supplier, key }) => [supplier.id, key])),
+  };
+}
 
 /** Local default: one simulated hour of Autopilot waiting passes in one real minute. */
 export const LOCAL_TIME_SCALE = 60;
@@ -38,6 +51,8 @@ export interface RunningStack {
   readonly serviceBusConnectionString: string;
   readonly graphBaseUrl: string;
   readonly timeScale: number;
+  /** Upload keys of the demo suppliers by id; none when ZTP_SUPPLIERS names the suppliers. */
+  readonly supplierKeys: Readonly<Record<string, string>>;
   readonly endpointsFile: string;
   readonly logFile: string;
   stop(): Promise<void>;
@@ -89,6 +104,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
     // Published in .local/stack.json, so `ztp reprovision` signs for this stack with no settings.
     const webhookSecret = env.REPROVISION_WEBHOOK_SECRET?.trim() || `local-${randomUUID()}`;
+    // Published likewise, so the upload API can be tried at once: only with the demo policy.
+    const demo = env.ZTP_SUPPLIERS ? undefined : demoSupplierPolicy();
     const settings: Record<string, string> = {};
     for (const [key, value] of Object.entries(env)) if (value !== undefined) settings[key] = value;
     const config = loadConfig({
@@ -99,7 +116,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       ...graphEnv,
       ZTP_TIME_SCALE: String(timeScale),
       REPROVISION_WEBHOOK_SECRET: webhookSecret,
-      ZTP_SUPPLIERS: env.ZTP_SUPPLIERS ?? JSON.stringify(DEMO_SUPPLIERS),
+      ZTP_SUPPLIERS: env.ZTP_SUPPLIERS ?? demo!.policy,
     });
     // The dev host watches blobs and the CLI reads the stack file with a connection string.
     if (!('connectionString' in config.storage)) {
@@ -134,6 +151,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       apiBaseUrl,
       graphBaseUrl: config.graph.baseUrl,
       webhookSecret,
+      ...(demo ? { supplierKeys: demo.keys } : {}),
       pid: process.pid,
       startedAt: new Date().toISOString(),
     });
@@ -149,6 +167,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       serviceBusConnectionString,
       graphBaseUrl: config.graph.baseUrl,
       timeScale,
+      supplierKeys: demo?.keys ?? {},
       endpointsFile,
       logFile,
       stop() {

@@ -40,6 +40,14 @@ print('');
 print('Drop a file:');
 print(`  npx ztp upload ${path.relative(root, samplePath)} --supplier demo`);
 print('  npx ztp batch <batch id printed by upload>      npx ztp status <serial>');
+const demoKey = stack.supplierKeys.demo;
+if (demoKey !== undefined) {
+  // The supplier upload API, as a supplier without storage access uses it (each demo supplier's key is in the endpoints file).
+  print('Or send it as supplier demo would, over the upload API:');
+  print(
+    `  curl -T ${path.relative(root, samplePath)} -H "Authorization: Bearer ${demoKey}" ${stack.apiBaseUrl}/suppliers/demo/files/${path.basename(samplePath)}`,
+  );
+}
 print('Ask for a re-provisioning once a device is enrolled (signed with the secret in the endpoints file):');
 print('  npx ztp reprovision <serial> --action autopilot-reset --ticket INC1 --requested-by you');
 print('Suppliers: demo (tags MPS-STD, MPS-KIOSK), contoso (any tag). Ctrl-C stops everything.');

@@ -21,6 +21,8 @@ import { QUEUES } from './messages/index.js';
 import { graphPolicy, pipelinePolicy, sweeperPolicy } from './policies.js';
 import { checkHealth, sharedHealthCheck, type HealthReport } from './services/health.js';
 import type { WebhookDeps } from './http/reprovision-webhook.js';
+import type { SupplierFilesDeps } from './http/supplier-files.js';
+import { supplierKeyring } from './domain/supplier-keys.js';
 import type { IntakeDeps } from './services/intake/index.js';
 import type { DispatchDeps } from './services/pipeline/dispatch.js';
 import type { SweeperDeps } from './services/sweeper.js';
@@ -52,6 +54,7 @@ export interface Runtime {
   pipelineDeps(): DispatchDeps;
   sweeperDeps(): SweeperDeps;
   reprovisionDeps(): WebhookDeps;
+  supplierFilesDeps(): SupplierFilesDeps;
   /** Storage, Service Bus and Graph checked at once; callers within a few seconds share one check. */
   health(): Promise<HealthReport>;
   close(): Promise<void>;
@@ -119,6 +122,11 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     log,
     now,
   };
+  const supplierFiles: SupplierFilesDeps = {
+    keyring: supplierKeyring(config.suppliers),
+    upload: { blobs, limits: config.intake },
+    log,
+  };
   const health = sharedHealthCheck(async () => {
     const report = await checkHealth(
       {
@@ -147,6 +155,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     pipelineDeps: () => pipeline,
     sweeperDeps: () => sweeper,
     reprovisionDeps: () => reprovision,
+    supplierFilesDeps: () => supplierFiles,
     health,
     async close() {
       graph.close();

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import functionsRuntime, {
   type HttpFunctionOptions,
+  type HttpRequest as FunctionsHttpRequest,
+  type HttpRequestInit,
   type HttpResponseInit,
   type ServiceBusQueueFunctionOptions,
   type StorageBlobFunctionOptions,
@@ -12,7 +15,7 @@ import functionsRuntime, {
 import { CronExpressionParser } from 'cron-parser';
 
 // @azure/functions is CommonJS and Node's ESM loader does not see these two classes as named exports.
-const { HttpRequest, InvocationContext } = functionsRuntime;
+const { HttpRequest, HttpResponse, InvocationContext } = functionsRuntime;
 import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiver } from '@azure/service-bus';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
@@ -32,9 +35,10 @@ import type { Logger } from '../../shared/log.js';
  *   messages by default), where the sweeper finds it.
  * - HTTP triggers: their routes under /api on one local port, matched as the Functions host
  *   in Azure matches them (an encoded slash is a slash first; an optional last parameter may
- *   be left out; routes tried in the order of their function names, each with its methods).
- *   Function keys are not checked locally (the Functions host does not check them locally
- *   either); in Azure they are.
+ *   be left out; routes tried in the order of their function names, each with its methods). Request and response bodies are streams, as the app's HTTP streams setting
+ *   (`app.setup({ enableHttpStream: true })`) has the Functions host hand them over: a body is
+ *   read only as the handler reads it. Function keys are not checked locally (the Functions
+ *   host does not check them locally either); in Azure they are.
  * - Timer triggers: run at the schedule's period divided by the stack's time scale, so
  *   they keep pace with a fast simulator clock.
  * It is for local runs and end-to-end tests, not a production host.
@@ -335,8 +339,6 @@ export class DevHost {
     // The URL the route was called on, port included, as the Functions host hands it over.
     const url = new URL(req.url ?? '/', this.httpBaseUrl ?? 'http://127.0.0.1');
     const method = (req.method ?? 'GET').toUpperCase();
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
     let matchedPath = false;
     const path = routingPath(url.pathname);
     for (const route of this.routes) {
@@ -352,31 +354,23 @@ export class DevHost {
           return value === undefined ? [] : [[name, decodeParam(value)]];
         }),
       );
-      const headers = Object.fromEntries(
-        Object.entries(req.headers).map(([key, value]) => [key, Array.isArray(value) ? value.join(', ') : (value ?? '')]),
-      );
-      const request = new HttpRequest({
-        method,
-        url: url.toString(),
-        headers,
-        query: Object.fromEntries(url.searchParams),
-        params,
-        ...(chunks.length > 0 ? { body: { bytes: Buffer.concat(chunks) } } : {}),
-      });
+      const request = streamedRequest(req, url, method, params);
       const context = new InvocationContext({ invocationId: randomUUID(), functionName: route.name, logHandler: () => undefined });
+      let response: HttpResponseInit;
       try {
-        const response = ((await route.options.handler(request, context)) ?? {}) as HttpResponseInit;
-        await writeResponse(res, response);
+        response = ((await route.options.handler(request, context)) ?? {}) as HttpResponseInit;
       } catch (error) {
         this.options.log.warn({ event: 'devhost.invocation-failed', functionName: route.name, err: error }, `${route.name} failed`);
-        res
-          .writeHead(500, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ error: { code: 'internal-error', message: 'The function failed; see the log.' } }));
+        response = { status: 500, jsonBody: { error: { code: 'internal-error', message: 'The function failed; see the log.' } } };
       }
+      await writeResponse(req, res, response).catch((error: unknown) => {
+        this.options.log.debug({ event: 'devhost.response-failed', functionName: route.name, err: error }, 'the answer could not be sent');
+        res.destroy();
+      });
       return;
     }
-    res.writeHead(matchedPath ? 405 : 404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: { code: matchedPath ? 'method-not-allowed' : 'not-found', message: `${method} ${url.pathname}` } }));
+    const code = matchedPath ? 'method-not-allowed' : 'not-found';
+    await writeResponse(req, res, { status: matchedPath ? 405 : 404, jsonBody: { error: { code, message: `${method} ${url.pathname}` } } });
   }
 
   private startTimer(name: string, options: TimerFunctionOptions): void {
@@ -434,23 +428,55 @@ export class DevHost {
   }
 }
 
-async function writeResponse(res: ServerResponse, response: HttpResponseInit): Promise<void> {
+/**
+ * The request as the Functions host hands it to the app with HTTP streams on
+ * (`app.setup({ enableHttpStream: true })`): @azure/functions' own `createStreamRequest`
+ * (src/http/HttpRequest.ts) makes a fetch Request whose body is the incoming HTTP message
+ * itself, read only as the handler reads it, and gives it to HttpRequest as `nativeRequest`.
+ * The same here, with the same class, so nothing is buffered before the handler runs. Not
+ * passing `url` makes HttpRequest fail loudly if it ever stopped taking `nativeRequest`.
+ */
+function streamedRequest(req: IncomingMessage, url: URL, method: string, params: Record<string, string>): FunctionsHttpRequest {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const nativeRequest = new Request(url, { method, headers, ...(hasBody ? { body: req, duplex: 'half' } : {}) } as RequestInit);
+  return new HttpRequest({ nativeRequest, params } as unknown as HttpRequestInit);
+}
+
+/** Response headers the worker's HTTP proxy does not pass on (hop-by-hop), as in @azure/functions' sendProxyResponse. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * The answer as the worker sends it with HTTP streams on: made into @azure/functions'
+ * HttpResponse (JSON, text, bytes and streams alike), its body written as it is read. A request
+ * whose body the handler left unread (a refusal before or during the upload) closes the
+ * connection after the answer: the rest of the body is never read, and the connection cannot
+ * carry another request.
+ */
+async function writeResponse(req: IncomingMessage, res: ServerResponse, init: HttpResponseInit): Promise<void> {
+  const response = new HttpResponse(init);
   const headers: Record<string, string> = {};
-  if (response.headers) {
-    const entries =
-      response.headers instanceof Headers ? [...response.headers.entries()] : Object.entries(response.headers as Record<string, string>);
-    for (const [key, value] of entries) headers[key.toLowerCase()] = String(value);
+  for (const [key, value] of response.headers.entries()) if (!HOP_BY_HOP.has(key)) headers[key] = value;
+  if (!req.complete) headers.connection = 'close';
+  res.writeHead(response.status, headers);
+  if (response.body) {
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      // A client that went away takes nothing more: the answer is dropped, not waited on.
+      if (res.destroyed) break;
+      if (!res.write(chunk)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    }
   }
-  let body: Buffer | undefined;
-  if (response.jsonBody !== undefined) {
-    body = Buffer.from(JSON.stringify(response.jsonBody));
-    headers['content-type'] ??= 'application/json';
-  } else if (typeof response.body === 'string') {
-    body = Buffer.from(response.body);
-    headers['content-type'] ??= 'text/plain; charset=utf-8';
-  } else if (response.body instanceof Uint8Array) {
-    body = Buffer.from(response.body);
-  }
-  res.writeHead(response.status ?? 200, headers);
-  res.end(body);
+  res.end();
 }

@@ -14,11 +14,22 @@ export interface SupplierPolicy {
   /** Empty: any well-formed tag is allowed. */
   allowedGroupTags: readonly string[];
   defaultGroupTag?: string;
+  /**
+   * SHA-256 (hex) of each key that may use the supplier upload API for this supplier; several
+   * while a key is rotated. Unset or empty: the API refuses the supplier (blob drops still work).
+   */
+  uploadKeySha256?: readonly string[];
 }
 
 const groupTag = z.string().refine(isValidGroupTag, {
   message: "a group tag may only contain letters, digits, spaces, '-', '_' and '.', at most 128 characters",
 });
+
+/** A key's hash, never the key: a pasted key (`ztpk_...`) is refused here rather than stored as its own hash. */
+const uploadKeySha256 = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, "an upload key hash is the key's SHA-256 as 64 hexadecimal digits (never the key itself)")
+  .transform((hex) => hex.toLowerCase());
 
 const supplierSchema = z
   .object({
@@ -28,6 +39,7 @@ const supplierSchema = z
     name: z.string().trim().min(1),
     allowedGroupTags: z.array(groupTag).default([]),
     defaultGroupTag: groupTag.optional(),
+    uploadKeySha256: z.array(uploadKeySha256).optional(),
   })
   .strict()
   .refine(
@@ -40,9 +52,21 @@ const supplierSchema = z
 
 export const supplierPoliciesSchema = z.array(supplierSchema).superRefine((suppliers, context) => {
   const seen = new Set<string>();
+  // A key names one supplier: the same hash twice would let one key reach two suppliers' files.
+  const keyHashes = new Set<string>();
   suppliers.forEach((supplier, index) => {
     if (seen.has(supplier.id)) context.addIssue({ code: 'custom', message: `duplicate supplier id "${supplier.id}"`, path: [index, 'id'] });
     seen.add(supplier.id);
+    (supplier.uploadKeySha256 ?? []).forEach((hash, position) => {
+      if (keyHashes.has(hash)) {
+        context.addIssue({
+          code: 'custom',
+          message: 'an upload key hash is listed twice: each key belongs to one supplier, once',
+          path: [index, 'uploadKeySha256', position],
+        });
+      }
+      keyHashes.add(hash);
+    });
   });
 });
 

@@ -268,3 +268,26 @@ export interface BlobFiles {
   writeText(container: string, name: string, text: string, contentType?: string): Promise<void>;
   readText(container: string, name: string): Promise<string | undefined>;
 }
+
+/** A blob opened for reading, with what a reader passes on about it. */
+export interface OpenedBlob {
+  readonly body: Readable;
+  readonly size: number;
+  readonly contentType: string | undefined;
+}
+
+/** Supplier files arriving over HTTP, and their reports going back. */
+export interface BlobStreams {
+  /**
+   * Writes `source` as the blob, streamed: it appears whole once `source` ends, or not at all
+   * when `source` fails or `abortSignal` fires (a blob already there stays as it was).
+   */
+  writeStream(
+    container: string,
+    name: string,
+    source: Readable,
+    options: { readonly contentType: string; readonly abortSignal: AbortSignal },
+  ): Promise<void>;
+  /** The blob as a stream; undefined when there is none. */
+  openIfPresent(container: string, name: string): Promise<OpenedBlob | undefined>;
+}

@@ -101,6 +101,19 @@ describe('npm start', () => {
     expect(detail.history.map((event) => event.to)).toEqual(['received', 'importing', 'registered', 'profile-assigned', 'enrolled']);
     expect(output).toContain('-> enrolled (enrolled)');
 
+    // The upload API as the banner shows it, with the key it prints: the same file from the same supplier is the same batch.
+    const curl = /curl -T \S+ -H "Authorization: Bearer (\S+)" (\S+)\/suppliers\/demo\/files\/\S+/.exec(output);
+    expect(curl, 'the banner shows how to upload with curl').not.toBeNull();
+    expect(curl![2]).toBe(endpoints.apiBaseUrl);
+    const viaApi = await fetch(`${endpoints.apiBaseUrl}/suppliers/demo/files/delivery-again.csv`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${curl![1]}` },
+      body: file.bytes,
+    });
+    expect(viaApi.status).toBe(202);
+    expect(upload.stdout).toContain(`Batch:  ${((await viaApi.json()) as { batchId: string }).batchId}`);
+    expect(output).not.toContain('HTTP streaming enabled');
+
     process.kill(-child.pid!, 'SIGINT');
     await new Promise<void>((resolve) => child!.once('exit', () => resolve()));
     const stopBy = Date.now() + 15_000;

@@ -1,11 +1,19 @@
 import { RestError, type BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { StorageAccess } from '../storage-access.js';
 import type { Readable } from 'node:stream';
-import type { BlobFiles, BlobInfo } from '../../services/ports.js';
+import type { BlobFiles, BlobInfo, BlobStreams, OpenedBlob } from '../../services/ports.js';
 
-/** Blob access for intake files and supplier reports: streamed reads, whole-text writes. */
+/** Blob access for intake files and supplier reports: streamed reads, whole-text and streamed writes. */
 
-export class BlobStore implements BlobFiles {
+/**
+ * A streamed write stages blocks of this size, this many at once, so an upload of any size
+ * holds about their product in memory (4 MiB blocks reach Azure's 50,000-block limit only at
+ * 195 GiB).
+ */
+const STREAM_BLOCK_BYTES = 4 * 1024 * 1024;
+const STREAM_CONCURRENCY = 2;
+
+export class BlobStore implements BlobFiles, BlobStreams {
   private readonly ensured = new Map<string, Promise<void>>();
 
   constructor(private readonly service: BlobServiceClient) {}
@@ -76,6 +84,38 @@ export class BlobStore implements BlobFiles {
     await this.container(container)
       .getBlockBlobClient(name)
       .upload(data, data.length, { blobHTTPHeaders: { blobContentType: contentType } });
+  }
+
+  /**
+   * Blocks are staged as the bytes arrive and committed in one go once `source` ends: until
+   * then the blob (or the earlier one under its name) is untouched, and blocks never committed
+   * are discarded by the service.
+   */
+  async writeStream(
+    container: string,
+    name: string,
+    source: Readable,
+    options: { readonly contentType: string; readonly abortSignal: AbortSignal },
+  ): Promise<void> {
+    await this.ensureContainer(container);
+    await this.container(container)
+      .getBlockBlobClient(name)
+      .uploadStream(source, STREAM_BLOCK_BYTES, STREAM_CONCURRENCY, {
+        blobHTTPHeaders: { blobContentType: options.contentType },
+        abortSignal: options.abortSignal,
+      });
+  }
+
+  async openIfPresent(container: string, name: string): Promise<OpenedBlob | undefined> {
+    try {
+      const response = await this.container(container).getBlobClient(name).download();
+      const body = response.readableStreamBody;
+      if (!body) throw new Error(`Blob ${container}/${name} has no body`);
+      return { body: body as Readable, size: response.contentLength ?? 0, contentType: response.contentType };
+    } catch (error) {
+      if (error instanceof RestError && error.statusCode === 404) return undefined;
+      throw error;
+    }
   }
 
   async readText(container: string, name: string): Promise<string | undefined> {

@@ -3,7 +3,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SUPPLIER_KEY_USAGE } from '../../../cli/commands/supplier-key.js';
+import { UPLOAD_USAGE } from '../../../cli/commands/upload.js';
 import { main, USAGE } from '../../../cli/ztp.js';
+import { parseSupplierPolicies } from '../../../shared/domain/suppliers.js';
+import { supplierKeyring } from '../../../shared/domain/supplier-keys.js';
 import { sampleHashFileBytes } from '../../../local/sample-data.js';
 
 /** Everything here fails before any storage is contacted: no emulator needed. */
@@ -58,13 +62,16 @@ describe('ztp dispatcher', () => {
       'batch <batchId>',
       'reprovision <serial>',
       'redrive <serial> | --batch <batchId>',
+      'upload <file> --supplier <id> --url <origin>',
+      'supplier-key <supplierId>',
     ])
       expect(USAGE).toContain(command);
     expect(USAGE).toMatch(/Exit codes: 0 .*1 .*\n2 /);
   });
 
   it.each([
-    ['upload', 'Usage: ztp upload <file> --supplier <id> [--name <blob file name>]'],
+    ['upload', UPLOAD_USAGE.trimEnd()],
+    ['supplier-key', SUPPLIER_KEY_USAGE.trimEnd()],
     ['status', 'Usage: ztp status <serial> [--json]'],
     ['batch', 'Usage: ztp batch <batchId> [--json]\n       ztp batch <batchId> --watch [--interval <seconds>]'],
     ['validate', 'Usage: ztp validate <file> [--supplier <id>] [--json]'],
@@ -100,6 +107,10 @@ describe('ztp upload arguments', () => {
     [[file, file, '--supplier', 'contoso'], 'give exactly one file'],
     [[file, '--supplier', 'contoso', '--force'], "Unknown option '--force'"],
     [[file, '--supplier'], "Option '--supplier <value>' argument missing"],
+    [[file, '--supplier', 'contoso', '--key', 'ztpk_x'], '--key goes with --url'],
+    [[file, '--supplier', 'contoso', '--json'], '--json goes with --url'],
+    [[file, '--supplier', 'contoso', '--url', 'ftp://example.com'], '--url must be an http or https URL'],
+    [[file, '--supplier', 'contoso', '--url', 'http://127.0.0.1:1'], 'no upload key for supplier contoso'],
   ])('refuses %j with exit 2 and the usage', async (argv, message) => {
     const { code, stdout, stderr } = await run(['upload', ...argv]);
     expect(code).toBe(2);
@@ -203,5 +214,40 @@ describe('finding storage', () => {
     expect(code).toBe(2);
     expect(stderr).toContain(join(root, '.local', 'stack.json'));
     expect(stderr).toContain('is not JSON');
+  });
+});
+
+describe('ztp supplier-key', () => {
+  it('prints a new key once, with the hash that lets it in once the policy lists it', async () => {
+    const { code, stdout, stderr } = await run(['supplier-key', 'contoso']);
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    const key = /^ {2}key {5}(ztpk_[A-Za-z0-9_-]{43})$/m.exec(stdout)?.[1];
+    const sha256 = /^ {2}sha256 {2}([0-9a-f]{64})$/m.exec(stdout)?.[1];
+    expect(key).toBeDefined();
+    expect(stdout).toContain(`"uploadKeySha256": ["${sha256}"]`);
+    const policies = parseSupplierPolicies(`[{"id": "contoso", "name": "Contoso", "uploadKeySha256": ["${sha256}"]}]`);
+    expect(supplierKeyring(policies).supplierOf(key)?.id).toBe('contoso');
+  });
+
+  it('prints JSON with --json, a different key every time', async () => {
+    const first = JSON.parse((await run(['supplier-key', 'fabrikam', '--json'])).stdout) as {
+      supplierId: string;
+      key: string;
+      sha256: string;
+    };
+    const second = JSON.parse((await run(['supplier-key', 'fabrikam', '--json'])).stdout) as { key: string };
+    expect(first).toMatchObject({
+      supplierId: 'fabrikam',
+      key: expect.stringMatching(/^ztpk_/),
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(second.key).not.toBe(first.key);
+  });
+
+  it.each([[[]], [['con/toso']], [['a', 'b']]])('refuses %j with exit 2 and the usage', async (argv) => {
+    const { code, stderr } = await run(['supplier-key', ...argv]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('Usage: ztp supplier-key');
   });
 });

@@ -47,10 +47,26 @@ describe('supplier configuration', () => {
     ['a malformed tag', '[{"id":"x","name":"X","allowedGroupTags":["A,B"]}]', /allowedGroupTags/],
     ['duplicate ids', '[{"id":"x","name":"X"},{"id":"x","name":"Y"}]', /duplicate supplier id "x"/],
     ['an unknown key', '[{"id":"x","name":"X","allowedTags":["A"]}]', /allowedTags/],
+    [
+      'an upload key instead of its hash',
+      `[{"id":"x","name":"X","uploadKeySha256":["ztpk_${'A'.repeat(43)}"]}]`,
+      /0\.uploadKeySha256\.0: .*never the key itself/,
+    ],
+    ['a short hash', '[{"id":"x","name":"X","uploadKeySha256":["abc"]}]', /64 hexadecimal digits/],
+    [
+      'one key hash for two suppliers',
+      `[{"id":"x","name":"X","uploadKeySha256":["${'a'.repeat(64)}"]},{"id":"y","name":"Y","uploadKeySha256":["${'A'.repeat(64)}"]}]`,
+      /1\.uploadKeySha256\.0: an upload key hash is listed twice/,
+    ],
   ])('refuses %s with a message naming ZTP_SUPPLIERS', (_name, json, message) => {
     expect(() => loadSupplierPolicies(json)).toThrow(SupplierConfigError);
     expect(() => loadSupplierPolicies(json)).toThrow(/ZTP_SUPPLIERS/);
     expect(() => loadSupplierPolicies(json)).toThrow(message);
+  });
+
+  it('reads upload key hashes in lower case, several per supplier', () => {
+    const [policy] = parseSupplierPolicies(`[{"id":"x","name":"X","uploadKeySha256":["${'AB'.repeat(32)}","${'0'.repeat(64)}"]}]`);
+    expect(policy?.uploadKeySha256).toEqual(['ab'.repeat(32), '0'.repeat(64)]);
   });
 
   it('names a path that cannot be read', () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { describe, expect, inject, it } from 'vitest';
 import { BlobStore } from '../../../../shared/adapters/blobs/blob-store.js';
 
@@ -38,5 +39,50 @@ describe('BlobStore against Azurite', () => {
     const names = [];
     for await (const name of store.list(container, 'x/')) names.push(name);
     expect(names).toEqual(['x/1.txt']);
+  });
+});
+
+describe('BlobStore streamed writes against Azurite', () => {
+  const store = BlobStore.connect(inject('storageConnectionString'));
+  const container = `s${randomUUID().replace(/-/g, '')}`;
+
+  function chunks(count: number, size: number, fail?: Error): Readable {
+    return Readable.from(
+      (async function* () {
+        for (let index = 0; index < count; index++) yield Buffer.alloc(size, index % 251);
+        if (fail) throw fail;
+      })(),
+    );
+  }
+
+  it('writes a stream larger than a block as one blob, and opens it again', async () => {
+    await store.writeStream(container, 'contoso/big.csv', chunks(9, 1024 * 1024), {
+      contentType: 'text/csv',
+      abortSignal: new AbortController().signal,
+    });
+    const opened = await store.openIfPresent(container, 'contoso/big.csv');
+    expect(opened).toMatchObject({ size: 9 * 1024 * 1024, contentType: 'text/csv' });
+    const back = await readAll(opened!.body);
+    expect(back.length).toBe(9 * 1024 * 1024);
+    expect(back[8 * 1024 * 1024]).toBe(8);
+    expect(await store.openIfPresent(container, 'contoso/none.csv')).toBeUndefined();
+  });
+
+  it('leaves the blob under the name as it was when the stream fails after blocks were staged, and writes none where there was none', async () => {
+    await store.writeText(container, 'contoso/kept.csv', 'the earlier file');
+    await expect(
+      store.writeStream(container, 'contoso/kept.csv', chunks(6, 1024 * 1024, new Error('the client went away')), {
+        contentType: 'text/csv',
+        abortSignal: new AbortController().signal,
+      }),
+    ).rejects.toThrow('the client went away');
+    expect(await store.readText(container, 'contoso/kept.csv')).toBe('the earlier file');
+    await expect(
+      store.writeStream(container, 'contoso/never.csv', chunks(5, 1024 * 1024, new Error('cut off')), {
+        contentType: 'text/csv',
+        abortSignal: new AbortController().signal,
+      }),
+    ).rejects.toThrow('cut off');
+    expect(await store.info(container, 'contoso/never.csv')).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import type { HttpFunctionOptions } from '@azure/functions';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DevHost } from '../../../../local/dev-host/index.js';
 import { createLogger } from '../../../../shared/log.js';
@@ -86,5 +87,112 @@ describe('dev host HTTP triggers', () => {
     expect(await post.json()).toMatchObject({ route: 'lookup/action' });
     const get = await fetch(`${base}/api/lookup/action`);
     expect(await get.json()).toMatchObject({ route: 'lookup/{serial?}', serial: 'action' });
+  });
+});
+
+/**
+ * Bodies are streams both ways, as the Functions host hands them over with HTTP streams on: a
+ * handler reads the request body while it is still arriving (a host that buffered it first
+ * would never call the handler here, since the client sends the rest only once it has the
+ * answer), and a streamed answer is sent as it is produced.
+ */
+describe('dev host HTTP bodies', () => {
+  let host: DevHost;
+  let base: string;
+
+  beforeAll(async () => {
+    host = new DevHost({
+      serviceBusConnectionString: 'Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=k;SharedAccessKey=a2V5;UseDevelopmentEmulator=true',
+      storageConnectionString: 'UseDevelopmentStorage=true',
+      log: createLogger({ level: 'silent' }),
+      httpPort: 0,
+    })
+      .http('firstChunk', {
+        methods: ['PUT'],
+        route: 'first-chunk',
+        authLevel: 'anonymous',
+        handler: async (request) => {
+          const reader = request.body!.getReader();
+          const first = await reader.read();
+          reader.releaseLock();
+          return { status: 202, jsonBody: { firstChunkBytes: first.value?.byteLength ?? 0 } };
+        },
+      })
+      .http('refuse', {
+        methods: ['PUT'],
+        route: 'refuse',
+        authLevel: 'anonymous',
+        handler: () => ({ status: 413, jsonBody: { error: { code: 'too-large', message: 'no' } } }),
+      })
+      .http('lines', {
+        methods: ['GET'],
+        route: 'lines',
+        authLevel: 'anonymous',
+        handler: () => ({
+          headers: { 'content-type': 'text/csv; charset=utf-8' },
+          body: Readable.from(
+            (function* () {
+              for (let line = 1; line <= 1000; line++) yield Buffer.from(`${line},row\r\n`);
+            })(),
+          ),
+        }),
+      });
+    await host.start();
+    base = host.httpBaseUrl!;
+  });
+
+  afterAll(async () => {
+    await host?.stop();
+  });
+
+  it('hands the handler the request body as it arrives: it answers before the client has sent all of it', async () => {
+    let answered!: () => void;
+    const gotAnswer = new Promise<void>((resolve) => (answered = resolve));
+    let sentAfterAnswer = 0;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array(64 * 1024).fill(0x41));
+      },
+      async pull(controller) {
+        // The rest is sent only once the answer is in: a host that waits for the whole body never answers.
+        await gotAnswer;
+        if (sentAfterAnswer++ < 4) controller.enqueue(new Uint8Array(1024));
+        else controller.close();
+      },
+    });
+    const response = await Promise.race([
+      fetch(`${base}/api/first-chunk`, { method: 'PUT', body, duplex: 'half' } as RequestInit),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('no answer while the body was still open: it was buffered')), 10_000),
+      ),
+    ]);
+    answered();
+    expect(response.status).toBe(202);
+    expect(((await response.json()) as { firstChunkBytes: number }).firstChunkBytes).toBeGreaterThan(0);
+  });
+
+  it('answers a refusal before reading the body, and closes that connection rather than reading the rest', async () => {
+    const response = await fetch(`${base}/api/refuse`, { method: 'PUT', body: new Uint8Array(32 * 1024 * 1024) });
+    expect(response.status).toBe(413);
+    expect(response.headers.get('connection')).toBe('close');
+    expect(await response.json()).toEqual({ error: { code: 'too-large', message: 'no' } });
+  });
+
+  it('sends a streamed answer whole, with its content type', async () => {
+    const response = await fetch(`${base}/api/lines`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    const lines = (await response.text()).trim().split('\r\n');
+    expect(lines).toHaveLength(1000);
+    expect(lines.at(-1)).toBe('1000,row');
+  });
+
+  it('answers 404 and 405 in the same error shape without reading a body', async () => {
+    const missing = await fetch(`${base}/api/nowhere`, { method: 'PUT', body: 'x' });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 'not-found' } });
+    const wrongMethod = await fetch(`${base}/api/lines`, { method: 'DELETE' });
+    expect(wrongMethod.status).toBe(405);
+    expect(await wrongMethod.json()).toMatchObject({ error: { code: 'method-not-allowed' } });
   });
 });
