@@ -14,7 +14,8 @@ import { sweep } from '../../shared/services/sweeper.js';
  * the TLS trust for a local storage endpoint (NODE_EXTRA_CA_CERTS) are read when the process
  * and its credential start. It builds the real runtime, then uses blobs, tables and the queue:
  * a hash file written and taken in, its batch and report read back, a poison message for it
- * (as the blob trigger leaves one) found by a sweep. Prints one JSON line: `{ stage: 'done', … }`,
+ * (as the blob trigger leaves one) found by a sweep. The seed of the hash file is the one
+ * argument, so runs against one account take in different files. Prints one JSON line: `{ stage: 'done', … }`,
  * or `{ stage: 'start' | 'work', error }` and exits 1. Logs go to stderr.
  */
 
@@ -40,9 +41,9 @@ function finish(result: Record<string, unknown>, exitCode: number): void {
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(exitCode));
 }
 
-async function work(runtime: Runtime): Promise<Record<string, unknown>> {
-  const blobName = 'contoso/identity.csv';
-  const file = sampleHashFile({ rows: 3, seed: 7, columns: 4, groupTags: ['MPS-STD'] });
+async function work(runtime: Runtime, seed: number): Promise<Record<string, unknown>> {
+  const blobName = `contoso/identity-${seed}.csv`;
+  const file = sampleHashFile({ rows: 3, seed, columns: 4, groupTags: ['MPS-STD'] });
   await runtime.blobs.writeText(INTAKE_CONTAINER, blobName, file.text, 'text/csv');
   const intake = await ingestHashFile(runtime.intakeDeps(), blobName, 'identity-storage');
   const batch = intake.batchId ? await runtime.batches.get(intake.batchId) : undefined;
@@ -69,7 +70,7 @@ async function work(runtime: Runtime): Promise<Record<string, unknown>> {
   };
 }
 
-async function main(): Promise<void> {
+async function main(seed: number): Promise<void> {
   let runtime: Runtime;
   try {
     const config = loadConfig(process.env);
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
   let result: Record<string, unknown>;
   let exitCode = 0;
   try {
-    result = await work(runtime);
+    result = await work(runtime, seed);
   } catch (error) {
     result = { stage: 'work', error: describe(error) };
     exitCode = 1;
@@ -89,4 +90,4 @@ async function main(): Promise<void> {
   finish(result, exitCode);
 }
 
-void main();
+void main(Number(process.argv[2] ?? 1));

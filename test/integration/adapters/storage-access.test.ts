@@ -40,6 +40,7 @@ let graph: GraphSimulator;
 let scratch: string;
 let debugLog: string;
 const endpoints: ManagedIdentityEndpoint[] = [];
+let runs = 0;
 
 beforeAll(async () => {
   scratch = mkdtempSync(path.join(tmpdir(), 'ztp-idstore-'));
@@ -68,9 +69,12 @@ async function identityEndpoint(options: Partial<ManagedIdentityEndpointOptions>
   return endpoint;
 }
 
-/** The product's process, with nothing of this one's environment but PATH: no key, no other credential. */
-function runProduct(endpoint: ManagedIdentityEndpoint): Promise<ProductRun> {
-  const env = {
+/**
+ * The product's process, with nothing of this one's environment but PATH: no key, no other
+ * credential. `settings` are added; one given as undefined is left out.
+ */
+function runProduct(endpoint: ManagedIdentityEndpoint, settings: Record<string, string | undefined> = {}): Promise<ProductRun> {
+  const env: Record<string, string | undefined> = {
     PATH: process.env.PATH ?? '',
     NODE_EXTRA_CA_CERTS: azurite.certificate!.file,
     ...endpoint.env,
@@ -85,9 +89,15 @@ function runProduct(endpoint: ManagedIdentityEndpoint): Promise<ProductRun> {
     REPROVISION_WEBHOOK_SECRET: `identity-test-${randomUUID()}`,
     ZTP_SUPPLIERS: JSON.stringify(SUPPLIERS),
     LOG_LEVEL: 'warn',
+    ...settings,
   };
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', product], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', product, String(++runs)], {
+      cwd: repo,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -160,6 +170,17 @@ describe('identity-based storage (AzureWebJobsStorage__…ServiceUri, __credenti
     const seen = await requestsAzuriteSaw();
     expect(new Set(seen.map((request) => request.service))).toEqual(new Set(['Blob', 'Queue', 'Table']));
     expect(seen.filter((request) => !request.authorization?.startsWith('Bearer '))).toEqual([]);
+  });
+
+  it('without __credential, reaches storage through the default credential chain, which finds the same managed identity', async () => {
+    const endpoint = await identityEndpoint();
+    const run = await runProduct(endpoint, { AzureWebJobsStorage__credential: undefined });
+
+    expect(run.result, run.stderr).toMatchObject({ stage: 'done', intake: { status: 'complete' }, acceptedInReport: 3 });
+    expect(endpoint.requests.length).toBeGreaterThan(0);
+    expect(endpoint.requests.every((request) => request.resource === 'https://storage.azure.com' && request.clientId === clientId)).toBe(
+      true,
+    );
   });
 
   it('fails at start, naming the setting, when storage refuses the token (issued for another audience)', async () => {
