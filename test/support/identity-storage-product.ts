@@ -14,8 +14,8 @@ import { sweep } from '../../shared/services/sweeper.js';
  * the TLS trust for a local storage endpoint (NODE_EXTRA_CA_CERTS) are read when the process
  * and its credential start. It builds the real runtime, then uses blobs, tables and the queue:
  * a hash file written and taken in, its batch and report read back, a poison message for it
- * (as the blob trigger leaves one) found by a sweep. The seed of the hash file is the one
- * argument, so runs against one account take in different files. Prints one JSON line: `{ stage: 'done', … }`,
+ * (as the blob trigger leaves one) found by a sweep. The one argument seeds the hash file, so
+ * runs against one account take in different files. Prints one JSON line, `{ stage: 'done', … }`,
  * or `{ stage: 'start' | 'work', error }` and exits 1. Logs go to stderr.
  */
 
