@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createSelfSignedCertificate } from './graph-simulator/certificate.js';
 
 /** A running Azurite child process and how to reach it. */
 export interface AzuriteInstance {
@@ -10,6 +13,11 @@ export interface AzuriteInstance {
   readonly tableEndpoint: string;
   /** Full connection string with explicit endpoints (Azurite picks free ports). */
   readonly connectionString: string;
+  /**
+   * With `oauth`: the self-signed certificate Azurite serves (PEM), and a file holding it for
+   * NODE_EXTRA_CA_CERTS; removed on stop.
+   */
+  readonly certificate?: { readonly pem: string; readonly file: string };
   stop(): Promise<void>;
 }
 
@@ -17,7 +25,7 @@ export interface AzuriteInstance {
 const ACCOUNT = 'devstoreaccount1';
 const KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
-const LISTENING = /Azurite (Blob|Queue|Table) service is successfully listening at (http:\/\/[^\s]+)/;
+const LISTENING = /Azurite (Blob|Queue|Table) service is successfully listening at (https?:\/\/[^\s]+)/;
 
 function azuriteEntry(): string {
   // `require('azurite')` resolves to a VS Code extension; the CLI lives in dist/src.
@@ -32,6 +40,14 @@ export interface AzuriteOptions {
   tablePort?: number;
   /** Keep data on disk in this folder instead of in memory. */
   location?: string;
+  /**
+   * Serve HTTPS (a self-signed certificate for 127.0.0.1 and localhost) and accept bearer
+   * tokens (`--oauth basic`): Azurite checks a token's issuer, audience and lifetime, not its
+   * signature. Shared-key requests are still accepted.
+   */
+  oauth?: boolean;
+  /** Azurite's debug log, which names every request with its headers. */
+  debugLog?: string;
   startTimeoutMs?: number;
 }
 
@@ -57,14 +73,26 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   ];
   if (options.location) args.push('--location', options.location);
   else args.push('--inMemoryPersistence');
+  if (options.debugLog) args.push('--debug', options.debugLog);
+  const certificate = options.oauth ? writeCertificate() : undefined;
+  if (certificate) args.push('--cert', certificate.file, '--key', certificate.keyFile, '--oauth', 'basic');
+  const removeCertificate = (): void => {
+    if (certificate) rmSync(certificate.dir, { recursive: true, force: true });
+  };
 
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const endpoints = await waitForEndpoints(child, options.startTimeoutMs ?? 30_000);
+  let endpoints: Record<'Blob' | 'Queue' | 'Table', string>;
+  try {
+    endpoints = await waitForEndpoints(child, options.startTimeoutMs ?? 30_000);
+  } catch (error) {
+    removeCertificate();
+    throw error;
+  }
   const pid = child.pid;
   if (pid === undefined) throw new Error('Azurite did not start (no pid)');
 
   const connectionString =
-    `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${KEY};` +
+    `DefaultEndpointsProtocol=${certificate ? 'https' : 'http'};AccountName=${ACCOUNT};AccountKey=${KEY};` +
     `BlobEndpoint=${endpoints.Blob}/${ACCOUNT};QueueEndpoint=${endpoints.Queue}/${ACCOUNT};TableEndpoint=${endpoints.Table}/${ACCOUNT};`;
 
   return {
@@ -73,8 +101,20 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     queueEndpoint: `${endpoints.Queue}/${ACCOUNT}`,
     tableEndpoint: `${endpoints.Table}/${ACCOUNT}`,
     connectionString,
-    stop: () => stopChild(child),
+    ...(certificate ? { certificate: { pem: certificate.pem, file: certificate.file } } : {}),
+    stop: () => stopChild(child).finally(removeCertificate),
   };
+}
+
+/** A fresh certificate and key in a private temporary folder, where Azurite's `--cert` and `--key` read them. */
+function writeCertificate(): { dir: string; file: string; keyFile: string; pem: string } {
+  const { certPem, keyPem } = createSelfSignedCertificate('azurite');
+  const dir = mkdtempSync(path.join(tmpdir(), 'azurite-tls-'));
+  const file = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  writeFileSync(file, certPem);
+  writeFileSync(keyFile, keyPem, { mode: 0o600 });
+  return { dir, file, keyFile, pem: certPem };
 }
 
 function waitForEndpoints(child: ChildProcess, timeoutMs: number): Promise<Record<'Blob' | 'Queue' | 'Table', string>> {

@@ -82,3 +82,6 @@ export class GraphTransportError extends ZtpError {
 
 /** Something the app waited on did not answer in time (start-up, a health check). */
 export class TimeoutError extends ZtpError {}
+
+/** The app could not use its storage account at start: the account refused its credential or key, or did not answer. */
+export class StorageAccessError extends ZtpError {}

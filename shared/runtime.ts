@@ -75,6 +75,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     feed: IntakeFailureQueueFeed.connect(storage),
     store: IntakeFailureRepository.connect(storage),
   };
+  // The first storage calls: a refused identity or key fails start-up here, in words that name the setting.
   await Promise.all([
     devices.ensure(),
     batches.ensure(),
@@ -84,7 +85,9 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     poison.ensure(),
     idempotency.ensure(),
     intakeFailures.store.ensure(),
-  ]);
+  ]).catch((error: unknown) => {
+    throw storage.startFailure(error);
+  });
   const bus = createServiceBusClient(config.serviceBus);
   const queue = new WorkQueue(bus);
 

@@ -3,6 +3,7 @@ import { TableClient } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { StorageSettings } from '../config.js';
+import { StorageAccessError } from '../errors.js';
 
 /**
  * The one way the product's own clients reach its storage account: with a connection string
@@ -52,12 +53,48 @@ export class StorageAccess {
     });
   }
 
+  /**
+   * The error start-up fails with when the first storage calls do: it names the setting and how
+   * the app connects (never a key), and what the account answered.
+   */
+  startFailure(error: unknown): StorageAccessError {
+    return new StorageAccessError(
+      `Storage refused the app or did not answer at start (AzureWebJobsStorage, ${this.describe()}): ${failureReason(error)}`,
+      { cause: error },
+    );
+  }
+
+  private describe(): string {
+    const { settings } = this;
+    if ('connectionString' in settings) return 'with a connection string';
+    const identity =
+      settings.credential === 'managedidentity'
+        ? `with the managed identity ${settings.clientId ?? '(system-assigned)'}`
+        : `with the default Azure credential${settings.clientId ? ` (managed identity ${settings.clientId})` : ''}`;
+    return `${identity} at ${settings.tableServiceUri}`;
+  }
+
   queue(name: string): QueueClient {
     const { settings, credential } = this;
     return 'connectionString' in settings
       ? new QueueClient(settings.connectionString, name)
       : new QueueClient(`${settings.queueServiceUri.replace(/\/+$/, '')}/${name}`, credential);
   }
+}
+
+/**
+ * What went wrong, in one line: the status and storage error code, and the detail storage gives
+ * (its XML error body names, for instance, an invalid token audience), or the credential's message.
+ */
+function failureReason(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
+  const element = (tag: string): string | undefined => new RegExp(`<${tag}>([^<\\r\\n]*)`).exec(error.message)?.[1]?.trim() || undefined;
+  const status = [typeof statusCode === 'number' ? statusCode : undefined, typeof code === 'string' ? code : element('Code')]
+    .filter((part) => part !== undefined)
+    .join(' ');
+  const detail = element('AuthenticationErrorDetail') ?? element('Message') ?? error.message;
+  return status ? `${status}: ${detail}` : `${error.name}: ${detail}`;
 }
 
 /** Azurite and other local emulators answer on plain HTTP; the table client refuses that unless told. */
