@@ -66,12 +66,20 @@ var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(r
 var intakeContainerName = 'hash-uploads'
 var resultsContainerName = 'hash-results'
 var blobEventsDeadLetterContainerName = 'hash-upload-events-deadletter'
+// The tables of shared/adapters/tables/table-names.ts (TABLES), the containers and storage
+// queue of shared/adapters/blobs/containers.ts; the infra unit test keeps them equal.
 var tableNames = [
   'devices'
   'batches'
   'batchdevices'
-  'graphbudget'
+  'ticks'
+  'sweeper'
   'idempotency'
+  'graphbudget'
+]
+// The Functions host puts a blob on it after the blob trigger's last retry; the sweeper reads it.
+var storageQueueNames = [
+  'webjobs-blobtrigger-poison'
 ]
 // The queues of shared/adapters/bus/queues.ts (QUEUES); the infra unit test keeps them equal.
 var queueNames = [
@@ -120,6 +128,7 @@ module storage 'app/storage.bicep' = {
     intakeContainerName: intakeContainerName
     resultsContainerName: resultsContainerName
     tableNames: tableNames
+    queueNames: storageQueueNames
   }
 }
 

@@ -11,6 +11,7 @@ import { IdempotencyRepository } from './adapters/tables/idempotency-store.js';
 import { IntakeFailureRepository } from './adapters/tables/intake-failure-store.js';
 import { PoisonRepository } from './adapters/tables/poison-store.js';
 import { TableStore } from './adapters/tables/table-store.js';
+import { TABLES } from './adapters/tables/table-names.js';
 import { TickLeaseRepository } from './adapters/tables/tick-leases.js';
 import { appConfig, type AppConfig } from './config.js';
 import { systemClock, type Clock } from './domain/clock.js';
@@ -86,7 +87,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
 
   const graphSettings = graphPolicy(config);
   const budget = createTableBudget({
-    store: TableStore.fromConnectionString(storage, 'graphbudget'),
+    store: TableStore.fromConnectionString(storage, TABLES.graphBudget),
     limits: budgetLimitsFrom(graphSettings),
     now,
   });

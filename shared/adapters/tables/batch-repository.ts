@@ -1,6 +1,7 @@
 import { odataString, TableStore, type EntityProps } from './table-store.js';
 import type { BatchRecord } from '../../domain/batch.js';
 import type { BatchStore, Versioned } from '../../services/ports.js';
+import { TABLES } from './table-names.js';
 
 type Row = EntityProps;
 const BATCH_ROW = 'batch';
@@ -55,7 +56,7 @@ function fromRow(batchId: string, row: Row): BatchRecord {
 export class BatchRepository implements BatchStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static fromConnectionString(connectionString: string, tableName = 'batches'): BatchRepository {
+  static fromConnectionString(connectionString: string, tableName: string = TABLES.batches): BatchRepository {
     return new BatchRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
   }
 

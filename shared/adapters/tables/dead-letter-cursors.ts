@@ -1,6 +1,7 @@
 import type { Clock } from '../../domain/clock.js';
 import type { DeadLetterCursor, DeadLetterCursorStore } from '../../services/ports.js';
 import { TableStore, type EntityProps } from './table-store.js';
+import { TABLES } from './table-names.js';
 
 /** How far the sweeper has reported each queue's dead letters: one small row per queue. */
 
@@ -14,7 +15,7 @@ export class DeadLetterCursorRepository implements DeadLetterCursorStore {
     private readonly now: Clock,
   ) {}
 
-  static fromConnectionString(connectionString: string, now: Clock, tableName = 'sweeper'): DeadLetterCursorRepository {
+  static fromConnectionString(connectionString: string, now: Clock, tableName: string = TABLES.sweeper): DeadLetterCursorRepository {
     return new DeadLetterCursorRepository(TableStore.fromConnectionString<Row>(connectionString, tableName), now);
   }
 

@@ -3,6 +3,7 @@ import type { IdempotencyRecord } from '../../domain/idempotency.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
 import type { IdempotencyStore, SignatureLedger, Versioned } from '../../services/ports.js';
 import { odataString, TableStore, type EntityProps } from './table-store.js';
+import { TABLES } from './table-names.js';
 
 /**
  * The webhook's idempotency records in table `idempotency`: one partition per key, keyed by
@@ -53,7 +54,7 @@ const SIGNATURE_ROW = 'signature';
 export class IdempotencyRepository implements IdempotencyStore, SignatureLedger {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static fromConnectionString(connectionString: string, tableName = 'idempotency'): IdempotencyRepository {
+  static fromConnectionString(connectionString: string, tableName: string = TABLES.idempotency): IdempotencyRepository {
     return new IdempotencyRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
   }
 

@@ -1,5 +1,6 @@
 import type { TickLease, TickLeaseStore, TickRunLock } from '../../services/ports.js';
 import { TableStore, type EntityProps } from './table-store.js';
+import { TABLES } from './table-names.js';
 
 /**
  * One row per periodic poll ("tick"): when its next run is scheduled, and its run lock.
@@ -11,7 +12,7 @@ type Row = EntityProps & { scheduledFor?: string; owner?: string; until?: string
 export class TickLeaseRepository implements TickLeaseStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static fromConnectionString(connectionString: string, tableName = 'ticks'): TickLeaseRepository {
+  static fromConnectionString(connectionString: string, tableName: string = TABLES.ticks): TickLeaseRepository {
     return new TickLeaseRepository(TableStore.fromConnectionString<Row>(connectionString, tableName));
   }
 

@@ -3,7 +3,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { BLOB_CONTAINERS, STORAGE_QUEUES } from '../../../shared/adapters/blobs/containers.js';
+import { TABLES } from '../../../shared/adapters/tables/table-names.js';
 import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../../shared/domain/blob-layout.js';
+import { loadConfig } from '../../../shared/config.js';
 import { QUEUES } from '../../../shared/messages/index.js';
 
 /*
@@ -169,6 +172,47 @@ function appSettings(): Map<string, string> {
     settings.set(key, value);
   }
   return settings;
+}
+
+/**
+ * Every setting shared/config.ts reads: the names it hands its readers (`text(env, 'X')`,
+ * `required(env, 'X', ...)`, ...) and the names a real load touches, so a reader reached another
+ * way is not missed.
+ */
+function settingsReadByConfig(): Set<string> {
+  const names = new Set([...read('shared/config.ts').matchAll(/\(\s*env,\s*'(\w+)'/g)].map((m) => m[1]!));
+  const minimal: Record<string, string> = {
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    ServiceBusConnection: 'Endpoint=sb://127.0.0.1/;SharedAccessKeyName=k;SharedAccessKey=v',
+    REPROVISION_WEBHOOK_SECRET: 'a-secret-of-sixteen-characters',
+    ZTP_SUPPLIERS: '[{"id":"contoso","name":"Contoso"}]',
+  };
+  const env = new Proxy(minimal, {
+    get(target, key) {
+      if (typeof key === 'string') names.add(key);
+      return typeof key === 'string' ? target[key] : undefined;
+    },
+  });
+  loadConfig(env);
+  return names;
+}
+
+/** A markdown section: from its heading to the next heading of its level or above. */
+function markdownSection(text: string, heading: string): string {
+  const start = text.indexOf(`${heading}\n`);
+  expect(start, `a "${heading}" section`).toBeGreaterThanOrEqual(0);
+  const level = /^#+/.exec(heading)![0].length;
+  const rest = text.slice(start + heading.length);
+  const next = new RegExp(`\\n#{1,${level}} `).exec(rest);
+  return next ? rest.slice(0, next.index) : rest;
+}
+
+/** The setting names in the first column of a markdown table. */
+function settingNames(section: string): string[] {
+  return section
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .flatMap((line) => [...(line.split('|')[1] ?? '').matchAll(/`(\w+)`/g)].map((m) => m[1]!));
 }
 
 describe('module wiring', () => {
@@ -442,6 +486,31 @@ describe('Function App', () => {
     expect(paramDefault(main, 'graphBaseUrl')).toBe('https://graph.microsoft.com');
   });
 
+  it('sets only settings the product, the Functions host or an Azure SDK reads', () => {
+    const readByProduct = settingsReadByConfig();
+    // Read by the Functions host (the Service Bus trigger's identity-based connection) and the
+    // Azure SDKs (DefaultAzureCredential, Application Insights), not by shared/config.ts.
+    const platform = [
+      'ServiceBusConnection__credential',
+      'ServiceBusConnection__clientId',
+      'AZURE_CLIENT_ID',
+      'APPLICATIONINSIGHTS_CONNECTION_STRING',
+      'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+    ];
+    for (const name of settings.keys()) {
+      expect(readByProduct.has(name) || platform.includes(name), `${name} is read by someone`).toBe(true);
+    }
+  });
+
+  it('every setting the product reads is documented, and infra/README.md lists exactly what is set', () => {
+    const readByProduct = settingsReadByConfig();
+    expect(readByProduct.size).toBeGreaterThan(20);
+    const documented = settingNames(markdownSection(read('README.md'), '## Settings'));
+    for (const name of readByProduct) expect(documented, `README "Settings" documents ${name}`).toContain(name);
+    const listed = settingNames(markdownSection(read('infra/README.md'), '### App settings'));
+    expect([...new Set(listed)].sort()).toEqual([...settings.keys()].sort());
+  });
+
   it('secrets come from Key Vault references, never as values', () => {
     expect(settings.get('REPROVISION_WEBHOOK_SECRET')).toBe("'@Microsoft.KeyVault(SecretUri=${reprovisionWebhookSecretUri})'");
     expect(settings.get('AzureWebJobsStorage')).toBe("'@Microsoft.KeyVault(SecretUri=${storageConnectionStringSecretUri})'");
@@ -475,18 +544,45 @@ describe('storage, Key Vault, monitoring', () => {
     expect(props).toMatch(/allowBlobPublicAccess: false\n/);
   });
 
-  it('holds the containers and tables the product uses', () => {
-    expect(arrayVariable(main, 'tableNames').sort()).toEqual(['batchdevices', 'batches', 'devices', 'graphbudget', 'idempotency']);
-    expect(bicep('infra/app/storage.bicep')).toMatch(/resource tables '[^']+' = \[\s*for tableName in tableNames:/);
-    // The same names the product uses (shared/domain/blob-layout.ts).
-    expect(main).toMatch(new RegExp(`^var intakeContainerName = '${INTAKE_CONTAINER}'$`, 'm'));
-    expect(main).toMatch(new RegExp(`^var resultsContainerName = '${RESULTS_CONTAINER}'$`, 'm'));
-    const containerLoop = resources(storage).find((r) => r.symbol === 'containers');
-    expect(containerLoop!.body).toMatch(
-      /intakeContainerName\s+resultsContainerName\s+deploymentContainerName\s+blobEventsDeadLetterContainerName/,
+  it('holds exactly the tables, containers and storage queue the product uses', () => {
+    expect(arrayVariable(main, 'tableNames').sort()).toEqual(Object.values(TABLES).sort());
+    expect(storage).toMatch(/resource tables '[^']+' = \[\s*for tableName in tableNames:/);
+    expect(arrayVariable(main, 'storageQueueNames')).toEqual([...STORAGE_QUEUES]);
+    expect(storage).toMatch(
+      /resource queues 'Microsoft\.Storage\/storageAccounts\/queueServices\/queues@[^']+' = \[\s*for queueName in queueNames:/,
     );
+    const storageModule = balanced(main, main.indexOf("module storage 'app/storage.bicep'"));
+    expect(storageModule).toMatch(/\n\s*tableNames: tableNames\n/);
+    expect(storageModule).toMatch(/\n\s*queueNames: storageQueueNames\n/);
+
+    // Every container the storage module creates, by the main.bicep variable it is given.
+    const containerLoop = resources(storage).find((r) => r.symbol === 'containers');
     expect(containerLoop!.body).toMatch(/publicAccess: 'None'/);
+    const loopParams = /for containerName in \[([^\]]*)\]/.exec(containerLoop!.body)?.[1]?.split(/\s+/).filter(Boolean) ?? [];
+    const containers = loopParams.map((param) => {
+      const variable = new RegExp(`\\n\\s*${param}: (\\w+)\\n`).exec(storageModule)?.[1];
+      expect(variable, `main.bicep passes ${param}`).toBeDefined();
+      return { param, name: new RegExp(`^var ${variable} = '([^']*)'$`, 'm').exec(main)?.[1] };
+    });
+    // The Flex Consumption package container is the deployment's, not the product's.
+    expect(containers.map((c) => c.param)).toContain('deploymentContainerName');
+    const productContainers = containers.filter((c) => c.param !== 'deploymentContainerName').map((c) => c.name);
+    expect(productContainers.sort()).toEqual([...BLOB_CONTAINERS].sort());
     expect([INTAKE_CONTAINER, RESULTS_CONTAINER]).toEqual(['hash-uploads', 'hash-results']);
+  });
+
+  it('the product names every table through TABLES, never by a literal', () => {
+    const sources = [
+      'shared/runtime.ts',
+      ...readdirSync(join(repoRoot, 'shared/adapters/tables'))
+        .filter((f) => f.endsWith('.ts') && f !== 'table-names.ts')
+        .map((f) => `shared/adapters/tables/${f}`),
+    ];
+    for (const file of sources) {
+      const text = read(file);
+      expect(text, `${file} names no table by a literal`).not.toMatch(/tableName(?:: string)? = '/);
+      expect(text, `${file} names no table by a literal`).not.toMatch(/fromConnectionString\([^)]*'[a-z]+'\)/);
+    }
   });
 
   it('Key Vault uses Azure RBAC and Application Insights refuses key-based ingestion', () => {
