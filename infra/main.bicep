@@ -76,6 +76,7 @@ var tableNames = [
   'sweeper'
   'idempotency'
   'graphbudget'
+  'health'
 ]
 // The Functions host puts a blob on it after the blob trigger's last retry; the sweeper reads it.
 var storageQueueNames = [

@@ -8,6 +8,8 @@ import { followUpOptions } from '../functions/follow-up.js';
 import { getBatchOptions } from '../functions/get-batch.js';
 import { getDeviceOptions } from '../functions/get-device.js';
 import { healthOptions } from '../functions/health.js';
+import { healthDetailsOptions } from '../functions/health-details.js';
+import { healthProbeOptions } from '../functions/health-probe.js';
 import { importDevicesOptions } from '../functions/import-devices.js';
 import { intakeHashFileOptions } from '../functions/intake-hash-file.js';
 import { redriveBatchOptions } from '../functions/redrive-batch.js';
@@ -37,5 +39,7 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
   { name: 'redriveDevice', trigger: 'http', options: redriveDeviceOptions },
   { name: 'redriveBatch', trigger: 'http', options: redriveBatchOptions },
   { name: 'health', trigger: 'http', options: healthOptions },
+  { name: 'healthDetails', trigger: 'http', options: healthDetailsOptions },
+  { name: 'healthProbe', trigger: 'timer', options: healthProbeOptions },
   { name: 'sweeper', trigger: 'timer', options: sweeperOptions },
 ];

@@ -45,6 +45,10 @@ export interface AppConfig {
     readonly perDeviceReadLimit: number;
   };
   readonly logLevel: string;
+  readonly health: {
+    /** How old a dependency check may be before the next caller takes a new one (real ms; not scaled). */
+    readonly probeIntervalMs: number;
+  };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -173,6 +177,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
       perDeviceReadLimit: positiveNumber(env, 'ZTP_PER_DEVICE_READ_LIMIT', 20, { integer: true }),
     },
     logLevel: text(env, 'LOG_LEVEL') ?? 'info',
+    health: {
+      probeIntervalMs: positiveNumber(env, 'ZTP_HEALTH_PROBE_SECONDS', 60, { max: 3600 }) * 1000,
+    },
   };
 }
 

@@ -17,4 +17,6 @@ export const TABLES = {
   idempotency: 'idempotency',
   /** The tenant-wide Graph request budget. */
   graphBudget: 'graphbudget',
+  /** The app-wide dependency check: its newest result and who takes the next. */
+  health: 'health',
 } as const;
