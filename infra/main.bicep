@@ -34,6 +34,9 @@ param graphBaseUrl string = 'https://graph.microsoft.com'
 @description('How long Service Bus remembers a messageId for duplicate detection (ISO 8601 duration).')
 param duplicateDetectionHistoryTimeWindow string = 'PT1H'
 
+@description('The service desk\'s re-provisioning webhook (reset, wipe, fresh start, re-tag, deregister). Off: the app refuses every request (403) and the identity is granted only the Autopilot permission, none on Intune managed devices.')
+param enableReprovisioning bool = true
+
 @description('Grant the app identity its Microsoft Graph application permissions in this deployment. The deployer must be a Privileged Role Administrator; otherwise leave false and run infra/scripts/grant-graph-permissions.sh as one.')
 param grantGraphPermissions bool = false
 
@@ -190,6 +193,7 @@ module functionApp 'app/function-app.bicep' = {
     ztpSuppliers: string(ztpSuppliers)
     // Real time in Azure: scaling waits down is for simulators and demos.
     ztpTimeScale: '1'
+    enableReprovisioning: enableReprovisioning
     maximumInstanceCount: maximumInstanceCount
   }
   // The app resolves its Key Vault references and pulls its package with these roles at start.
@@ -227,6 +231,7 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
   scope: rg
   params: {
     principalId: identity.outputs.principalId
+    enableReprovisioning: enableReprovisioning
   }
 }
 

@@ -119,6 +119,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     policy: sweeperPolicy(config),
   };
   const reprovision: WebhookDeps = {
+    enabled: config.reprovisioning.enabled,
     keys: config.webhookKeys,
     signatures: idempotency,
     accept: { devices, batchIndex, idempotency, queue, log, now, newRequestId: randomUUID, deadlineMs: policy.waits.deadlines.reprovision },

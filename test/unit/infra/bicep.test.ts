@@ -197,12 +197,12 @@ function settingsReadByConfig(): Set<string> {
   return names;
 }
 
-/** A markdown section: from its heading to the next heading of its level or above. */
+/** A markdown section: from its heading (the whole line, or a line starting with it and a space) to the next heading of its level or above. */
 function markdownSection(text: string, heading: string): string {
-  const start = text.indexOf(`${heading}\n`);
-  expect(start, `a "${heading}" section`).toBeGreaterThanOrEqual(0);
+  const found = new RegExp(`^${heading.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?: [^\n]*)?$`, 'm').exec(text);
+  expect(found, `a "${heading}" section`).not.toBeNull();
   const level = /^#+/.exec(heading)![0].length;
-  const rest = text.slice(start + heading.length);
+  const rest = text.slice(found!.index + found![0].length);
   const next = new RegExp(`\\n#{1,${level}} `).exec(rest);
   return next ? rest.slice(0, next.index) : rest;
 }
@@ -292,50 +292,129 @@ describe('Service Bus', () => {
 });
 
 describe('Microsoft Graph permissions', () => {
-  // shared/docs/graph-autopilot.md, "Permissions": the product's contract with Graph.
-  const expected = [
-    'DeviceManagementServiceConfig.ReadWrite.All',
-    'DeviceManagementManagedDevices.PrivilegedOperations.All',
-    'DeviceManagementManagedDevices.ReadWrite.All',
-  ];
+  const AUTOPILOT = 'DeviceManagementServiceConfig.ReadWrite.All';
+  const MANAGED_DEVICES = 'DeviceManagementManagedDevices.ReadWrite.All';
+  const PRIVILEGED = 'DeviceManagementManagedDevices.PrivilegedOperations.All';
+  const granted = (reprovisioning: boolean): string[] => (reprovisioning ? [AUTOPILOT, MANAGED_DEVICES, PRIVILEGED] : [AUTOPILOT]).sort();
+  const permissionNames = (text: string): string[] => [...text.matchAll(/`([A-Z]\w+(?:\.\w+)+\.All)`/g)].map((m) => m[1]!);
 
-  /** The Graph permissions named in a markdown section: from its heading to the next heading of its level or above. */
-  function documentedPermissions(text: string, heading: string): { permissions: string[]; section: string } {
-    const start = text.indexOf(heading);
-    expect(start, `a "${heading}" section`).toBeGreaterThanOrEqual(0);
-    const level = /^#+/.exec(heading)![0].length;
-    const rest = text.slice(start + heading.length);
-    const next = new RegExp(`\\n#{1,${level}} `).exec(rest);
-    const section = heading + (next ? rest.slice(0, next.index) : rest);
-    return { permissions: [...section.matchAll(/`([A-Z]\w+(?:\.\w+)+\.All)`/g)].map((m) => m[1]!), section };
+  const readme = read('infra/README.md');
+  const section = markdownSection(readme, '### Microsoft Graph application permissions');
+  const tableRows = (header: string): string[][] => {
+    const start = section.indexOf(header);
+    expect(start, `a table headed ${header}`).toBeGreaterThanOrEqual(0);
+    const rows: string[][] = [];
+    for (const line of section.slice(start).split('\n').slice(2)) {
+      if (!line.startsWith('|')) break;
+      rows.push(
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim()),
+      );
+    }
+    return rows;
+  };
+
+  /** One row per Graph call: where the code makes it, what it is, the feature, the permission it relies on, Graph's page. */
+  const calls = tableRows('| code | Graph request | feature | permission | source |').map(
+    ([code, request, feature, permission, source]) => ({
+      code: code!,
+      request: request!,
+      feature: feature!,
+      permissions: permissionNames(permission!),
+      sources: [...source!.matchAll(/https:\/\/learn\.microsoft\.com\/graph\/api\/[\w-]+\?view=graph-rest-(?:1\.0|beta)/g)].map(
+        (m) => m[0],
+      ),
+    }),
+  );
+
+  /** The permissions infra/README.md documents for the features a deployment has. */
+  const documented = (reprovisioning: boolean): string[] => {
+    const features = reprovisioning ? ['provisioning', 'health', 're-provisioning'] : ['provisioning', 'health'];
+    return [...new Set(calls.filter((call) => features.includes(call.feature)).flatMap((call) => call.permissions))].sort();
+  };
+
+  const module = bicep('infra/app/graph-permissions.bicep');
+  /** The Bicep module's grant list for one value of enableReprovisioning. */
+  const bicepGrants = (reprovisioning: boolean): string[] => {
+    const autopilot = arrayVariable(module, 'autopilotAppRoles');
+    const reprovisioningRoles = arrayVariable(module, 'reprovisioningAppRoles');
+    expect(module).toMatch(
+      /^var appRoleNames = enableReprovisioning \? concat\(autopilotAppRoles, reprovisioningAppRoles\) : autopilotAppRoles$/m,
+    );
+    return (reprovisioning ? [...autopilot, ...reprovisioningRoles] : autopilot).sort();
+  };
+
+  const script = read('infra/scripts/grant-graph-permissions.sh');
+  const scriptList = (name: string): string[] => stringArray(new RegExp(`readonly ${name}=\\(([^)]*)\\)`).exec(script)?.[1] ?? '');
+  /** What the script grants for one value of ENABLE_REPROVISIONING, read from its case statement. */
+  const scriptGrants = (reprovisioning: boolean): string[] => {
+    const branch = new RegExp(`\\n\\s*${reprovisioning}\\)\\n\\s*wanted=\\(([^)]*)\\)`).exec(script)?.[1] ?? '';
+    return [...branch.matchAll(/\$\{(\w+)\[@\]\}/g)].flatMap((m) => scriptList(m[1]!)).sort();
+  };
+
+  it("every Graph call of the adapter is documented with the code that makes it, its permission and Graph's page", () => {
+    const operations = ['imported-identities.ts', 'autopilot-identities.ts', 'managed-devices.ts'].flatMap((file) => {
+      const picked = /Pick<\s*GraphClient,([^>]*)>/.exec(read(`shared/adapters/graph/${file}`))?.[1] ?? '';
+      return [...picked.matchAll(/'(\w+)'/g)].map((m) => `shared/adapters/graph/${file}:${m[1]!}`);
+    });
+    expect(operations.length).toBeGreaterThanOrEqual(15);
+    const documentedCode = calls.map((call) => /^`([^`]+)`/.exec(call.code)?.[1]);
+    expect(documentedCode.sort()).toEqual([...operations].sort());
+    for (const call of calls) {
+      expect(['provisioning', 'health', 're-provisioning'], call.code).toContain(call.feature);
+      expect(call.permissions, call.code).toHaveLength(1);
+      expect(call.sources.length, `${call.code} cites Graph's page`).toBeGreaterThan(0);
+      // Every file named exists and names the function: the adapter defines it, the use cases call it.
+      const [adapter, ...callers] = [...call.code.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+      const [file, fn] = adapter!.split(':');
+      expect(existsSync(join(repoRoot, file!)), file).toBe(true);
+      expect(read(file!), `${file} defines ${fn}`).toMatch(new RegExp(`\\b${fn}\\b`));
+      for (const caller of callers) expect(read(caller), `${caller} calls ${fn}`).toMatch(new RegExp(`\\.${fn}\\(`));
+    }
+    // The remote actions and the delete are the re-provisioning feature's, and need its permissions.
+    const byFunction = (fn: string) => calls.find((call) => call.code.includes(`:${fn}\``))!;
+    expect(byFunction('runManagedDeviceAction')).toMatchObject({ feature: 're-provisioning', permissions: [PRIVILEGED] });
+    expect(byFunction('deleteManagedDevice')).toMatchObject({ feature: 're-provisioning', permissions: [MANAGED_DEVICES] });
+    expect(byFunction('deleteManagedDevice').sources).toEqual([
+      'https://learn.microsoft.com/graph/api/intune-devices-manageddevice-delete?view=graph-rest-1.0',
+    ]);
+  });
+
+  for (const reprovisioning of [true, false]) {
+    it(`with enableReprovisioning ${reprovisioning}: the Bicep module and the script grant exactly what the enabled features call`, () => {
+      expect(documented(reprovisioning)).toEqual(granted(reprovisioning));
+      expect(bicepGrants(reprovisioning)).toEqual(granted(reprovisioning));
+      expect(scriptGrants(reprovisioning)).toEqual(granted(reprovisioning));
+    });
   }
+
+  it('the summary table names each permission once, with when it is granted', () => {
+    const summary = tableRows('| permission | granted | why |');
+    expect(summary.map(([permission]) => permissionNames(permission!)[0]).sort()).toEqual(granted(true));
+    for (const [permission, when] of summary) {
+      const name = permissionNames(permission!)[0]!;
+      expect(when, name).toBe(granted(false).includes(name) ? 'always' : 'with `enableReprovisioning`');
+    }
+    expect(section).toContain('00000003-0000-0000-c000-000000000000');
+  });
 
   // The product contract lives beside the repository, not in it: a checkout on its own skips this, visibly.
   const sharedDoc = resolve(repoRoot, '../shared/docs/graph-autopilot.md');
   it.skipIf(!existsSync(sharedDoc))('match the documented list in ../shared/docs/graph-autopilot.md (skipped when it is absent)', () => {
     const text = readFileSync(sharedDoc, 'utf8');
-    const { permissions, section } = documentedPermissions(text, '## Permissions');
+    const contract = permissionNames(markdownSection(text, '## Permissions'));
     // The list names Read.All for finding managed devices; deregistration also deletes them, which the
     // same document (and Graph's page for the call) says takes ReadWrite.All, so that is granted instead.
     expect(text).toContain('`DELETE managedDevices/{id}` needs `DeviceManagementManagedDevices.ReadWrite.All`');
-    const granted = permissions.map((p) =>
-      p === 'DeviceManagementManagedDevices.Read.All' ? 'DeviceManagementManagedDevices.ReadWrite.All' : p,
-    );
-    expect(granted.sort()).toEqual([...expected].sort());
-    expect(section).toContain('00000003-0000-0000-c000-000000000000');
+    const wanted = contract.map((p) => (p === 'DeviceManagementManagedDevices.Read.All' ? MANAGED_DEVICES : p));
+    expect(wanted.sort()).toEqual(granted(true));
   });
 
-  it('match the list infra/README.md gives operators', () => {
-    const { permissions, section } = documentedPermissions(read('infra/README.md'), '### Microsoft Graph application permissions');
-    expect(permissions.sort()).toEqual([...expected].sort());
-    expect(section).toContain('00000003-0000-0000-c000-000000000000');
-  });
-
-  it('the Bicep module grants exactly those, by name, on the Microsoft Graph service principal', () => {
-    const module = bicep('infra/app/graph-permissions.bicep');
+  it('the Bicep module grants by name on the Microsoft Graph service principal', () => {
     expect(module).toMatch(/^extension microsoftGraphV1$/m);
-    const roles = stringArray(balanced(module, module.indexOf('param appRoleNames array =')));
-    expect(roles.sort()).toEqual([...expected].sort());
+    expect(module).toMatch(/^param enableReprovisioning bool = true$/m);
     expect(module).toMatch(
       /resource microsoftGraph 'Microsoft\.Graph\/servicePrincipals@v1\.0' existing = \{\s*appId: microsoftGraphAppId\s*\}/,
     );
@@ -347,10 +426,19 @@ describe('Microsoft Graph permissions', () => {
     });
   });
 
-  it('the script grants the same list', () => {
-    const script = read('infra/scripts/grant-graph-permissions.sh');
-    const list = /readonly APP_ROLES=\(([^)]*)\)/.exec(script)?.[1] ?? '';
-    expect(stringArray(list).sort()).toEqual([...expected].sort());
+  it('one parameter switches re-provisioning for the grants and for the app, on by default', () => {
+    expect(main).toMatch(/^param enableReprovisioning bool = true$/m);
+    const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
+    expect(file.parameters['enableReprovisioning']?.value).toBe('${ENABLE_REPROVISIONING=true}');
+    expect(balanced(main, main.indexOf("module graphPermissions 'app/graph-permissions.bicep'"))).toMatch(
+      /\n\s*enableReprovisioning: enableReprovisioning\n/,
+    );
+    expect(balanced(main, main.indexOf("module functionApp 'app/function-app.bicep'"))).toMatch(
+      /\n\s*enableReprovisioning: enableReprovisioning\n/,
+    );
+    expect(appSettings().get('ZTP_REPROVISIONING_ENABLED')).toBe("enableReprovisioning ? 'true' : 'false'");
+    // The script reads the same azd value.
+    expect(script).toContain('azd_value ENABLE_REPROVISIONING');
   });
 
   it('are granted only when asked for (the deployer needs Privileged Role Administrator)', () => {
