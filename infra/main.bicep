@@ -34,6 +34,9 @@ param graphBaseUrl string = 'https://graph.microsoft.com'
 @description('How long Service Bus remembers a messageId for duplicate detection (ISO 8601 duration).')
 param duplicateDetectionHistoryTimeWindow string = 'PT1H'
 
+@description('The service desk\'s re-provisioning webhook (reset, wipe, fresh start, re-tag, deregister). Off: the app refuses every request (403) and the identity is granted only the Autopilot permission, none on Intune managed devices.')
+param enableReprovisioning bool = true
+
 @description('Grant the app identity its Microsoft Graph application permissions in this deployment. The deployer must be a Privileged Role Administrator; otherwise leave false and run infra/scripts/grant-graph-permissions.sh as one.')
 param grantGraphPermissions bool = false
 
@@ -69,12 +72,21 @@ var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(r
 var intakeContainerName = 'hash-uploads'
 var resultsContainerName = 'hash-results'
 var blobEventsDeadLetterContainerName = 'hash-upload-events-deadletter'
+// The tables of shared/adapters/tables/table-names.ts (TABLES), the containers and storage
+// queue of shared/adapters/blobs/containers.ts; the infra unit test keeps them equal.
 var tableNames = [
   'devices'
   'batches'
   'batchdevices'
-  'graphbudget'
+  'ticks'
+  'sweeper'
   'idempotency'
+  'graphbudget'
+  'health'
+]
+// The Functions host puts a blob on it after the blob trigger's last retry; the sweeper reads it.
+var storageQueueNames = [
+  'webjobs-blobtrigger-poison'
 ]
 // The queues of shared/adapters/bus/queues.ts (QUEUES); the infra unit test keeps them equal.
 var queueNames = [
@@ -146,6 +158,7 @@ module storage 'app/storage.bicep' = {
     intakeContainerName: intakeContainerName
     resultsContainerName: resultsContainerName
     tableNames: tableNames
+    queueNames: storageQueueNames
   }
 }
 
@@ -206,6 +219,7 @@ module functionApp 'app/function-app.bicep' = {
     ztpSuppliers: string(ztpSuppliers)
     // Real time in Azure: scaling waits down is for simulators and demos.
     ztpTimeScale: '1'
+    enableReprovisioning: enableReprovisioning
     maximumInstanceCount: maximumInstanceCount
   }
   // The app resolves its Key Vault references and pulls its package with these roles at start.
@@ -243,6 +257,7 @@ module graphPermissions 'app/graph-permissions.bicep' = if (grantGraphPermission
   scope: rg
   params: {
     principalId: identity.outputs.principalId
+    enableReprovisioning: enableReprovisioning
   }
 }
 

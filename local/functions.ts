@@ -9,6 +9,8 @@ import { getBatchOptions } from '../functions/get-batch.js';
 import { getDeviceOptions } from '../functions/get-device.js';
 import { getSupplierReportOptions } from '../functions/get-supplier-report.js';
 import { healthOptions } from '../functions/health.js';
+import { healthDetailsOptions } from '../functions/health-details.js';
+import { healthProbeOptions } from '../functions/health-probe.js';
 import { importDevicesOptions } from '../functions/import-devices.js';
 import { intakeHashFileOptions } from '../functions/intake-hash-file.js';
 import { putSupplierFileOptions } from '../functions/put-supplier-file.js';
@@ -43,5 +45,7 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
   { name: 'putSupplierFile', trigger: 'http', options: putSupplierFileOptions },
   { name: 'getSupplierReport', trigger: 'http', options: getSupplierReportOptions },
   { name: 'health', trigger: 'http', options: healthOptions },
+  { name: 'healthDetails', trigger: 'http', options: healthDetailsOptions },
+  { name: 'healthProbe', trigger: 'timer', options: healthProbeOptions },
   { name: 'sweeper', trigger: 'timer', options: sweeperOptions },
 ];

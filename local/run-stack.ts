@@ -142,6 +142,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     }
     await host.start();
     stops.unshift(() => host.stop());
+    // The first dependency check now rather than at the first timer run: liveness has a result from the start.
+    await runtime.health.refresh();
     const apiBaseUrl = `${host.httpBaseUrl ?? `http://127.0.0.1:${env.ZTP_API_PORT ?? 7071}`}/api`;
 
     const serviceBusConnectionString = 'connectionString' in config.serviceBus ? config.serviceBus.connectionString : '';

@@ -71,6 +71,12 @@ export interface AppConfig {
     readonly perDeviceReadLimit: number;
   };
   readonly logLevel: string;
+  readonly health: {
+    /** How old a dependency check may be before the next caller takes a new one (real ms; not scaled). */
+    readonly probeIntervalMs: number;
+  };
+  /** Whether the service desk's re-provisioning webhook takes requests (the Graph permissions it needs are granted with it). */
+  readonly reprovisioning: { readonly enabled: boolean };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -332,6 +338,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
       perDeviceReadLimit: positiveNumber(env, 'ZTP_PER_DEVICE_READ_LIMIT', 20, { integer: true }),
     },
     logLevel: text(env, 'LOG_LEVEL') ?? 'info',
+    health: {
+      probeIntervalMs: positiveNumber(env, 'ZTP_HEALTH_PROBE_SECONDS', 60, { max: 3600 }) * 1000,
+    },
+    reprovisioning: { enabled: flag(env, 'ZTP_REPROVISIONING_ENABLED', true) },
   };
 }
 
@@ -346,4 +356,12 @@ let cached: AppConfig | undefined;
 export function appConfig(): AppConfig {
   cached ??= loadConfig();
   return cached;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (/^true$/i.test(raw)) return true;
+  if (/^false$/i.test(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }

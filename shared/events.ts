@@ -57,6 +57,7 @@ export const EVENTS = {
   sweeperStepFailed: 'sweeper.step-failed',
   deadLetterFound: 'deadletter.found',
   healthDegraded: 'health.degraded',
+  healthRecordFailed: 'health.record-failed',
 } as const;
 
 export function logTransition(log: Logger, record: DeviceRecord, event: DeviceEvent): void {

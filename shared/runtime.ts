@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { BlobStore } from './adapters/blobs/blob-store.js';
 import { IntakeFailureQueueFeed } from './adapters/blobs/intake-failure-feed.js';
@@ -7,19 +8,20 @@ import { BatchDeviceRepository } from './adapters/tables/batch-device-index.js';
 import { BatchRepository } from './adapters/tables/batch-repository.js';
 import { DeadLetterCursorRepository } from './adapters/tables/dead-letter-cursors.js';
 import { DeviceRepository } from './adapters/tables/device-repository.js';
+import { HealthRecordRepository } from './adapters/tables/health-record-store.js';
 import { IdempotencyRepository } from './adapters/tables/idempotency-store.js';
 import { IntakeFailureRepository } from './adapters/tables/intake-failure-store.js';
 import { PoisonRepository } from './adapters/tables/poison-store.js';
 import { StorageAccess } from './adapters/storage-access.js';
 import { TableStore } from './adapters/tables/table-store.js';
+import { TABLES } from './adapters/tables/table-names.js';
 import { TickLeaseRepository } from './adapters/tables/tick-leases.js';
 import { appConfig, type AppConfig } from './config.js';
 import { systemClock, type Clock } from './domain/clock.js';
-import { EVENTS } from './events.js';
 import { createLogger, type Logger } from './log.js';
 import { QUEUES } from './messages/index.js';
 import { graphPolicy, pipelinePolicy, sweeperPolicy } from './policies.js';
-import { checkHealth, sharedHealthCheck, type HealthReport } from './services/health.js';
+import { createAppHealth, type AppHealth } from './services/app-health.js';
 import type { WebhookDeps } from './http/reprovision-webhook.js';
 import type { SupplierFilesDeps } from './http/supplier-files.js';
 import { supplierKeyring } from './domain/supplier-keys.js';
@@ -33,9 +35,12 @@ import type { SweeperDeps } from './services/sweeper.js';
  * `runtime()` and hand a use case what it asks for; nothing else wires anything.
  */
 
-/** Each health check's own budget, and how long callers share one check (real ms). */
+/** Each dependency check's own budget (real ms). */
 const HEALTH_CHECK_TIMEOUT_MS = 3_000;
-const HEALTH_SHARED_FOR_MS = 10_000;
+/** Liveness callers within this long share one read of the health record, per instance (real ms). */
+const LIVENESS_SHARED_MS = 5_000;
+/** The health timer (functions/health-probe.ts): every five minutes, with the sweeper, so it wakes nothing up on its own. */
+export const HEALTH_REFRESH = { schedule: '0 */5 * * * *', periodMs: 5 * 60_000 } as const;
 /** A batch id no file can have (not hex): reading it is one cheap table round trip. */
 const HEALTH_PROBE_BATCH_ID = 'health-probe';
 
@@ -55,8 +60,8 @@ export interface Runtime {
   sweeperDeps(): SweeperDeps;
   reprovisionDeps(): WebhookDeps;
   supplierFilesDeps(): SupplierFilesDeps;
-  /** Storage, Service Bus and Graph checked at once; callers within a few seconds share one check. */
-  health(): Promise<HealthReport>;
+  /** Storage, Service Bus and Graph, checked once per interval for every instance of the app. */
+  readonly health: AppHealth;
   close(): Promise<void>;
 }
 
@@ -71,6 +76,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const cursors = DeadLetterCursorRepository.connect(storage, now);
   const poison = PoisonRepository.connect(storage);
   const idempotency = IdempotencyRepository.connect(storage);
+  const healthRecord = HealthRecordRepository.connect(storage);
   const intakeFailures = {
     feed: IntakeFailureQueueFeed.connect(storage),
     store: IntakeFailureRepository.connect(storage),
@@ -85,6 +91,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     poison.ensure(),
     idempotency.ensure(),
     intakeFailures.store.ensure(),
+    healthRecord.ensure(),
   ]).catch((error: unknown) => {
     throw storage.startFailure(error);
   });
@@ -93,7 +100,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
 
   const graphSettings = graphPolicy(config);
   const budget = createTableBudget({
-    store: TableStore.connect(storage, 'graphbudget'),
+    store: TableStore.connect(storage, TABLES.graphBudget),
     limits: budgetLimitsFrom(graphSettings),
     now,
   });
@@ -119,6 +126,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     policy: sweeperPolicy(config),
   };
   const reprovision: WebhookDeps = {
+    enabled: config.reprovisioning.enabled,
     keys: config.webhookKeys,
     signatures: idempotency,
     accept: { devices, batchIndex, idempotency, queue, log, now, newRequestId: randomUUID, deadlineMs: policy.waits.deadlines.reprovision },
@@ -130,19 +138,25 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
     upload: { blobs, limits: config.intake },
     log,
   };
-  const health = sharedHealthCheck(async () => {
-    const report = await checkHealth(
-      {
-        storage: () => batches.get(HEALTH_PROBE_BATCH_ID),
-        serviceBus: (abortSignal) => queue.peekDeadLetters(QUEUES.import, { maxMessages: 1, abortSignal }),
-        // Lowest priority: a health check never takes a request slot from the pipeline.
-        graph: () => graph.checkReachable({ priority: 'cleanup' }),
-      },
-      { timeoutMs: HEALTH_CHECK_TIMEOUT_MS },
-    );
-    if (report.status !== 'ok') log.warn({ event: EVENTS.healthDegraded, checks: report.checks }, 'health check: degraded');
-    return report;
-  }, HEALTH_SHARED_FOR_MS);
+  const health = createAppHealth({
+    store: healthRecord,
+    probes: {
+      storage: () => batches.get(HEALTH_PROBE_BATCH_ID),
+      serviceBus: (abortSignal) => queue.peekDeadLetters(QUEUES.import, { maxMessages: 1, abortSignal }),
+      // Lowest priority: a health check never takes a request slot from the pipeline.
+      graph: () => graph.checkReachable({ priority: 'cleanup' }),
+    },
+    policy: {
+      intervalMs: config.health.probeIntervalMs,
+      timeoutMs: HEALTH_CHECK_TIMEOUT_MS,
+      // Three timer runs missed (or three intervals, when those are longer): the checks have stopped.
+      maxAgeMs: 3 * Math.max(config.health.probeIntervalMs, HEALTH_REFRESH.periodMs),
+      livenessSharedMs: Math.min(LIVENESS_SHARED_MS, config.health.probeIntervalMs),
+    },
+    instanceId: randomUUID(),
+    log,
+    now,
+  });
 
   return {
     config,
@@ -169,9 +183,12 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
 }
 
 let shared: Promise<Runtime> | undefined;
+const scoped = new AsyncLocalStorage<Promise<Runtime>>();
 
 /** The process-wide runtime, created on first use from the app settings. */
 export function runtime(): Promise<Runtime> {
+  const own = scoped.getStore();
+  if (own) return own;
   shared ??= createRuntime(appConfig()).catch((error: unknown) => {
     shared = undefined;
     throw error;
@@ -182,4 +199,12 @@ export function runtime(): Promise<Runtime> {
 /** Lets a host that builds its own runtime (the local dev host) share it with the functions. */
 export function useRuntime(instance: Runtime): void {
   shared = Promise.resolve(instance);
+}
+
+/**
+ * Runs `work` with `instance` as the runtime every function it calls sees, whatever the
+ * process-wide one is: several instances of the app in one process, as tests run them.
+ */
+export function withRuntime<T>(instance: Runtime | Promise<Runtime>, work: () => T): T {
+  return scoped.run(Promise.resolve(instance), work);
 }

@@ -21,9 +21,9 @@ import { seedEnrolledDevices } from './seed.js';
  * process, enrolled devices seeded straight into the simulator and Table Storage, then signed
  * requests to POST /api/devices/{serial}/reprovision over HTTP — accepts, repeats (409), bad
  * signatures (401) and idempotent replays — one at a time, then several at once, each timed
- * from send to the last byte of the answer. GET /api/health (its report shared for 10 s, so
- * almost only the host's own work) and GET /api/devices/{serial} (two Table reads) are timed
- * the same way as the baseline. Once the accepted requests have taken effect: the Graph
+ * from send to the last byte of the answer. GET /api/health (liveness: one table read shared
+ * for a few seconds, so almost only the host's own work) and GET /api/devices/{serial} (two
+ * Table reads) are timed the same way as the baseline. Once the accepted requests have taken effect: the Graph
  * requests each action cost, and peak RSS. See README.md, "bench/webhook".
  */
 

@@ -22,6 +22,8 @@ param reprovisionWebhookSecretUri string
 param graphBaseUrl string
 param ztpSuppliers string
 param ztpTimeScale string
+@description('The re-provisioning webhook takes requests (ZTP_REPROVISIONING_ENABLED).')
+param enableReprovisioning bool = true
 
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
@@ -108,6 +110,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       REPROVISION_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${reprovisionWebhookSecretUri})'
       ZTP_SUPPLIERS: ztpSuppliers
       ZTP_TIME_SCALE: ztpTimeScale
+      ZTP_REPROVISIONING_ENABLED: enableReprovisioning ? 'true' : 'false'
     }
   }
 

@@ -1,20 +1,33 @@
-// Grants the app identity the Microsoft Graph application permissions the product needs, as
-// app role assignments on the Microsoft Graph service principal (what admin consent to an
-// application permission creates). The deployer must be allowed to grant app roles
-// (Privileged Role Administrator, or Global Administrator). infra/scripts/
-// grant-graph-permissions.sh does the same with az rest for a separate admin.
+// Grants the app identity exactly the Microsoft Graph application permissions the enabled
+// features call, as app role assignments on the Microsoft Graph service principal (what admin
+// consent to an application permission creates). The deployer must be allowed to grant app
+// roles (Privileged Role Administrator, or Global Administrator). infra/scripts/
+// grant-graph-permissions.sh does the same with az rest for a separate admin, and also takes
+// back what a feature switched off no longer needs. Each permission, the calls that need it and
+// Graph's page for each call: infra/README.md.
 
 extension microsoftGraphV1
 
 @description('Object (principal) id of the managed identity that calls Microsoft Graph.')
 param principalId string
 
-@description('Microsoft Graph application permissions, by name: import and Autopilot identities, sync, profiles; wipe, retire, clean; find and delete managed devices (deregistration).')
-param appRoleNames array = [
+@description('The re-provisioning webhook is on: the identity also gets the Intune managed-device permissions it calls.')
+param enableReprovisioning bool = true
+
+// Supplier files to Autopilot: import hardware hashes, read and delete the imported records,
+// read, re-tag and delete Autopilot device identities, sync.
+var autopilotAppRoles = [
   'DeviceManagementServiceConfig.ReadWrite.All'
-  'DeviceManagementManagedDevices.PrivilegedOperations.All'
-  'DeviceManagementManagedDevices.ReadWrite.All'
 ]
+
+// The service desk: find, read and delete Intune managed devices (deregister); wipe and
+// cleanWindowsDevice (autopilot-reset, wipe, fresh-start).
+var reprovisioningAppRoles = [
+  'DeviceManagementManagedDevices.ReadWrite.All'
+  'DeviceManagementManagedDevices.PrivilegedOperations.All'
+]
+
+var appRoleNames = enableReprovisioning ? concat(autopilotAppRoles, reprovisioningAppRoles) : autopilotAppRoles
 
 var microsoftGraphAppId = '00000003-0000-0000-c000-000000000000'
 

@@ -1,6 +1,7 @@
 // The storage account behind the Functions host and the product: supplier intake and result
 // containers, the Flex Consumption deployment container, the dead-letter container for
-// undeliverable blob events, and the product's tables (the app also creates them if missing).
+// undeliverable blob events, the product's tables (the app also creates them if missing) and
+// the blob trigger's poison queue (the Functions host also creates it if missing).
 
 param name string
 param location string = resourceGroup().location
@@ -11,6 +12,7 @@ param blobEventsDeadLetterContainerName string
 param intakeContainerName string
 param resultsContainerName string
 param tableNames array
+param queueNames array
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -79,6 +81,18 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
   for tableName in tableNames: {
     parent: tableService
     name: tableName
+  }
+]
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for queueName in queueNames: {
+    parent: queueService
+    name: queueName
   }
 ]
 

@@ -58,6 +58,11 @@ export interface DevHostOptions {
   readonly httpPort?: number;
   /** Timer periods are divided by this (ZTP_TIME_SCALE). */
   readonly timeScale?: number;
+  /**
+   * Every invocation runs inside this: e.g. with a runtime of its own (shared/runtime.ts
+   * withRuntime), so several dev hosts in one process act as several instances of the app.
+   */
+  readonly invoke?: <T>(call: () => T) => T;
 }
 
 interface HttpRoute {
@@ -211,7 +216,7 @@ export class DevHost {
             },
             logHandler: () => undefined,
           });
-          const run = Promise.resolve(options.handler(message.body, context));
+          const run = Promise.resolve(this.invoke(() => options.handler(message.body, context)));
           this.inFlight.add(run);
           try {
             await run;
@@ -283,7 +288,7 @@ export class DevHost {
       });
       try {
         // The real host passes the content; the product streams it itself, so none is read here.
-        await watch.options.handler(Buffer.alloc(0), context);
+        await this.invoke(() => watch.options.handler(Buffer.alloc(0), context));
         return;
       } catch (error) {
         this.options.log.warn(
@@ -358,7 +363,7 @@ export class DevHost {
       const context = new InvocationContext({ invocationId: randomUUID(), functionName: route.name, logHandler: () => undefined });
       let response: HttpResponseInit;
       try {
-        response = ((await route.options.handler(request, context)) ?? {}) as HttpResponseInit;
+        response = ((await this.invoke(() => route.options.handler(request, context))) ?? {}) as HttpResponseInit;
       } catch (error) {
         this.options.log.warn({ event: 'devhost.invocation-failed', functionName: route.name, err: error }, `${route.name} failed`);
         response = { status: 500, jsonBody: { error: { code: 'internal-error', message: 'The function failed; see the log.' } } };
@@ -389,7 +394,7 @@ export class DevHost {
       };
       const context = new InvocationContext({ invocationId: randomUUID(), functionName: name, logHandler: () => undefined });
       try {
-        await options.handler(timer, context);
+        await this.invoke(() => options.handler(timer, context));
       } catch (error) {
         this.options.log.warn({ event: 'devhost.invocation-failed', functionName: name, err: error }, `${name} failed`);
       }
@@ -405,6 +410,10 @@ export class DevHost {
     };
     if (options.runOnStartup) tick();
     else this.timerHandles.push(setTimeout(tick, period));
+  }
+
+  private invoke<T>(call: () => T): T {
+    return this.options.invoke ? this.options.invoke(call) : call();
   }
 
   /** Resolves when no invocation is running. */

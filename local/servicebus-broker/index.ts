@@ -41,7 +41,17 @@ export interface ServiceBusBroker {
   stop(): Promise<void>;
   /** Introspection for tests and the local dev host; not part of the AMQP surface. */
   stats(queue: string): QueueStats;
+  /** Every `$management` request so far, oldest first: the entity (`ztp-import/$DeadLetterQueue`) and the operation (`com.microsoft:peek-message`). */
+  managementLog(): ManagementLogEntry[];
 }
+
+export interface ManagementLogEntry {
+  readonly entity: string;
+  readonly operation: string;
+}
+
+/** The most management requests the log keeps (the oldest go first). */
+const MANAGEMENT_LOG_LIMIT = 10_000;
 
 interface QueueEntities {
   main: MessageEntity;
@@ -66,10 +76,15 @@ export async function startServiceBusBroker(options: { port?: number; queues: Br
 
   const container = rhea.create_container({ id: 'servicebus-test-broker' });
   let endpoint = 'sb://127.0.0.1/';
+  const managementLog: ManagementLogEntry[] = [];
   const router = new LinkRouter(
     container,
     (address) => route(queues, address),
     (address) => `${endpoint}${entityPath(address)}`,
+    (entity, operation) => {
+      managementLog.push({ entity, operation });
+      if (managementLog.length > MANAGEMENT_LOG_LIMIT) managementLog.shift();
+    },
   );
 
   const server = container.listen({ host: '127.0.0.1', port: options.port ?? 0 });
@@ -91,6 +106,7 @@ export async function startServiceBusBroker(options: { port?: number; queues: Br
       const main = entities.main.stats();
       return { active: main.active, scheduled: main.scheduled, locked: main.locked, deadLettered: entities.deadLetter.stats().total };
     },
+    managementLog: () => [...managementLog],
     async stop() {
       for (const { main, deadLetter } of queues.values()) {
         main.close();

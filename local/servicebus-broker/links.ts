@@ -68,6 +68,8 @@ export class LinkRouter {
     container: Container,
     private readonly route: (address: string) => Route,
     private readonly describeEntity: (address: string) => string,
+    /** Told of every management request (entity name, operation), before it is answered. */
+    private readonly onManagementRequest: (entity: string, operation: string) => void = () => undefined,
   ) {
     container.on('connection_open', (context: EventContext) => this.connections.add(context.connection));
     container.on('connection_close', (context: EventContext) => this.forgetConnection(context.connection));
@@ -146,6 +148,7 @@ export class LinkRouter {
       // Any token is good enough: the broker does not authorise.
       this.reply(context.connection, request, { 'status-code': 202, 'status-description': 'Accepted' });
     } else if (route.kind === 'management') {
+      this.onManagementRequest(route.entity.name, String(request.application_properties?.['operation'] ?? ''));
       const { statusCode, statusDescription, errorCondition, body } = handleManagementRequest(route.entity, request);
       this.reply(context.connection, request, { statusCode, statusDescription, errorCondition }, body);
     }

@@ -23,6 +23,8 @@ export const MAX_WEBHOOK_BODY_BYTES = 16 * 1024;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,256}$/;
 
 export interface WebhookDeps {
+  /** False when the deployment has re-provisioning off (ZTP_REPROVISIONING_ENABLED): every request is refused with 403. */
+  readonly enabled?: boolean;
   readonly keys: readonly Buffer[];
   readonly accept: AcceptDeps;
   readonly signatures: SignatureLedger;
@@ -44,6 +46,8 @@ export async function reprovisionWebhook(deps: WebhookDeps, request: WebhookRequ
     return problem(status, code, message);
   };
   const tooLarge = (): JsonAnswer => refuse(413, 'body-too-large', `The body is larger than ${MAX_WEBHOOK_BODY_BYTES} bytes.`);
+  // Before anything is read: this deployment holds none of the Graph permissions a request would need.
+  if (deps.enabled === false) return refuse(403, 'reprovisioning-disabled', 'Re-provisioning is not enabled in this deployment.');
 
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > MAX_WEBHOOK_BODY_BYTES) return tooLarge();

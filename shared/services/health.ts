@@ -3,10 +3,10 @@ import { systemClock, type Clock } from '../domain/clock.js';
 import { ConfigError, TimeoutError } from '../errors.js';
 
 /**
- * Liveness plus dependency checks: storage, Service Bus and Graph, each with its own time
- * budget, all at once. A failing check says why in a few words — an error code, a status,
- * a timeout — never a message that could carry a connection string, a URL with a key or a
- * stack trace.
+ * The dependency check: storage, Service Bus and Graph, each with its own time budget, all at
+ * once. A failing check says why in a few words — an error code, a status, a timeout — never a
+ * message that could carry a connection string, a URL with a key or a stack trace. How often it
+ * runs, and who may see its result, is `app-health.ts`.
  */
 
 export const HEALTH_CHECKS = ['storage', 'serviceBus', 'graph'] as const;
@@ -44,7 +44,7 @@ export interface HealthOptions {
  * `work` raced against `ms`: rejects with a TimeoutError naming the wait, and aborts the
  * signal it gave the work so an SDK call can stop too.
  */
-async function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number, what = 'no answer'): Promise<T> {
+export async function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number, what = 'no answer'): Promise<T> {
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -119,55 +119,17 @@ export async function checkHealth(probes: HealthProbes, options: HealthOptions):
   return { status, checks };
 }
 
-/**
- * The health endpoint is anonymous: every caller within `ttlMs` shares one check, so polling
- * it cannot spend the app's Graph budget or load its storage.
- */
-export function sharedHealthCheck(
-  check: () => Promise<HealthReport>,
-  ttlMs: number,
-  clock: Clock = systemClock,
-): () => Promise<HealthReport> {
-  let latest: { at: number; report: Promise<HealthReport> } | undefined;
-  return () => {
-    const now = clock().getTime();
-    if (latest === undefined || now - latest.at >= ttlMs) {
-      const report = check();
-      latest = { at: now, report };
-      report.catch(() => {
-        if (latest?.report === report) latest = undefined;
-      });
-    }
-    return latest.report;
-  };
-}
-
 /** Why the app itself could not start, safely: the setting's name for a configuration error. */
 export function startupFailureReason(error: unknown): string {
   if (error instanceof ConfigError) return `setting ${error.setting} is missing or invalid`;
   return `the app could not start: ${failureReason(error)}`;
 }
 
-/** What the health route answers when the app did not start: degraded, with no checks run. */
-export interface StartupFailureReport {
-  readonly status: 'degraded';
-  readonly reason: string;
-  readonly checks: Record<string, never>;
-}
-
-/**
- * The health route's answer: the app's shared check once it has started (within
- * `startTimeoutMs`), otherwise why it could not start.
- */
-export async function reportHealth(
-  started: () => Promise<() => Promise<HealthReport>>,
-  startTimeoutMs: number,
-): Promise<HealthReport | StartupFailureReport> {
-  let check: () => Promise<HealthReport>;
+/** The app once it has started within `ms`, or why it could not (safely worded: see startupFailureReason). */
+export async function whenStarted<T>(start: () => Promise<T>, ms: number): Promise<{ ok: true; value: T } | { ok: false; reason: string }> {
   try {
-    check = await withTimeout(() => started(), startTimeoutMs, 'start-up');
+    return { ok: true, value: await withTimeout(() => start(), ms, 'start-up') };
   } catch (error) {
-    return { status: 'degraded', reason: startupFailureReason(error), checks: {} };
+    return { ok: false, reason: startupFailureReason(error) };
   }
-  return check();
 }

@@ -4,6 +4,7 @@ import type { DeviceEvent, DeviceRecord } from '../domain/device.js';
 import type { IdempotencyRecord } from '../domain/idempotency.js';
 import type { DeviceState, WaitStep } from '../domain/lifecycle.js';
 import type { OutgoingMessage, QueueName } from '../messages/index.js';
+import type { HealthReport } from './health.js';
 
 /**
  * The ports the use cases own: what they need of storage, queues and blobs, in their own
@@ -290,4 +291,20 @@ export interface BlobStreams {
   ): Promise<void>;
   /** The blob as a stream; undefined when there is none. */
   openIfPresent(container: string, name: string): Promise<OpenedBlob | undefined>;
+}
+
+/**
+ * The app-wide dependency check, one record for every instance: the newest result and when it
+ * was taken, and which instance is taking the next one (until when).
+ */
+export interface HealthRecord {
+  readonly checked?: { readonly at: string; readonly report: HealthReport };
+  readonly claim?: { readonly by: string; readonly until: string };
+}
+
+export interface HealthRecordStore {
+  /** The record, and the ETag that guards its next write (none while there is no record). */
+  read(): Promise<{ readonly record: HealthRecord; readonly etag: string | undefined }>;
+  /** ConcurrencyConflictError / EntityExistsError when another instance wrote first. Returns the new ETag. */
+  write(record: HealthRecord, etag: string | undefined): Promise<string>;
 }

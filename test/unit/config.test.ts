@@ -568,3 +568,33 @@ describe('time scale', () => {
     expect(scaled(config, config.pipeline.importDeadlineMs)).toBe(12 * SECOND);
   });
 });
+
+describe('ZTP_HEALTH_PROBE_SECONDS', () => {
+  it('defaults to a minute, is read in real seconds whatever the time scale, and at most an hour', () => {
+    expect(load().health.probeIntervalMs).toBe(60 * SECOND);
+    expect(
+      load({ ZTP_HEALTH_PROBE_SECONDS: '1.5', ZTP_TIME_SCALE: '600', GRAPH_BASE_URL: 'https://127.0.0.1:8443', GRAPH_STATIC_TOKEN: 'sim' })
+        .health.probeIntervalMs,
+    ).toBe(1.5 * SECOND);
+    expect(load({ ZTP_HEALTH_PROBE_SECONDS: '3600' }).health.probeIntervalMs).toBe(HOUR);
+    for (const bad of ['0', '-1', 'abc', '3601'])
+      expect(refusal({ ZTP_HEALTH_PROBE_SECONDS: bad }).setting).toBe('ZTP_HEALTH_PROBE_SECONDS');
+  });
+});
+
+describe('ZTP_REPROVISIONING_ENABLED', () => {
+  it('is on unless set to false', () => {
+    expect(load().reprovisioning.enabled).toBe(true);
+    expect(load({ ZTP_REPROVISIONING_ENABLED: ' ' }).reprovisioning.enabled).toBe(true);
+    expect(load({ ZTP_REPROVISIONING_ENABLED: 'true' }).reprovisioning.enabled).toBe(true);
+    expect(load({ ZTP_REPROVISIONING_ENABLED: 'False' }).reprovisioning.enabled).toBe(false);
+  });
+
+  it('refuses anything but true or false, naming the setting', () => {
+    for (const bad of ['0', 'no', 'off', 'yes', '1']) {
+      const error = refusal({ ZTP_REPROVISIONING_ENABLED: bad });
+      expect(error.setting).toBe('ZTP_REPROVISIONING_ENABLED');
+      expect(error.message).toContain('true or false');
+    }
+  });
+});

@@ -4,6 +4,7 @@ import { isDeviceState, type WaitStep } from '../../domain/lifecycle.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
 import type { BatchDeviceEntry, BatchDeviceIndex, RejectedRowEntry } from '../../services/ports.js';
 import { odataString, TableStore, toKey, type EntityProps } from './table-store.js';
+import { TABLES } from './table-names.js';
 
 /**
  * The devices of each file (`batchdevices`): partition = batch id, row key = the device's
@@ -63,7 +64,7 @@ function fromRow(row: Row): BatchDeviceEntry {
 export class BatchDeviceRepository implements BatchDeviceIndex {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static connect(storage: StorageAccess | string, tableName = 'batchdevices'): BatchDeviceRepository {
+  static connect(storage: StorageAccess | string, tableName: string = TABLES.batchDevices): BatchDeviceRepository {
     return new BatchDeviceRepository(TableStore.connect<Row>(storage, tableName));
   }
 

@@ -2,6 +2,7 @@ import type { StorageAccess } from '../storage-access.js';
 import { odataString, TableStore, type EntityProps } from './table-store.js';
 import type { BatchRecord } from '../../domain/batch.js';
 import type { BatchStore, Versioned } from '../../services/ports.js';
+import { TABLES } from './table-names.js';
 
 type Row = EntityProps;
 const BATCH_ROW = 'batch';
@@ -56,7 +57,7 @@ function fromRow(batchId: string, row: Row): BatchRecord {
 export class BatchRepository implements BatchStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static connect(storage: StorageAccess | string, tableName = 'batches'): BatchRepository {
+  static connect(storage: StorageAccess | string, tableName: string = TABLES.batches): BatchRepository {
     return new BatchRepository(TableStore.connect<Row>(storage, tableName));
   }
 

@@ -2,6 +2,7 @@ import type { StorageAccess } from '../storage-access.js';
 import type { Clock } from '../../domain/clock.js';
 import type { DeadLetterCursor, DeadLetterCursorStore } from '../../services/ports.js';
 import { TableStore, type EntityProps } from './table-store.js';
+import { TABLES } from './table-names.js';
 
 /** How far the sweeper has reported each queue's dead letters: one small row per queue. */
 
@@ -15,7 +16,7 @@ export class DeadLetterCursorRepository implements DeadLetterCursorStore {
     private readonly now: Clock,
   ) {}
 
-  static connect(storage: StorageAccess | string, now: Clock, tableName = 'sweeper'): DeadLetterCursorRepository {
+  static connect(storage: StorageAccess | string, now: Clock, tableName: string = TABLES.sweeper): DeadLetterCursorRepository {
     return new DeadLetterCursorRepository(TableStore.connect<Row>(storage, tableName), now);
   }
 

@@ -5,6 +5,7 @@ import { isDeviceState, type DeviceState } from '../../domain/lifecycle.js';
 import type { ReprovisionRequest } from '../../domain/reprovision-request.js';
 import type { DeviceStore, DeviceWithHistory, StateClause, Versioned } from '../../services/ports.js';
 import { odataString, TableStore, toKey, type EntityProps, type WriteOp } from './table-store.js';
+import { TABLES } from './table-names.js';
 
 /**
  * Devices and their histories share one partition per serial number, so a transition
@@ -125,7 +126,7 @@ function fromEventRow(row: Row): DeviceEvent {
 export class DeviceRepository implements DeviceStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static connect(storage: StorageAccess | string, tableName = 'devices'): DeviceRepository {
+  static connect(storage: StorageAccess | string, tableName: string = TABLES.devices): DeviceRepository {
     return new DeviceRepository(TableStore.connect<Row>(storage, tableName));
   }
 

@@ -4,6 +4,7 @@ import type { IdempotencyRecord } from '../../domain/idempotency.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
 import type { IdempotencyStore, SignatureLedger, Versioned } from '../../services/ports.js';
 import { odataString, TableStore, type EntityProps } from './table-store.js';
+import { TABLES } from './table-names.js';
 
 /**
  * The webhook's idempotency records in table `idempotency`: one partition per key, keyed by
@@ -54,7 +55,7 @@ const SIGNATURE_ROW = 'signature';
 export class IdempotencyRepository implements IdempotencyStore, SignatureLedger {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static connect(storage: StorageAccess | string, tableName = 'idempotency'): IdempotencyRepository {
+  static connect(storage: StorageAccess | string, tableName: string = TABLES.idempotency): IdempotencyRepository {
     return new IdempotencyRepository(TableStore.connect<Row>(storage, tableName));
   }
 

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { EntityExistsError } from '../../errors.js';
 import type { IntakeFailure, IntakeFailureStore } from '../../services/ports.js';
 import { odataString, TableStore, type EntityProps } from './table-store.js';
+import { TABLES } from './table-names.js';
 
 /**
  * Supplier files their trigger gave up on, kept for operators in the `sweeper` table (partition
@@ -31,7 +32,7 @@ const rowKey = (failure: Pick<IntakeFailure, 'source' | 'blobName' | 'etag'>): s
 export class IntakeFailureRepository implements IntakeFailureStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static connect(storage: StorageAccess | string, tableName = 'sweeper'): IntakeFailureRepository {
+  static connect(storage: StorageAccess | string, tableName: string = TABLES.sweeper): IntakeFailureRepository {
     return new IntakeFailureRepository(TableStore.connect<Row>(storage, tableName));
   }
 

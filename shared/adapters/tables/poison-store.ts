@@ -3,6 +3,7 @@ import { isQueueName } from '../../messages/index.js';
 import type { PoisonRecord, PoisonStore } from '../../services/ports.js';
 import { EntityExistsError } from '../../errors.js';
 import { fromKey, TableStore, toKey, type EntityProps } from './table-store.js';
+import { TABLES } from './table-names.js';
 
 /**
  * Messages set aside because they could not be read, one row per queue and message id in the
@@ -25,7 +26,7 @@ type Row = EntityProps & {
 export class PoisonRepository implements PoisonStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static connect(storage: StorageAccess | string, tableName = 'sweeper'): PoisonRepository {
+  static connect(storage: StorageAccess | string, tableName: string = TABLES.sweeper): PoisonRepository {
     return new PoisonRepository(TableStore.connect<Row>(storage, tableName));
   }
 

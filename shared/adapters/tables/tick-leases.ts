@@ -1,6 +1,7 @@
 import type { StorageAccess } from '../storage-access.js';
 import type { TickLease, TickLeaseStore, TickRunLock } from '../../services/ports.js';
 import { TableStore, type EntityProps } from './table-store.js';
+import { TABLES } from './table-names.js';
 
 /**
  * One row per periodic poll ("tick"): when its next run is scheduled, and its run lock.
@@ -12,7 +13,7 @@ type Row = EntityProps & { scheduledFor?: string; owner?: string; until?: string
 export class TickLeaseRepository implements TickLeaseStore {
   constructor(private readonly store: TableStore<Row>) {}
 
-  static connect(storage: StorageAccess | string, tableName = 'ticks'): TickLeaseRepository {
+  static connect(storage: StorageAccess | string, tableName: string = TABLES.ticks): TickLeaseRepository {
     return new TickLeaseRepository(TableStore.connect<Row>(storage, tableName));
   }
 

@@ -2,17 +2,14 @@ import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/fu
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getBatchOptions } from '../../../functions/get-batch.js';
 import { getDeviceOptions } from '../../../functions/get-device.js';
-import { healthOptions } from '../../../functions/health.js';
 import { startGraphSimulator, type GraphSimulator } from '../../../local/graph-simulator/index.js';
-import { startLocalRuntime, type LocalRuntime } from '../../../local/stack.js';
 import type { BatchRecord } from '../../../shared/domain/batch.js';
 import { encodeHardwareHashBase64 } from '../../../shared/domain/hardware-hash.js';
 import { newDevice, transition, type DeviceRecord } from '../../../shared/domain/device.js';
 import type { DeviceState, TransitionReason } from '../../../shared/domain/lifecycle.js';
-import { useRuntime } from '../../../shared/runtime.js';
 import { deviceStatus } from '../../../shared/services/status.js';
 import { indexDevice } from '../../../shared/services/device-lifecycle.js';
-import { startTestStack, TEST_SUPPLIERS, type TestStack } from '../../support/stack.js';
+import { startTestStack, type TestStack } from '../../support/stack.js';
 
 /**
  * The status API's handlers as the Functions host calls them, against a real runtime on
@@ -278,58 +275,5 @@ describe('GET /api/batches/{batchId}', () => {
     const response = await call(getBatchOptions, { batchId });
     expect(response.status).toBe(400);
     expect(response.jsonBody).toEqual({ error: { code: 'invalid-batch-id', message: 'The batch id must be 32 hexadecimal digits.' } });
-  });
-});
-
-describe('GET /api/health', () => {
-  it('is anonymous', () => {
-    expect(healthOptions).toMatchObject({ methods: ['GET'], route: 'health', authLevel: 'anonymous' });
-  });
-
-  it('is ok with storage, Service Bus and Graph answering', async () => {
-    const response = await call(healthOptions, {});
-    expect(response.status).toBe(200);
-    expect(response.jsonBody).toEqual({
-      status: 'ok',
-      checks: {
-        storage: { ok: true, ms: expect.any(Number) },
-        serviceBus: { ok: true, ms: expect.any(Number) },
-        graph: { ok: true, ms: expect.any(Number) },
-      },
-    });
-    expect(sim.requestLog().some((entry) => entry.method === 'GET')).toBe(true);
-  });
-
-  describe('with the Graph simulator stopped', () => {
-    let degraded: LocalRuntime;
-
-    beforeAll(async () => {
-      await sim.stop();
-      // A fresh runtime: the running one shares each check with callers for a few seconds.
-      degraded = await startLocalRuntime(
-        { storageConnectionString: stack.azurite.connectionString, serviceBusConnectionString: stack.broker.connectionString },
-        { ZTP_SUPPLIERS: JSON.stringify(TEST_SUPPLIERS), GRAPH_BASE_URL: sim.baseUrl, GRAPH_STATIC_TOKEN: TOKEN },
-        stack.runtime.log,
-      );
-    });
-
-    afterAll(async () => {
-      await degraded?.stop();
-      useRuntime(stack.runtime);
-    });
-
-    it('answers 503 degraded, naming the failing check with a short reason', async () => {
-      const response = await call(healthOptions, {});
-      expect(response.status).toBe(503);
-      const body = response.jsonBody as { status: string; checks: Record<string, { ok: boolean; ms: number; reason?: string }> };
-      expect(body.status).toBe('degraded');
-      expect(body.checks.storage?.ok).toBe(true);
-      expect(body.checks.serviceBus?.ok).toBe(true);
-      expect(body.checks.graph).toMatchObject({ ok: false, reason: expect.any(String) });
-      expect(body.checks.graph?.reason?.length).toBeLessThan(80);
-      const text = JSON.stringify(body);
-      for (const secret of ['AccountKey', 'SharedAccessKey', TOKEN, '127.0.0.1', ' at ']) expect(text).not.toContain(secret);
-      expect(stack.logLines.some((line) => line.event === 'health.degraded')).toBe(true);
-    });
   });
 });

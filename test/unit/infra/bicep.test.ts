@@ -3,7 +3,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { BLOB_CONTAINERS, STORAGE_QUEUES } from '../../../shared/adapters/blobs/containers.js';
+import { TABLES } from '../../../shared/adapters/tables/table-names.js';
 import { INTAKE_CONTAINER, RESULTS_CONTAINER } from '../../../shared/domain/blob-layout.js';
+import { loadConfig } from '../../../shared/config.js';
 import { QUEUES } from '../../../shared/messages/index.js';
 
 /*
@@ -171,6 +174,47 @@ function appSettings(): Map<string, string> {
   return settings;
 }
 
+/**
+ * Every setting shared/config.ts reads: the names it hands its readers (`text(env, 'X')`,
+ * `required(env, 'X', ...)`, ...) and the names a real load touches, so a reader reached another
+ * way is not missed.
+ */
+function settingsReadByConfig(): Set<string> {
+  const names = new Set([...read('shared/config.ts').matchAll(/\(\s*env,\s*'(\w+)'/g)].map((m) => m[1]!));
+  const minimal: Record<string, string> = {
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    ServiceBusConnection: 'Endpoint=sb://127.0.0.1/;SharedAccessKeyName=k;SharedAccessKey=v',
+    REPROVISION_WEBHOOK_SECRET: 'a-secret-of-sixteen-characters',
+    ZTP_SUPPLIERS: '[{"id":"contoso","name":"Contoso"}]',
+  };
+  const env = new Proxy(minimal, {
+    get(target, key) {
+      if (typeof key === 'string') names.add(key);
+      return typeof key === 'string' ? target[key] : undefined;
+    },
+  });
+  loadConfig(env);
+  return names;
+}
+
+/** A markdown section: from its heading (the whole line, or a line starting with it and a space) to the next heading of its level or above. */
+function markdownSection(text: string, heading: string): string {
+  const found = new RegExp(`^${heading.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?: [^\n]*)?$`, 'm').exec(text);
+  expect(found, `a "${heading}" section`).not.toBeNull();
+  const level = /^#+/.exec(heading)![0].length;
+  const rest = text.slice(found!.index + found![0].length);
+  const next = new RegExp(`\\n#{1,${level}} `).exec(rest);
+  return next ? rest.slice(0, next.index) : rest;
+}
+
+/** The setting names in the first column of a markdown table. */
+function settingNames(section: string): string[] {
+  return section
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .flatMap((line) => [...(line.split('|')[1] ?? '').matchAll(/`(\w+)`/g)].map((m) => m[1]!));
+}
+
 describe('module wiring', () => {
   const modules = [...main.matchAll(/^module (\w+) '([^']+)' = (?:if \([^)]*\) )?/gm)].map((m) => ({
     symbol: m[1]!,
@@ -248,50 +292,129 @@ describe('Service Bus', () => {
 });
 
 describe('Microsoft Graph permissions', () => {
-  // shared/docs/graph-autopilot.md, "Permissions": the product's contract with Graph.
-  const expected = [
-    'DeviceManagementServiceConfig.ReadWrite.All',
-    'DeviceManagementManagedDevices.PrivilegedOperations.All',
-    'DeviceManagementManagedDevices.ReadWrite.All',
-  ];
+  const AUTOPILOT = 'DeviceManagementServiceConfig.ReadWrite.All';
+  const MANAGED_DEVICES = 'DeviceManagementManagedDevices.ReadWrite.All';
+  const PRIVILEGED = 'DeviceManagementManagedDevices.PrivilegedOperations.All';
+  const granted = (reprovisioning: boolean): string[] => (reprovisioning ? [AUTOPILOT, MANAGED_DEVICES, PRIVILEGED] : [AUTOPILOT]).sort();
+  const permissionNames = (text: string): string[] => [...text.matchAll(/`([A-Z]\w+(?:\.\w+)+\.All)`/g)].map((m) => m[1]!);
 
-  /** The Graph permissions named in a markdown section: from its heading to the next heading of its level or above. */
-  function documentedPermissions(text: string, heading: string): { permissions: string[]; section: string } {
-    const start = text.indexOf(heading);
-    expect(start, `a "${heading}" section`).toBeGreaterThanOrEqual(0);
-    const level = /^#+/.exec(heading)![0].length;
-    const rest = text.slice(start + heading.length);
-    const next = new RegExp(`\\n#{1,${level}} `).exec(rest);
-    const section = heading + (next ? rest.slice(0, next.index) : rest);
-    return { permissions: [...section.matchAll(/`([A-Z]\w+(?:\.\w+)+\.All)`/g)].map((m) => m[1]!), section };
+  const readme = read('infra/README.md');
+  const section = markdownSection(readme, '### Microsoft Graph application permissions');
+  const tableRows = (header: string): string[][] => {
+    const start = section.indexOf(header);
+    expect(start, `a table headed ${header}`).toBeGreaterThanOrEqual(0);
+    const rows: string[][] = [];
+    for (const line of section.slice(start).split('\n').slice(2)) {
+      if (!line.startsWith('|')) break;
+      rows.push(
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim()),
+      );
+    }
+    return rows;
+  };
+
+  /** One row per Graph call: where the code makes it, what it is, the feature, the permission it relies on, Graph's page. */
+  const calls = tableRows('| code | Graph request | feature | permission | source |').map(
+    ([code, request, feature, permission, source]) => ({
+      code: code!,
+      request: request!,
+      feature: feature!,
+      permissions: permissionNames(permission!),
+      sources: [...source!.matchAll(/https:\/\/learn\.microsoft\.com\/graph\/api\/[\w-]+\?view=graph-rest-(?:1\.0|beta)/g)].map(
+        (m) => m[0],
+      ),
+    }),
+  );
+
+  /** The permissions infra/README.md documents for the features a deployment has. */
+  const documented = (reprovisioning: boolean): string[] => {
+    const features = reprovisioning ? ['provisioning', 'health', 're-provisioning'] : ['provisioning', 'health'];
+    return [...new Set(calls.filter((call) => features.includes(call.feature)).flatMap((call) => call.permissions))].sort();
+  };
+
+  const module = bicep('infra/app/graph-permissions.bicep');
+  /** The Bicep module's grant list for one value of enableReprovisioning. */
+  const bicepGrants = (reprovisioning: boolean): string[] => {
+    const autopilot = arrayVariable(module, 'autopilotAppRoles');
+    const reprovisioningRoles = arrayVariable(module, 'reprovisioningAppRoles');
+    expect(module).toMatch(
+      /^var appRoleNames = enableReprovisioning \? concat\(autopilotAppRoles, reprovisioningAppRoles\) : autopilotAppRoles$/m,
+    );
+    return (reprovisioning ? [...autopilot, ...reprovisioningRoles] : autopilot).sort();
+  };
+
+  const script = read('infra/scripts/grant-graph-permissions.sh');
+  const scriptList = (name: string): string[] => stringArray(new RegExp(`readonly ${name}=\\(([^)]*)\\)`).exec(script)?.[1] ?? '');
+  /** What the script grants for one value of ENABLE_REPROVISIONING, read from its case statement. */
+  const scriptGrants = (reprovisioning: boolean): string[] => {
+    const branch = new RegExp(`\\n\\s*${reprovisioning}\\)\\n\\s*wanted=\\(([^)]*)\\)`).exec(script)?.[1] ?? '';
+    return [...branch.matchAll(/\$\{(\w+)\[@\]\}/g)].flatMap((m) => scriptList(m[1]!)).sort();
+  };
+
+  it("every Graph call of the adapter is documented with the code that makes it, its permission and Graph's page", () => {
+    const operations = ['imported-identities.ts', 'autopilot-identities.ts', 'managed-devices.ts'].flatMap((file) => {
+      const picked = /Pick<\s*GraphClient,([^>]*)>/.exec(read(`shared/adapters/graph/${file}`))?.[1] ?? '';
+      return [...picked.matchAll(/'(\w+)'/g)].map((m) => `shared/adapters/graph/${file}:${m[1]!}`);
+    });
+    expect(operations.length).toBeGreaterThanOrEqual(15);
+    const documentedCode = calls.map((call) => /^`([^`]+)`/.exec(call.code)?.[1]);
+    expect(documentedCode.sort()).toEqual([...operations].sort());
+    for (const call of calls) {
+      expect(['provisioning', 'health', 're-provisioning'], call.code).toContain(call.feature);
+      expect(call.permissions, call.code).toHaveLength(1);
+      expect(call.sources.length, `${call.code} cites Graph's page`).toBeGreaterThan(0);
+      // Every file named exists and names the function: the adapter defines it, the use cases call it.
+      const [adapter, ...callers] = [...call.code.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+      const [file, fn] = adapter!.split(':');
+      expect(existsSync(join(repoRoot, file!)), file).toBe(true);
+      expect(read(file!), `${file} defines ${fn}`).toMatch(new RegExp(`\\b${fn}\\b`));
+      for (const caller of callers) expect(read(caller), `${caller} calls ${fn}`).toMatch(new RegExp(`\\.${fn}\\(`));
+    }
+    // The remote actions and the delete are the re-provisioning feature's, and need its permissions.
+    const byFunction = (fn: string) => calls.find((call) => call.code.includes(`:${fn}\``))!;
+    expect(byFunction('runManagedDeviceAction')).toMatchObject({ feature: 're-provisioning', permissions: [PRIVILEGED] });
+    expect(byFunction('deleteManagedDevice')).toMatchObject({ feature: 're-provisioning', permissions: [MANAGED_DEVICES] });
+    expect(byFunction('deleteManagedDevice').sources).toEqual([
+      'https://learn.microsoft.com/graph/api/intune-devices-manageddevice-delete?view=graph-rest-1.0',
+    ]);
+  });
+
+  for (const reprovisioning of [true, false]) {
+    it(`with enableReprovisioning ${reprovisioning}: the Bicep module and the script grant exactly what the enabled features call`, () => {
+      expect(documented(reprovisioning)).toEqual(granted(reprovisioning));
+      expect(bicepGrants(reprovisioning)).toEqual(granted(reprovisioning));
+      expect(scriptGrants(reprovisioning)).toEqual(granted(reprovisioning));
+    });
   }
+
+  it('the summary table names each permission once, with when it is granted', () => {
+    const summary = tableRows('| permission | granted | why |');
+    expect(summary.map(([permission]) => permissionNames(permission!)[0]).sort()).toEqual(granted(true));
+    for (const [permission, when] of summary) {
+      const name = permissionNames(permission!)[0]!;
+      expect(when, name).toBe(granted(false).includes(name) ? 'always' : 'with `enableReprovisioning`');
+    }
+    expect(section).toContain('00000003-0000-0000-c000-000000000000');
+  });
 
   // The product contract lives beside the repository, not in it: a checkout on its own skips this, visibly.
   const sharedDoc = resolve(repoRoot, '../shared/docs/graph-autopilot.md');
   it.skipIf(!existsSync(sharedDoc))('match the documented list in ../shared/docs/graph-autopilot.md (skipped when it is absent)', () => {
     const text = readFileSync(sharedDoc, 'utf8');
-    const { permissions, section } = documentedPermissions(text, '## Permissions');
+    const contract = permissionNames(markdownSection(text, '## Permissions'));
     // The list names Read.All for finding managed devices; deregistration also deletes them, which the
     // same document (and Graph's page for the call) says takes ReadWrite.All, so that is granted instead.
     expect(text).toContain('`DELETE managedDevices/{id}` needs `DeviceManagementManagedDevices.ReadWrite.All`');
-    const granted = permissions.map((p) =>
-      p === 'DeviceManagementManagedDevices.Read.All' ? 'DeviceManagementManagedDevices.ReadWrite.All' : p,
-    );
-    expect(granted.sort()).toEqual([...expected].sort());
-    expect(section).toContain('00000003-0000-0000-c000-000000000000');
+    const wanted = contract.map((p) => (p === 'DeviceManagementManagedDevices.Read.All' ? MANAGED_DEVICES : p));
+    expect(wanted.sort()).toEqual(granted(true));
   });
 
-  it('match the list infra/README.md gives operators', () => {
-    const { permissions, section } = documentedPermissions(read('infra/README.md'), '### Microsoft Graph application permissions');
-    expect(permissions.sort()).toEqual([...expected].sort());
-    expect(section).toContain('00000003-0000-0000-c000-000000000000');
-  });
-
-  it('the Bicep module grants exactly those, by name, on the Microsoft Graph service principal', () => {
-    const module = bicep('infra/app/graph-permissions.bicep');
+  it('the Bicep module grants by name on the Microsoft Graph service principal', () => {
     expect(module).toMatch(/^extension microsoftGraphV1$/m);
-    const roles = stringArray(balanced(module, module.indexOf('param appRoleNames array =')));
-    expect(roles.sort()).toEqual([...expected].sort());
+    expect(module).toMatch(/^param enableReprovisioning bool = true$/m);
     expect(module).toMatch(
       /resource microsoftGraph 'Microsoft\.Graph\/servicePrincipals@v1\.0' existing = \{\s*appId: microsoftGraphAppId\s*\}/,
     );
@@ -303,10 +426,19 @@ describe('Microsoft Graph permissions', () => {
     });
   });
 
-  it('the script grants the same list', () => {
-    const script = read('infra/scripts/grant-graph-permissions.sh');
-    const list = /readonly APP_ROLES=\(([^)]*)\)/.exec(script)?.[1] ?? '';
-    expect(stringArray(list).sort()).toEqual([...expected].sort());
+  it('one parameter switches re-provisioning for the grants and for the app, on by default', () => {
+    expect(main).toMatch(/^param enableReprovisioning bool = true$/m);
+    const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
+    expect(file.parameters['enableReprovisioning']?.value).toBe('${ENABLE_REPROVISIONING=true}');
+    expect(balanced(main, main.indexOf("module graphPermissions 'app/graph-permissions.bicep'"))).toMatch(
+      /\n\s*enableReprovisioning: enableReprovisioning\n/,
+    );
+    expect(balanced(main, main.indexOf("module functionApp 'app/function-app.bicep'"))).toMatch(
+      /\n\s*enableReprovisioning: enableReprovisioning\n/,
+    );
+    expect(appSettings().get('ZTP_REPROVISIONING_ENABLED')).toBe("enableReprovisioning ? 'true' : 'false'");
+    // The script reads the same azd value.
+    expect(script).toContain('azd_value ENABLE_REPROVISIONING');
   });
 
   it('are granted only when asked for (the deployer needs Privileged Role Administrator)', () => {
@@ -442,6 +574,31 @@ describe('Function App', () => {
     expect(paramDefault(main, 'graphBaseUrl')).toBe('https://graph.microsoft.com');
   });
 
+  it('sets only settings the product, the Functions host or an Azure SDK reads', () => {
+    const readByProduct = settingsReadByConfig();
+    // Read by the Functions host (the Service Bus trigger's identity-based connection) and the
+    // Azure SDKs (DefaultAzureCredential, Application Insights), not by shared/config.ts.
+    const platform = [
+      'ServiceBusConnection__credential',
+      'ServiceBusConnection__clientId',
+      'AZURE_CLIENT_ID',
+      'APPLICATIONINSIGHTS_CONNECTION_STRING',
+      'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+    ];
+    for (const name of settings.keys()) {
+      expect(readByProduct.has(name) || platform.includes(name), `${name} is read by someone`).toBe(true);
+    }
+  });
+
+  it('every setting the product reads is documented, and infra/README.md lists exactly what is set', () => {
+    const readByProduct = settingsReadByConfig();
+    expect(readByProduct.size).toBeGreaterThan(20);
+    const documented = settingNames(markdownSection(read('README.md'), '## Settings'));
+    for (const name of readByProduct) expect(documented, `README "Settings" documents ${name}`).toContain(name);
+    const listed = settingNames(markdownSection(read('infra/README.md'), '### App settings'));
+    expect([...new Set(listed)].sort()).toEqual([...settings.keys()].sort());
+  });
+
   it('secrets come from Key Vault references, never as values', () => {
     expect(settings.get('REPROVISION_WEBHOOK_SECRET')).toBe("'@Microsoft.KeyVault(SecretUri=${reprovisionWebhookSecretUri})'");
     expect(settings.get('AzureWebJobsStorage')).toBe("'@Microsoft.KeyVault(SecretUri=${storageConnectionStringSecretUri})'");
@@ -475,18 +632,45 @@ describe('storage, Key Vault, monitoring', () => {
     expect(props).toMatch(/allowBlobPublicAccess: false\n/);
   });
 
-  it('holds the containers and tables the product uses', () => {
-    expect(arrayVariable(main, 'tableNames').sort()).toEqual(['batchdevices', 'batches', 'devices', 'graphbudget', 'idempotency']);
-    expect(bicep('infra/app/storage.bicep')).toMatch(/resource tables '[^']+' = \[\s*for tableName in tableNames:/);
-    // The same names the product uses (shared/domain/blob-layout.ts).
-    expect(main).toMatch(new RegExp(`^var intakeContainerName = '${INTAKE_CONTAINER}'$`, 'm'));
-    expect(main).toMatch(new RegExp(`^var resultsContainerName = '${RESULTS_CONTAINER}'$`, 'm'));
-    const containerLoop = resources(storage).find((r) => r.symbol === 'containers');
-    expect(containerLoop!.body).toMatch(
-      /intakeContainerName\s+resultsContainerName\s+deploymentContainerName\s+blobEventsDeadLetterContainerName/,
+  it('holds exactly the tables, containers and storage queue the product uses', () => {
+    expect(arrayVariable(main, 'tableNames').sort()).toEqual(Object.values(TABLES).sort());
+    expect(storage).toMatch(/resource tables '[^']+' = \[\s*for tableName in tableNames:/);
+    expect(arrayVariable(main, 'storageQueueNames')).toEqual([...STORAGE_QUEUES]);
+    expect(storage).toMatch(
+      /resource queues 'Microsoft\.Storage\/storageAccounts\/queueServices\/queues@[^']+' = \[\s*for queueName in queueNames:/,
     );
+    const storageModule = balanced(main, main.indexOf("module storage 'app/storage.bicep'"));
+    expect(storageModule).toMatch(/\n\s*tableNames: tableNames\n/);
+    expect(storageModule).toMatch(/\n\s*queueNames: storageQueueNames\n/);
+
+    // Every container the storage module creates, by the main.bicep variable it is given.
+    const containerLoop = resources(storage).find((r) => r.symbol === 'containers');
     expect(containerLoop!.body).toMatch(/publicAccess: 'None'/);
+    const loopParams = /for containerName in \[([^\]]*)\]/.exec(containerLoop!.body)?.[1]?.split(/\s+/).filter(Boolean) ?? [];
+    const containers = loopParams.map((param) => {
+      const variable = new RegExp(`\\n\\s*${param}: (\\w+)\\n`).exec(storageModule)?.[1];
+      expect(variable, `main.bicep passes ${param}`).toBeDefined();
+      return { param, name: new RegExp(`^var ${variable} = '([^']*)'$`, 'm').exec(main)?.[1] };
+    });
+    // The Flex Consumption package container is the deployment's, not the product's.
+    expect(containers.map((c) => c.param)).toContain('deploymentContainerName');
+    const productContainers = containers.filter((c) => c.param !== 'deploymentContainerName').map((c) => c.name);
+    expect(productContainers.sort()).toEqual([...BLOB_CONTAINERS].sort());
     expect([INTAKE_CONTAINER, RESULTS_CONTAINER]).toEqual(['hash-uploads', 'hash-results']);
+  });
+
+  it('the product names every table through TABLES, never by a literal', () => {
+    const sources = [
+      'shared/runtime.ts',
+      ...readdirSync(join(repoRoot, 'shared/adapters/tables'))
+        .filter((f) => f.endsWith('.ts') && f !== 'table-names.ts')
+        .map((f) => `shared/adapters/tables/${f}`),
+    ];
+    for (const file of sources) {
+      const text = read(file);
+      expect(text, `${file} names no table by a literal`).not.toMatch(/tableName(?:: string)? = '/);
+      expect(text, `${file} names no table by a literal`).not.toMatch(/fromConnectionString\([^)]*'[a-z]+'\)/);
+    }
   });
 
   it('Key Vault uses Azure RBAC and Application Insights refuses key-based ingestion', () => {

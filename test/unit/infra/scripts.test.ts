@@ -65,19 +65,26 @@ describe('grant-graph-permissions.sh', () => {
     'Beta.DeviceManagementManagedDevices.Read.All\trole-decoy',
     'DeviceManagementServiceConfig.ReadWrite.All\trole-service-config',
     'DeviceManagementManagedDevices.PrivilegedOperations.All\trole-privileged-ops',
-    'DeviceManagementManagedDevices.ReadWrite.All\trole-managed-read',
+    'DeviceManagementManagedDevices.ReadWrite.All\trole-managed-devices',
   ].join('\\n');
-  const fakeGraph = (alreadyGranted: string, roles = graphRoles): string => `
+  /** `held`: the identity's Graph assignments as az prints them, "<app role id>\t<assignment id>" per line. */
+  const fakeGraph = (held: string, roles = graphRoles): string => `
 case "$args" in
+  *"--method DELETE"*) ;;
   *"servicePrincipals(appId='00000003-0000-0000-c000-000000000000')"*) echo graph-sp ;;
   *"servicePrincipals/graph-sp?\\$select=appRoles"*) printf '${roles}\\n' ;;
-  *"servicePrincipals/mi-principal/appRoleAssignments"*) printf '${alreadyGranted}' ;;
+  *"servicePrincipals/mi-principal/appRoleAssignments"*) printf '${held}' ;;
   *"--method POST"*) ;;
   *) echo "unexpected az call: $args" >&2; exit 9 ;;
 esac`;
+  const posted = (run: ScriptRun): unknown[] =>
+    run.calls.filter((call) => argAfter(call, '--method') === 'POST').map((call) => JSON.parse(argAfter(call, '--body') ?? '') as unknown);
+  const deleted = (run: ScriptRun): (string | undefined)[] =>
+    run.calls.filter((call) => argAfter(call, '--method') === 'DELETE').map((call) => argAfter(call, '--url'));
+  const grant = (appRoleId: string): unknown => ({ principalId: 'mi-principal', resourceId: 'graph-sp', appRoleId });
 
   it('grants the permissions not yet granted, by app role id, to the given principal', () => {
-    const run = runScript(script, ['mi-principal'], fakeGraph('role-privileged-ops\\n'));
+    const run = runScript(script, ['mi-principal'], fakeGraph('role-privileged-ops\\tassign-1\\n'));
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const posts = run.calls.filter((call) => argAfter(call, '--method') === 'POST');
@@ -85,27 +92,52 @@ esac`;
       'https://graph.microsoft.com/v1.0/servicePrincipals/graph-sp/appRoleAssignedTo',
       'https://graph.microsoft.com/v1.0/servicePrincipals/graph-sp/appRoleAssignedTo',
     ]);
-    expect(posts.map((call) => JSON.parse(argAfter(call, '--body') ?? '') as unknown)).toEqual([
-      { principalId: 'mi-principal', resourceId: 'graph-sp', appRoleId: 'role-service-config' },
-      { principalId: 'mi-principal', resourceId: 'graph-sp', appRoleId: 'role-managed-read' },
-    ]);
+    expect(posted(run)).toEqual([grant('role-service-config'), grant('role-managed-devices')]);
     expect(run.stdout).toContain('already granted: DeviceManagementManagedDevices.PrivilegedOperations.All');
+    expect(deleted(run)).toEqual([]);
     // The assignments already held are read for the Graph service principal only.
     const lookup = run.calls.find((call) => argAfter(call, '--url')?.endsWith('/appRoleAssignments'));
-    expect(argAfter(lookup!, '--query')).toBe("value[?resourceId=='graph-sp'].appRoleId");
+    expect(argAfter(lookup!, '--query')).toBe("value[?resourceId=='graph-sp'].[appRoleId, id]");
   });
 
   it('does nothing when everything is already granted', () => {
-    const run = runScript(script, ['mi-principal'], fakeGraph('role-service-config\\nrole-privileged-ops\\nrole-managed-read\\n'));
+    const held = 'role-service-config\\tassign-1\\nrole-privileged-ops\\tassign-2\\nrole-managed-devices\\tassign-3\\n';
+    const run = runScript(script, ['mi-principal'], fakeGraph(held));
     expect(run.status).toBe(0);
-    expect(run.calls.filter((call) => argAfter(call, '--method') === 'POST')).toEqual([]);
+    expect(posted(run)).toEqual([]);
+    expect(deleted(run)).toEqual([]);
+  });
+
+  it('without re-provisioning grants the Autopilot permission only, and takes back the managed-device ones', () => {
+    const held = 'role-user-read\\tassign-other\\nrole-privileged-ops\\tassign-2\\nrole-managed-devices\\tassign-3\\n';
+    for (const run of [
+      runScript(script, ['--without-reprovisioning', 'mi-principal'], fakeGraph(held)),
+      runScript(script, ['mi-principal'], fakeGraph(held), { ENABLE_REPROVISIONING: 'false' }),
+    ]) {
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(posted(run)).toEqual([grant('role-service-config')]);
+      // Only the product's own re-provisioning permissions are taken back; any other assignment stays.
+      expect(deleted(run).sort()).toEqual([
+        'https://graph.microsoft.com/v1.0/servicePrincipals/mi-principal/appRoleAssignments/assign-2',
+        'https://graph.microsoft.com/v1.0/servicePrincipals/mi-principal/appRoleAssignments/assign-3',
+      ]);
+      expect(run.stdout).toContain('revoked: DeviceManagementManagedDevices.PrivilegedOperations.All');
+    }
+  });
+
+  it('refuses an ENABLE_REPROVISIONING it cannot read, before any call', () => {
+    const run = runScript(script, ['mi-principal'], fakeGraph(''), { ENABLE_REPROVISIONING: 'maybe' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('ENABLE_REPROVISIONING must be true or false');
+    expect(run.calls).toEqual([]);
   });
 
   it('stops before granting anything unknown to Microsoft Graph', () => {
     const run = runScript(script, ['mi-principal'], fakeGraph('', 'DeviceManagementServiceConfig.ReadWrite.All\\trole-service-config'));
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain('no application permission named DeviceManagementManagedDevices.PrivilegedOperations.All');
-    expect(run.calls.filter((call) => argAfter(call, '--method') === 'POST')).toHaveLength(1);
+    expect(run.stderr).toContain('no application permission named DeviceManagementManagedDevices.ReadWrite.All');
+    expect(posted(run)).toHaveLength(1);
   });
 
   it('takes the principal from the environment, and refuses to guess without one', () => {
@@ -115,6 +147,9 @@ esac`;
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/^usage:/);
     expect(none.calls).toEqual([]);
+    const unknownFlag = runScript(script, ['--everything', 'mi-principal'], fakeGraph(''));
+    expect(unknownFlag.status).toBe(2);
+    expect(unknownFlag.calls).toEqual([]);
   });
 });
 

@@ -1,13 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../../shared/errors.js';
-import {
-  checkHealth,
-  failureReason,
-  sharedHealthCheck,
-  startupFailureReason,
-  type HealthProbes,
-  type HealthReport,
-} from '../../../shared/services/health.js';
+import { checkHealth, failureReason, startupFailureReason, whenStarted, type HealthProbes } from '../../../shared/services/health.js';
 
 describe('checkHealth', () => {
   afterEach(() => {
@@ -106,41 +99,23 @@ describe('checkHealth', () => {
   });
 });
 
-describe('sharedHealthCheck', () => {
-  it('runs one check for every caller within the time to live, then a fresh one', async () => {
-    let now = 0;
-    let runs = 0;
-    const report: HealthReport = {
-      status: 'ok',
-      checks: { storage: { ok: true, ms: 1 }, serviceBus: { ok: true, ms: 1 }, graph: { ok: true, ms: 1 } },
-    };
-    const shared = sharedHealthCheck(
-      async () => (runs++, report),
-      1000,
-      () => new Date(now),
-    );
-    await Promise.all([shared(), shared(), shared()]);
-    expect(runs).toBe(1);
-    now = 999;
-    await shared();
-    expect(runs).toBe(1);
-    now = 1000;
-    await shared();
-    expect(runs).toBe(2);
+describe('whenStarted', () => {
+  it('hands over the started app', async () => {
+    expect(await whenStarted(async () => 'app', 1000)).toEqual({ ok: true, value: 'app' });
   });
 
-  it('does not keep a check that threw', async () => {
-    let runs = 0;
-    const shared = sharedHealthCheck(
-      async () => {
-        runs++;
-        throw new Error('boom');
-      },
-      60_000,
-      () => new Date(0),
-    );
-    await expect(shared()).rejects.toThrow('boom');
-    await expect(shared()).rejects.toThrow('boom');
-    expect(runs).toBe(2);
+  it('names the setting of a configuration error, and nothing of any other error', async () => {
+    const config = await whenStarted(() => Promise.reject(new ConfigError('ZTP_SUPPLIERS', 'must be JSON: AccountKey=x')), 1000);
+    expect(config).toEqual({ ok: false, reason: 'setting ZTP_SUPPLIERS is missing or invalid' });
+    const other = await whenStarted(() => Promise.reject(new Error('connect to AccountKey=x failed')), 1000);
+    expect(other).toEqual({ ok: false, reason: 'the app could not start: failed' });
+  });
+
+  it('gives up on a start that takes too long', async () => {
+    vi.useFakeTimers();
+    const waiting = whenStarted(() => new Promise<never>(() => undefined), 10_000);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(await waiting).toEqual({ ok: false, reason: 'the app could not start: start-up within 10000 ms' });
+    vi.useRealTimers();
   });
 });

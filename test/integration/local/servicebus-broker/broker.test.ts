@@ -215,6 +215,9 @@ describe('Service Bus test broker: receiving', () => {
 
     const fromSecond = await receiver.peekMessages(10, { fromSequenceNumber: peeked[1]!.sequenceNumber! });
     expect(fromSecond.map((m) => m.body)).toEqual(['b', 'c']);
+    // Each peek is a management request, and the broker's log says which entity it went to.
+    const peeks = broker.managementLog().filter((entry) => entry.operation === 'com.microsoft:peek-message' && entry.entity === 'peek');
+    expect(peeks).toHaveLength(2);
 
     const received = await receiveExactly(receiver, 3);
     expect(received.map((m) => [m.body, m.deliveryCount])).toEqual([
