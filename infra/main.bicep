@@ -181,7 +181,6 @@ module keyVault 'app/key-vault.bicep' = {
     name: '${abbrs.keyVaultVaults}${resourceToken}'
     location: location
     tags: tags
-    storageAccountName: storage.outputs.name
     reprovisionWebhookSecret: reprovisionWebhookSecret
     enablePurgeProtection: keyVaultPurgeProtection
   }
@@ -213,7 +212,6 @@ module functionApp 'app/function-app.bicep' = {
     deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
-    storageConnectionStringSecretUri: keyVault.outputs.storageConnectionStringSecretUri
     reprovisionWebhookSecretUri: keyVault.outputs.reprovisionWebhookSecretUri
     graphBaseUrl: graphBaseUrl
     ztpSuppliers: string(ztpSuppliers)

@@ -16,7 +16,6 @@ param storageAccountName string
 param deploymentContainerName string
 param applicationInsightsConnectionString string
 param serviceBusFullyQualifiedNamespace string
-param storageConnectionStringSecretUri string
 param reprovisionWebhookSecretUri string
 
 param graphBaseUrl string
@@ -90,9 +89,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   resource appSettings 'config' = {
     name: 'appsettings'
     properties: {
-      // Host and product storage. A Key Vault reference to a connection string, because the
-      // product reads this setting as a connection string (see infra/README.md).
-      AzureWebJobsStorage: '@Microsoft.KeyVault(SecretUri=${storageConnectionStringSecretUri})'
+      // Host and product storage, through the app identity: no key exists to leak (shared-key
+      // access is off on the account). The service URIs rather than the account name alone, so a
+      // national cloud's endpoints are used as the account reports them.
+      AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
+      AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
+      AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
+      AzureWebJobsStorage__credential: 'managedidentity'
+      AzureWebJobsStorage__clientId: identityClientId
 
       // Service Bus triggers (host) and the product's sender, both through the app identity.
       ServiceBusConnection__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
@@ -111,6 +115,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ZTP_SUPPLIERS: ztpSuppliers
       ZTP_TIME_SCALE: ztpTimeScale
       ZTP_REPROVISIONING_ENABLED: enableReprovisioning ? 'true' : 'false'
+
+      // The supplier upload API streams files up to ZTP_MAX_FILE_BYTES (512 MiB); the host's own
+      // cap on a request body is 100 MB unless raised here.
+      FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: '536870912'
     }
   }
 

@@ -4,7 +4,6 @@
 param name string
 param location string = resourceGroup().location
 param tags object = {}
-param storageAccountName string
 
 @secure()
 @description('Shared HMAC secret of the re-provisioning webhook.')
@@ -36,10 +35,6 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: storageAccountName
-}
-
 resource reprovisionWebhookSecretEntry 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'reprovision-webhook-secret'
@@ -49,19 +44,7 @@ resource reprovisionWebhookSecretEntry 'Microsoft.KeyVault/vaults/secrets@2023-0
   }
 }
 
-// The account key lives here rather than in plain app settings, so it is readable only by
-// identities holding a Key Vault data role, and every read is audited.
-resource storageConnectionStringEntry 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'storage-connection-string'
-  properties: {
-    value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
-    contentType: 'text/plain'
-  }
-}
-
 output name string = vault.name
 output id string = vault.id
 // Versionless URIs: a new secret version is picked up by the app without redeploying.
 output reprovisionWebhookSecretUri string = reprovisionWebhookSecretEntry.properties.secretUri
-output storageConnectionStringSecretUri string = storageConnectionStringEntry.properties.secretUri

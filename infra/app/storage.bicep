@@ -28,9 +28,9 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     supportsHttpsTrafficOnly: true
     allowBlobPublicAccess: false
     allowCrossTenantReplication: false
-    // The product reads AzureWebJobsStorage as a connection string today, and a connection
-    // string carries the account key; see infra/README.md ("Storage access") for the way out.
-    allowSharedKeyAccess: true
+    // Every client — the Functions host, the product, Flex Consumption's deployment, Event
+    // Grid's dead-lettering — signs in with an identity, so the account keys can be refused.
+    allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
     dnsEndpointType: 'Standard'
     publicNetworkAccess: 'Enabled'

@@ -194,6 +194,17 @@ function settingsReadByConfig(): Set<string> {
     },
   });
   loadConfig(env);
+  // And the identity-based storage form, which is read only when no connection string is given.
+  const identity = new Proxy(
+    { ...minimal, AzureWebJobsStorage: undefined, AzureWebJobsStorage__accountName: 'stztp' } as Record<string, string | undefined>,
+    {
+      get(target, key) {
+        if (typeof key === 'string') names.add(key);
+        return typeof key === 'string' ? target[key] : undefined;
+      },
+    },
+  );
+  loadConfig(identity);
   return names;
 }
 
@@ -562,9 +573,19 @@ describe('Function App', () => {
     expect(requiredByConfig.length).toBeGreaterThan(0);
     for (const name of requiredByConfig) required.add(name);
     for (const name of required) {
-      const satisfied = settings.has(name) || (name === 'AzureWebJobsStorage' && settings.has('AzureWebJobsStorage__accountName'));
+      const satisfied =
+        settings.has(name) ||
+        (name === 'AzureWebJobsStorage' &&
+          ['blob', 'queue', 'table'].every((service) => settings.has(`AzureWebJobsStorage__${service}ServiceUri`)));
       expect(satisfied, `app setting ${name}`).toBe(true);
     }
+    // Storage through the identity: the service URIs the account reports, no key anywhere.
+    expect(settings.has('AzureWebJobsStorage')).toBe(false);
+    for (const service of ['blob', 'queue', 'table']) {
+      expect(settings.get(`AzureWebJobsStorage__${service}ServiceUri`)).toBe(`storage.properties.primaryEndpoints.${service}`);
+    }
+    expect(settings.get('AzureWebJobsStorage__credential')).toBe("'managedidentity'");
+    expect(settings.get('AzureWebJobsStorage__clientId')).toBe('identityClientId');
     expect(settings.get('ServiceBusConnection__fullyQualifiedNamespace')).toBe('serviceBusFullyQualifiedNamespace');
     expect(settings.get('ServiceBusConnection__credential')).toBe("'managedidentity'");
     expect(settings.get('ServiceBusConnection__clientId')).toBe('identityClientId');
@@ -584,6 +605,8 @@ describe('Function App', () => {
       'AZURE_CLIENT_ID',
       'APPLICATIONINSIGHTS_CONNECTION_STRING',
       'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+      // The Functions host's cap on a request body (the supplier upload API streams large files).
+      'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT',
     ];
     for (const name of settings.keys()) {
       expect(readByProduct.has(name) || platform.includes(name), `${name} is read by someone`).toBe(true);
@@ -601,7 +624,12 @@ describe('Function App', () => {
 
   it('secrets come from Key Vault references, never as values', () => {
     expect(settings.get('REPROVISION_WEBHOOK_SECRET')).toBe("'@Microsoft.KeyVault(SecretUri=${reprovisionWebhookSecretUri})'");
-    expect(settings.get('AzureWebJobsStorage')).toBe("'@Microsoft.KeyVault(SecretUri=${storageConnectionStringSecretUri})'");
+    // No storage key: none is read, stored or handed to anyone, and the account refuses them.
+    for (const file of bicepFiles) {
+      expect(bicep(file), `${file} reads no storage account key`).not.toMatch(/storage\w*\.listKeys\(|AccountKey=/);
+    }
+    expect(bicep('infra/app/key-vault.bicep')).not.toMatch(/storage-connection-string/);
+    expect(bicep('infra/app/storage.bicep')).toMatch(/\n\s*allowSharedKeyAccess: false\n/);
     for (const file of bicepFiles) {
       for (const match of bicep(file).matchAll(/^output (\w+) .*$/gm)) {
         expect(match[0], `${file} outputs no key`).not.toMatch(/listKeys|AccountKey|[Ss]ecret\b(?!Uri)/);
