@@ -1,5 +1,12 @@
 import { ZtpError } from '../shared/errors.js';
-import type { CliIo } from './commands/validate.js';
+
+/** What `ztp validate` needs: it runs with no storage or stack. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Defaults to process.env; ZTP_SUPPLIERS is read from it when --supplier is given. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
 
 /**
  * What a command gets from the outside world. Tests pass their own; only `cli/ztp.ts`

@@ -13,29 +13,13 @@ import {
   normalisedHost,
 } from './adapters/graph/clouds.js';
 import { webhookKeys } from './http/webhook-signature.js';
+import type { StorageSettings } from './adapters/storage-settings.js';
 
 /**
  * Every setting, read and validated once. A bad or missing setting fails start-up with a
  * ConfigError that names it. Durations are given in real-world units and divided by
  * ZTP_TIME_SCALE where the pipeline uses them (`shared/policies.ts`).
  */
-
-/**
- * How the product reaches its storage account: `AzureWebJobsStorage` as a connection string, or
- * the Functions identity-based form (`AzureWebJobsStorage__accountName`, or the blob, table and
- * queue service URIs, with `__credential` and `__clientId`).
- */
-export type StorageSettings =
-  | { readonly connectionString: string }
-  | {
-      readonly blobServiceUri: string;
-      readonly tableServiceUri: string;
-      readonly queueServiceUri: string;
-      /** `managedidentity`: the app's managed identity; absent: the default credential chain. */
-      readonly credential: 'managedidentity' | undefined;
-      /** A user-assigned identity's client id. */
-      readonly clientId: string | undefined;
-    };
 
 export interface AppConfig {
   readonly storage: StorageSettings;

@@ -6,6 +6,7 @@ import { loadSupplierPolicies } from '../../shared/config.js';
 import { findSupplier } from '../../shared/domain/suppliers.js';
 import type { SupplierPolicy } from '../../shared/domain/suppliers.js';
 import { EXIT_ALL_ACCEPTED, EXIT_FILE_UNUSABLE, validationExitCode, validationText } from '../validation-text.js';
+import type { CliIo } from '../io.js';
 
 /**
  * `ztp validate <file> [--supplier <id>] [--json]`: validates a hash file offline with the
@@ -13,13 +14,6 @@ import { EXIT_ALL_ACCEPTED, EXIT_FILE_UNUSABLE, validationExitCode, validationTe
  * rejected, 2 when the file cannot be used at all (unreadable, or rejected as a whole by
  * a limit or unknown header columns) and on usage or configuration errors.
  */
-
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  /** Defaults to process.env; ZTP_SUPPLIERS is read from it when --supplier is given. */
-  env?: Readonly<Record<string, string | undefined>>;
-}
 
 const USAGE = 'Usage: ztp validate <file> [--supplier <id>] [--json]\n';
 

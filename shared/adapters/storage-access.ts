@@ -2,7 +2,7 @@ import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential
 import { TableClient } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
 import { BlobServiceClient } from '@azure/storage-blob';
-import type { StorageSettings } from '../config.js';
+import type { StorageSettings } from './storage-settings.js';
 import { StorageAccessError } from '../errors.js';
 
 /**
