@@ -318,16 +318,22 @@ describe('Graph client against the simulator’s $select rule (https)', () => {
   });
 });
 
+/** A credential that hands out one token and records the scopes it is asked for. */
+function recordingCredential(): { credential: TokenCredential; requested: string[][] } {
+  const requested: string[][] = [];
+  const credential: TokenCredential = {
+    async getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
+      requested.push(Array.isArray(scopes) ? scopes : [scopes]);
+      return { token: 'from-credential', expiresOnTimestamp: Date.now() + 3_600_000 };
+    },
+  };
+  return { credential, requested };
+}
+
 describe('Graph client authentication', () => {
   it('asks a TokenCredential for the Graph scope, caches the token, and sends it', async () => {
     const sim = await startGraphSimulator({ token: 'from-credential' });
-    const requested: string[][] = [];
-    const credential: TokenCredential = {
-      async getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
-        requested.push(Array.isArray(scopes) ? scopes : [scopes]);
-        return { token: 'from-credential', expiresOnTimestamp: Date.now() + 3_600_000 };
-      },
-    };
+    const { credential, requested } = recordingCredential();
     const graph = createGraphClient({ ...GRAPH_SETTINGS_DEFAULTS, baseUrl: sim.baseUrl, credential, budget: generousBudget() });
     try {
       expect(await graph.checkReachable()).toEqual({ ok: true, value: undefined });
@@ -341,13 +347,7 @@ describe('Graph client authentication', () => {
 
   it('asks the credential for the scope it is given: a national cloud’s', async () => {
     const sim = await startGraphSimulator({ token: 'from-credential' });
-    const requested: string[][] = [];
-    const credential: TokenCredential = {
-      async getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
-        requested.push(Array.isArray(scopes) ? scopes : [scopes]);
-        return { token: 'from-credential', expiresOnTimestamp: Date.now() + 3_600_000 };
-      },
-    };
+    const { credential, requested } = recordingCredential();
     const settings = { ...GRAPH_SETTINGS_DEFAULTS, baseUrl: sim.baseUrl, tokenScope: 'https://dod-graph.microsoft.us/.default' };
     const graph = createGraphClientFromSettings(settings, generousBudget(), credential);
     try {

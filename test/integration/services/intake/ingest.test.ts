@@ -11,6 +11,7 @@ import { retag } from '../../../../shared/services/pipeline/retag.js';
 import { batchSummary, type BatchSummary } from '../../../../shared/services/status.js';
 import { transition, type DeviceRecord } from '../../../../shared/domain/device.js';
 import type { DeviceState } from '../../../../shared/domain/lifecycle.js';
+import type { ReprovisionRequest } from '../../../../shared/domain/reprovision-request.js';
 import { HOUR, MINUTE, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
 
 /**
@@ -37,6 +38,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await scenarios?.stop();
 });
+
+/** A service-desk request as the webhook records it on a device, asked for now. */
+function deskRequest(
+  s: Scenario,
+  fields: Pick<ReprovisionRequest, 'requestId' | 'action' | 'ticket' | 'fromState' | 'stage'>,
+): ReprovisionRequest {
+  return { ...fields, requestedBy: 'desk', requestedAt: s.now().toISOString() };
+}
 
 type Row = readonly [serial: string, hash: string, groupTag?: string, assignedUser?: string];
 
@@ -327,15 +336,13 @@ describe('ingestHashFile', () => {
 
   it('never interrupts the service desk: a row for a device being re-provisioned changes nothing (device-busy)', async () => {
     const s = await scenarios.scenario();
-    const request = {
+    const request = deskRequest(s, {
       requestId: '3d0f5a7e-1b2c-4d5e-8f90-a1b2c3d4e5f6',
-      action: 'autopilot-reset' as const,
+      action: 'autopilot-reset',
       ticket: 'INC42',
-      requestedBy: 'desk',
-      requestedAt: s.now().toISOString(),
-      fromState: 'enrolled' as const,
-      stage: 'sent' as const,
-    };
+      fromState: 'enrolled',
+      stage: 'sent',
+    });
     const busy = await s.given('IN5A', 'reprovisioning', { autopilotId: 'ap-IN5A', reprovision: request, waitingFor: 'reprovision' });
     const blobName = await upload(s, 'mid-reset', [['IN5A', hashOf('IN5A'), 'MPS-KIOSK']]);
 
@@ -348,15 +355,13 @@ describe('ingestHashFile', () => {
 
   it('rejects a row for a deregistered device unless the deregistration allowed re-import', async () => {
     const s = await scenarios.scenario();
-    const request = {
+    const request = deskRequest(s, {
       requestId: '3d0f5a7e-1b2c-4d5e-8f90-a1b2c3d4e5f7',
-      action: 'deregister' as const,
+      action: 'deregister',
       ticket: 'INC43',
-      requestedBy: 'desk',
-      requestedAt: s.now().toISOString(),
-      fromState: 'enrolled' as const,
-      stage: 'done' as const,
-    };
+      fromState: 'enrolled',
+      stage: 'done',
+    });
     const closed = await s.given('IN6A', 'deregistered', { reprovision: { ...request, allowReimport: false } });
     await s.given('IN6B', 'deregistered', { reprovision: { ...request, allowReimport: true } });
     const blobName = await upload(s, 'deregistered', [
@@ -436,15 +441,13 @@ describe('ingestHashFile', () => {
   describe("the file's summary lists every rejected row, whether or not it recorded a device", () => {
     it('lists rows without a serial, repeated rows and rows refused for the device they name, once however often the file is read', async () => {
       const s = await scenarios.scenario();
-      const request = {
+      const request = deskRequest(s, {
         requestId: '3d0f5a7e-1b2c-4d5e-8f90-a1b2c3d4e5fa',
-        action: 'deregister' as const,
+        action: 'deregister',
         ticket: 'INC46',
-        requestedBy: 'desk',
-        requestedAt: s.now().toISOString(),
-        fromState: 'enrolled' as const,
-        stage: 'done' as const,
-      };
+        fromState: 'enrolled',
+        stage: 'done',
+      });
       // Contoso's devices: another supplier's rows for them change nothing.
       await s.given('RS1B', 'registered', { autopilotId: 'ap-RS1B' });
       await s.given('RS1C', 'deregistered', { reprovision: { ...request, allowReimport: false } });
@@ -577,15 +580,13 @@ describe('ingestHashFile', () => {
     it("rejects another supplier's rows for a device in any state (owned-by-other-supplier): record, history, queues and Autopilot untouched", async () => {
       const s = await scenarios.scenario();
       const inAutopilot = (serial: string) => s.sim.addAutopilotIdentity({ serialNumber: serial, groupTag: 'MPS-STD' }).id;
-      const request = {
+      const request = deskRequest(s, {
         requestId: '3d0f5a7e-1b2c-4d5e-8f90-a1b2c3d4e5f8',
-        action: 'deregister' as const,
+        action: 'deregister',
         ticket: 'INC44',
-        requestedBy: 'desk',
-        requestedAt: s.now().toISOString(),
-        fromState: 'enrolled' as const,
-        stage: 'done' as const,
-      };
+        fromState: 'enrolled',
+        stage: 'done',
+      });
       // Contoso's devices, in every state a row can find them in.
       const given = {
         OW1A: await s.given('OW1A', 'received', { assignedUser: 'user@contoso.example' }),
@@ -687,15 +688,13 @@ describe('ingestHashFile', () => {
 
     it('hands a device deregistered with allowReimport to whichever supplier imports it next', async () => {
       const s = await scenarios.scenario();
-      const request = {
+      const request = deskRequest(s, {
         requestId: '3d0f5a7e-1b2c-4d5e-8f90-a1b2c3d4e5f9',
-        action: 'deregister' as const,
+        action: 'deregister',
         ticket: 'INC45',
-        requestedBy: 'desk',
-        requestedAt: s.now().toISOString(),
-        fromState: 'enrolled' as const,
-        stage: 'done' as const,
-      };
+        fromState: 'enrolled',
+        stage: 'done',
+      });
       await s.given('OW3A', 'deregistered', { reprovision: { ...request, allowReimport: true } });
       s.advance(1 * MINUTE);
 
