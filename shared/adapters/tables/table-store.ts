@@ -1,6 +1,7 @@
 import { RestError, type TableClient, type TableEntity, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import { StorageAccess } from '../storage-access.js';
 import { ConcurrencyConflictError, EntityExistsError, StorageRefusedError } from '../../errors.js';
+import { countTableOperation, isPartitionFilter } from './table-metrics.js';
 
 /**
  * The one table repository: typed entities over @azure/data-tables, ETag-guarded writes
@@ -87,8 +88,10 @@ export class TableStore<T extends EntityProps> {
   async get(partitionKey: string, rowKey: string): Promise<StoredEntity<T> | undefined> {
     try {
       const entity = await this.client.getEntity<T>(partitionKey, rowKey);
+      countTableOperation(this.tableName, 'get', 1);
       return this.toStored(entity);
     } catch (error) {
+      countTableOperation(this.tableName, 'get', 0);
       if (statusOf(error) === 404) return undefined;
       throw error;
     }
@@ -96,6 +99,7 @@ export class TableStore<T extends EntityProps> {
 
   /** Inserts; EntityExistsError when the row is already there. Returns the new ETag. */
   async insert(partitionKey: string, rowKey: string, value: T): Promise<string> {
+    countTableOperation(this.tableName, 'insert', 1);
     try {
       const response = await this.client.createEntity({ partitionKey, rowKey, ...value });
       return response.etag ?? '';
@@ -107,6 +111,7 @@ export class TableStore<T extends EntityProps> {
 
   /** Replaces the entity only if its ETag still matches; ConcurrencyConflictError otherwise. */
   async update(partitionKey: string, rowKey: string, value: T, etag: string): Promise<string> {
+    countTableOperation(this.tableName, 'update', 1);
     try {
       const response = await this.client.updateEntity({ partitionKey, rowKey, ...value }, 'Replace', { etag });
       return response.etag ?? '';
@@ -118,11 +123,13 @@ export class TableStore<T extends EntityProps> {
   }
 
   async upsert(partitionKey: string, rowKey: string, value: T): Promise<string> {
+    countTableOperation(this.tableName, 'upsert', 1);
     const response = await this.client.upsertEntity({ partitionKey, rowKey, ...value }, 'Replace');
     return response.etag ?? '';
   }
 
   async delete(partitionKey: string, rowKey: string, etag?: string): Promise<void> {
+    countTableOperation(this.tableName, 'delete', 1);
     try {
       await this.client.deleteEntity(partitionKey, rowKey, etag ? { etag } : {});
     } catch (error) {
@@ -158,6 +165,7 @@ export class TableStore<T extends EntityProps> {
           return ['delete', entity];
       }
     });
+    countTableOperation(this.tableName, 'transaction', ops.length);
     try {
       const response = await this.client.submitTransaction(actions);
       response.subResponses.forEach((sub, index) => {
@@ -179,7 +187,11 @@ export class TableStore<T extends EntityProps> {
   /** Streams every entity matching an OData filter, page by page. */
   async *query(filter?: string, select?: string[]): AsyncGenerator<StoredEntity<T>> {
     const iterator = this.client.listEntities<T>({ queryOptions: { ...(filter ? { filter } : {}), ...(select ? { select } : {}) } });
-    for await (const entity of iterator) yield this.toStored(entity);
+    const kind = isPartitionFilter(filter) ? 'partition-query' : 'scan';
+    for await (const page of iterator.byPage()) {
+      countTableOperation(this.tableName, kind, page.length);
+      for (const entity of page) yield this.toStored(entity);
+    }
   }
 
   async *partition(partitionKey: string, rowKeyPrefix?: string): AsyncGenerator<StoredEntity<T>> {

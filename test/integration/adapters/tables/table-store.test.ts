@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { TableStore, fromKey, toKey } from '../../../../shared/adapters/tables/table-store.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../../../shared/errors.js';
+import { resetTableOperationCounts, tableOperationCounts } from '../../../../shared/adapters/tables/table-metrics.js';
 
 type Row = { state: string; count: number; note?: string };
 
@@ -85,5 +86,23 @@ describe('TableStore against Azurite', () => {
     expect(fromKey(key)).toBe(serial);
     await store.insert(key, 'device', { state: 'received', count: 1 });
     expect((await store.get(key, 'device'))?.value.state).toBe('received');
+  });
+
+  it('counts its round trips by kind: a query pinned to one partition apart from a scan, one per page', async () => {
+    await store.transact([
+      { kind: 'insert', partitionKey: 'counted', rowKey: 'a', value: { state: 'received', count: 1 } },
+      { kind: 'insert', partitionKey: 'counted', rowKey: 'b', value: { state: 'received', count: 2 } },
+    ]);
+    resetTableOperationCounts();
+    await store.get('counted', 'a');
+    await store.get('counted', 'missing');
+    for await (const _row of store.partition('counted')) void _row;
+    for await (const _row of store.query(`state eq 'received'`)) void _row;
+    await store.transact([{ kind: 'delete', partitionKey: 'counted', rowKey: 'a' }]);
+    const counts = tableOperationCounts()[store.tableName];
+    expect(counts?.get).toEqual({ requests: 2, entities: 1 });
+    expect(counts?.['partition-query']).toEqual({ requests: 1, entities: 2 });
+    expect(counts?.scan?.requests).toBe(1);
+    expect(counts?.transaction).toEqual({ requests: 1, entities: 1 });
   });
 });
