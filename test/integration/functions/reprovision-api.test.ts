@@ -185,7 +185,7 @@ async function given(state: DeviceState): Promise<string> {
       ...(to === 'stalled' ? { waitingFor: 'profile-assignment' as const } : {}),
     };
     const next = transition(saved.value, { to, reason: 'import-complete', correlationId: 'given', now, changes });
-    saved = await stack.runtime.devices.save(next.record, saved.etag, next.event);
+    saved = await stack.runtime.devices.save(next.record, saved, next.event);
   }
   return serial;
 }
