@@ -58,8 +58,8 @@ export interface BatchStore {
   get(batchId: string): Promise<Versioned<BatchRecord> | undefined>;
   create(batch: BatchRecord): Promise<Versioned<BatchRecord>>;
   save(batch: BatchRecord, etag: string): Promise<Versioned<BatchRecord>>;
-  /** Batches with this status, filtered by the store (one row per file). */
-  withStatus(status: BatchRecord['status']): AsyncIterable<Versioned<BatchRecord>>;
+  /** Files still open with this status, from the store's list of open files: settled ones are never read. */
+  withStatus(status: 'processing' | 'complete'): AsyncIterable<Versioned<BatchRecord>>;
 }
 
 /**
