@@ -262,7 +262,9 @@ export class DeviceRepository implements DeviceStore {
   async create(record: DeviceRecord, event: DeviceEvent): Promise<Versioned<DeviceRecord>> {
     const pk = this.partition(record.serialNumber);
     const into = followUpOf(record);
-    if (into) await this.writeEntry(into, record, undefined);
+    // No pending entry first: a new device is `received`, and what follows it up is its file's
+    // import message, sent once the file is recorded; a crash before the entry below stops that
+    // too, and the intake's run again of the file sends it.
     let saved: Versioned<DeviceRecord>;
     try {
       const etags = await this.store.transact([
