@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { supplierPoliciesFromSetting, type SupplierPolicy } from './domain/suppliers.js';
 // The settings module alone: configuration loads no SDK.
-import { GRAPH_SETTINGS_DEFAULTS, type GraphSettings } from './adapters/graph/settings.js';
+import { GRAPH_SETTINGS_DEFAULTS, withHeadroom, type GraphSettings } from './adapters/graph/settings.js';
 import {
   graphTokenScopeOf,
   hostOf,
@@ -89,6 +89,31 @@ function positiveNumber(env: Env, name: string, fallback: number, options: { int
   }
   if (options.max !== undefined && value > options.max) throw new ConfigError(name, `must be at most ${options.max}, got ${value}`);
   return value;
+}
+
+/**
+ * The Graph budget: the limits Graph enforces, and the share of them left unused.
+ */
+function graphBudget(env: Env): Pick<GraphSettings, 'writesPerWindow' | 'requestsPerWindow' | 'budgetHeadroom'> {
+  const writesPerWindow = positiveNumber(env, 'GRAPH_WRITES_PER_20S', GRAPH_SETTINGS_DEFAULTS.writesPerWindow, { integer: true });
+  const requestsPerWindow = positiveNumber(env, 'GRAPH_REQUESTS_PER_20S', GRAPH_SETTINGS_DEFAULTS.requestsPerWindow, { integer: true });
+  const raw = text(env, 'GRAPH_BUDGET_HEADROOM');
+  const budgetHeadroom = raw === undefined ? GRAPH_SETTINGS_DEFAULTS.budgetHeadroom : Number(raw);
+  if (!Number.isFinite(budgetHeadroom) || budgetHeadroom < 0 || budgetHeadroom >= 1) {
+    throw new ConfigError('GRAPH_BUDGET_HEADROOM', `must be a fraction from 0 up to (not including) 1, got "${raw}"`);
+  }
+  for (const [setting, limit] of [
+    ['GRAPH_WRITES_PER_20S', writesPerWindow],
+    ['GRAPH_REQUESTS_PER_20S', requestsPerWindow],
+  ] as const) {
+    if (withHeadroom(limit, budgetHeadroom) < 1) {
+      throw new ConfigError(
+        'GRAPH_BUDGET_HEADROOM',
+        `${budgetHeadroom} leaves nothing of ${setting}=${limit} to send: lower the headroom or raise the limit`,
+      );
+    }
+  }
+  return { writesPerWindow, requestsPerWindow, budgetHeadroom };
 }
 
 function url(env: Env, name: string, fallback: string): string {
@@ -286,8 +311,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       baseUrl: graph.baseUrl,
       ...(graph.staticToken !== undefined ? { staticToken: graph.staticToken } : {}),
       tokenScope: graph.tokenScope,
-      writesPerWindow: positiveNumber(env, 'GRAPH_WRITES_PER_20S', GRAPH_SETTINGS_DEFAULTS.writesPerWindow, { integer: true }),
-      requestsPerWindow: positiveNumber(env, 'GRAPH_REQUESTS_PER_20S', GRAPH_SETTINGS_DEFAULTS.requestsPerWindow, { integer: true }),
+      ...graphBudget(env),
       requestTimeoutMs: positiveNumber(env, 'GRAPH_REQUEST_TIMEOUT_MS', GRAPH_SETTINGS_DEFAULTS.requestTimeoutMs, { integer: true }),
       importChunkSize: positiveNumber(env, 'GRAPH_IMPORT_CHUNK_SIZE', GRAPH_SETTINGS_DEFAULTS.importChunkSize, { integer: true, max: 500 }),
       pageSize: positiveNumber(env, 'GRAPH_PAGE_SIZE', GRAPH_SETTINGS_DEFAULTS.pageSize, { integer: true, max: 999 }),
