@@ -91,10 +91,21 @@ function positiveNumber(env: Env, name: string, fallback: number, options: { int
   return value;
 }
 
+/** A whole number, zero allowed. */
+function nonNegativeInteger(env: Env, name: string, fallback: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(name, `must be a whole number, 0 or more, got "${raw}"`);
+  if (value > max) throw new ConfigError(name, `must be at most ${max}, got ${value}`);
+  return value;
+}
+
 /**
- * The Graph budget: the limits Graph enforces, and the share of them left unused.
+ * The Graph budget: the limits Graph enforces, the share of them left unused, and how far
+ * apart the instances' clocks may be.
  */
-function graphBudget(env: Env): Pick<GraphSettings, 'writesPerWindow' | 'requestsPerWindow' | 'budgetHeadroom'> {
+function graphBudget(env: Env): Pick<GraphSettings, 'writesPerWindow' | 'requestsPerWindow' | 'budgetHeadroom' | 'budgetClockToleranceMs'> {
   const writesPerWindow = positiveNumber(env, 'GRAPH_WRITES_PER_20S', GRAPH_SETTINGS_DEFAULTS.writesPerWindow, { integer: true });
   const requestsPerWindow = positiveNumber(env, 'GRAPH_REQUESTS_PER_20S', GRAPH_SETTINGS_DEFAULTS.requestsPerWindow, { integer: true });
   const raw = text(env, 'GRAPH_BUDGET_HEADROOM');
@@ -113,7 +124,14 @@ function graphBudget(env: Env): Pick<GraphSettings, 'writesPerWindow' | 'request
       );
     }
   }
-  return { writesPerWindow, requestsPerWindow, budgetHeadroom };
+  // Half a window or more would cost the budget a third of its throughput or more: a clock that far off needs fixing.
+  const budgetClockToleranceMs = nonNegativeInteger(
+    env,
+    'GRAPH_BUDGET_CLOCK_TOLERANCE_MS',
+    GRAPH_SETTINGS_DEFAULTS.budgetClockToleranceMs,
+    GRAPH_SETTINGS_DEFAULTS.budgetWindowMs / 2,
+  );
+  return { writesPerWindow, requestsPerWindow, budgetHeadroom, budgetClockToleranceMs };
 }
 
 function url(env: Env, name: string, fallback: string): string {
@@ -306,7 +324,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     storage,
     serviceBus: sbConnection ? { connectionString: sbConnection } : { fullyQualifiedNamespace: sbNamespace! },
     graph: {
-      // The window, priority shares and page cap have no setting.
+      // The window, lease time, priority shares and page cap have no setting.
       ...GRAPH_SETTINGS_DEFAULTS,
       baseUrl: graph.baseUrl,
       ...(graph.staticToken !== undefined ? { staticToken: graph.staticToken } : {}),

@@ -134,6 +134,7 @@ describe('defaults', () => {
         writesPerWindow: 100,
         requestsPerWindow: 1000,
         budgetHeadroom: 0.1,
+        budgetClockToleranceMs: SECOND,
         requestTimeoutMs: 30 * SECOND,
         importChunkSize: 100,
         pageSize: 999,
@@ -248,6 +249,15 @@ describe('the Graph budget', () => {
     const error = refusal({ GRAPH_BUDGET_HEADROOM: '0.9', GRAPH_WRITES_PER_20S: '5' });
     expect(error.setting).toBe('GRAPH_BUDGET_HEADROOM');
     expect(error.message).toContain('GRAPH_WRITES_PER_20S=5');
+  });
+
+  it('GRAPH_BUDGET_CLOCK_TOLERANCE_MS: whole milliseconds from 0 to half a window', () => {
+    expect(load({ GRAPH_BUDGET_CLOCK_TOLERANCE_MS: '0' }).graph.budgetClockToleranceMs).toBe(0);
+    expect(load({ GRAPH_BUDGET_CLOCK_TOLERANCE_MS: '250' }).graph.budgetClockToleranceMs).toBe(250);
+    expect(load({ GRAPH_BUDGET_CLOCK_TOLERANCE_MS: '10000' }).graph.budgetClockToleranceMs).toBe(10_000);
+    for (const value of ['10001', '-1', '2.5', 'abc', 'Infinity']) {
+      expect(refusal({ GRAPH_BUDGET_CLOCK_TOLERANCE_MS: value }).setting, value).toBe('GRAPH_BUDGET_CLOCK_TOLERANCE_MS');
+    }
   });
 });
 

@@ -24,6 +24,14 @@ export interface GraphSettings {
    * instances (for whatever else calls Graph as this app, and for Graph's own counting).
    */
   budgetHeadroom: number;
+  /**
+   * GRAPH_BUDGET_CLOCK_TOLERANCE_MS: how far apart the clocks of the instances may be, plus
+   * the spread of the time a granted request takes to reach Graph; the budget's guarantee
+   * holds within it, and every window of grants is stretched by it.
+   */
+  budgetClockToleranceMs: number;
+  /** Fixed: how long slots an instance leased may be used; every window of grants is stretched by it too. */
+  budgetLeaseMs: number;
   /** Fixed at 20 s, the window Graph's documented limits are counted in. */
   budgetWindowMs: number;
   /** Fixed: fraction of each window a priority may use; `import` keeps what the others may not touch. */
@@ -57,6 +65,8 @@ export const GRAPH_SETTINGS_DEFAULTS: GraphSettings = {
   writesPerWindow: 100,
   requestsPerWindow: 1000,
   budgetHeadroom: 0.1,
+  budgetClockToleranceMs: 1_000,
+  budgetLeaseMs: 1_000,
   budgetWindowMs: 20_000,
   priorityShares: { import: 1, status: 0.75, cleanup: 0.5 },
   requestTimeoutMs: 30_000,
@@ -70,7 +80,13 @@ export const GRAPH_SETTINGS_DEFAULTS: GraphSettings = {
 /** The settings the client itself uses; the budget's go to the RequestBudget through budgetLimitsFrom. */
 export type GraphClientSettings = Omit<
   GraphSettings,
-  'writesPerWindow' | 'requestsPerWindow' | 'budgetHeadroom' | 'budgetWindowMs' | 'priorityShares'
+  | 'writesPerWindow'
+  | 'requestsPerWindow'
+  | 'budgetHeadroom'
+  | 'budgetClockToleranceMs'
+  | 'budgetLeaseMs'
+  | 'budgetWindowMs'
+  | 'priorityShares'
 >;
 
 /** What the budget grants of a limit Graph enforces: the headroom off, rounded down. */
@@ -86,4 +102,9 @@ export function budgetLimitsFrom(settings: GraphSettings): BudgetLimits {
     windowMs: settings.budgetWindowMs,
     shares: settings.priorityShares,
   };
+}
+
+/** Everything the table budget takes from the settings. */
+export function tableBudgetSettingsFrom(settings: GraphSettings): { limits: BudgetLimits; clockToleranceMs: number; leaseMs: number } {
+  return { limits: budgetLimitsFrom(settings), clockToleranceMs: settings.budgetClockToleranceMs, leaseMs: settings.budgetLeaseMs };
 }
