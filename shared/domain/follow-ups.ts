@@ -47,13 +47,16 @@ export function followUpOf(device: Pick<DeviceRecord, 'state' | 'waitingFor'>): 
 
 /**
  * The follow-ups that can hold devices in `state` waiting for one of `waitingFor` (any step when
- * not given). A state no follow-up holds (settled ones) has none: such devices are not indexed.
+ * not given). Settled devices (enrolled and waiting for no new tag, failed, rejected,
+ * deregistered) are not indexed: asking for them is an error.
  */
 export function followUpsFor(state: DeviceState, waitingFor?: readonly WaitStep[]): readonly FollowUp[] {
   if (state === 'stalled') return waitingFor ? waitingFor.map((step) => `stalled-${step}` as const) : STALLED_FOLLOW_UPS;
-  if (state === 'enrolled') return waitingFor === undefined || waitingFor.includes('group-tag') ? ['autopilot'] : [];
-  const one = followUpOf({ state, waitingFor: undefined });
-  return one ? [one] : [];
+  const one = followUpOf({ state, waitingFor: state === 'enrolled' && waitingFor?.includes('group-tag') ? 'group-tag' : undefined });
+  // Asking for settled devices would silently find none: say so instead.
+  if (one === undefined)
+    throw new Error(`devices ${state}${waitingFor ? ` waiting for ${waitingFor.join('/')}` : ''} wait on nothing and are not indexed`);
+  return [one];
 }
 
 /**
