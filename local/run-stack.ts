@@ -169,9 +169,11 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
 /** JSON lines to the log file; readable lifecycle lines to the console. */
 function stackLogger(file: WriteStream, level: string, console?: (line: string) => void): Logger {
-  const streams: { stream: NodeJS.WritableStream }[] = [{ stream: file }];
+  // Each stream at the logger's level: a multistream entry without one takes info, and LOG_LEVEL=debug would write nothing more.
+  const streams: { level: string; stream: NodeJS.WritableStream }[] = [{ level, stream: file }];
   if (console) {
     streams.push({
+      level,
       stream: new Writable({
         write(chunk: Buffer, _encoding, done) {
           for (const text of chunk.toString().split('\n')) {
