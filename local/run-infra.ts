@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startGraphSimulator, type GraphSimulator } from './graph-simulator/index.js';
+import { startGraphSimulator, type GraphSimulator, type GraphSimulatorOptions } from './graph-simulator/index.js';
 import { demoSupplierPolicy, localTimeScale, SIMULATOR_PROFILE_RULES } from './local-settings.js';
 import { startLocalInfrastructure, type LocalInfrastructure } from './stack.js';
 
@@ -22,6 +22,8 @@ export interface InfraOptions {
   readonly root: string;
   /** Settings, normally process.env: GRAPH_BASE_URL, ZTP_TIME_SCALE, REPROVISION_WEBHOOK_SECRET and ZTP_SUPPLIERS are taken as given. */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The simulator's tenant and limits, for tests and benchmarks (its token, HTTPS and clock are set here). */
+  readonly simulator?: Partial<Omit<GraphSimulatorOptions, 'token' | 'https' | 'clock'>>;
 }
 
 export interface RunningInfra {
@@ -57,7 +59,13 @@ export async function startInfra(options: InfraOptions): Promise<RunningInfra> {
       const timeScale = localTimeScale(env);
       const token = `local-${randomUUID()}`;
       // Over HTTPS, as Graph is: the instances trust its certificate through NODE_EXTRA_CA_CERTS.
-      simulator = await startGraphSimulator({ token, https: true, clock: { timeScale }, profileRules: SIMULATOR_PROFILE_RULES });
+      simulator = await startGraphSimulator({
+        profileRules: SIMULATOR_PROFILE_RULES,
+        ...options.simulator,
+        token,
+        https: true,
+        clock: { timeScale },
+      });
       stops.unshift(() => simulator!.stop());
       await writeFile(caFile, simulator.caCertPem ?? '');
       stops.push(() => rm(caFile, { force: true }));
