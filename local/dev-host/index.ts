@@ -483,7 +483,7 @@ export class DevHost {
         setTimeout(() => {
           if (this.stopped) return;
           const run = instances.claimTimerSlot(name, slot).then(
-            (mine) => (mine ? fire() : undefined),
+            (mine) => (mine && !this.stopped ? fire() : undefined),
             (error: unknown) =>
               this.options.log.debug(
                 { event: 'devhost.timer-claim-failed', functionName: name, err: error },
