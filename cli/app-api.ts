@@ -1,6 +1,6 @@
 import { ZtpError } from '../shared/errors.js';
 import { EXIT_OK, firstLine, printable, UsageError, type ZtpIo } from './io.js';
-import { locateStackEndpoints, type StackEndpoints } from './stack-endpoints.js';
+import { locateLocalStack, type StackEndpoints } from './stack-endpoints.js';
 
 /**
  * Where the commands that call the app's HTTP API (`ztp reprovision`, `ztp redrive`) send their
@@ -27,31 +27,22 @@ export interface Target {
 }
 
 export async function resolveTarget(url: string | undefined, io: ZtpIo): Promise<Target> {
-  const roots = [io.env.ZTP_LOCAL_ROOT?.trim(), io.cwd].filter((root): root is string => root !== undefined && root !== '');
   if (url !== undefined) {
     const apiBaseUrl = apiBase(url);
     // Only to know whether --url is the local stack, whose secret may then sign: a damaged file is no reason to fail.
-    const found = await findStack(roots).catch(() => undefined);
+    const found = (await locateLocalStack(io.env, io.cwd).catch(() => undefined))?.found;
     if (found === undefined) return { apiBaseUrl, hint: '' };
     const isTarget = sameApi(found.endpoints.apiBaseUrl, apiBaseUrl);
     return { apiBaseUrl, hint: isTarget ? stackHint(found.path) : '', stack: { ...found, isTarget } };
   }
-  const found = await findStack(roots);
+  const { found, searched } = await locateLocalStack(io.env, io.cwd);
   if (found !== undefined) {
     return { apiBaseUrl: found.endpoints.apiBaseUrl.replace(/\/+$/, ''), hint: stackHint(found.path), stack: { ...found, isTarget: true } };
   }
   throw new NotSentError(
-    `no --url given and no running local stack was found (no .local/stack.json in ${roots.join(' or ')} or above): ` +
+    `no --url given and no running local stack was found (no ${searched}): ` +
       "pass --url with the app's origin, or start the local stack with `npm start`",
   );
-}
-
-async function findStack(roots: readonly string[]): Promise<{ path: string; endpoints: StackEndpoints } | undefined> {
-  for (const root of roots) {
-    const found = await locateStackEndpoints(root);
-    if (found !== undefined) return found;
-  }
-  return undefined;
 }
 
 const stackHint = (path: string): string => `; is the local stack of ${path} still running?`;

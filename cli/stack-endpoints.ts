@@ -101,6 +101,28 @@ export async function locateStackEndpoints(startDir: string): Promise<{ path: st
   }
 }
 
+/**
+ * The local stack a command talks to, found the way the stack publishes it: with
+ * `ZTP_LOCAL_ROOT` set, the stack writes exactly `<ZTP_LOCAL_ROOT>/.local/stack.json` (a
+ * relative root counts from the working directory, as for `npm start`), so only that file is
+ * read — several stacks or instances on one machine each have their own root, and falling
+ * back to another would talk to the wrong one. Otherwise the nearest one from the working
+ * directory up. `searched` says where it looked, for the message when nothing is found.
+ */
+export async function locateLocalStack(
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): Promise<{ found?: { path: string; endpoints: StackEndpoints }; searched: string }> {
+  const root = env.ZTP_LOCAL_ROOT?.trim();
+  if (root) {
+    const path = stackEndpointsPath(resolve(cwd, root));
+    const endpoints = await readIfPresent(path);
+    return { found: endpoints === undefined ? undefined : { path, endpoints }, searched: `${path} (ZTP_LOCAL_ROOT)` };
+  }
+  const found = await locateStackEndpoints(cwd);
+  return { found, searched: `${STACK_ENDPOINTS_FILE} in ${cwd} or above` };
+}
+
 export async function findStackEndpoints(startDir: string): Promise<StackEndpoints | undefined> {
   return (await locateStackEndpoints(startDir))?.endpoints;
 }

@@ -1,11 +1,12 @@
 import { ZtpError } from '../shared/errors.js';
-import { locateStackEndpoints } from './stack-endpoints.js';
+import { locateLocalStack } from './stack-endpoints.js';
 import { firstLine, type ZtpIo } from './io.js';
 
 /**
  * Which storage account the commands talk to: the one named by `AzureWebJobsStorage` (the
  * same setting the Functions app uses, so it works against Azure), otherwise the running
- * local stack found through its endpoints file.
+ * local stack found through its endpoints file (in ZTP_LOCAL_ROOT when that is set, as the
+ * stack writes it there).
  */
 
 export interface StorageTarget {
@@ -20,10 +21,10 @@ export async function resolveStorage(io: Pick<ZtpIo, 'env' | 'cwd'>): Promise<St
   const fromEnv = io.env.AzureWebJobsStorage?.trim();
   if (fromEnv) return { connectionString: fromEnv, description: `storage account ${accountName(fromEnv)} (AzureWebJobsStorage)` };
 
-  const found = await locateStackEndpoints(io.cwd);
+  const { found, searched } = await locateLocalStack(io.env, io.cwd);
   if (found === undefined) {
     throw new NoStorageError(
-      `no storage to talk to: AzureWebJobsStorage is not set and no running local stack was found (no .local/stack.json in ${io.cwd} or above). ` +
+      `no storage to talk to: AzureWebJobsStorage is not set and no running local stack was found (no ${searched}). ` +
         'Start the local stack with `npm start`, or set AzureWebJobsStorage to a storage connection string.',
     );
   }

@@ -29,7 +29,7 @@ Commands:
   help                                                  this text
 
 upload (without --url), status and batch use the storage account in AzureWebJobsStorage when it is set,
-otherwise the running local stack (found through .local/stack.json; start it with npm start);
+otherwise the running local stack (found through .local/stack.json, in ZTP_LOCAL_ROOT when set, else from here up; start it with npm start);
 upload --url sends to the app's upload API with the supplier's key (--key, ZTP_SUPPLIER_KEY, or the local stack's);
 reprovision sends to --url, otherwise to the running local stack's API, signed with REPROVISION_WEBHOOK_SECRET
 or, for the local stack, the secret it publishes; redrive sends there too, with the function key in ZTP_FUNCTION_KEY.

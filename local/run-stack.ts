@@ -12,7 +12,7 @@ import { FUNCTIONS } from './functions.js';
 import { startGraphSimulator, type GraphSimulator } from './graph-simulator/index.js';
 import { startLocalInfrastructure, type LocalInfrastructure } from './stack.js';
 import { removeStackEndpoints, writeStackEndpoints } from '../cli/stack-endpoints.js';
-import { mintSupplierKey } from '../shared/domain/supplier-keys.js';
+import { demoSupplierPolicy, LOCAL_HOST_ID, localTimeScale, SIMULATOR_PROFILE_RULES } from './local-settings.js';
 
 /**
  * The whole product on one machine: Azurite and the Service Bus test broker (unless
@@ -20,26 +20,6 @@ import { mintSupplierKey } from '../shared/domain/supplier-keys.js';
  * elsewhere), and the dev host running every function definition the Functions host gets.
  * `npm start` and `npm run demo` both run it.
  */
-
-export const DEMO_SUPPLIERS = [
-  { id: 'demo', name: 'Demo Supplier Ltd', allowedGroupTags: ['MPS-STD', 'MPS-KIOSK'], defaultGroupTag: 'MPS-STD' },
-  { id: 'contoso', name: 'Contoso Ltd', allowedGroupTags: [], defaultGroupTag: 'MPS-STD' },
-];
-
-/**
- * The demo policy with a fresh upload key per supplier (their hashes in the policy), so the
- * upload API can be tried with curl at once. The keys are published in `.local/stack.json`.
- */
-export function demoSupplierPolicy(): { readonly policy: string; readonly keys: Readonly<Record<string, string>> } {
-  const minted = DEMO_SUPPLIERS.map((supplier) => ({ supplier, ...mintSupplierKey() }));
-  return {
-    policy: JSON.stringify(minted.map(({ supplier, sha256 }) => ({ ...supplier, uploadKeySha256: [sha256] }))),
-    keys: Object.fromEntries(minted.map(({ supplier, key }) => [supplier.id, key])),
-  };
-}
-
-/** Local default: one simulated hour of Autopilot waiting passes in one real minute. */
-export const LOCAL_TIME_SCALE = 60;
 
 export interface RunningStack {
   readonly runtime: Runtime;
@@ -85,9 +65,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   if (infrastructure) stops.push(() => infrastructure.stop());
 
   try {
-    // The built-in simulator's clock runs fast; another Graph's runs in real time unless
-    // ZTP_TIME_SCALE says otherwise (the config refuses a fast clock for a Graph that is no simulator).
-    const timeScale = Number(env.ZTP_TIME_SCALE ?? (env.GRAPH_BASE_URL ? 1 : LOCAL_TIME_SCALE));
+    const timeScale = localTimeScale(env);
     let simulator: GraphSimulator | undefined;
     let graphEnv: Record<string, string> = {};
     if (!env.GRAPH_BASE_URL) {
@@ -95,7 +73,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       simulator = await startGraphSimulator({
         token,
         clock: { timeScale },
-        profileRules: [{ groupTag: '/.+/', profileName: 'Standard Autopilot profile' }],
+        profileRules: SIMULATOR_PROFILE_RULES,
         otherTenantSerials: [...(options.otherTenantSerials ?? [])],
       });
       stops.unshift(() => simulator!.stop());
@@ -133,6 +111,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       log,
       httpPort: Number(env.ZTP_API_PORT ?? 7071),
       timeScale,
+      hostId: LOCAL_HOST_ID,
     });
     for (const fn of FUNCTIONS) {
       if (fn.trigger === 'blob') host.storageBlob(fn.name, fn.options);
@@ -190,9 +169,11 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
 /** JSON lines to the log file; readable lifecycle lines to the console. */
 function stackLogger(file: WriteStream, level: string, console?: (line: string) => void): Logger {
-  const streams: { stream: NodeJS.WritableStream }[] = [{ stream: file }];
+  // Each stream at the logger's level: a multistream entry without one takes info, and LOG_LEVEL=debug would write nothing more.
+  const streams: { level: string; stream: NodeJS.WritableStream }[] = [{ level, stream: file }];
   if (console) {
     streams.push({
+      level,
       stream: new Writable({
         write(chunk: Buffer, _encoding, done) {
           for (const text of chunk.toString().split('\n')) {

@@ -16,6 +16,8 @@ import { startStack } from './run-stack.js';
 // ZTP_LOCAL_ROOT moves `.local/` (endpoints file, log, sample) elsewhere, e.g. for a second stack.
 const root = path.resolve(process.env.ZTP_LOCAL_ROOT ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..'));
 const print = (line: string): void => void process.stdout.write(`${line}\n`);
+// Paths as the user can type them where they started `npm start` (ZTP_LOCAL_ROOT may be elsewhere).
+const shown = (file: string): string => path.relative(process.cwd(), file) || file;
 
 const stack = await startStack({ root, env: process.env, console: print });
 
@@ -28,29 +30,35 @@ writeFileSync(
 print('');
 print('ztp local stack is running');
 print(`  API (status, health)   ${stack.apiBaseUrl}   e.g. curl ${stack.apiBaseUrl}/health`);
-print(`  Storage (Azurite)      ${stack.infrastructure ? stack.infrastructure.azurite.blobEndpoint : 'Azure (AzureWebJobsStorage)'}`);
+// Given connections are another instance's infrastructure (`npm run infra`) or Azure: either way not this process's.
+print(`  Storage (Azurite)      ${stack.infrastructure ? stack.infrastructure.azurite.blobEndpoint : 'as given (AzureWebJobsStorage)'}`);
 print(
-  `  Service Bus            ${stack.infrastructure ? `test broker on 127.0.0.1:${stack.infrastructure.broker.port}` : 'Azure (ServiceBusConnection)'}`,
+  `  Service Bus            ${stack.infrastructure ? `test broker on 127.0.0.1:${stack.infrastructure.broker.port}` : 'as given (ServiceBusConnection)'}`,
 );
-print(`  Graph                  ${stack.graphBaseUrl}${stack.simulator ? ` (simulator, clock ${stack.timeScale}x)` : ''}`);
-print(`  Endpoints file         ${path.relative(root, stack.endpointsFile)} (used by npx ztp upload/status/batch/reprovision)`);
-print(`  JSON log               ${path.relative(root, stack.logFile)}`);
+print(
+  `  Graph                  ${stack.graphBaseUrl}${stack.simulator ? ` (simulator, clock ${stack.timeScale}x)` : ` (as given, clock ${stack.timeScale}x)`}`,
+);
+print(`  Endpoints file         ${shown(stack.endpointsFile)} (used by npx ztp upload/status/batch/reprovision)`);
+print(`  JSON log               ${shown(stack.logFile)}`);
 print(`  Functions              all ${FUNCTIONS.length} of the app, run by the local dev host (no Azure Functions host needed)`);
 print('');
 print('Drop a file:');
-print(`  npx ztp upload ${path.relative(root, samplePath)} --supplier demo`);
+print(`  npx ztp upload ${shown(samplePath)} --supplier demo`);
 print('  npx ztp batch <batch id printed by upload>      npx ztp status <serial>');
 const demoKey = stack.supplierKeys.demo;
 if (demoKey !== undefined) {
   // The supplier upload API, as a supplier without storage access uses it (each demo supplier's key is in the endpoints file).
   print('Or send it as supplier demo would, over the upload API:');
   print(
-    `  curl -T ${path.relative(root, samplePath)} -H "Authorization: Bearer ${demoKey}" ${stack.apiBaseUrl}/suppliers/demo/files/${path.basename(samplePath)}`,
+    `  curl -T ${shown(samplePath)} -H "Authorization: Bearer ${demoKey}" ${stack.apiBaseUrl}/suppliers/demo/files/${path.basename(samplePath)}`,
   );
 }
 print('Ask for a re-provisioning once a device is enrolled (signed with the secret in the endpoints file):');
 print('  npx ztp reprovision <serial> --action autopilot-reset --ticket INC1 --requested-by you');
-print('Suppliers: demo (tags MPS-STD, MPS-KIOSK), contoso (any tag). Ctrl-C stops everything.');
+const suppliers = stack.runtime.config.suppliers.map(
+  (supplier) => `${supplier.id} (${supplier.allowedGroupTags.length ? `tags ${supplier.allowedGroupTags.join(', ')}` : 'any tag'})`,
+);
+print(`Suppliers: ${suppliers.join(', ')}. Ctrl-C stops ${stack.infrastructure ? 'everything' : 'this instance'}.`);
 print('');
 
 let stopping = false;

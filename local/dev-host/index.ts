@@ -20,6 +20,7 @@ import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiv
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import type { Logger } from '../../shared/log.js';
+import { InstanceCoordination } from './instances.js';
 
 /**
  * Runs the product's real function definitions — the exported options objects the Azure
@@ -41,6 +42,9 @@ import type { Logger } from '../../shared/log.js';
  *   host does not check them locally either); in Azure they are.
  * - Timer triggers: run at the schedule's period divided by the stack's time scale, so
  *   they keep pace with a fast simulator clock.
+ * - Several instances: dev hosts given the same `hostId` on one storage account act as
+ *   instances of one Functions app (see instances.ts): each blob runs on one of them, each
+ *   timer occurrence on one of them, and their queue receivers compete for messages.
  * It is for local runs and end-to-end tests, not a production host.
  */
 
@@ -58,6 +62,13 @@ export interface DevHostOptions {
   readonly httpPort?: number;
   /** Timer periods are divided by this (ZTP_TIME_SCALE). */
   readonly timeScale?: number;
+  /**
+   * The app these functions belong to: dev hosts with the same id on one storage account share
+   * the work as instances of one Functions app do. Without it a dev host works alone.
+   */
+  readonly hostId?: string;
+  /** How long a message's lock is renewed while its handler runs (host.json maxAutoLockRenewalDuration: 10 minutes). */
+  readonly maxAutoLockRenewalMs?: number;
   /**
    * Every invocation runs inside this: e.g. with a runtime of its own (shared/runtime.ts
    * withRuntime), so several dev hosts in one process act as several instances of the app.
@@ -132,6 +143,10 @@ interface BlobWatch {
 }
 
 const BLOB_ATTEMPTS = 5;
+/** How long a blob another instance is running is left alone before it is looked at again. */
+const BUSY_BLOB_RECHECK_MS = 5_000;
+/** host.json extensions.serviceBus.maxAutoLockRenewalDuration. */
+const MAX_AUTO_LOCK_RENEWAL_MS = 10 * 60_000;
 /** Where the Functions host puts a blob whose trigger failed on every attempt. */
 const BLOB_POISON_QUEUE = 'webjobs-blobtrigger-poison';
 
@@ -153,12 +168,21 @@ export class DevHost {
   private blobInvocations = 0;
   private readonly blobTurns: (() => void)[] = [];
   private stopped = false;
+  private readonly instances: InstanceCoordination | undefined;
+  /** Blob versions another instance is running, and when to look at each again. */
+  private readonly busyBlobs = new Map<string, number>();
   /** Invocations that failed for good (after the blob retries). */
   readonly failures: { functionName: string; error: string }[] = [];
 
   constructor(private readonly options: DevHostOptions) {
     this.bus = new ServiceBusClient(options.serviceBusConnectionString);
     this.blobService = BlobServiceClient.fromConnectionString(options.storageConnectionString);
+    this.instances =
+      options.hostId === undefined
+        ? undefined
+        : new InstanceCoordination(options.storageConnectionString, options.hostId, (error) =>
+            options.log.debug({ event: 'devhost.receipt-renew-failed', err: error }, 'a blob receipt lease could not be renewed'),
+          );
   }
 
   serviceBusQueue(name: string, options: ServiceBusQueueFunctionOptions): this {
@@ -199,7 +223,10 @@ export class DevHost {
   }
 
   private startQueue(name: string, options: ServiceBusQueueFunctionOptions): void {
-    const receiver = this.bus.createReceiver(options.queueName, { receiveMode: 'peekLock' });
+    const receiver = this.bus.createReceiver(options.queueName, {
+      receiveMode: 'peekLock',
+      maxAutoLockRenewalDurationInMs: this.options.maxAutoLockRenewalMs ?? MAX_AUTO_LOCK_RENEWAL_MS,
+    });
     this.receivers.push(receiver);
     receiver.subscribe(
       {
@@ -252,6 +279,7 @@ export class DevHost {
         for await (const blob of container.listBlobsFlat()) {
           const etag = blob.properties.etag ?? '';
           if (watch.seen.get(blob.name) === etag) continue;
+          if ((this.busyBlobs.get(`${watch.name}/${blob.name}/${etag}`) ?? 0) > Date.now()) continue;
           watch.seen.set(blob.name, etag);
           const run = this.invokeBlob(watch, blob.name, etag);
           this.inFlight.add(run);
@@ -268,7 +296,7 @@ export class DevHost {
     if (this.blobInvocations >= (this.options.maxBlobInvocations ?? 4)) await new Promise<void>((resolve) => this.blobTurns.push(resolve));
     else this.blobInvocations++;
     try {
-      await this.invokeBlobWithRetries(watch, blobName, etag);
+      await this.invokeBlobOnce(watch, blobName, etag);
     } finally {
       const next = this.blobTurns.shift();
       if (next) next();
@@ -276,7 +304,37 @@ export class DevHost {
     }
   }
 
-  private async invokeBlobWithRetries(watch: BlobWatch, blobName: string, etag: string): Promise<void> {
+  /** With other instances: runs the blob only if this instance takes its receipt, and marks it done for all of them after. */
+  private async invokeBlobOnce(watch: BlobWatch, blobName: string, etag: string): Promise<void> {
+    if (!this.instances) return void (await this.invokeBlobWithRetries(watch, blobName, etag));
+    const key = `${watch.name}/${blobName}/${etag}`;
+    let claim;
+    try {
+      claim = await this.instances.claimBlob(watch.name, watch.container, blobName, etag);
+    } catch (error) {
+      this.options.log.debug({ event: 'devhost.receipt-failed', blob: `${watch.container}/${blobName}`, err: error }, 'no blob receipt');
+      claim = 'busy' as const;
+    }
+    if (claim === 'done') return void this.busyBlobs.delete(key);
+    if (claim === 'busy') {
+      // Another instance runs it; should that one die, its lease expires and this one looks again.
+      if (watch.seen.get(blobName) === etag) watch.seen.delete(blobName);
+      this.busyBlobs.set(key, Date.now() + BUSY_BLOB_RECHECK_MS);
+      return;
+    }
+    this.busyBlobs.delete(key);
+    const finished = await this.invokeBlobWithRetries(watch, blobName, etag);
+    // Stopped before an outcome: the blob is left to another instance, or to this one's next start.
+    await (finished ? claim.complete() : claim.release()).catch((error: unknown) =>
+      this.options.log.debug(
+        { event: 'devhost.receipt-failed', blob: `${watch.container}/${blobName}`, err: error },
+        'blob receipt not updated',
+      ),
+    );
+  }
+
+  /** True once the blob has an outcome: run, or put on the poison queue. */
+  private async invokeBlobWithRetries(watch: BlobWatch, blobName: string, etag: string): Promise<boolean> {
     const fullPath = `${watch.container}/${blobName}`;
     const [, supplier, ...rest] = fullPath.split('/');
     for (let attempt = 1; attempt <= BLOB_ATTEMPTS && !this.stopped; attempt++) {
@@ -289,7 +347,7 @@ export class DevHost {
       try {
         // The real host passes the content; the product streams it itself, so none is read here.
         await this.invoke(() => watch.options.handler(Buffer.alloc(0), context));
-        return;
+        return true;
       } catch (error) {
         this.options.log.warn(
           { event: 'devhost.invocation-failed', functionName: watch.name, blob: fullPath, attempt, err: error },
@@ -298,11 +356,12 @@ export class DevHost {
         if (attempt === BLOB_ATTEMPTS) {
           this.failures.push({ functionName: watch.name, error: error instanceof Error ? error.message : String(error) });
           await this.poisonBlob(watch, blobName, etag);
-          return;
+          return true;
         }
         await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt).unref());
       }
     }
+    return false;
   }
 
   private async poisonBlob(watch: BlobWatch, blobName: string, etag: string): Promise<void> {
@@ -399,17 +458,45 @@ export class DevHost {
         this.options.log.warn({ event: 'devhost.invocation-failed', functionName: name, err: error }, `${name} failed`);
       }
     };
-    const tick = (): void => {
-      if (this.stopped) return;
-      const run = fire();
+    const track = (run: Promise<void>, then: () => void): void => {
       this.inFlight.add(run);
       void run.finally(() => {
         this.inFlight.delete(run);
-        if (!this.stopped) this.timerHandles.push(setTimeout(tick, period));
+        if (!this.stopped) then();
       });
     };
-    if (options.runOnStartup) tick();
-    else this.timerHandles.push(setTimeout(tick, period));
+    const instances = this.instances;
+    if (!instances) {
+      const tick = (): void => {
+        if (!this.stopped) track(fire(), () => this.timerHandles.push(setTimeout(tick, period)));
+      };
+      if (options.runOnStartup) tick();
+      else this.timerHandles.push(setTimeout(tick, period));
+      return;
+    }
+    // With other instances: occurrences at whole multiples of the period, the same instants on
+    // every instance, each run by the one instance that claims it.
+    const next = (): void => {
+      const slot = Math.floor(Date.now() / period) + 1;
+      const wait = Math.max(0, slot * period - Date.now());
+      this.timerHandles.push(
+        setTimeout(() => {
+          if (this.stopped) return;
+          const run = instances.claimTimerSlot(name, slot).then(
+            (mine) => (mine && !this.stopped ? fire() : undefined),
+            (error: unknown) =>
+              this.options.log.debug(
+                { event: 'devhost.timer-claim-failed', functionName: name, err: error },
+                'timer occurrence not claimed',
+              ),
+          );
+          track(run, next);
+        }, wait),
+      );
+    };
+    // As in the Functions host, runOnStartup runs on every instance that starts.
+    if (options.runOnStartup) track(fire(), next);
+    else next();
   }
 
   private invoke<T>(call: () => T): T {

@@ -31,6 +31,9 @@ export interface ImportInput {
  * answers at once and only later ends in a new Autopilot identity or an error.
  */
 export class Importer {
+  /** Rows received per serial, kept when their records are deleted: a test tells a device imported twice by it. */
+  private readonly rowsBySerial = new Map<string, number>();
+
   constructor(
     private readonly records: Map<string, ImportedRecord>,
     private readonly identities: IdentityRegistry,
@@ -52,6 +55,8 @@ export class Importer {
         importId: text(input.importId),
         state: { deviceImportStatus: 'unknown', deviceRegistrationId: '', deviceErrorCode: 0, deviceErrorName: '' },
       };
+      const serial = normaliseSerial(record.serialNumber);
+      this.rowsBySerial.set(serial, (this.rowsBySerial.get(serial) ?? 0) + 1);
       const duplicated = record.hardwareIdentifier !== '' && hashesInBatch.has(record.hardwareIdentifier);
       hashesInBatch.add(record.hardwareIdentifier);
       this.records.set(record.id, record);
@@ -63,6 +68,10 @@ export class Importer {
       this.timeline.at(now + latencyMs, (at) => this.finishImport(record, duplicated, at));
       return record;
     });
+  }
+
+  importsBySerial(): Record<string, number> {
+    return Object.fromEntries(this.rowsBySerial);
   }
 
   delete(id: string): boolean {

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { BusiestWindow } from './busiest-window.js';
 import { createSelfSignedCertificate } from './certificate.js';
 import { createSimClock, type SimClock } from './clock.js';
 import { errorBody, GraphHttpError, renderIdentity, renderImported, renderManagedDevice, type Answer, type ApiVersion } from './odata.js';
@@ -48,7 +49,37 @@ export interface RequestStats {
   throttled: number;
   dropped: number;
   injected5xx: number;
+  /** The most requests and writes in any sliding 20 s, on either clock (see BusiestIntervals). */
+  busiest: BusiestIntervals;
 }
+
+/**
+ * The busiest sliding interval of BUSIEST_WINDOW_SECONDS, counted as requests arrive (every
+ * Graph request, refused and throttled ones too; writes are every method but GET: imports,
+ * deletes, updateDeviceProperties, sync, wipes): what a budget of "N per 20 s" is checked against.
+ * - `simulated`: 20 s of the simulator's clock. Graph's limits are counted there, and so is the
+ *   app's budget when ZTP_TIME_SCALE matches the clock (it divides the budget's window), so this
+ *   is the one to compare with GRAPH_WRITES_PER_20S / GRAPH_REQUESTS_PER_20S.
+ * - `real`: 20 s of real time; the same as `simulated` when the clock runs at 1×.
+ */
+export interface BusiestIntervals {
+  windowSeconds: number;
+  simulated: BusiestInterval;
+  real: BusiestInterval;
+}
+
+export interface BusiestInterval {
+  requests: number;
+  writes: number;
+  /** When the busiest interval's first request came (ISO, on that clock); null before any. */
+  requestsFrom: string | null;
+  writesFrom: string | null;
+}
+
+export const BUSIEST_WINDOW_SECONDS = 20;
+
+/** The control routes of the simulator itself (not Graph), e.g. `GET /_simulator/stats`: never counted. */
+export const CONTROL_PREFIX = '/_simulator/';
 
 /** A device as a test sees it: the beta rendering, which carries the profile status. */
 export type SimulatedIdentity = Record<string, unknown> & {
@@ -74,6 +105,8 @@ export interface GraphSimulator {
   managedDevices(): SimulatedManagedDevice[];
   requestLog(): RequestLogEntry[];
   stats(): RequestStats;
+  /** Import rows received per serial (trimmed, upper case), every request counted, records deleted since included. */
+  importsBySerial(): Record<string, number>;
   resetRequestLog(): void;
 
   setFaults(faults: Partial<FaultSettings>): void;
@@ -103,6 +136,7 @@ export async function startGraphSimulator(options: GraphSimulatorOptions): Promi
   const windows = { index: -1, writes: 0, requests: 0 };
   const log: RequestLogEntry[] = [];
   let stats = emptyStats();
+  let busiest = busiestTrackers();
   const certificate = options.https ? createSelfSignedCertificate() : undefined;
   const scheme = certificate ? 'https' : 'http';
 
@@ -139,6 +173,8 @@ export async function startGraphSimulator(options: GraphSimulatorOptions): Promi
     const simulatedAt = clock.now();
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
+    if (url.startsWith(CONTROL_PREFIX)) return control(req, res, url);
+    busiest.count(performance.timeOrigin + started, simulatedAt, method !== 'GET');
     const requestId = randomUUID();
     const clientRequestId = headerValue(req.headers['client-request-id']) ?? randomUUID();
     let route = '(unknown)';
@@ -238,6 +274,20 @@ export async function startGraphSimulator(options: GraphSimulatorOptions): Promi
     }
   };
 
+  /** The simulator's own routes, with the same token: `GET /_simulator/stats` (what stats() returns). */
+  const control = (req: http.IncomingMessage, res: http.ServerResponse, url: string): void => {
+    const answer = (status: number, body: unknown): void => {
+      const payload = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }).end(payload);
+    };
+    if (req.headers.authorization !== `Bearer ${options.token}`) return answer(401, { error: 'the bearer token is missing or wrong' });
+    const path = new URL(url, 'http://simulator').pathname;
+    if (path === `${CONTROL_PREFIX}stats` && req.method === 'GET') return answer(200, statistics());
+    answer(404, { error: `no simulator route ${req.method ?? ''} ${path}` });
+  };
+
+  const statistics = (): RequestStats => ({ ...structuredClone(stats), busiest: busiest.report() });
+
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     handle(req, res).catch(() => req.socket.destroy());
   };
@@ -276,10 +326,12 @@ export async function startGraphSimulator(options: GraphSimulatorOptions): Promi
       return [...tenant.managedDevices.values()].map((d) => renderManagedDevice(d, 'beta') as SimulatedManagedDevice);
     },
     requestLog: () => [...log],
-    stats: () => structuredClone(stats),
+    stats: statistics,
+    importsBySerial: () => tenant.importsBySerial(),
     resetRequestLog: () => {
       log.length = 0;
       stats = emptyStats();
+      busiest = busiestTrackers();
     },
     setFaults: (faults) => {
       resolved.faults = resolveFaults({ ...resolved.faults, ...definedOnly(faults) });
@@ -309,8 +361,34 @@ export async function startGraphSimulator(options: GraphSimulatorOptions): Promi
   };
 }
 
-function emptyStats(): RequestStats {
+function emptyStats(): Omit<RequestStats, 'busiest'> {
   return { total: 0, byRoute: {}, byStatus: {}, byRouteAndStatus: {}, throttled: 0, dropped: 0, injected5xx: 0 };
+}
+
+/** Requests and writes per sliding window, on the real clock and the simulated one. */
+function busiestTrackers(): { count(realAt: number, simulatedAt: number, write: boolean): void; report(): BusiestIntervals } {
+  const windowMs = BUSIEST_WINDOW_SECONDS * 1000;
+  const clocks = {
+    simulated: { requests: new BusiestWindow(windowMs), writes: new BusiestWindow(windowMs) },
+    real: { requests: new BusiestWindow(windowMs), writes: new BusiestWindow(windowMs) },
+  };
+  const iso = (at: number | undefined): string | null => (at === undefined ? null : new Date(Math.round(at)).toISOString());
+  const interval = (windows: { requests: BusiestWindow; writes: BusiestWindow }): BusiestInterval => {
+    const requests = windows.requests.busiest();
+    const writes = windows.writes.busiest();
+    return { requests: requests.count, writes: writes.count, requestsFrom: iso(requests.from), writesFrom: iso(writes.from) };
+  };
+  return {
+    count(realAt, simulatedAt, write) {
+      clocks.real.requests.add(realAt);
+      clocks.simulated.requests.add(simulatedAt);
+      if (write) {
+        clocks.real.writes.add(realAt);
+        clocks.simulated.writes.add(simulatedAt);
+      }
+    },
+    report: () => ({ windowSeconds: BUSIEST_WINDOW_SECONDS, simulated: interval(clocks.simulated), real: interval(clocks.real) }),
+  };
 }
 
 /** Seconds with up to three decimals, never 0: a sped-up clock makes Retry-After fractional. */

@@ -47,6 +47,10 @@ export class Tenant {
     return this.importer.importDevices(inputs);
   }
 
+  importsBySerial(): Record<string, number> {
+    return this.importer.importsBySerial();
+  }
+
   deleteImported(id: string): boolean {
     return this.importer.delete(id);
   }

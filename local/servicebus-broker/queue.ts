@@ -74,6 +74,8 @@ export class MessageEntity {
   private readonly messages = new Map<number, StoredMessage>();
   private readonly locks = new Map<string, StoredMessage>();
   private readonly consumers = new Set<Consumer>();
+  /** Where the next dispatch starts among the consumers. */
+  private rotation = 0;
   private readonly recentMessageIds = new Map<string, number>();
   private lastSequenceNumber = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
@@ -234,7 +236,11 @@ export class MessageEntity {
 
   private dispatch(): void {
     this.dropExpired();
-    const consumers = [...this.consumers];
+    // Each dispatch starts at the next receiver: competing receivers (instances of one app) take
+    // turns, as on Service Bus, instead of the first one attached taking every lone message.
+    const attached = [...this.consumers];
+    const start = attached.length === 0 ? 0 : this.rotation++ % attached.length;
+    const consumers = [...attached.slice(start), ...attached.slice(0, start)];
     const budget = new Map(consumers.map((c) => [c, c.credit()]));
     let next = this.nextAvailable();
     let progressed = true;

@@ -1,5 +1,12 @@
 import { EVENTS } from '../../events.js';
-import { parseMessage, rescheduledCopy, type PipelineMessage, type Poison, type QueueName } from '../../messages/index.js';
+import {
+  parseMessage,
+  rescheduledCopy,
+  type PipelineMessage,
+  type Poison,
+  type QueueName,
+  type TickPayload,
+} from '../../messages/index.js';
 import { MAX_PARKED_BODY, RETRIES_EXHAUSTED, type PoisonStore } from '../ports.js';
 import { importChunk } from './import-chunk.js';
 import { pollAutopilot } from './poll-autopilot.js';
@@ -9,7 +16,7 @@ import { redriveUpload, type RedriveDeps } from './redrive.js';
 import { reingest, type ReingestDeps } from './reingest.js';
 import { carryOutRequest } from './reprovision.js';
 import { retag } from './retag.js';
-import { beginTickRun, endTickRun, ensureTick } from './ticks.js';
+import { beginTickRun, endTickRun, ensureTick, keepTickRun } from './ticks.js';
 import { DONE, type WorkResult } from './work.js';
 
 export interface DispatchDeps extends RedriveDeps, ReingestDeps {
@@ -40,26 +47,64 @@ async function run(deps: DispatchDeps, envelope: PipelineMessage, attempt: numbe
       return redriveUpload(deps, envelope.payload, envelope.correlationId, attempt);
     case 'ingest':
       return reingest(deps, envelope.payload, envelope.correlationId, attempt);
-    case 'tick': {
-      // A poll's failures back off with its idle count; its messages carry no attempt.
-      const tick = envelope.payload;
-      if (!(await beginTickRun(deps.ticks, tick))) return DONE;
-      let result: WorkResult;
-      try {
-        result = await POLLS[tick.tick](deps, tick, envelope.correlationId, tick.idle);
-      } finally {
-        // A run asked for while this one ran comes soon after it, as the same chain.
-        if (await endTickRun(deps.ticks, tick)) {
-          const soon = tick.tick === 'imports' ? deps.waits.importPollMs : deps.waits.firstPollMs;
-          await ensureTick(deps.ticks, tick.tick, new Date(deps.now().getTime() + soon), {
-            replacing: tick.at,
-            correlationId: envelope.correlationId,
-          });
-        }
-      }
-      return result;
+    case 'tick':
+      return runTick(deps, envelope.payload, envelope.correlationId);
+  }
+}
+
+/** One delivery of a poll's message, under the poll's run lock (ticks.ts). */
+async function runTick(deps: DispatchDeps, tick: TickPayload, correlationId: string): Promise<WorkResult> {
+  const log = deps.log.child({ tick: tick.tick, scheduledFor: tick.at, correlationId });
+  const begun = await beginTickRun(deps.ticks, tick);
+  if (begun.kind === 'stand-down') return DONE;
+  if (begun.kind === 'wait') {
+    // This run is already running elsewhere, or was until it died: look again once its lock
+    // would have run out. A live one has ended by then (this one then stands down or runs as
+    // any later run does); a dead one has freed the poll.
+    await ensureTick(deps.ticks, tick.tick, begun.until, {
+      idle: tick.idle,
+      replacing: tick.at,
+      correlationId,
+      ...(tick.cleanup ? { cleanup: tick.cleanup } : {}),
+    });
+    log.debug(
+      { event: EVENTS.pollRunDeferred, until: begun.until.toISOString() },
+      `${tick.tick} poll already running: looked at again later`,
+    );
+    return DONE;
+  }
+  const startedAt = deps.now();
+  log.debug({ event: EVENTS.pollRunStarted, owner: begun.owner }, `${tick.tick} poll run started`);
+  const held = keepTickRun(deps.ticks, tick.tick, begun.owner, () =>
+    log.warn(
+      { event: EVENTS.pollRunLockLost, owner: begun.owner },
+      `${tick.tick} poll run lost its lock: another run may have started beside it`,
+    ),
+  );
+  let result: WorkResult;
+  try {
+    // A poll's failures back off with its idle count; its messages carry no attempt.
+    result = await POLLS[tick.tick](deps, tick, correlationId, tick.idle);
+  } finally {
+    await held.stop();
+    const rerun = await endTickRun(deps.ticks, tick.tick, begun.owner);
+    log.debug(
+      {
+        event: EVENTS.pollRunEnded,
+        owner: begun.owner,
+        startedAt: startedAt.toISOString(),
+        ms: deps.now().getTime() - startedAt.getTime(),
+        rerun,
+      },
+      `${tick.tick} poll run ended`,
+    );
+    // A run asked for while this one ran comes soon after it, as the same chain.
+    if (rerun) {
+      const soon = tick.tick === 'imports' ? deps.waits.importPollMs : deps.waits.firstPollMs;
+      await ensureTick(deps.ticks, tick.tick, new Date(deps.now().getTime() + soon), { replacing: tick.at, correlationId });
     }
   }
+  return result;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../domain/clock.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
 import { tickMessage, tickQueue, type TickName, type TickPayload } from '../../messages/index.js';
@@ -50,48 +51,125 @@ export async function ensureTick(
   }
 }
 
-/** Longest a poll run may hold its lock before it is presumed dead (the function timeout). */
-const RUN_LOCK_MS = 10 * 60_000;
+/**
+ * How long a poll run's lock holds unless renewed (real ms). A run renews it every
+ * RUN_RENEW_MS while it runs, so a run that died (its instance crashed) frees the poll this soon,
+ * rather than only at the function timeout.
+ */
+export const RUN_LEASE_MS = 30_000;
+export const RUN_RENEW_MS = 10_000;
 
 /**
- * Only one run of a poll at a time, across instances: a run that finds another one running
- * leaves a note asking for a rerun and does nothing else, so extra scheduled runs (several
- * handlers asked at once) fold into the one chain instead of running side by side.
- * Returns false when this run should stand down.
+ * What a delivery of a poll's message does: run it (holding the lock as `owner`); stand down
+ * (another run holds the lock; a rerun is asked of it); or wait: another delivery of this very
+ * run holds the lock, so this message came back while that one still runs (its message lock
+ * was lost: the process was too busy to renew it in time, or the renewal ran out) or after it
+ * died (its run lock has not run out yet). Either way this delivery must not run beside it, and
+ * must not vanish either, in case the other is dead: the run is looked at again at `until`.
  */
-export async function beginTickRun(deps: TickDeps, tick: TickPayload): Promise<boolean> {
-  const owner = `${tick.tick}:${tick.at}`;
+export type TickRun =
+  { readonly kind: 'run'; readonly owner: string } | { readonly kind: 'stand-down' } | { readonly kind: 'wait'; readonly until: Date };
+
+/** Which scheduled run a delivery belongs to: every delivery of one message has the same. */
+function runOf(tick: TickPayload): string {
+  return `${tick.tick}:${tick.at}`;
+}
+
+/** Whether a lock's owner is a delivery of `run` (or, as written before deliveries were told apart, the run itself). */
+function isDeliveryOf(owner: string, run: string): boolean {
+  return owner === run || owner.startsWith(`${run}/`);
+}
+
+/**
+ * Only one run of a poll at a time, across instances and across deliveries of one message: a
+ * run that finds another one running leaves a note asking for a rerun and does nothing else, so
+ * extra scheduled runs (several handlers asked at once) fold into the one chain instead of
+ * running side by side. The lock names the delivery, not only the run, so that a redelivery of
+ * the message is never taken for the run already holding it.
+ */
+export async function beginTickRun(deps: TickDeps, tick: TickPayload, delivery: string = randomUUID()): Promise<TickRun> {
+  const run = runOf(tick);
+  const owner = `${run}/${delivery}`;
   for (let attempt = 0; attempt < 8; attempt++) {
     const lock = await deps.leases.getLock(tick.tick);
     const now = deps.now().getTime();
-    const heldByOther = lock.owner !== undefined && lock.owner !== owner && lock.until !== undefined && Date.parse(lock.until) > now;
+    const held = lock.owner !== undefined && lock.until !== undefined && Date.parse(lock.until) > now;
     try {
-      if (heldByOther) {
+      if (held) {
+        if (isDeliveryOf(lock.owner!, run)) return { kind: 'wait', until: new Date(Date.parse(lock.until!)) };
         if (!lock.rerun) await deps.leases.setLock(tick.tick, { owner: lock.owner, until: lock.until, rerun: true }, lock.etag);
-        return false;
+        return { kind: 'stand-down' };
       }
-      // A redelivery of the same run keeps any rerun already asked for.
-      await deps.leases.setLock(
-        tick.tick,
-        { owner, until: new Date(now + RUN_LOCK_MS).toISOString(), rerun: lock.owner === owner && lock.rerun },
-        lock.etag,
-      );
-      return true;
+      // Taking over from a delivery of the same run that died keeps any rerun asked of it.
+      const rerun = lock.owner !== undefined && isDeliveryOf(lock.owner, run) && lock.rerun;
+      await deps.leases.setLock(tick.tick, { owner, until: new Date(now + RUN_LEASE_MS).toISOString(), rerun }, lock.etag);
+      return { kind: 'run', owner };
     } catch (error) {
       if (!(error instanceof ConcurrencyConflictError) && !(error instanceof EntityExistsError)) throw error;
     }
   }
-  return false;
+  return { kind: 'stand-down' };
+}
+
+/**
+ * Renews the run lock every RUN_RENEW_MS until stopped. `onLost` is told once if the lock is
+ * found in other hands: this run could not renew it for RUN_LEASE_MS, so another run may have
+ * started beside it.
+ */
+export function keepTickRun(
+  deps: TickDeps,
+  tick: TickName,
+  owner: string,
+  onLost: () => void,
+  everyMs: number = RUN_RENEW_MS,
+): { stop(): Promise<void> } {
+  let stopped = false;
+  let renewing: Promise<void> = Promise.resolve();
+  const renew = async (): Promise<void> => {
+    for (let attempt = 0; attempt < 3 && !stopped; attempt++) {
+      const lock = await deps.leases.getLock(tick);
+      if (stopped) return;
+      if (lock.owner !== owner) {
+        stopped = true;
+        clearInterval(timer);
+        onLost();
+        return;
+      }
+      try {
+        // A rerun asked for meanwhile is kept: the note is for this run to act on when it ends.
+        await deps.leases.setLock(
+          tick,
+          { owner, until: new Date(deps.now().getTime() + RUN_LEASE_MS).toISOString(), rerun: lock.rerun },
+          lock.etag,
+        );
+        return;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyConflictError)) throw error;
+      }
+    }
+  };
+  const timer = setInterval(() => {
+    // One renewal at a time; a failed one is tried again at the next beat, well inside the lease.
+    renewing = renewing.then(renew).catch(() => undefined);
+  }, everyMs);
+  timer.unref();
+  return {
+    /** Resolves once no renewal is under way, so the lock can be released after it. */
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+      return renewing;
+    },
+  };
 }
 
 /** Releases the run lock; true when another run was asked for while this one ran. */
-export async function endTickRun(deps: TickDeps, tick: TickPayload): Promise<boolean> {
-  const owner = `${tick.tick}:${tick.at}`;
+export async function endTickRun(deps: TickDeps, tick: TickName, owner: string): Promise<boolean> {
   for (let attempt = 0; attempt < 8; attempt++) {
-    const lock = await deps.leases.getLock(tick.tick);
+    const lock = await deps.leases.getLock(tick);
     if (lock.owner !== owner) return false;
     try {
-      await deps.leases.setLock(tick.tick, { owner: undefined, until: undefined, rerun: false }, lock.etag);
+      await deps.leases.setLock(tick, { owner: undefined, until: undefined, rerun: false }, lock.etag);
       return lock.rerun;
     } catch (error) {
       if (!(error instanceof ConcurrencyConflictError)) throw error;

@@ -296,7 +296,7 @@ describe('ztp reprovision: finding the local stack', () => {
     expect(received[0]!.url).toBe(deviceRoute('SER-10'));
   });
 
-  it('looks in ZTP_LOCAL_ROOT first', async () => {
+  it('with ZTP_LOCAL_ROOT, looks there only, as the stack writes its file there', async () => {
     const here = mkdtempSync(join(tmpdir(), 'ztp-reprovision-here-'));
     await writeStackEndpoints(here, stack(`http://127.0.0.1:${await closedPort()}/api`));
     const there = mkdtempSync(join(tmpdir(), 'ztp-reprovision-there-'));
@@ -308,6 +308,13 @@ describe('ztp reprovision: finding the local stack', () => {
     const dead = await run(wipe('SER-11'), { cwd: here });
     expect(dead.code).toBe(2);
     expect(dead.stderr).toContain(`is the local stack of ${join(here, '.local', 'stack.json')} still running?`);
+
+    // A root with no stack in it is not made up for by the one in the working directory: that would be another stack.
+    const empty = mkdtempSync(join(tmpdir(), 'ztp-reprovision-empty-'));
+    const none = await run(wipe('SER-11'), { cwd: there, env: { REPROVISION_WEBHOOK_SECRET: SECRET, ZTP_LOCAL_ROOT: empty } });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain(`no ${join(empty, '.local', 'stack.json')} (ZTP_LOCAL_ROOT)`);
+    expect(received).toHaveLength(1);
   });
 
   it('without REPROVISION_WEBHOOK_SECRET, signs with the secret the stack publishes', async () => {

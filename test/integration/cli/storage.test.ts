@@ -379,6 +379,35 @@ describe('finding the local stack', () => {
     expect((await blobs.info(INTAKE_CONTAINER, `${supplierId}/one.csv`))?.size).toBeGreaterThan(0);
   });
 
+  it('with ZTP_LOCAL_ROOT, uses the stack of that root only, a relative root counting from the working directory', async () => {
+    await storeDevice('CLI-STACK-2', { batchId: 'batch-stack', line: 3 });
+    const work = mkdtempSync(join(tmpdir(), 'ztp-instances-'));
+    // Two instances' roots under one folder, as `npm start` writes them with ZTP_LOCAL_ROOT; a stack of another storage in the folder itself.
+    const elsewhere = { serviceBusConnectionString: 'x', apiBaseUrl: 'http://127.0.0.1:1/api', pid: process.pid };
+    await writeStackEndpoints(work, { ...elsewhere, storageConnectionString: 'UseDevelopmentStorage=false' });
+    const instance = await writeStackEndpoints(join(work, 'instance-b'), {
+      ...elsewhere,
+      storageConnectionString: connectionString,
+    });
+
+    const status = await run(['status', 'CLI-STACK-2'], { env: { ZTP_LOCAL_ROOT: 'instance-b' }, cwd: work });
+    expect(status.stderr).toBe('');
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^Device CLI-STACK-2: received\n/);
+    const absolute = await run(['status', 'CLI-STACK-2'], { env: { ZTP_LOCAL_ROOT: join(work, 'instance-b') }, cwd: tmpdir() });
+    expect(absolute.code).toBe(0);
+
+    writeFileSync(join(work, 'two.csv'), sampleHashFileBytes({ rows: 1, seed: 6 }).bytes);
+    const upload = await run(['upload', 'two.csv', '--supplier', supplierId], { env: { ZTP_LOCAL_ROOT: 'instance-b' }, cwd: work });
+    expect(upload.code).toBe(0);
+    expect(upload.stdout).toContain(`in the local stack (${instance})`);
+
+    // A root without a stack: said so, and the one in the working directory is not used instead.
+    const missing = await run(['status', 'CLI-STACK-2'], { env: { ZTP_LOCAL_ROOT: 'instance-c' }, cwd: work });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`no ${join(work, 'instance-c', '.local', 'stack.json')} (ZTP_LOCAL_ROOT)`);
+  });
+
   it('prefers AzureWebJobsStorage over the local stack', async () => {
     const root = mkdtempSync(join(tmpdir(), 'ztp-stack-'));
     await writeStackEndpoints(root, {

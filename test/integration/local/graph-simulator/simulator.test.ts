@@ -847,3 +847,78 @@ describe('faults, request log and https', () => {
     await expect(get(undefined)).rejects.toThrow(/self-signed|certificate/);
   });
 });
+
+describe('busiest window', () => {
+  const T0 = Date.parse('2026-05-04T08:00:00.000Z');
+  const list = '/v1.0/deviceManagement/windowsAutopilotDeviceIdentities';
+  const syncNow = '/v1.0/deviceManagement/windowsAutopilotSettings/sync';
+
+  it('reports the most requests and writes in any sliding 20 s of the simulated clock, and of real time', async () => {
+    // Simulated time moves only by advance(); real time runs as it does.
+    const sim = await simulator({ clock: { timeScale: 1, startAt: T0, realNow: () => 0 } });
+    const writes = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++) await call(sim, 'POST', syncNow);
+    };
+    await writes(3); // t = 0
+    sim.clock.advance(15);
+    await writes(2); // t = 15 s
+    await call(sim, 'GET', list);
+    sim.clock.advance(10);
+    await writes(4); // t = 25 s
+
+    const { busiest } = sim.stats();
+    expect(busiest.windowSeconds).toBe(20);
+    // (5 s, 25 s]: 3 requests at 15 s and 4 at 25 s; neither fixed window [0, 20) nor [20, 40) holds that many writes.
+    expect(busiest.simulated).toEqual({
+      requests: 7,
+      writes: 6,
+      requestsFrom: new Date(T0 + 15_000).toISOString(),
+      writesFrom: new Date(T0 + 15_000).toISOString(),
+    });
+    // In real time the ten came within a moment: one interval holds them all.
+    expect(busiest.real).toMatchObject({ requests: 10, writes: 9 });
+    expect(Date.parse(busiest.real.requestsFrom!)).toBeGreaterThan(Date.now() - 20_000);
+  });
+
+  it('counts refused and throttled requests too, as Graph does, and starts over with the request log', async () => {
+    const sim = await simulator({ clock: { timeScale: 1, realNow: () => 0 }, throttle: { writesPer20s: 2 } });
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await call(sim, 'POST', syncNow)).status);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(2);
+    await call(sim, 'GET', list, undefined, 'a-wrong-token');
+    expect(sim.stats().busiest.simulated).toMatchObject({ requests: 5, writes: 4 });
+    sim.resetRequestLog();
+    expect(sim.stats().busiest.simulated).toEqual({ requests: 0, writes: 0, requestsFrom: null, writesFrom: null });
+  });
+
+  it('is served with the other counters at GET /_simulator/stats, with the token, and is not counted itself', async () => {
+    const sim = await simulator({ https: true, clock: { timeScale: 60 } });
+    const get = (path: string, token: string): Promise<{ status: number; body: Record<string, unknown> }> =>
+      new Promise((resolve, reject) => {
+        https
+          .get(`${sim.baseUrl}${path}`, { ca: sim.caCertPem, headers: { authorization: `Bearer ${token}` } }, (response) => {
+            let text = '';
+            response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+          })
+          .once('error', reject);
+      });
+    await get(list, TOKEN);
+    await get(list, TOKEN);
+    const served = await get('/_simulator/stats', TOKEN);
+    expect(served.status).toBe(200);
+    expect(served.body).toEqual(JSON.parse(JSON.stringify(sim.stats())));
+    expect(served.body).toMatchObject({ total: 2, busiest: { simulated: { requests: 2, writes: 0 }, real: { requests: 2 } } });
+    expect((await get('/_simulator/stats', 'a-wrong-token')).status).toBe(401);
+    expect((await get('/_simulator/other', TOKEN)).status).toBe(404);
+    expect(sim.stats().total).toBe(2);
+  });
+
+  it('keeps the import rows received per serial after their records are deleted', async () => {
+    const sim = await simulator();
+    await importDevices(sim, [device('BW-1'), device(' bw-2 ')]);
+    const [record] = await importDevices(sim, [device('BW-1')]);
+    await call(sim, 'DELETE', `/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/${String(record!.id)}`);
+    expect(sim.importsBySerial()).toEqual({ 'BW-1': 2, 'BW-2': 1 });
+  });
+});

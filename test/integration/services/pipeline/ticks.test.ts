@@ -7,7 +7,14 @@ import { WorkQueue } from '../../../../shared/adapters/bus/work-queue.js';
 import { parseMessage, QUEUES } from '../../../../shared/messages/index.js';
 import { TickLeaseRepository } from '../../../../shared/adapters/tables/tick-leases.js';
 import { TableStore } from '../../../../shared/adapters/tables/table-store.js';
-import { beginTickRun, endTickRun, ensureTick, type TickDeps } from '../../../../shared/services/pipeline/ticks.js';
+import {
+  beginTickRun,
+  endTickRun,
+  ensureTick,
+  keepTickRun,
+  RUN_LEASE_MS,
+  type TickDeps,
+} from '../../../../shared/services/pipeline/ticks.js';
 
 interface ScheduledTick {
   readonly messageId: unknown;
@@ -150,12 +157,66 @@ describe('ensureTick', () => {
   it('runs one poll at a time: a second run stands down and asks for a rerun', async () => {
     const first = { tick: 'autopilot' as const, at: at(0).toISOString(), idle: 0 };
     const second = { tick: 'autopilot' as const, at: at(1).toISOString(), idle: 0 };
-    expect(await beginTickRun(deps, first)).toBe(true);
-    expect(await beginTickRun(deps, second)).toBe(false);
-    // The first run's own redelivery may go on; its end reports the rerun that was asked for.
-    expect(await beginTickRun(deps, first)).toBe(true);
-    expect(await endTickRun(deps, first)).toBe(true);
-    expect(await beginTickRun(deps, second)).toBe(true);
-    expect(await endTickRun(deps, second)).toBe(false);
+    const running = await beginTickRun(deps, first, 'delivery-1');
+    expect(running).toEqual({ kind: 'run', owner: `autopilot:${first.at}/delivery-1` });
+    expect(await beginTickRun(deps, second)).toEqual({ kind: 'stand-down' });
+    // The first run's message back while it still runs (its message lock was lost): it never runs beside it.
+    expect(await beginTickRun(deps, first, 'delivery-2')).toEqual({
+      kind: 'wait',
+      until: new Date(clock.getTime() + RUN_LEASE_MS),
+    });
+    expect(await endTickRun(deps, 'autopilot', (running as { owner: string }).owner)).toBe(true);
+    const next = await beginTickRun(deps, second);
+    expect(next.kind).toBe('run');
+    expect(await endTickRun(deps, 'autopilot', (next as { owner: string }).owner)).toBe(false);
+  });
+
+  it('frees the poll when a run dies, once its lock runs out; a delivery of that run taking over keeps the rerun asked of it', async () => {
+    const dead = { tick: 'reprovision' as const, at: at(0).toISOString(), idle: 0 };
+    const other = { tick: 'reprovision' as const, at: at(1).toISOString(), idle: 0 };
+    expect((await beginTickRun(deps, dead, 'crashed')).kind).toBe('run');
+    expect(await beginTickRun(deps, other)).toEqual({ kind: 'stand-down' });
+    const started = clock;
+    try {
+      clock = new Date(started.getTime() + RUN_LEASE_MS - 1);
+      expect((await beginTickRun(deps, dead, 'redelivered')).kind).toBe('wait');
+      clock = new Date(started.getTime() + RUN_LEASE_MS + 1);
+      const takeover = await beginTickRun(deps, dead, 'redelivered');
+      expect(takeover).toEqual({ kind: 'run', owner: `reprovision:${dead.at}/redelivered` });
+      // The crashed delivery cannot release what it no longer holds.
+      expect(await endTickRun(deps, 'reprovision', `reprovision:${dead.at}/crashed`)).toBe(false);
+      expect(await endTickRun(deps, 'reprovision', `reprovision:${dead.at}/redelivered`)).toBe(true);
+    } finally {
+      clock = started;
+    }
+  });
+
+  it('keeps the lock while the run renews it, and says so when another run has taken it', async () => {
+    const run = { tick: 'imports' as const, at: at(7).toISOString(), idle: 0 };
+    const begun = await beginTickRun(deps, run, 'long');
+    expect(begun.kind).toBe('run');
+    const owner = (begun as { owner: string }).owner;
+    const started = clock;
+    let lost = 0;
+    const held = keepTickRun(deps, 'imports', owner, () => lost++, 50);
+    try {
+      // Time passes on the lock's clock; each renewal moves its end on.
+      clock = new Date(started.getTime() + RUN_LEASE_MS - 10);
+      await expect
+        .poll(async () => Date.parse((await leases.getLock('imports')).until!), { timeout: 5_000 })
+        .toBeGreaterThan(started.getTime() + RUN_LEASE_MS);
+      expect((await beginTickRun(deps, run, 'redelivered')).kind).toBe('wait');
+      expect(lost).toBe(0);
+      // Another run took it (this one was too busy to renew in time): told once.
+      const lock = await leases.getLock('imports');
+      await leases.setLock('imports', { owner: 'imports:other/x', until: lock.until, rerun: false }, lock.etag);
+      await expect.poll(() => lost, { timeout: 5_000 }).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(lost).toBe(1);
+    } finally {
+      await held.stop();
+      clock = started;
+    }
+    expect(await endTickRun(deps, 'imports', owner)).toBe(false);
   });
 });
