@@ -9,8 +9,9 @@ import type { BatchDeviceIndex, DeviceStore, Versioned } from './ports.js';
  * with its history event, then one lifecycle log line, then the device's entry in its file's
  * index (`BatchDeviceIndex`). Conflicts surface to the caller, which re-reads and decides again.
  *
- * The index is written after the device: a failure there is logged (`batch.index-failed`) and
- * never fails the transition, which is already saved; the sweeper repairs the entry before it
+ * The index is written after the device, and not waited for (it goes out with the entries of
+ * the file's other devices moving at the same moment): a failure there is logged
+ * (`batch.index-failed`) and never fails the transition, which is already saved; the sweeper repairs the entry before it
  * settles the file. A device taken by a later file gets an entry there; its entry in the
  * earlier file stays, as that file's history of it, marked `movedTo`.
  */
@@ -60,23 +61,31 @@ export async function indexDevice(
   previousBatchId: string | undefined,
 ): Promise<void> {
   if (index === undefined || record.batchId === '') return;
-  try {
-    await index.record(record.batchId, {
-      serialNumber: record.serialNumber,
-      line: record.line,
-      state: record.state,
-      reasons: record.reasons,
-      note: record.note,
-      waitingFor: record.waitingFor,
-      eventCount: record.eventCount,
-      // Whether the file accepted the device is decided by the write that brings it into the file.
-      ...(previousBatchId !== record.batchId ? { accepted: event.reason !== 'rejected-from-file' } : {}),
-    });
-    if (previousBatchId && previousBatchId !== record.batchId) await index.markMoved(previousBatchId, record.serialNumber, record.batchId);
-  } catch (error) {
+  const failed = (error: unknown): void =>
     log.warn(
       { event: EVENTS.batchIndexFailed, serial: record.serialNumber, batchId: record.batchId, eventCount: record.eventCount, err: error },
       `the file's index of ${record.serialNumber} could not be written; the sweeper repairs it`,
     );
+  const written = index.record(record.batchId, {
+    serialNumber: record.serialNumber,
+    line: record.line,
+    state: record.state,
+    reasons: record.reasons,
+    note: record.note,
+    waitingFor: record.waitingFor,
+    eventCount: record.eventCount,
+    // Whether the file accepted the device is decided by the write that brings it into the file.
+    ...(previousBatchId !== record.batchId ? { accepted: event.reason !== 'rejected-from-file' } : {}),
+  });
+  if (!previousBatchId || previousBatchId === record.batchId) {
+    // Not waited for: it goes out with the entries of the file's other devices moving now.
+    written.catch(failed);
+    return;
+  }
+  try {
+    await written;
+    await index.markMoved(previousBatchId, record.serialNumber, record.batchId);
+  } catch (error) {
+    failed(error);
   }
 }

@@ -72,7 +72,8 @@ export class BatchDeviceRepository implements BatchDeviceIndex {
   private readonly writes: TableBatcher<Row>;
 
   constructor(private readonly store: TableStore<Row>) {
-    this.writes = new TableBatcher(store);
+    // Nobody waits on an entry for long: gather those of a file's devices moving together.
+    this.writes = new TableBatcher(store, 25);
   }
 
   static connect(storage: StorageAccess | string, tableName: string = TABLES.batchDevices): BatchDeviceRepository {
@@ -131,6 +132,8 @@ export class BatchDeviceRepository implements BatchDeviceIndex {
   }
 
   async *entries(batchId: string): AsyncGenerator<BatchDeviceEntry> {
+    // What this process wrote is read back: entries still gathering go out first.
+    await this.writes.idle();
     for await (const row of this.store.query(`PartitionKey eq ${odataString(toKey(batchId))}`, COLUMNS)) yield fromRow(row.value);
   }
 }

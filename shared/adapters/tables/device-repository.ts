@@ -47,6 +47,10 @@ type EntryRow = Row & { deviceEtag?: string; pending?: boolean; indexedAt?: stri
  */
 const PENDING_GRACE_MS = 10 * 60_000;
 
+/** How long index writes wait for others to go out with (real ms). */
+const AHEAD_LINGER_MS = 2;
+const BEHIND_LINGER_MS = 25;
+
 /** Where the index records that it was built from the devices recorded before it (not a follow-up). */
 const META_PARTITION = '_index';
 const BUILT_ROW = 'built';
@@ -216,14 +220,21 @@ function fromEventRow(row: Row): DeviceEvent {
 }
 
 export class DeviceRepository implements DeviceStore {
-  private readonly entries: TableBatcher<EntryRow>;
+  /** Pending entries, awaited before their device's transaction: gathered for a moment only. */
+  private readonly ahead: TableBatcher<EntryRow>;
+  /**
+   * Entries written after their device's transaction: not awaited (one lost is what a crash after
+   * step 2 leaves, which the order above already covers), so they gather into large transactions.
+   */
+  private readonly behind: TableBatcher<EntryRow>;
 
   constructor(
     private readonly store: TableStore<Row>,
     private readonly index: TableStore<EntryRow>,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.entries = new TableBatcher(index);
+    this.ahead = new TableBatcher(index, AHEAD_LINGER_MS);
+    this.behind = new TableBatcher(index, BEHIND_LINGER_MS);
   }
 
   static connect(storage: StorageAccess | string, tableName: string = TABLES.devices): DeviceRepository {
@@ -244,8 +255,9 @@ export class DeviceRepository implements DeviceStore {
     for await (const row of this.store.query(`RowKey eq '${DEVICE_ROW}'`, INDEXED_COLUMNS)) {
       const record = fromDeviceRow(row.value);
       const followUp = followUpOf(record);
-      if (followUp) await this.writeEntry(followUp, record, row.etag);
+      if (followUp) this.writeBehind(followUp, record, row.etag);
     }
+    await this.behind.idle();
     await this.index.upsert(META_PARTITION, BUILT_ROW, { builtAt: this.now().toISOString() });
   }
 
@@ -276,7 +288,7 @@ export class DeviceRepository implements DeviceStore {
       if (error instanceof EntityExistsError) await this.reindex(record.serialNumber, [into]);
       throw error;
     }
-    if (into) await this.writeEntry(into, saved.value, saved.etag);
+    if (into) this.writeBehind(into, saved.value, saved.etag);
     return saved;
   }
 
@@ -289,7 +301,7 @@ export class DeviceRepository implements DeviceStore {
     const pk = this.partition(next.serialNumber);
     const from = followUpOf(current.value);
     const into = followUpOf(next);
-    if (into && into !== from) await this.writeEntry(into, next, undefined);
+    if (into && into !== from) await this.writeEntry(this.ahead, into, next, undefined);
     const ops: WriteOp<Row>[] = [
       { kind: 'update', partitionKey: pk, rowKey: DEVICE_ROW, value: rowForSave(next), etag: current.etag, merge: true },
     ];
@@ -302,10 +314,8 @@ export class DeviceRepository implements DeviceStore {
       if (error instanceof ConcurrencyConflictError) await this.reindex(next.serialNumber, [from, into]);
       throw error;
     }
-    await Promise.all([
-      into ? this.writeEntry(into, saved.value, saved.etag) : undefined,
-      from && from !== into ? this.deleteEntry(from, next.serialNumber) : undefined,
-    ]);
+    if (into) this.writeBehind(into, saved.value, saved.etag);
+    if (from && from !== into) void this.deleteEntry(from, next).catch(() => undefined);
     return saved;
   }
 
@@ -338,6 +348,8 @@ export class DeviceRepository implements DeviceStore {
    * nothing settled is read. Their records come without the hardware hash; `save` keeps it.
    */
   async *matching(clauses: readonly StateClause[]): AsyncGenerator<Versioned<DeviceRecord>> {
+    // What this process wrote is read back: entries still gathering go out first.
+    await this.behind.idle();
     const followUps = new Set(clauses.flatMap(({ state, waitingFor }) => followUpsFor(state, waitingFor)));
     const seen = new Set<string>();
     for (const followUp of followUps) {
@@ -351,6 +363,11 @@ export class DeviceRepository implements DeviceStore {
     }
   }
 
+  /** Resolves once every index write this repository has made so far is stored. */
+  async indexWritten(): Promise<void> {
+    await Promise.all([this.ahead.idle(), this.behind.idle()]);
+  }
+
   /**
    * Puts the device's entry where its stored record says, and removes it from the follow-ups
    * named (those a failed write may have left it under). Run after a conflict, so costs nothing
@@ -360,8 +377,10 @@ export class DeviceRepository implements DeviceStore {
     const stored = await this.get(serialNumber);
     const into = stored ? followUpOf(stored.value) : undefined;
     await Promise.all([
-      stored && into ? this.writeEntry(into, stored.value, stored.etag) : undefined,
-      ...[...new Set(suspects)].filter((s) => s !== undefined && s !== into).map((s) => this.deleteEntry(s!, serialNumber)),
+      stored && into ? this.writeEntry(this.behind, into, stored.value, stored.etag) : undefined,
+      ...[...new Set(suspects)]
+        .filter((s) => s !== undefined && s !== into)
+        .map((s) => this.deleteEntry(s!, stored?.value ?? { serialNumber, eventCount: 0 })),
     ]);
     return stored;
   }
@@ -372,29 +391,44 @@ export class DeviceRepository implements DeviceStore {
     if (row.value.pending !== true && typeof etag === 'string' && etag !== '') return { value: fromDeviceRow(row.value), etag };
     const stored = await this.get(String(row.value.serialNumber));
     if (stored && followUpOf(stored.value) === followUp) {
-      await this.writeEntry(followUp, stored.value, stored.etag);
+      this.writeBehind(followUp, stored.value, stored.etag);
       return stored;
     }
     const age = this.now().getTime() - Date.parse(String(row.value.indexedAt ?? ''));
-    if (!(age < PENDING_GRACE_MS)) await this.deleteEntry(followUp, String(row.value.serialNumber));
+    if (!(age < PENDING_GRACE_MS))
+      await this.deleteEntry(followUp, stored?.value ?? { serialNumber: String(row.value.serialNumber), eventCount: 0 });
     return undefined;
   }
 
-  private writeEntry(followUp: FollowUp, record: DeviceRecord, deviceEtag: string | undefined): Promise<void> {
+  /** Index writes that nobody waits for: a lost one is what a crash would leave, and a reader repairs it. */
+  private writeBehind(followUp: FollowUp, record: DeviceRecord, deviceEtag: string): void {
+    void this.writeEntry(this.behind, followUp, record, deviceEtag).catch(() => undefined);
+  }
+
+  private writeEntry(
+    batcher: TableBatcher<EntryRow>,
+    followUp: FollowUp,
+    record: DeviceRecord,
+    deviceEtag: string | undefined,
+  ): Promise<void> {
     const value = toEntryRow(record, {
       deviceEtag: deviceEtag ?? '',
       pending: deviceEtag === undefined,
       indexedAt: this.now().toISOString(),
     });
     // Of two writes of one entry in a transaction, the later version of the device wins.
-    return this.entries.write(
+    return batcher.write(
       { kind: 'upsert', partitionKey: followUp, rowKey: this.partition(record.serialNumber), value },
       record.eventCount * 2 + (deviceEtag === undefined ? 0 : 1),
     );
   }
 
-  private deleteEntry(followUp: FollowUp, serialNumber: string): Promise<void> {
-    return this.entries.write({ kind: 'delete', partitionKey: followUp, rowKey: this.partition(serialNumber) }, Number.MAX_SAFE_INTEGER);
+  /**
+   * The entry's removal as of this version of the device: of two writes of one entry going out
+   * together, the later version wins, so a device back under a follow-up a moment after leaving it keeps its entry.
+   */
+  private deleteEntry(followUp: FollowUp, as: Pick<DeviceRecord, 'serialNumber' | 'eventCount'>): Promise<void> {
+    return this.behind.write({ kind: 'delete', partitionKey: followUp, rowKey: this.partition(as.serialNumber) }, as.eventCount * 2 + 1);
   }
 
   private async versioned(record: DeviceRecord, etags: Map<string, string>): Promise<Versioned<DeviceRecord>> {

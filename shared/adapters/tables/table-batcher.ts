@@ -23,6 +23,7 @@ const MAX_PER_TRANSACTION = 100;
 export class TableBatcher<T extends EntityProps> {
   private readonly queued = new Map<string, Map<string, Queued<T>>>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly store: TableStore<T>,
@@ -46,6 +47,7 @@ export class TableBatcher<T extends EntityProps> {
   }
 
   private flushAll(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     for (const partitionKey of [...this.queued.keys()]) this.flushPartition(partitionKey);
   }
@@ -54,15 +56,28 @@ export class TableBatcher<T extends EntityProps> {
     const rows = this.queued.get(partitionKey);
     if (!rows) return;
     this.queued.delete(partitionKey);
-    if (this.queued.size === 0 && this.timer) {
+    if (this.queued.size === 0 && this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
     const batch = [...rows.values()];
-    void this.send(batch).then(
+    const sent = this.send(batch).then(
       () => batch.forEach((item) => item.waiters.forEach((waiter) => waiter.resolve())),
       (error: unknown) => batch.forEach((item) => item.waiters.forEach((waiter) => waiter.reject(error))),
     );
+    this.inFlight.add(sent);
+    void sent.finally(() => this.inFlight.delete(sent));
+  }
+
+  /**
+   * Resolves once every write queued so far is stored (or failed): a reader in this process
+   * then sees them, whether or not their writers waited.
+   */
+  async idle(): Promise<void> {
+    while (this.queued.size > 0 || this.inFlight.size > 0) {
+      if (this.queued.size > 0) this.flushAll();
+      await Promise.allSettled([...this.inFlight]);
+    }
   }
 
   private async send(batch: readonly Queued<T>[]): Promise<void> {

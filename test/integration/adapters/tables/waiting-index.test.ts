@@ -37,7 +37,8 @@ async function serialsIn(repo: DeviceRepository, state: DeviceRecord['state']): 
   return found.sort();
 }
 
-async function entries(index: TableStore<EntityProps>): Promise<string[]> {
+async function entries(index: TableStore<EntityProps>, repo: DeviceRepository): Promise<string[]> {
+  await repo.indexWritten();
   const found: string[] = [];
   for await (const row of index.query()) if (row.partitionKey !== '_index') found.push(`${row.partitionKey}/${row.rowKey}`);
   return found.sort();
@@ -48,7 +49,7 @@ describe('the index of waiting devices', () => {
     const { repo, index } = tables();
     await repo.ensure();
     let device: Versioned<DeviceRecord> = await repo.create(fresh('W/1').record, fresh('W/1').event);
-    expect(await entries(index)).toEqual([`received/${toKey(serialKey('W/1'))}`]);
+    expect(await entries(index, repo)).toEqual([`received/${toKey(serialKey('W/1'))}`]);
     const step = async (to: DeviceRecord['state'], changes: Partial<DeviceRecord> = {}) => {
       const next = transition(device.value, { to, reason: 'import-submitted', correlationId: 'c', now, changes });
       device = await repo.save(next.record, device, next.event);
@@ -69,10 +70,10 @@ describe('the index of waiting devices', () => {
     expect((await repo.get('W/1'))?.value).toMatchObject({ importId: 'imp-2', hardwareHash: 'HASH-W/1' });
     await step('registered', { autopilotId: 'ap-1', hardwareHash: undefined });
     expect((await repo.get('W/1'))?.value.hardwareHash).toBeUndefined();
-    expect(await entries(index)).toEqual([`autopilot/${toKey(serialKey('W/1'))}`]);
+    expect(await entries(index, repo)).toEqual([`autopilot/${toKey(serialKey('W/1'))}`]);
     await step('profile-assigned');
     await step('enrolled');
-    expect(await entries(index)).toEqual([]);
+    expect(await entries(index, repo)).toEqual([]);
     expect(await serialsIn(repo, 'registered')).toEqual([]);
   });
 
@@ -101,7 +102,7 @@ describe('the index of waiting devices', () => {
     // The old entry still stands for the old record: saving through it conflicts, and the conflict re-indexes the device.
     const [stale] = await arrayOf(repo.matching([{ state: 'received' }]));
     await expect(repo.save(next.record, stale!, next.event)).rejects.toBeInstanceOf(ConcurrencyConflictError);
-    expect(await entries(index)).toEqual([`importing/${toKey(serialKey('HALF-A'))}`]);
+    expect(await entries(index, repo)).toEqual([`importing/${toKey(serialKey('HALF-A'))}`]);
     expect(await serialsIn(repo, 'received')).toEqual([]);
   });
 
@@ -117,7 +118,7 @@ describe('the index of waiting devices', () => {
       indexedAt: old,
     });
     expect(await serialsIn(repo, 'importing')).toEqual([]);
-    expect(await entries(index)).toEqual([`received/${toKey(serialKey('GHOST'))}`]);
+    expect(await entries(index, repo)).toEqual([`received/${toKey(serialKey('GHOST'))}`]);
   });
 
   it('is built once from the devices recorded before it existed', async () => {
@@ -130,7 +131,7 @@ describe('the index of waiting devices', () => {
     await earlier.create({ ...enrolled.record, state: 'enrolled', hardwareHash: undefined }, enrolled.event);
     await repo.ensure();
     expect(await serialsIn(repo, 'received')).toEqual(['UP-1', 'UP-2']);
-    expect(await entries(index)).toHaveLength(2);
+    expect(await entries(index, repo)).toHaveLength(2);
     const [entry] = await arrayOf(repo.matching([{ state: 'received' }]));
     const { hardwareHash: _hash, ...stored } = (await repo.get(entry!.value.serialNumber))!.value;
     expect(entry!.value).toEqual({ ...stored, hardwareHash: undefined });
