@@ -3,6 +3,7 @@ import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
 import http from 'node:http';
 import https from 'node:https';
 import { GraphTransportError } from '../../errors.js';
+import { countGraphRequest } from './graph-metrics.js';
 
 /**
  * The Graph client's middleware chain, replacing its defaults: a bearer-token step that works
@@ -80,7 +81,14 @@ export class NodeHttpTransport implements Middleware {
     const url = new URL(requestUrl(context));
     const init = context.options ?? {};
     const body = typeof init.body === 'string' || Buffer.isBuffer(init.body) ? init.body : undefined;
-    context.response = await this.send(url, init.method ?? 'GET', headerRecord(init.headers), body);
+    const method = init.method ?? 'GET';
+    try {
+      context.response = await this.send(url, method, headerRecord(init.headers), body);
+    } catch (error) {
+      countGraphRequest(method, 0);
+      throw error;
+    }
+    countGraphRequest(method, context.response.status);
   }
 
   close(): void {
