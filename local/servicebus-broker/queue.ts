@@ -70,7 +70,19 @@ export interface EntityStats {
   total: number;
 }
 
+/** What went through an entity since it started: never decreases, unlike EntityStats. */
+export interface EntityTraffic {
+  /** Messages accepted from senders, scheduled ones included, duplicates not. */
+  sent: number;
+  /** Sent again within the duplicate-detection window, accepted and dropped. */
+  duplicates: number;
+  /** Deliveries to receivers, redeliveries included. */
+  delivered: number;
+  completed: number;
+}
+
 export class MessageEntity {
+  private readonly counters: EntityTraffic = { sent: 0, duplicates: 0, delivered: 0, completed: 0 };
   private readonly messages = new Map<number, StoredMessage>();
   private readonly locks = new Map<string, StoredMessage>();
   private readonly consumers = new Set<Consumer>();
@@ -128,6 +140,7 @@ export class MessageEntity {
 
   complete(lockToken: string): void {
     this.remove(this.lockedMessage(lockToken));
+    this.counters.completed += 1;
   }
 
   abandon(lockToken: string, propertiesToModify?: Record<string, unknown>): void {
@@ -186,6 +199,10 @@ export class MessageEntity {
     };
   }
 
+  traffic(): EntityTraffic {
+    return { ...this.counters };
+  }
+
   close(): void {
     this.closed = true;
     this.consumers.clear();
@@ -202,7 +219,11 @@ export class MessageEntity {
   private add(message: AmqpMessage, scheduledAt: number | undefined): number {
     const sequenceNumber = ++this.lastSequenceNumber;
     // Service Bus accepts a duplicate and silently drops it, so the sender never notices.
-    if (this.isDuplicate(message)) return sequenceNumber;
+    if (this.isDuplicate(message)) {
+      this.counters.duplicates += 1;
+      return sequenceNumber;
+    }
+    this.counters.sent += 1;
     const now = Date.now();
     const scheduled = scheduledAt !== undefined && scheduledAt > now;
     const annotations = { ...message.message_annotations };
@@ -261,6 +282,7 @@ export class MessageEntity {
 
   private take(message: StoredMessage, mode: ReceiveMode): Delivered {
     const deliveryCount = message.deliveryCount++;
+    this.counters.delivered += 1;
     if (mode === 'receiveAndDelete') {
       this.messages.delete(message.sequenceNumber);
       return { message: this.view(message, deliveryCount) };

@@ -129,6 +129,7 @@ describe('Service Bus test broker: settlement', () => {
     expect(broker.stats('complete')).toMatchObject({ active: 0, locked: 1 });
     await receiver.completeMessage(message!);
     expect(broker.stats('complete')).toEqual({ active: 0, scheduled: 0, locked: 0, deadLettered: 0 });
+    expect(broker.traffic('complete')).toEqual({ sent: 1, duplicates: 0, delivered: 1, completed: 1 });
     await expectEmpty(receiver);
     await receiver.close();
   });
