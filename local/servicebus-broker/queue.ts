@@ -88,6 +88,8 @@ export class MessageEntity {
   private readonly consumers = new Set<Consumer>();
   private readonly recentMessageIds = new Map<string, number>();
   private lastSequenceNumber = 0;
+  /** Where the next dispatch round starts among the consumers. */
+  private rotation = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
   private pendingDispatch: NodeJS.Immediate | undefined;
   private closed = false;
@@ -255,7 +257,11 @@ export class MessageEntity {
 
   private dispatch(): void {
     this.dropExpired();
-    const consumers = [...this.consumers];
+    // Each round starts after the consumer served last, so receivers with room take turns (as
+    // on Service Bus) instead of the first attached taking all it has credit for.
+    const attached = [...this.consumers];
+    const start = attached.length > 0 ? this.rotation % attached.length : 0;
+    const consumers = [...attached.slice(start), ...attached.slice(0, start)];
     const budget = new Map(consumers.map((c) => [c, c.credit()]));
     let next = this.nextAvailable();
     let progressed = true;
@@ -266,6 +272,7 @@ export class MessageEntity {
         if ((budget.get(consumer) ?? 0) <= 0) continue;
         budget.set(consumer, (budget.get(consumer) ?? 0) - 1);
         consumer.deliver(this.take(next, consumer.mode));
+        this.rotation = attached.indexOf(consumer) + 1;
         progressed = true;
         next = this.nextAvailable();
       }
