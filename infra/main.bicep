@@ -76,6 +76,7 @@ var blobEventsDeadLetterContainerName = 'hash-upload-events-deadletter'
 // queue of shared/adapters/blobs/containers.ts; the infra unit test keeps them equal.
 var tableNames = [
   'devices'
+  'waiting'
   'batches'
   'batchdevices'
   'ticks'

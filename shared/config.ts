@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { supplierPoliciesFromSetting, type SupplierPolicy } from './domain/suppliers.js';
 // The settings module alone: configuration loads no SDK.
-import { GRAPH_SETTINGS_DEFAULTS, type GraphSettings } from './adapters/graph/settings.js';
+import { GRAPH_SETTINGS_DEFAULTS, withHeadroom, type GraphSettings } from './adapters/graph/settings.js';
 import {
   graphTokenScopeOf,
   hostOf,
@@ -89,6 +89,49 @@ function positiveNumber(env: Env, name: string, fallback: number, options: { int
   }
   if (options.max !== undefined && value > options.max) throw new ConfigError(name, `must be at most ${options.max}, got ${value}`);
   return value;
+}
+
+/** A whole number, zero allowed. */
+function nonNegativeInteger(env: Env, name: string, fallback: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(name, `must be a whole number, 0 or more, got "${raw}"`);
+  if (value > max) throw new ConfigError(name, `must be at most ${max}, got ${value}`);
+  return value;
+}
+
+/**
+ * The Graph budget: the limits Graph enforces, the share of them left unused, and how far
+ * apart the instances' clocks may be.
+ */
+function graphBudget(env: Env): Pick<GraphSettings, 'writesPerWindow' | 'requestsPerWindow' | 'budgetHeadroom' | 'budgetClockToleranceMs'> {
+  const writesPerWindow = positiveNumber(env, 'GRAPH_WRITES_PER_20S', GRAPH_SETTINGS_DEFAULTS.writesPerWindow, { integer: true });
+  const requestsPerWindow = positiveNumber(env, 'GRAPH_REQUESTS_PER_20S', GRAPH_SETTINGS_DEFAULTS.requestsPerWindow, { integer: true });
+  const raw = text(env, 'GRAPH_BUDGET_HEADROOM');
+  const budgetHeadroom = raw === undefined ? GRAPH_SETTINGS_DEFAULTS.budgetHeadroom : Number(raw);
+  if (!Number.isFinite(budgetHeadroom) || budgetHeadroom < 0 || budgetHeadroom >= 1) {
+    throw new ConfigError('GRAPH_BUDGET_HEADROOM', `must be a fraction from 0 up to (not including) 1, got "${raw}"`);
+  }
+  for (const [setting, limit] of [
+    ['GRAPH_WRITES_PER_20S', writesPerWindow],
+    ['GRAPH_REQUESTS_PER_20S', requestsPerWindow],
+  ] as const) {
+    if (withHeadroom(limit, budgetHeadroom) < 1) {
+      throw new ConfigError(
+        'GRAPH_BUDGET_HEADROOM',
+        `${budgetHeadroom} leaves nothing of ${setting}=${limit} to send: lower the headroom or raise the limit`,
+      );
+    }
+  }
+  // Half a window or more would cost the budget a third of its throughput or more: a clock that far off needs fixing.
+  const budgetClockToleranceMs = nonNegativeInteger(
+    env,
+    'GRAPH_BUDGET_CLOCK_TOLERANCE_MS',
+    GRAPH_SETTINGS_DEFAULTS.budgetClockToleranceMs,
+    GRAPH_SETTINGS_DEFAULTS.budgetWindowMs / 2,
+  );
+  return { writesPerWindow, requestsPerWindow, budgetHeadroom, budgetClockToleranceMs };
 }
 
 function url(env: Env, name: string, fallback: string): string {
@@ -281,13 +324,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
     storage,
     serviceBus: sbConnection ? { connectionString: sbConnection } : { fullyQualifiedNamespace: sbNamespace! },
     graph: {
-      // The window, priority shares and page cap have no setting.
+      // The window, lease time, priority shares and page cap have no setting.
       ...GRAPH_SETTINGS_DEFAULTS,
       baseUrl: graph.baseUrl,
       ...(graph.staticToken !== undefined ? { staticToken: graph.staticToken } : {}),
       tokenScope: graph.tokenScope,
-      writesPerWindow: positiveNumber(env, 'GRAPH_WRITES_PER_20S', GRAPH_SETTINGS_DEFAULTS.writesPerWindow, { integer: true }),
-      requestsPerWindow: positiveNumber(env, 'GRAPH_REQUESTS_PER_20S', GRAPH_SETTINGS_DEFAULTS.requestsPerWindow, { integer: true }),
+      ...graphBudget(env),
       requestTimeoutMs: positiveNumber(env, 'GRAPH_REQUEST_TIMEOUT_MS', GRAPH_SETTINGS_DEFAULTS.requestTimeoutMs, { integer: true }),
       importChunkSize: positiveNumber(env, 'GRAPH_IMPORT_CHUNK_SIZE', GRAPH_SETTINGS_DEFAULTS.importChunkSize, { integer: true, max: 500 }),
       pageSize: positiveNumber(env, 'GRAPH_PAGE_SIZE', GRAPH_SETTINGS_DEFAULTS.pageSize, { integer: true, max: 999 }),

@@ -47,6 +47,8 @@ export const EVENTS = {
   reprovisionStalled: 'reprovision.stalled',
   importRefused: 'graph.import-refused',
   syncSkipped: 'graph.sync-skipped',
+  graphHold: 'graph.hold',
+  budgetClockSkew: 'graph.budget-clock-skew',
   messageRescheduled: 'message.rescheduled',
   messagePoisoned: 'message.poisoned',
   messageRetriesExhausted: 'message.retries-exhausted',

@@ -50,11 +50,19 @@ export function pipelinePolicy(config: Pick<AppConfig, 'timeScale' | 'pipeline' 
   };
 }
 
-/** Graph's windows run on the simulator's clock when ZTP_TIME_SCALE > 1, like Autopilot's waits. */
+/** A Table Storage write takes real time: a lease shorter than this would expire before its slots are handed out. */
+const MIN_REAL_LEASE_MS = 20;
+
+/**
+ * Graph's windows run on the simulator's clock when ZTP_TIME_SCALE > 1, like Autopilot's waits;
+ * the budget's lease and tolerance with them, or they would stretch every scaled-down window.
+ */
 export function graphPolicy(config: Pick<AppConfig, 'timeScale' | 'graph'>): GraphSettings {
   return {
     ...config.graph,
     budgetWindowMs: scaled(config, config.graph.budgetWindowMs),
+    budgetLeaseMs: Math.max(scaled(config, config.graph.budgetLeaseMs), Math.min(MIN_REAL_LEASE_MS, config.graph.budgetLeaseMs)),
+    budgetClockToleranceMs: scaled(config, config.graph.budgetClockToleranceMs),
     syncIntervalMs: scaled(config, config.graph.syncIntervalMs),
     defaultRetryAfterMs: scaled(config, config.graph.defaultRetryAfterMs),
   };

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { BlobStore } from './adapters/blobs/blob-store.js';
 import { IntakeFailureQueueFeed } from './adapters/blobs/intake-failure-feed.js';
 import { createServiceBusClient, WorkQueue } from './adapters/bus/work-queue.js';
-import { budgetLimitsFrom, createGraphClientFromSettings, createTableBudget, type GraphClient } from './adapters/graph/index.js';
+import { createGraphClientFromSettings, createTableBudget, tableBudgetSettingsFrom, type GraphClient } from './adapters/graph/index.js';
 import { BatchDeviceRepository } from './adapters/tables/batch-device-index.js';
 import { BatchRepository } from './adapters/tables/batch-repository.js';
 import { DeadLetterCursorRepository } from './adapters/tables/dead-letter-cursors.js';
@@ -101,8 +101,9 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const graphSettings = graphPolicy(config);
   const budget = createTableBudget({
     store: TableStore.connect(storage, TABLES.graphBudget),
-    limits: budgetLimitsFrom(graphSettings),
+    ...tableBudgetSettingsFrom(graphSettings),
     now,
+    log,
   });
   const graph = createGraphClientFromSettings(graphSettings, budget);
 

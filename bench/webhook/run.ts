@@ -305,7 +305,7 @@ async function settle(stack: RunningStack, accepted: readonly Measured[]): Promi
   const serials = new Set(accepted.map((m) => m.request.serial.toUpperCase()));
   for (;;) {
     let open = 0;
-    for await (const device of stack.runtime.devices.inStates(['reprovisioning']))
+    for await (const device of stack.runtime.devices.matching([{ state: 'reprovisioning' }]))
       if (serials.has(device.value.serialNumber.toUpperCase())) open++;
     if (open === 0) return (performance.now() - started) / 1000;
     if (performance.now() - started > options.settleTimeoutMs) {

@@ -62,6 +62,6 @@ async function writeRecord(devices: Pick<DeviceRepository, 'create' | 'save'>, d
       ...(to === 'enrolled' ? { managedDeviceId: device.managedDeviceId } : {}),
     };
     const step = transition(saved.value, { to, reason: 'import-complete', correlationId: 'bench-seed', now, changes });
-    saved = await devices.save(step.record, saved.etag, step.event);
+    saved = await devices.save(step.record, saved, step.event);
   }
 }

@@ -28,7 +28,7 @@ export async function applyTransition(
   input: TransitionInput,
 ): Promise<Versioned<DeviceRecord>> {
   const { record, event } = transition(current.value, input);
-  const saved = await writes.devices.save(record, current.etag, event);
+  const saved = await writes.devices.save(record, current, event);
   logTransition(log, record, event);
   await indexDevice(writes.batchIndex, log, record, event, current.value.batchId);
   return saved;
@@ -69,7 +69,8 @@ export async function indexDevice(
       note: record.note,
       waitingFor: record.waitingFor,
       eventCount: record.eventCount,
-      accepted: event.reason !== 'rejected-from-file',
+      // Whether the file accepted the device is decided by the write that brings it into the file.
+      ...(previousBatchId !== record.batchId ? { accepted: event.reason !== 'rejected-from-file' } : {}),
     });
     if (previousBatchId && previousBatchId !== record.batchId) await index.markMoved(previousBatchId, record.serialNumber, record.batchId);
   } catch (error) {

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { BatchRecord } from '../domain/batch.js';
 import type { DeviceEvent, DeviceRecord } from '../domain/device.js';
 import type { IdempotencyRecord } from '../domain/idempotency.js';
+import type { DeviceClause } from '../domain/follow-ups.js';
 import type { DeviceState, WaitStep } from '../domain/lifecycle.js';
 import type { OutgoingMessage, QueueName } from '../messages/index.js';
 import type { HealthReport } from './health.js';
@@ -19,11 +20,7 @@ export interface Versioned<T> {
 }
 
 /** Devices in `state`, and when given, waiting for one of `waitingFor`, and of the file `batchId`. */
-export interface StateClause {
-  readonly state: DeviceState;
-  readonly waitingFor?: readonly WaitStep[];
-  readonly batchId?: string;
-}
+export type StateClause = DeviceClause;
 
 /**
  * Devices and their history. Writes are ETag-guarded and carry their history event in the
@@ -39,14 +36,20 @@ export interface DeviceWithHistory {
 export interface DeviceStore {
   get(serialNumber: string): Promise<Versioned<DeviceRecord> | undefined>;
   create(record: DeviceRecord, event: DeviceEvent): Promise<Versioned<DeviceRecord>>;
-  save(next: DeviceRecord, etag: string, event?: DeviceEvent): Promise<Versioned<DeviceRecord>>;
+  /** `current` is the version `next` was made from: its ETag guards the write. */
+  save(next: DeviceRecord, current: Versioned<DeviceRecord>, event?: DeviceEvent): Promise<Versioned<DeviceRecord>>;
   history(serialNumber: string): Promise<DeviceEvent[]>;
   /**
    * The record and its history read together, in one query of the device's partition: the
    * history ends where the record is (an event the record does not count yet is left out).
    */
   withHistory(serialNumber: string): Promise<DeviceWithHistory | undefined>;
-  /** Devices matching any clause, filtered by the store: a poll never reads the settled fleet. */
+  /**
+   * Devices matching any clause, from an index of waiting devices: what is read grows with the
+   * devices waiting, never with the settled fleet. Only states a follow-up waits on can be asked
+   * for (not enrolled without `group-tag`, failed, rejected or deregistered); records come without
+   * their hardware hash, which `save` then leaves as stored.
+   */
   matching(clauses: readonly StateClause[]): AsyncIterable<Versioned<DeviceRecord>>;
 }
 
@@ -55,8 +58,8 @@ export interface BatchStore {
   get(batchId: string): Promise<Versioned<BatchRecord> | undefined>;
   create(batch: BatchRecord): Promise<Versioned<BatchRecord>>;
   save(batch: BatchRecord, etag: string): Promise<Versioned<BatchRecord>>;
-  /** Batches with this status, filtered by the store (one row per file). */
-  withStatus(status: BatchRecord['status']): AsyncIterable<Versioned<BatchRecord>>;
+  /** Files still open with this status, from the store's list of open files: settled ones are never read. */
+  withStatus(status: 'processing' | 'complete'): AsyncIterable<Versioned<BatchRecord>>;
 }
 
 /**
@@ -88,8 +91,13 @@ export type RejectedRowEntry = Pick<BatchDeviceEntry, 'line' | 'serialNumber' | 
  * under the file has an entry of its own, so the file's summary lists every rejected row.
  */
 export interface BatchDeviceIndex {
-  /** Inserts or advances the entry; a stored entry at `eventCount` or later is left as it is. `accepted` counts only on insert. */
-  record(batchId: string, entry: Omit<BatchDeviceEntry, 'movedTo'>): Promise<void>;
+  /**
+   * Writes the device's entry as the device now is. Writes of many devices go out together, so
+   * an entry may lag its device by a moment; of writes of one entry arriving together, the
+   * highest `eventCount` wins. `accepted` is written only when given (the write that brings the
+   * device into the file decides it); a stored `movedTo` is kept.
+   */
+  record(batchId: string, entry: Omit<BatchDeviceEntry, 'movedTo' | 'accepted'> & { readonly accepted?: boolean }): Promise<void>;
   /**
    * The entry of a rejected row that recorded no device under this file, keyed by its line
    * (written again as it is: a re-run of the file leaves one). It reads back as a `rejected`

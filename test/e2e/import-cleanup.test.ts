@@ -43,7 +43,7 @@ describe('import record clean-up under a small write budget', () => {
       GRAPH_BASE_URL: sim.baseUrl,
       GRAPH_STATIC_TOKEN: TOKEN,
       ZTP_TIME_SCALE: String(TIME_SCALE),
-      // Clean-up may use half the writes of a window: 4 deletes per 20 simulated seconds.
+      // 8 writes less the 10% headroom is 7 a window, and clean-up may use half: 3 deletes per 20 simulated seconds.
       GRAPH_WRITES_PER_20S: '8',
     });
     host = await startPipelineHost(stack);

@@ -136,7 +136,7 @@ async function stalledDevice(serialNumber: string): Promise<void> {
   ];
   for (const [to, reason, changes] of steps) {
     const next = transition(saved.value, { to, reason, correlationId: 'given', now, changes });
-    saved = await stack.runtime.devices.save(next.record, saved.etag, next.event);
+    saved = await stack.runtime.devices.save(next.record, saved, next.event);
   }
 }
 

@@ -343,7 +343,7 @@ async function storeDevice(
     const last = index === path.length - 1;
     const changes = { ...stateFields(to, serialNumber, now, deps), ...(last ? fields : {}) };
     const next = transition(saved.value, { to, reason: REASONS[to], correlationId, now, changes });
-    saved = await devices.save(next.record, saved.etag, next.event);
+    saved = await devices.save(next.record, saved, next.event);
   }
   return saved;
 }

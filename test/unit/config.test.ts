@@ -133,6 +133,8 @@ describe('defaults', () => {
         baseUrl: 'https://graph.microsoft.com',
         writesPerWindow: 100,
         requestsPerWindow: 1000,
+        budgetHeadroom: 0.1,
+        budgetClockToleranceMs: SECOND,
         requestTimeoutMs: 30 * SECOND,
         importChunkSize: 100,
         pageSize: 999,
@@ -233,6 +235,30 @@ describe('numeric settings', () => {
       expect(refuseRow(row, String(max + 1)).setting).toBe(setting);
     },
   );
+});
+
+describe('the Graph budget', () => {
+  it('GRAPH_BUDGET_HEADROOM: a fraction from 0 up to 1, which must leave something of both limits', () => {
+    expect(load({ GRAPH_BUDGET_HEADROOM: '0' }).graph.budgetHeadroom).toBe(0);
+    expect(load({ GRAPH_BUDGET_HEADROOM: ' 0.25 ' }).graph.budgetHeadroom).toBe(0.25);
+    expect(load({ GRAPH_BUDGET_HEADROOM: '  ' }).graph.budgetHeadroom).toBe(0.1);
+    for (const value of ['1', '1.5', '-0.1', 'abc', 'NaN', 'Infinity', '10%']) {
+      expect(refusal({ GRAPH_BUDGET_HEADROOM: value }).setting, value).toBe('GRAPH_BUDGET_HEADROOM');
+    }
+    // 0.9 of 5 writes leaves 0.5: nothing to send.
+    const error = refusal({ GRAPH_BUDGET_HEADROOM: '0.9', GRAPH_WRITES_PER_20S: '5' });
+    expect(error.setting).toBe('GRAPH_BUDGET_HEADROOM');
+    expect(error.message).toContain('GRAPH_WRITES_PER_20S=5');
+  });
+
+  it('GRAPH_BUDGET_CLOCK_TOLERANCE_MS: whole milliseconds from 0 to half a window', () => {
+    expect(load({ GRAPH_BUDGET_CLOCK_TOLERANCE_MS: '0' }).graph.budgetClockToleranceMs).toBe(0);
+    expect(load({ GRAPH_BUDGET_CLOCK_TOLERANCE_MS: '250' }).graph.budgetClockToleranceMs).toBe(250);
+    expect(load({ GRAPH_BUDGET_CLOCK_TOLERANCE_MS: '10000' }).graph.budgetClockToleranceMs).toBe(10_000);
+    for (const value of ['10001', '-1', '2.5', 'abc', 'Infinity']) {
+      expect(refusal({ GRAPH_BUDGET_CLOCK_TOLERANCE_MS: value }).setting, value).toBe('GRAPH_BUDGET_CLOCK_TOLERANCE_MS');
+    }
+  });
 });
 
 describe('GRAPH_BASE_URL', () => {

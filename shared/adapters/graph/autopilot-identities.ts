@@ -1,5 +1,5 @@
-import type { RequestBudget } from './budget.js';
-import { describeThrown, type Call } from './call.js';
+import type { RequestBudget, SyncClaim } from './budget.js';
+import { describeThrown, type Call, type Send } from './call.js';
 import type { GraphClient } from './graph-client.js';
 import type { Paging } from './paging.js';
 import { getEntity, post, remove } from './requests.js';
@@ -21,12 +21,14 @@ type AutopilotIdentityOperations = Pick<
   | 'checkReachable'
 >;
 
-export function autopilotIdentityOperations(
-  call: Call,
-  paging: Paging,
-  budget: RequestBudget,
-  syncIntervalMs: number,
-): AutopilotIdentityOperations {
+/** What the sync needs beside the call: the budget's claim, and to know whether its request left. */
+export interface SyncDeps {
+  budget: RequestBudget;
+  send: Send;
+  intervalMs: number;
+}
+
+export function autopilotIdentityOperations(call: Call, paging: Paging, sync: SyncDeps): AutopilotIdentityOperations {
   const { collect, top } = paging;
   return {
     async findAutopilotIdentityBySerial(serialNumber, callOptions) {
@@ -58,14 +60,22 @@ export function autopilotIdentityOperations(
       remove(call, `${IDENTITIES}/${encodeURIComponent(id)}`, callOptions?.priority ?? 'cleanup'),
 
     async syncAutopilot(callOptions) {
-      let claimed: boolean;
+      let claim: SyncClaim | undefined;
       try {
-        claimed = await budget.claimSync(syncIntervalMs);
+        claim = await sync.budget.claimSync(sync.intervalMs);
       } catch (error) {
         return { ok: false, kind: 'transient', message: `request budget unavailable: ${describeThrown(error)}` };
       }
-      if (!claimed) return success<SyncOutcome>('coalesced');
-      const reply = await call('POST', 'beta', 'deviceManagement/windowsAutopilotSettings/sync', callOptions?.priority ?? 'import');
+      if (!claim) return success<SyncOutcome>('coalesced');
+      const { result: reply, sent } = await sync.send(
+        'POST',
+        'beta',
+        'deviceManagement/windowsAutopilotSettings/sync',
+        callOptions?.priority ?? 'import',
+      );
+      // A sync Graph may have taken keeps the interval (from now: Graph counts from when it took
+      // it); one that never left gives it back, so the next caller syncs instead of waiting 10 minutes.
+      await (sent ? claim.confirm() : claim.release()).catch(() => undefined);
       if (reply.ok) return success<SyncOutcome>('synced');
       if (reply.kind === 'permanent' && reply.status === 409) return success<SyncOutcome>('already-running');
       if (reply.kind === 'throttled' && reply.source === 'graph') return success<SyncOutcome>('recently-synced');

@@ -2,6 +2,7 @@ import { ResponseType, type Client } from '@microsoft/microsoft-graph-client';
 import type { BudgetPriority, RequestBudget } from './budget.js';
 import { success, type GraphResult } from '../../services/graph-result.js';
 import { errorSchema } from './schemas.js';
+import { SendProgress } from './transport.js';
 
 export type Version = 'v1.0' | 'beta';
 type Method = 'GET' | 'POST' | 'DELETE';
@@ -20,50 +21,63 @@ export type Call = (
   body?: unknown,
 ) => Promise<GraphResult<Reply>>;
 
-export function createCall(graph: Client, budget: RequestBudget, defaultRetryAfterMs: number): Call {
+/** A call's result, and whether its request left for Graph (not when the budget refused it or it failed before it was written). */
+export interface Exchange {
+  result: GraphResult<Reply>;
+  sent: boolean;
+}
+
+export type Send = (...args: Parameters<Call>) => Promise<Exchange>;
+
+export function callOf(send: Send): Call {
+  return async (...args) => (await send(...args)).result;
+}
+
+export function createSend(graph: Client, budget: RequestBudget, defaultRetryAfterMs: number): Send {
+  const unsent = (result: GraphResult<Reply>): Exchange => ({ result, sent: false });
+  const sent = (result: GraphResult<Reply>): Exchange => ({ result, sent: true });
   return async (method, version, path, priority, body) => {
     let decision: Awaited<ReturnType<RequestBudget['acquire']>>;
     try {
       decision = await budget.acquire({ kind: method === 'GET' ? 'read' : 'write', priority });
     } catch (error) {
-      return { ok: false, kind: 'transient', message: `request budget unavailable: ${describeThrown(error)}` };
+      return unsent({ ok: false, kind: 'transient', message: `request budget unavailable: ${describeThrown(error)}` });
     }
-    if (!decision.granted) return { ok: false, kind: 'throttled', retryAfterMs: decision.retryAfterMs, source: 'budget' };
+    if (!decision.granted) return unsent({ ok: false, kind: 'throttled', retryAfterMs: decision.retryAfterMs, source: 'budget' });
+    const progress = new SendProgress();
     let response: Response;
     try {
-      const request = graph.api(path).version(version).responseType(ResponseType.RAW);
+      const request = graph.api(path).version(version).responseType(ResponseType.RAW).middlewareOptions([progress]);
       response = (await (method === 'GET' ? request.get() : method === 'DELETE' ? request.delete() : request.post(body ?? {}))) as Response;
     } catch (error) {
-      return { ok: false, kind: 'transient', message: describeThrown(error) };
+      const result: GraphResult<Reply> = { ok: false, kind: 'transient', message: describeThrown(error) };
+      return progress.written ? sent(result) : unsent(result);
     }
     let raw: string;
     try {
       raw = await response.text();
     } catch (error) {
-      return { ok: false, kind: 'transient', status: response.status, message: describeThrown(error) };
+      return sent({ ok: false, kind: 'transient', status: response.status, message: describeThrown(error) });
     }
     const parsed = parseJson(raw);
     const status = response.status;
-    if (status >= 200 && status < 300) return success({ status, body: parsed });
+    if (status >= 200 && status < 300) return sent(success({ status, body: parsed }));
     const { code, message } = graphError(parsed, status, raw);
     if (status === 429) {
       const retryAfterMs = retryAfter(response.headers.get('retry-after'), defaultRetryAfterMs);
       await budget.reportThrottled(retryAfterMs).catch(() => undefined);
-      return { ok: false, kind: 'throttled', retryAfterMs, source: 'graph' };
+      return sent({ ok: false, kind: 'throttled', retryAfterMs, source: 'graph' });
     }
-    if (status === 404) return { ok: false, kind: 'not-found', message };
+    if (status === 404) return sent({ ok: false, kind: 'not-found', message });
     if (status === 408 || status >= 500) {
       const header = response.headers.get('retry-after');
-      return {
-        ok: false,
-        kind: 'transient',
-        status,
-        code,
-        message,
-        ...(header ? { retryAfterMs: retryAfter(header, defaultRetryAfterMs) } : {}),
-      };
+      if (!header) return sent({ ok: false, kind: 'transient', status, code, message });
+      // A 503 (or any failure) that says when to come back asks the whole app to wait, as a 429 does.
+      const retryAfterMs = retryAfter(header, defaultRetryAfterMs);
+      await budget.reportThrottled(retryAfterMs).catch(() => undefined);
+      return sent({ ok: false, kind: 'transient', status, code, message, retryAfterMs });
     }
-    return { ok: false, kind: 'permanent', status, code, message };
+    return sent({ ok: false, kind: 'permanent', status, code, message });
   };
 }
 

@@ -2,7 +2,7 @@ import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { Client } from '@microsoft/microsoft-graph-client';
 import { autopilotIdentityOperations } from './autopilot-identities.js';
 import type { RequestBudget } from './budget.js';
-import { createCall } from './call.js';
+import { callOf, createSend } from './call.js';
 import { importedIdentityOperations } from './imported-identities.js';
 import { managedDeviceOperations } from './managed-devices.js';
 import { createPaging } from './paging.js';
@@ -39,11 +39,12 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
     defaultVersion: 'v1.0',
     middleware: [new BearerTokenMiddleware(origin, tokens), transport],
   });
-  const call = createCall(graph, options.budget, options.defaultRetryAfterMs);
+  const send = createSend(graph, options.budget, options.defaultRetryAfterMs);
+  const call = callOf(send);
   const paging = createPaging(call, origin, options);
   return {
     ...importedIdentityOperations(call, paging, options.importChunkSize),
-    ...autopilotIdentityOperations(call, paging, options.budget, options.syncIntervalMs),
+    ...autopilotIdentityOperations(call, paging, { budget: options.budget, send, intervalMs: options.syncIntervalMs }),
     ...managedDeviceOperations(call, paging),
     close: () => transport.close(),
   };

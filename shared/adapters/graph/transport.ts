@@ -1,5 +1,5 @@
 import type { AccessToken, TokenCredential } from '@azure/identity';
-import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
+import type { Context, Middleware, MiddlewareOptions } from '@microsoft/microsoft-graph-client';
 import http from 'node:http';
 import https from 'node:https';
 import { GraphTransportError } from '../../errors.js';
@@ -62,6 +62,15 @@ export class BearerTokenMiddleware implements Middleware {
   }
 }
 
+/**
+ * Handed to one request (GraphRequest.middlewareOptions) to learn whether it left: `written`
+ * once the whole request was handed to the connection. A failure before that (connection
+ * refused, no token) means Graph never had the request, so nothing it would do happened.
+ */
+export class SendProgress implements MiddlewareOptions {
+  written = false;
+}
+
 interface TransportOptions {
   timeoutMs: number;
   /** Extra CA to trust (a simulator's self-signed certificate). */
@@ -82,8 +91,9 @@ export class NodeHttpTransport implements Middleware {
     const init = context.options ?? {};
     const body = typeof init.body === 'string' || Buffer.isBuffer(init.body) ? init.body : undefined;
     const method = init.method ?? 'GET';
+    const progress = context.middlewareControl?.getMiddlewareOptions(SendProgress) as SendProgress | undefined;
     try {
-      context.response = await this.send(url, method, headerRecord(init.headers), body);
+      context.response = await this.send(url, method, headerRecord(init.headers), body, progress);
     } catch (error) {
       countGraphRequest(method, 0);
       throw error;
@@ -96,7 +106,13 @@ export class NodeHttpTransport implements Middleware {
     this.httpsAgent.destroy();
   }
 
-  private send(url: URL, method: string, headers: Record<string, string>, body: string | Buffer | undefined): Promise<Response> {
+  private send(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    body: string | Buffer | undefined,
+    progress: SendProgress | undefined,
+  ): Promise<Response> {
     const secure = url.protocol === 'https:';
     const transport = secure ? https : http;
     return new Promise<Response>((resolve, reject) => {
@@ -113,6 +129,9 @@ export class NodeHttpTransport implements Middleware {
         );
       };
       request.on('error', fail);
+      request.on('finish', () => {
+        if (progress) progress.written = true;
+      });
       request.on('response', (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));

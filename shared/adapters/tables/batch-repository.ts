@@ -1,11 +1,22 @@
 import type { StorageAccess } from '../storage-access.js';
-import { odataString, TableStore, type EntityProps } from './table-store.js';
+import { TableStore, type EntityProps } from './table-store.js';
 import type { BatchRecord } from '../../domain/batch.js';
 import type { BatchStore, Versioned } from '../../services/ports.js';
 import { TABLES } from './table-names.js';
 
 type Row = EntityProps;
 const BATCH_ROW = 'batch';
+
+/**
+ * The files still open (`processing` or `complete`), one row each in a partition of their own
+ * (no batch id starts with `_`): the sweeper and the settle step read those, never every file
+ * ever received. Written before a save that opens a file and deleted after the one that closes
+ * it (settled, rejected), so an open file is never missing; a reader checks each against its
+ * record and drops the rows of files closed since.
+ */
+const OPEN_PARTITION = '_open';
+const BUILT_ROW = '_built';
+const isOpen = (status: BatchRecord['status']): boolean => status === 'processing' || status === 'complete';
 
 function toRow(batch: BatchRecord): Row {
   return {
@@ -61,8 +72,14 @@ export class BatchRepository implements BatchStore {
     return new BatchRepository(TableStore.connect<Row>(storage, tableName));
   }
 
-  ensure(): Promise<void> {
-    return this.store.ensureTable();
+  /** Creates the table; the first time, lists the open files recorded before they were kept apart (once). */
+  async ensure(): Promise<void> {
+    await this.store.ensureTable();
+    if (await this.store.get(OPEN_PARTITION, BUILT_ROW)) return;
+    for await (const row of this.store.query(`RowKey eq '${BATCH_ROW}'`, ['PartitionKey', 'status'])) {
+      if (isOpen(String(row.value.status) as BatchRecord['status'])) await this.store.upsert(OPEN_PARTITION, row.partitionKey, {});
+    }
+    await this.store.upsert(OPEN_PARTITION, BUILT_ROW, {});
   }
 
   async get(batchId: string): Promise<Versioned<BatchRecord> | undefined> {
@@ -72,19 +89,32 @@ export class BatchRepository implements BatchStore {
 
   /** EntityExistsError when another upload of the same content got there first. */
   async create(batch: BatchRecord): Promise<Versioned<BatchRecord>> {
+    if (isOpen(batch.status)) await this.store.upsert(OPEN_PARTITION, batch.batchId, {});
     const etag = await this.store.insert(batch.batchId, BATCH_ROW, toRow(batch));
+    if (!isOpen(batch.status)) await this.store.delete(OPEN_PARTITION, batch.batchId);
     return { value: batch, etag };
   }
 
   /** ConcurrencyConflictError when the batch changed since it was read. */
   async save(batch: BatchRecord, etag: string): Promise<Versioned<BatchRecord>> {
+    if (isOpen(batch.status)) await this.store.upsert(OPEN_PARTITION, batch.batchId, {});
     const newEtag = await this.store.update(batch.batchId, BATCH_ROW, toRow(batch), etag);
+    if (!isOpen(batch.status)) await this.store.delete(OPEN_PARTITION, batch.batchId);
     return { value: batch, etag: newEtag };
   }
 
-  async *withStatus(status: BatchRecord['status']): AsyncGenerator<Versioned<BatchRecord>> {
-    for await (const row of this.store.query(`RowKey eq '${BATCH_ROW}' and status eq ${odataString(status)}`)) {
-      yield { value: fromRow(row.partitionKey, row.value), etag: row.etag };
+  /** Open files with this status, from the list of open files: what is read grows with the files still open. */
+  async *withStatus(status: 'processing' | 'complete'): AsyncGenerator<Versioned<BatchRecord>> {
+    const open: string[] = [];
+    for await (const row of this.store.partition(OPEN_PARTITION)) if (row.rowKey !== BUILT_ROW) open.push(row.rowKey);
+    for (const batchId of open) {
+      const found = await this.get(batchId);
+      if (found && isOpen(found.value.status)) {
+        if (found.value.status === status) yield found;
+      } else if (found) {
+        // Closed since (or by a save that stopped before deleting this row).
+        await this.store.delete(OPEN_PARTITION, batchId);
+      }
     }
   }
 }

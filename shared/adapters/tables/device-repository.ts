@@ -2,21 +2,92 @@ import type { StorageAccess } from '../storage-access.js';
 import type { DeviceEvent, DeviceRecord } from '../../domain/device.js';
 import { serialKey } from '../../domain/device.js';
 import { isDeviceState, type DeviceState } from '../../domain/lifecycle.js';
+import { followUpOf, followUpsFor, holdsHardwareHash, matchesClause, type FollowUp } from '../../domain/follow-ups.js';
+import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
 import type { ReprovisionRequest } from '../../domain/reprovision-request.js';
 import type { DeviceStore, DeviceWithHistory, StateClause, Versioned } from '../../services/ports.js';
-import { odataString, TableStore, toKey, type EntityProps, type WriteOp } from './table-store.js';
+import { TableBatcher } from './table-batcher.js';
+import { TableStore, toKey, type EntityProps, type StoredEntity, type WriteOp } from './table-store.js';
 import { TABLES } from './table-names.js';
 
 /**
  * Devices and their histories share one partition per serial number, so a transition
  * (record update guarded by ETag + history event insert) is one atomic transaction.
  * Row keys: `device` for the record, `event-000001`… for the history in order.
+ *
+ * Beside them, the index of waiting devices (`waiting`): one partition per follow-up
+ * (`followUpOf`: received, importing, autopilot, reprovisioning, stalled-<step>), row key the
+ * serial key, holding a copy of the record without its hardware hash and the ETag of the
+ * record it copies. Polls, the sweeper and re-drives read those partitions only, so what they
+ * read grows with the devices waiting, never with the settled fleet, and no hash is loaded.
+ *
+ * A table transaction cannot span partitions, so the index is written around the device's
+ * transaction, in an order that never loses a device:
+ * 1. before it, an entry under the follow-up the device moves into, marked `pending`;
+ * 2. the device's transaction;
+ * 3. after it, that entry with the new ETag, and the entry under the follow-up it left deleted.
+ * A crash after 1 leaves a pending entry: a reader checks it against the record (a point read)
+ * and keeps or drops it. A crash after 2 leaves the old entry too, with the old ETag: the first
+ * save through it fails its ETag check, and the conflict re-indexes the device from its record.
+ * The index writes of concurrent transitions go out together, up to 100 per transaction
+ * (`TableBatcher`), so the index costs a fraction of a round trip per device.
  */
 
 const DEVICE_ROW = 'device';
 const eventRow = (sequence: number): string => `event-${String(sequence).padStart(6, '0')}`;
 
 type Row = EntityProps;
+
+/** An index entry: the record's columns without its hash, and what the entry knows of the record. */
+type EntryRow = Row & { deviceEtag?: string; pending?: boolean; indexedAt?: string };
+
+/**
+ * How long a pending entry whose device is elsewhere is left alone: its writer may be between
+ * steps 1 and 3 (real time, far longer than any transaction takes).
+ */
+const PENDING_GRACE_MS = 10 * 60_000;
+
+/** Where the index records that it was built from the devices recorded before it (not a follow-up). */
+const META_PARTITION = '_index';
+const BUILT_ROW = 'built';
+
+/** Every column of a device row but its hash: what an index entry copies. */
+const INDEXED_COLUMNS = [
+  'kind',
+  'serialNumber',
+  'state',
+  'generation',
+  'supplierId',
+  'ownerId',
+  'batchId',
+  'line',
+  'groupTag',
+  'autopilotGroupTag',
+  'productKey',
+  'assignedUser',
+  'manufacturer',
+  'model',
+  'reasons',
+  'importId',
+  'importedIdentityId',
+  'autopilotId',
+  'managedDeviceId',
+  'waitingFor',
+  'waitingSince',
+  'deadlineAt',
+  'pollAttempt',
+  'profileBaseline',
+  'note',
+  'reprovision',
+  'createdAt',
+  'updatedAt',
+  'eventCount',
+];
+
+/** The index table of a devices table: `waiting` for `devices`, a suffixed name for others (tests). */
+export function waitingTableOf(devicesTable: string): string {
+  return devicesTable === TABLES.devices ? TABLES.waiting : `${devicesTable}waiting`;
+}
 
 function toDeviceRow(record: DeviceRecord): Row {
   return {
@@ -53,6 +124,27 @@ function toDeviceRow(record: DeviceRecord): Row {
   };
 }
 
+/**
+ * The record as a Merge of its stored row: a property the record leaves undefined is cleared
+ * ('' reads back as undefined), except the hardware hash, which records read from the index do
+ * not carry: it is written when present, cleared once the device no longer needs it
+ * (`holdsHardwareHash`), and otherwise left as stored.
+ */
+function rowForSave(record: DeviceRecord): Row {
+  const row: Row = {};
+  for (const [key, value] of Object.entries(toDeviceRow(record))) row[key] = value ?? '';
+  if (record.hardwareHash === undefined) {
+    if (holdsHardwareHash(record.state)) delete row.hardwareHash;
+    else row.hardwareHash = '';
+  }
+  return row;
+}
+
+function toEntryRow(record: DeviceRecord, extra: { deviceEtag?: string; pending: boolean; indexedAt: string }): EntryRow {
+  const { hardwareHash: _hash, ...row } = toDeviceRow(record);
+  return { ...row, ...extra };
+}
+
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 const num = (value: unknown, fallback = 0): number => (typeof value === 'number' ? value : fallback);
 
@@ -86,7 +178,7 @@ function fromDeviceRow(row: Row): DeviceRecord {
     pollAttempt: num(row.pollAttempt),
     profileBaseline: str(row.profileBaseline),
     note: str(row.note),
-    reprovision: typeof row.reprovision === 'string' ? (JSON.parse(row.reprovision) as ReprovisionRequest) : undefined,
+    reprovision: str(row.reprovision) === undefined ? undefined : (JSON.parse(String(row.reprovision)) as ReprovisionRequest),
     createdAt: String(row.createdAt ?? ''),
     updatedAt: String(row.updatedAt ?? ''),
     eventCount: num(row.eventCount),
@@ -124,14 +216,37 @@ function fromEventRow(row: Row): DeviceEvent {
 }
 
 export class DeviceRepository implements DeviceStore {
-  constructor(private readonly store: TableStore<Row>) {}
+  private readonly entries: TableBatcher<EntryRow>;
 
-  static connect(storage: StorageAccess | string, tableName: string = TABLES.devices): DeviceRepository {
-    return new DeviceRepository(TableStore.connect<Row>(storage, tableName));
+  constructor(
+    private readonly store: TableStore<Row>,
+    private readonly index: TableStore<EntryRow>,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.entries = new TableBatcher(index);
   }
 
-  ensure(): Promise<void> {
-    return this.store.ensureTable();
+  static connect(storage: StorageAccess | string, tableName: string = TABLES.devices): DeviceRepository {
+    return new DeviceRepository(
+      TableStore.connect<Row>(storage, tableName),
+      TableStore.connect<EntryRow>(storage, waitingTableOf(tableName)),
+    );
+  }
+
+  /**
+   * Creates the tables, and the index of waiting devices the first time it is missing beside
+   * devices recorded before it existed (an upgrade): one scan of the devices table, once, marked
+   * done in the index. Every step is idempotent, so instances starting together may all do it.
+   */
+  async ensure(): Promise<void> {
+    await Promise.all([this.store.ensureTable(), this.index.ensureTable()]);
+    if (await this.index.get(META_PARTITION, BUILT_ROW)) return;
+    for await (const row of this.store.query(`RowKey eq '${DEVICE_ROW}'`, INDEXED_COLUMNS)) {
+      const record = fromDeviceRow(row.value);
+      const followUp = followUpOf(record);
+      if (followUp) await this.writeEntry(followUp, record, row.etag);
+    }
+    await this.index.upsert(META_PARTITION, BUILT_ROW, { builtAt: this.now().toISOString() });
   }
 
   private partition(serialNumber: string): string {
@@ -146,23 +261,52 @@ export class DeviceRepository implements DeviceStore {
   /** Records a device seen for the first time; EntityExistsError if someone else did first. */
   async create(record: DeviceRecord, event: DeviceEvent): Promise<Versioned<DeviceRecord>> {
     const pk = this.partition(record.serialNumber);
-    const etags = await this.store.transact([
-      { kind: 'insert', partitionKey: pk, rowKey: DEVICE_ROW, value: toDeviceRow(record) },
-      { kind: 'insert', partitionKey: pk, rowKey: eventRow(event.sequence), value: toEventRow(event, record.serialNumber) },
-    ]);
-    return this.versioned(record, etags);
+    const into = followUpOf(record);
+    // No pending entry first: a new device is `received`, and what follows it up is its file's
+    // import message, sent once the file is recorded; a crash before the entry below stops that
+    // too, and the intake's run again of the file sends it.
+    let saved: Versioned<DeviceRecord>;
+    try {
+      const etags = await this.store.transact([
+        { kind: 'insert', partitionKey: pk, rowKey: DEVICE_ROW, value: toDeviceRow(record) },
+        { kind: 'insert', partitionKey: pk, rowKey: eventRow(event.sequence), value: toEventRow(event, record.serialNumber) },
+      ]);
+      saved = await this.versioned(record, etags);
+    } catch (error) {
+      if (error instanceof EntityExistsError) await this.reindex(record.serialNumber, [into]);
+      throw error;
+    }
+    if (into) await this.writeEntry(into, saved.value, saved.etag);
+    return saved;
   }
 
   /**
-   * Saves a new version of the record, guarded by the ETag it was read with, together with
-   * its history event when there is one. ConcurrencyConflictError when the record moved on.
+   * Saves a new version of the record, guarded by the ETag it was read with (`current`), together
+   * with its history event when there is one, and moves its index entry. ConcurrencyConflictError
+   * when the record moved on; the index is then brought in line with the record as stored.
    */
-  async save(next: DeviceRecord, etag: string, event?: DeviceEvent): Promise<Versioned<DeviceRecord>> {
+  async save(next: DeviceRecord, current: Versioned<DeviceRecord>, event?: DeviceEvent): Promise<Versioned<DeviceRecord>> {
     const pk = this.partition(next.serialNumber);
-    const ops: WriteOp<Row>[] = [{ kind: 'update', partitionKey: pk, rowKey: DEVICE_ROW, value: toDeviceRow(next), etag }];
+    const from = followUpOf(current.value);
+    const into = followUpOf(next);
+    if (into && into !== from) await this.writeEntry(into, next, undefined);
+    const ops: WriteOp<Row>[] = [
+      { kind: 'update', partitionKey: pk, rowKey: DEVICE_ROW, value: rowForSave(next), etag: current.etag, merge: true },
+    ];
     if (event)
       ops.push({ kind: 'insert', partitionKey: pk, rowKey: eventRow(event.sequence), value: toEventRow(event, next.serialNumber) });
-    return this.versioned(next, await this.store.transact(ops));
+    let saved: Versioned<DeviceRecord>;
+    try {
+      saved = await this.versioned(next, await this.store.transact(ops));
+    } catch (error) {
+      if (error instanceof ConcurrencyConflictError) await this.reindex(next.serialNumber, [from, into]);
+      throw error;
+    }
+    await Promise.all([
+      into ? this.writeEntry(into, saved.value, saved.etag) : undefined,
+      from && from !== into ? this.deleteEntry(from, next.serialNumber) : undefined,
+    ]);
+    return saved;
   }
 
   async history(serialNumber: string): Promise<DeviceEvent[]> {
@@ -189,27 +333,68 @@ export class DeviceRepository implements DeviceStore {
     return { record, history: events.filter((event) => event.sequence <= counted).sort((a, b) => a.sequence - b.sequence) };
   }
 
-  /** Every device in the given states (a filtered scan; Table Storage has no secondary index). */
-  inStates(states: readonly DeviceState[]): AsyncGenerator<Versioned<DeviceRecord>> {
-    return this.matching(states.map((state) => ({ state })));
+  /**
+   * Devices matching any of the clauses, read from the index partitions that can hold them:
+   * nothing settled is read. Their records come without the hardware hash; `save` keeps it.
+   */
+  async *matching(clauses: readonly StateClause[]): AsyncGenerator<Versioned<DeviceRecord>> {
+    const followUps = new Set(clauses.flatMap(({ state, waitingFor }) => followUpsFor(state, waitingFor)));
+    const seen = new Set<string>();
+    for (const followUp of followUps) {
+      for await (const row of this.index.partition(followUp)) {
+        const device = await this.fromEntry(followUp, row);
+        if (device === undefined || seen.has(device.value.serialNumber)) continue;
+        if (!clauses.some((clause) => matchesClause(device.value, clause))) continue;
+        seen.add(device.value.serialNumber);
+        yield device;
+      }
+    }
   }
 
   /**
-   * Every device matching any of the clauses, filtered by the service: a poll that watches
-   * waiting devices never reads the settled fleet.
+   * Puts the device's entry where its stored record says, and removes it from the follow-ups
+   * named (those a failed write may have left it under). Run after a conflict, so costs nothing
+   * on the way that works.
    */
-  async *matching(clauses: readonly StateClause[]): AsyncGenerator<Versioned<DeviceRecord>> {
-    const filter = clauses
-      .map(({ state, waitingFor, batchId }) => {
-        const parts = [`state eq ${odataString(state)}`];
-        if (waitingFor?.length) parts.push(`(${waitingFor.map((step) => `waitingFor eq ${odataString(step)}`).join(' or ')})`);
-        if (batchId !== undefined) parts.push(`batchId eq ${odataString(batchId)}`);
-        return parts.length === 1 ? parts[0] : `(${parts.join(' and ')})`;
-      })
-      .join(' or ');
-    for await (const row of this.store.query(`RowKey eq '${DEVICE_ROW}' and (${filter})`)) {
-      yield { value: fromDeviceRow(row.value), etag: row.etag };
+  async reindex(serialNumber: string, suspects: readonly (FollowUp | undefined)[]): Promise<Versioned<DeviceRecord> | undefined> {
+    const stored = await this.get(serialNumber);
+    const into = stored ? followUpOf(stored.value) : undefined;
+    await Promise.all([
+      stored && into ? this.writeEntry(into, stored.value, stored.etag) : undefined,
+      ...[...new Set(suspects)].filter((s) => s !== undefined && s !== into).map((s) => this.deleteEntry(s!, serialNumber)),
+    ]);
+    return stored;
+  }
+
+  /** An entry as the device it stands for: a pending one checked against the record first. */
+  private async fromEntry(followUp: FollowUp, row: StoredEntity<EntryRow>): Promise<Versioned<DeviceRecord> | undefined> {
+    const etag = row.value.deviceEtag;
+    if (row.value.pending !== true && typeof etag === 'string' && etag !== '') return { value: fromDeviceRow(row.value), etag };
+    const stored = await this.get(String(row.value.serialNumber));
+    if (stored && followUpOf(stored.value) === followUp) {
+      await this.writeEntry(followUp, stored.value, stored.etag);
+      return stored;
     }
+    const age = this.now().getTime() - Date.parse(String(row.value.indexedAt ?? ''));
+    if (!(age < PENDING_GRACE_MS)) await this.deleteEntry(followUp, String(row.value.serialNumber));
+    return undefined;
+  }
+
+  private writeEntry(followUp: FollowUp, record: DeviceRecord, deviceEtag: string | undefined): Promise<void> {
+    const value = toEntryRow(record, {
+      deviceEtag: deviceEtag ?? '',
+      pending: deviceEtag === undefined,
+      indexedAt: this.now().toISOString(),
+    });
+    // Of two writes of one entry in a transaction, the later version of the device wins.
+    return this.entries.write(
+      { kind: 'upsert', partitionKey: followUp, rowKey: this.partition(record.serialNumber), value },
+      record.eventCount * 2 + (deviceEtag === undefined ? 0 : 1),
+    );
+  }
+
+  private deleteEntry(followUp: FollowUp, serialNumber: string): Promise<void> {
+    return this.entries.write({ kind: 'delete', partitionKey: followUp, rowKey: this.partition(serialNumber) }, Number.MAX_SAFE_INTEGER);
   }
 
   private async versioned(record: DeviceRecord, etags: Map<string, string>): Promise<Versioned<DeviceRecord>> {

@@ -5,6 +5,8 @@
 export const TABLES = {
   /** Device records and their history, one partition per device. */
   devices: 'devices',
+  /** Devices waiting on a follow-up, one partition per follow-up (the index the polls read). */
+  waiting: 'waiting',
   /** Supplier files, one row each. */
   batches: 'batches',
   /** Each file's devices and rejected rows, one partition per file. */

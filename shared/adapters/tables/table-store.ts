@@ -19,10 +19,14 @@ export interface StoredEntity<T extends EntityProps> {
   readonly value: T;
 }
 
+/**
+ * `merge` changes only the properties given and keeps the others (Table Storage's Merge);
+ * otherwise the entity is replaced whole.
+ */
 export type WriteOp<T extends EntityProps> =
   | { kind: 'insert'; partitionKey: string; rowKey: string; value: T }
-  | { kind: 'update'; partitionKey: string; rowKey: string; value: T; etag: string }
-  | { kind: 'upsert'; partitionKey: string; rowKey: string; value: T }
+  | { kind: 'update'; partitionKey: string; rowKey: string; value: Partial<T>; etag: string; merge?: boolean }
+  | { kind: 'upsert'; partitionKey: string; rowKey: string; value: Partial<T>; merge?: boolean }
   | { kind: 'delete'; partitionKey: string; rowKey: string };
 
 /** Table keys may not contain / \ # ? or control characters; serials may. Escape reversibly. */
@@ -122,9 +126,9 @@ export class TableStore<T extends EntityProps> {
     }
   }
 
-  async upsert(partitionKey: string, rowKey: string, value: T): Promise<string> {
+  async upsert(partitionKey: string, rowKey: string, value: Partial<T>, merge = false): Promise<string> {
     countTableOperation(this.tableName, 'upsert', 1);
-    const response = await this.client.upsertEntity({ partitionKey, rowKey, ...value }, 'Replace');
+    const response = await this.client.upsertEntity({ partitionKey, rowKey, ...value }, merge ? 'Merge' : 'Replace');
     return response.etag ?? '';
   }
 
@@ -157,9 +161,9 @@ export class TableStore<T extends EntityProps> {
         case 'insert':
           return ['create', entity];
         case 'update':
-          return ['update', entity, 'Replace', { etag: op.etag }];
+          return ['update', entity, op.merge ? 'Merge' : 'Replace', { etag: op.etag }];
         case 'upsert':
-          return ['upsert', entity, 'Replace'];
+          return ['upsert', entity, op.merge ? 'Merge' : 'Replace'];
         case 'delete':
           // Transactions cannot guard deletes with an ETag; use delete() for a guarded one.
           return ['delete', entity];

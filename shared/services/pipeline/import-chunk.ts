@@ -262,7 +262,7 @@ async function claim(
 async function reclaim(deps: PipelineDeps, device: Versioned<DeviceRecord>, log: Logger): Promise<Versioned<DeviceRecord> | undefined> {
   const now = deps.now().toISOString();
   try {
-    return await deps.devices.save({ ...device.value, importId: newImportId(deps), waitingSince: now, updatedAt: now }, device.etag);
+    return await deps.devices.save({ ...device.value, importId: newImportId(deps), waitingSince: now, updatedAt: now }, device);
   } catch (error) {
     if (!(error instanceof ConcurrencyConflictError)) throw error;
     log.info({ event: EVENTS.conflict, serial: device.value.serialNumber }, 'another delivery re-claimed the device first');

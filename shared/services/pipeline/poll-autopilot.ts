@@ -143,7 +143,7 @@ async function carryOut(
   const now = deps.now();
   switch (step.kind) {
     case 'note-profile-failed': {
-      const saved = await deps.devices.save({ ...current.value, note: PROFILE_FAILED_NOTE, updatedAt: now.toISOString() }, current.etag);
+      const saved = await deps.devices.save({ ...current.value, note: PROFILE_FAILED_NOTE, updatedAt: now.toISOString() }, current);
       log.warn(
         { event: EVENTS.profileAssignmentFailed, serial: saved.value.serialNumber, groupTag: saved.value.groupTag ?? null },
         PROFILE_FAILED_NOTE,
@@ -151,7 +151,7 @@ async function carryOut(
       return saved;
     }
     case 'clear-baseline':
-      return deps.devices.save({ ...current.value, profileBaseline: undefined, updatedAt: now.toISOString() }, current.etag);
+      return deps.devices.save({ ...current.value, profileBaseline: undefined, updatedAt: now.toISOString() }, current);
     case 'profile-assigned':
       return applyTransition(deps, log, current, {
         to: 'profile-assigned',
@@ -290,7 +290,7 @@ async function stopWatchingRetag(
   if (device.value.waitingFor !== undefined) {
     await deps.devices.save(
       { ...device.value, waitingFor: undefined, waitingSince: undefined, deadlineAt: undefined, updatedAt: deps.now().toISOString() },
-      device.etag,
+      device,
     );
     log.warn(
       { event: EVENTS.retagDeferred, serial: device.value.serialNumber, groupTag: device.value.groupTag ?? null },

@@ -258,7 +258,7 @@ async function resolve(
     case 'retry-import':
       log.warn({ event: EVENTS.importRetry, serial: d.serialNumber, code: decision.code }, 'Autopilot asked to retry the import');
       // A fresh import id: the failed record is cleaned up, the device submitted again.
-      await deps.devices.save({ ...d, importId: newImportId(deps), updatedAt: now.toISOString() }, device.etag);
+      await deps.devices.save({ ...d, importId: newImportId(deps), updatedAt: now.toISOString() }, device);
       return 'resubmit';
     case 'register': {
       let autopilotId = decision.autopilotId;

@@ -32,7 +32,7 @@ export async function saveRequest(
   request: ReprovisionRequest,
   changes: Partial<DeviceRecord> = {},
 ): Promise<Versioned<DeviceRecord>> {
-  return deps.devices.save({ ...device.value, ...changes, reprovision: request, updatedAt: deps.now().toISOString() }, device.etag);
+  return deps.devices.save({ ...device.value, ...changes, reprovision: request, updatedAt: deps.now().toISOString() }, device);
 }
 
 /** The request took effect: the device moves to the action's end state. */

@@ -1,11 +1,12 @@
 import type { DeviceRecord } from '../../domain/device.js';
+import { matchesClause } from '../../domain/follow-ups.js';
 import { openRequest } from '../../domain/reprovision.js';
 import type { TickName } from '../../messages/index.js';
 import type { StateClause } from '../ports.js';
 
 /**
- * The devices each poll watches, as filters the table service applies: a poll reads only
- * devices its Graph reads can move on, never the settled fleet, and runs while any of them
+ * The devices each poll watches, read from the index of waiting devices (`followUpOf`): a poll
+ * reads only devices its Graph reads can move on, never the settled fleet, and runs while any of them
  * waits. An enrolled device is watched only while a new group tag still has to reach
  * Autopilot (intake marks it waiting for `group-tag`). A device stalled on its import keeps
  * no poll going: the import poll lists the whole tenant's imported records, so it runs only
@@ -35,18 +36,10 @@ export function isFollowedUp(device: DeviceRecord): boolean {
   return device.state === 'reprovisioning' && (stage === 'sent' || stage === 'managed-device-deleted');
 }
 
-function matches(device: DeviceRecord, clause: StateClause): boolean {
-  return (
-    device.state === clause.state &&
-    (clause.waitingFor === undefined || (device.waitingFor !== undefined && clause.waitingFor.includes(device.waitingFor))) &&
-    (clause.batchId === undefined || device.batchId === clause.batchId)
-  );
-}
-
 /** The poll a device waits on, if any. The Autopilot poll needs the device's Autopilot id. */
 export function pollWaitedOn(device: DeviceRecord): TickName | undefined {
-  if (WATCHED.imports.some((clause) => matches(device, clause))) return 'imports';
-  if (device.autopilotId && WATCHED.autopilot.some((clause) => matches(device, clause))) return 'autopilot';
+  if (WATCHED.imports.some((clause) => matchesClause(device, clause))) return 'imports';
+  if (device.autopilotId && WATCHED.autopilot.some((clause) => matchesClause(device, clause))) return 'autopilot';
   if (isFollowedUp(device)) return 'reprovision';
   return undefined;
 }

@@ -74,7 +74,7 @@ async function storeDevice(
       correlationId: `corr-${serialNumber}-${index + 2}`,
       now: new Date(now.getTime() + (index + 1) * 60_000),
     });
-    current = await devices.save(next.record, current.etag, next.event);
+    current = await devices.save(next.record, current, next.event);
     await indexDevice(batchIndex, silent, next.record, next.event, undefined);
   }
 }

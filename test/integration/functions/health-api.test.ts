@@ -193,7 +193,8 @@ describe('the health timer, on two instances', () => {
     expect(graphChecks).toBeGreaterThanOrEqual(2);
     // Two timers firing every half second would make twelve; one check per interval makes about three.
     expect(graphChecks).toBeLessThanOrEqual(Math.ceil(intervals) + 1);
-    expect(made.serviceBus - before.serviceBus).toBe(graphChecks);
+    // Each check asks both; one in flight at either snapshot may have asked only one of them yet.
+    expect(Math.abs(made.serviceBus - before.serviceBus - graphChecks)).toBeLessThanOrEqual(1);
     for (const host of [hostA, hostB]) expect((await get(host, 'health')).text).toBe('{"status":"ok"}');
   });
 });

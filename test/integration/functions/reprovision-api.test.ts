@@ -178,14 +178,20 @@ async function given(state: DeviceState): Promise<string> {
     now,
   );
   let saved = await stack.runtime.devices.create(first.record, first.event);
-  for (const to of PATHS[state]) {
+  const path = PATHS[state];
+  for (const [index, to] of path.entries()) {
+    // The Autopilot ids come with the last step only: the app, running meanwhile, follows no
+    // device without them, so it cannot move one on between two steps of this history.
+    const last = index === path.length - 1;
     const changes: Partial<DeviceRecord> = {
-      ...(to === 'registered' ? { autopilotId, autopilotGroupTag: 'MPS-STD', waitingFor: 'profile-assignment' as const } : {}),
-      ...(to === 'enrolled' ? { managedDeviceId, waitingFor: undefined } : {}),
+      ...(to === 'registered' ? { autopilotGroupTag: 'MPS-STD', waitingFor: 'profile-assignment' as const } : {}),
+      ...(to === 'enrolled' ? { waitingFor: undefined } : {}),
       ...(to === 'stalled' ? { waitingFor: 'profile-assignment' as const } : {}),
+      ...(last && path.includes('registered') ? { autopilotId, autopilotGroupTag: 'MPS-STD' } : {}),
+      ...(last && path.includes('enrolled') ? { managedDeviceId } : {}),
     };
     const next = transition(saved.value, { to, reason: 'import-complete', correlationId: 'given', now, changes });
-    saved = await stack.runtime.devices.save(next.record, saved.etag, next.event);
+    saved = await stack.runtime.devices.save(next.record, saved, next.event);
   }
   return serial;
 }

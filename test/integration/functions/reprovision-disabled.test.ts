@@ -60,7 +60,7 @@ async function enrolled(serial: string): Promise<void> {
   for (const to of ['importing', 'registered', 'profile-assigned', 'enrolled'] as const) {
     const changes = to === 'enrolled' ? { managedDeviceId: 'md-1', autopilotId: 'ap-1', waitingFor: undefined } : {};
     const next = transition(saved.value, { to, reason: 'import-complete', correlationId: 'given', now, changes });
-    saved = await stack.runtime.devices.save(next.record, saved.etag, next.event);
+    saved = await stack.runtime.devices.save(next.record, saved, next.event);
   }
 }
 

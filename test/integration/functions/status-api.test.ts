@@ -65,7 +65,7 @@ async function storeDevice(
   await indexDevice(stack.runtime.batchIndex, stack.runtime.log, first.record, first.event, undefined);
   for (const step of path) {
     const next = transition(saved.value, { ...step, correlationId: `corr-${serialNumber}`, now });
-    saved = await stack.runtime.devices.save(next.record, saved.etag, next.event);
+    saved = await stack.runtime.devices.save(next.record, saved, next.event);
     await indexDevice(stack.runtime.batchIndex, stack.runtime.log, next.record, next.event, undefined);
   }
 }
@@ -161,7 +161,7 @@ describe('GET /api/devices/{serial}', () => {
       moved = true;
       const seen = await repo.get('API-RACE');
       const next = transition(seen!.value, { to: 'registered', reason: 'import-complete', correlationId: 'elsewhere', now });
-      await repo.save(next.record, seen!.etag, next.event);
+      await repo.save(next.record, seen!, next.event);
     };
     const racing = {
       get: async (serial: string) => {

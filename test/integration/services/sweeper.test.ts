@@ -64,7 +64,7 @@ async function storeDevice(
   let saved = await stack.runtime.devices.create(first.record, first.event);
   for (const step of path) {
     const next = transition(saved.value, { ...step, correlationId: `corr-${serialNumber}`, now: at });
-    saved = await stack.runtime.devices.save(next.record, saved.etag, next.event);
+    saved = await stack.runtime.devices.save(next.record, saved, next.event);
   }
 }
 
@@ -317,7 +317,7 @@ describe('sweeper', () => {
       let saved = await devices.create(first.record, first.event);
       for (const to of [...via, 'stalled' as const]) {
         const next = transition(saved.value, { to, reason: 'deadline-passed', correlationId: 'corr', now: new Date(), changes });
-        saved = await devices.save(next.record, saved.etag, next.event);
+        saved = await devices.save(next.record, saved, next.event);
       }
     };
     await stalled('SWP-STALLED-IMPORT', { importId: 'ztp-z', waitingFor: 'import', deadlineAt: past }, ['importing']);

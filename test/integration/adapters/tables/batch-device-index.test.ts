@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { BatchDeviceRepository } from '../../../../shared/adapters/tables/batch-device-index.js';
+import { resetTableOperationCounts, tableOperationCounts } from '../../../../shared/adapters/tables/table-metrics.js';
 import type { BatchDeviceEntry } from '../../../../shared/services/ports.js';
 
 const entry = (serialNumber: string, eventCount: number, fields: Partial<BatchDeviceEntry> = {}): Omit<BatchDeviceEntry, 'movedTo'> => ({
@@ -23,9 +24,10 @@ async function all(index: BatchDeviceRepository, batchId: string): Promise<Batch
 
 describe('BatchDeviceRepository against Azurite', () => {
   let index: BatchDeviceRepository;
+  const tableName = `bdev${randomUUID().replace(/-/g, '')}`;
 
   beforeAll(async () => {
-    index = BatchDeviceRepository.connect(inject('storageConnectionString'), `bdev${randomUUID().replace(/-/g, '')}`);
+    index = BatchDeviceRepository.connect(inject('storageConnectionString'), tableName);
     await index.ensure();
   });
 
@@ -38,11 +40,24 @@ describe('BatchDeviceRepository against Azurite', () => {
     ]);
   });
 
-  it('never moves an entry backwards, whatever order the writes arrive in', async () => {
-    await index.record('b-order', entry('SER-3', 3, { state: 'registered', reasons: ['already-registered'] }));
-    await index.record('b-order', entry('SER-3', 2, { state: 'importing' }));
-    await index.record('b-order', entry('SER-3', 3, { state: 'failed' }));
+  it('of writes of one entry arriving together, keeps the latest version of the device, whatever their order', async () => {
+    await Promise.all([
+      index.record('b-order', entry('SER-3', 3, { state: 'registered', reasons: ['already-registered'] })),
+      index.record('b-order', entry('SER-3', 2, { state: 'importing' })),
+    ]);
     expect(await all(index, 'b-order')).toMatchObject([{ state: 'registered', reasons: ['already-registered'], eventCount: 3 }]);
+    // A later write clears what the device no longer has (a Merge keeps what it is not given).
+    await index.record('b-order', entry('SER-3', 4, { state: 'profile-assigned', reasons: [], note: undefined, waitingFor: undefined }));
+    expect(await all(index, 'b-order')).toMatchObject([{ state: 'profile-assigned', reasons: [], note: undefined, waitingFor: undefined }]);
+  });
+
+  it('writes the entries of many devices of a file in a few transactions', async () => {
+    resetTableOperationCounts();
+    await Promise.all(Array.from({ length: 250 }, (_, n) => index.record('b-many', entry(`SER-M${n}`, 1, { line: n + 2 }))));
+    expect(await all(index, 'b-many')).toHaveLength(250);
+    const writes = tableOperationCounts()[tableName]!;
+    expect(writes.transaction).toEqual({ requests: 3, entities: 250 });
+    expect(writes.upsert).toBeUndefined();
   });
 
   it('leaves the state of the latest of many concurrent writes', async () => {
@@ -53,7 +68,8 @@ describe('BatchDeviceRepository against Azurite', () => {
 
   it('keeps whether the file accepted the device from the write that brought it in', async () => {
     await index.record('b-accept', entry('SER-5', 1, { state: 'rejected', accepted: false, reasons: ['invalid-hash'] }));
-    await index.record('b-accept', entry('SER-5', 2, { state: 'rejected', accepted: true, reasons: ['invalid-hash'] }));
+    const { accepted: _accepted, ...later } = entry('SER-5', 2, { state: 'rejected', reasons: ['invalid-hash'] });
+    await index.record('b-accept', later);
     expect(await all(index, 'b-accept')).toMatchObject([{ accepted: false, eventCount: 2 }]);
   });
 

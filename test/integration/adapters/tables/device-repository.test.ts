@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { DeviceRepository } from '../../../../shared/adapters/tables/device-repository.js';
+import { DeviceRepository, waitingTableOf } from '../../../../shared/adapters/tables/device-repository.js';
 import { TableStore, type EntityProps } from '../../../../shared/adapters/tables/table-store.js';
 import { newDevice, ownerOf, transition } from '../../../../shared/domain/device.js';
 import { IllegalTransitionError } from '../../../../shared/errors.js';
@@ -43,9 +43,9 @@ describe('DeviceRepository against Azurite', () => {
       now,
       changes: { importId: 'imp-1' },
     });
-    current = await repo.save(toImporting.record, current.etag, toImporting.event);
+    current = await repo.save(toImporting.record, current, toImporting.event);
     const toRegistered = transition(current.value, { to: 'registered', reason: 'import-complete', correlationId: 'c3', now });
-    current = await repo.save(toRegistered.record, current.etag, toRegistered.event);
+    current = await repo.save(toRegistered.record, current, toRegistered.event);
     const stored = await repo.get('SER-002');
     expect(stored?.value).toMatchObject({ state: 'registered', importId: 'imp-1', eventCount: 3 });
     const history = await repo.history('SER-002');
@@ -71,9 +71,9 @@ describe('DeviceRepository against Azurite', () => {
     const { record, event } = first('SER-003');
     const stale = await repo.create(record, event);
     const a = transition(stale.value, { to: 'importing', reason: 'import-submitted', correlationId: 'a', now });
-    await repo.save(a.record, stale.etag, a.event);
+    await repo.save(a.record, stale, a.event);
     const b = transition(stale.value, { to: 'rejected', reason: 'rejected-from-file', correlationId: 'b', now });
-    await expect(repo.save(b.record, stale.etag, b.event)).rejects.toBeInstanceOf(ConcurrencyConflictError);
+    await expect(repo.save(b.record, stale, b.event)).rejects.toBeInstanceOf(ConcurrencyConflictError);
     expect((await repo.get('SER-003'))?.value.state).toBe('importing');
     expect((await repo.history('SER-003')).map((e) => e.correlationId)).toEqual(['c1', 'a']);
   });
@@ -92,15 +92,15 @@ describe('DeviceRepository against Azurite', () => {
   it('finds devices by state', async () => {
     const { record, event } = newDevice(
       { serialNumber: 'SER/005', supplierId: 'fabrikam', batchId: 'b-find', line: 3 },
-      'rejected',
-      'rejected-from-file',
+      'received',
+      'accepted-from-file',
       'c',
       now,
     );
     await repo.create(record, event);
-    const rejected = [];
-    for await (const device of repo.inStates(['rejected'])) rejected.push(device.value.serialNumber);
-    expect(rejected).toContain('SER/005');
+    const received = [];
+    for await (const device of repo.matching([{ state: 'received' }])) received.push(device.value.serialNumber);
+    expect(received).toContain('SER/005');
   });
 
   it('filters by state and waiting step in the service: a poll never reads the settled fleet', async () => {
@@ -135,13 +135,14 @@ describe('DeviceRepository against Azurite', () => {
   });
 
   it('reads a record and its history in one partition query, leaving out events the record does not count yet', async () => {
-    const store = TableStore.connect<EntityProps>(inject('storageConnectionString'), `dev${randomUUID().replace(/-/g, '')}`);
-    await store.ensureTable();
-    const together = new DeviceRepository(store);
+    const name = `dev${randomUUID().replace(/-/g, '')}`;
+    const store = TableStore.connect<EntityProps>(inject('storageConnectionString'), name);
+    const together = new DeviceRepository(store, TableStore.connect(inject('storageConnectionString'), waitingTableOf(name)));
+    await together.ensure();
     const { record, event } = first('SER-TOGETHER');
     let current = await together.create(record, event);
     const next = transition(current.value, { to: 'importing', reason: 'import-submitted', correlationId: 'c2', now });
-    current = await together.save(next.record, current.etag, next.event);
+    current = await together.save(next.record, current, next.event);
     // An event row the record does not count (as a query running over pages could meet, when a
     // transition lands between its pages): the history shown must end where the record is.
     const rows = [];

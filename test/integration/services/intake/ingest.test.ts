@@ -84,7 +84,7 @@ async function moveThrough(s: Scenario, serial: string, steps: readonly [DeviceS
   let current = (await s.devices.get(serial))!;
   for (const [to, changes] of steps) {
     const next = transition(current.value, { to, reason: 'import-submitted', correlationId: 'pipeline', now: s.now(), changes });
-    current = await s.devices.save(next.record, current.etag, next.event);
+    current = await s.devices.save(next.record, current, next.event);
   }
 }
 

@@ -82,7 +82,7 @@ describe('importChunk', () => {
           return seen;
         },
         create: (record, event) => s.devices.create(record, event),
-        save: (record, etag, event) => s.devices.save(record, etag, event),
+        save: (record, current, event) => s.devices.save(record, current, event),
         matching: (clauses) => s.devices.matching(clauses),
       },
     };

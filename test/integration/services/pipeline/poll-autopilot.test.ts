@@ -350,7 +350,7 @@ describe('advance', () => {
       now: s.now(),
       changes: { groupTag: 'MPS-STD', generation: read.value.generation + 1 },
     });
-    await s.devices.save(newer.record, read.etag, newer.event);
+    await s.devices.save(newer.record, read, newer.event);
     const identity = await s.graph.getAutopilotIdentity(added.id);
     if (!identity.ok) throw new Error('the identity could not be read');
     s.resetGraphCalls();

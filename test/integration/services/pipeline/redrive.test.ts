@@ -234,7 +234,7 @@ describe('re-driving a device stalled on its import', () => {
       get: (serial) => s.devices.get(serial),
       create: (record, event) => s.devices.create(record, event),
       matching: (clauses) => s.devices.matching(clauses),
-      async save(next, etag, event) {
+      async save(next, from, event) {
         if (!raced) {
           raced = true;
           // The import poll registers it first.
@@ -246,9 +246,9 @@ describe('re-driving a device stalled on its import', () => {
             now: s.now(),
             changes: { autopilotId: 'ap-late' },
           });
-          await s.devices.save(moved.record, current.etag, moved.event);
+          await s.devices.save(moved.record, current, moved.event);
         }
-        return s.devices.save(next, etag, event);
+        return s.devices.save(next, from, event);
       },
     };
 

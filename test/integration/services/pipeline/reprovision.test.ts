@@ -135,7 +135,7 @@ describe('Autopilot Reset', () => {
     const managed = d.s.sim.managedDevices().find((m) => m.serialNumber === 'RP2A')!;
     await d.s.devices.save(
       { ...before!.value, reprovision: { ...request, stage: 'sending', managedDeviceId: managed.id, actionBaseline: 'none' } },
-      before!.etag,
+      before!,
     );
     await d.s.graph.runManagedDeviceAction(managed.id, { action: 'wipe', keepEnrollmentData: true, keepUserData: false });
     d.s.resetGraphCalls();
@@ -298,7 +298,7 @@ describe('redeliveries and failures found in review', () => {
         ...before!.value,
         reprovision: { ...before!.value.reprovision!, stage: 'sending', managedDeviceId: device.managedDeviceId, actionBaseline: 'none' },
       },
-      before!.etag,
+      before!,
     );
     await d.s.graph.runManagedDeviceAction(device.managedDeviceId!, { action: 'wipe', keepEnrollmentData: false, keepUserData: false });
     d.s.advance(40 * MINUTE); // wiped, then enrolled again as a new managed device
@@ -332,7 +332,7 @@ describe('redeliveries and failures found in review', () => {
           sendingUntil,
         },
       },
-      before!.etag,
+      before!,
     );
     const result = await work(d, 'RPDA');
     expect(result).toMatchObject({ kind: 'retry' });
@@ -354,7 +354,7 @@ describe('redeliveries and failures found in review', () => {
     const d = await desk();
     await enrolled(d.s, 'RPFA');
     const known = await d.s.devices.get('RPFA');
-    await d.s.devices.save({ ...known!.value, groupTag: 'MPS-KIOSK', waitingFor: 'group-tag' }, known!.etag);
+    await d.s.devices.save({ ...known!.value, groupTag: 'MPS-KIOSK', waitingFor: 'group-tag' }, known!);
     await ask(d, 'RPFA', { action: 'autopilot-reset' });
     await work(d, 'RPFA');
     d.s.advance(6 * MINUTE);

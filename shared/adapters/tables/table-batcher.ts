@@ -1,0 +1,84 @@
+import type { EntityProps, TableStore, WriteOp } from './table-store.js';
+
+/**
+ * Unguarded writes to many rows (index entries), gathered into transactions: writes queued
+ * within `lingerMs` of each other for the same partition go out together, up to 100, so an
+ * index written beside every device costs a fraction of a round trip per device. A write
+ * resolves once it is stored. A transaction refused as a whole (a delete of a row already
+ * gone fails every operation with it) is retried one write at a time, so one write never
+ * fails another.
+ */
+
+export type BatchedWrite<T extends EntityProps> = Extract<WriteOp<T>, { kind: 'upsert' | 'delete' }>;
+
+interface Queued<T extends EntityProps> {
+  write: BatchedWrite<T>;
+  /** Of two writes to one row in the same transaction, the higher order is kept (ties: the later). */
+  order: number;
+  waiters: { resolve: () => void; reject: (error: unknown) => void }[];
+}
+
+const MAX_PER_TRANSACTION = 100;
+
+export class TableBatcher<T extends EntityProps> {
+  private readonly queued = new Map<string, Map<string, Queued<T>>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: TableStore<T>,
+    private readonly lingerMs = 5,
+  ) {}
+
+  write(write: BatchedWrite<T>, order = 0): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const rows = this.queued.get(write.partitionKey) ?? new Map<string, Queued<T>>();
+      this.queued.set(write.partitionKey, rows);
+      const existing = rows.get(write.rowKey);
+      if (existing) {
+        if (order >= existing.order) Object.assign(existing, { write, order });
+        existing.waiters.push({ resolve, reject });
+      } else {
+        rows.set(write.rowKey, { write, order, waiters: [{ resolve, reject }] });
+      }
+      if (rows.size >= MAX_PER_TRANSACTION) this.flushPartition(write.partitionKey);
+      else this.timer ??= setTimeout(() => this.flushAll(), this.lingerMs);
+    });
+  }
+
+  private flushAll(): void {
+    this.timer = undefined;
+    for (const partitionKey of [...this.queued.keys()]) this.flushPartition(partitionKey);
+  }
+
+  private flushPartition(partitionKey: string): void {
+    const rows = this.queued.get(partitionKey);
+    if (!rows) return;
+    this.queued.delete(partitionKey);
+    if (this.queued.size === 0 && this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = [...rows.values()];
+    void this.send(batch).then(
+      () => batch.forEach((item) => item.waiters.forEach((waiter) => waiter.resolve())),
+      (error: unknown) => batch.forEach((item) => item.waiters.forEach((waiter) => waiter.reject(error))),
+    );
+  }
+
+  private async send(batch: readonly Queued<T>[]): Promise<void> {
+    try {
+      await this.store.transact(batch.map((item) => item.write));
+    } catch {
+      // One refused write (a delete of a row already gone, say) refuses the transaction: go one by one.
+      if (batch.length === 1) return this.sendOne(batch[0]!.write);
+      const failures: unknown[] = [];
+      await Promise.all(batch.map((item) => this.sendOne(item.write).catch((failure: unknown) => failures.push(failure))));
+      if (failures.length > 0) throw failures[0];
+    }
+  }
+
+  private async sendOne(write: BatchedWrite<T>): Promise<void> {
+    if (write.kind === 'delete') await this.store.delete(write.partitionKey, write.rowKey);
+    else await this.store.upsert(write.partitionKey, write.rowKey, write.value, write.merge);
+  }
+}

@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, inject, it } from 'vitest';
+import { DeviceRepository, waitingTableOf } from '../../../../shared/adapters/tables/device-repository.js';
+import { TableStore, toKey, type EntityProps } from '../../../../shared/adapters/tables/table-store.js';
+import { newDevice, serialKey, transition, type DeviceRecord } from '../../../../shared/domain/device.js';
+import { ConcurrencyConflictError } from '../../../../shared/errors.js';
+import type { Versioned } from '../../../../shared/services/ports.js';
+
+/**
+ * The index of waiting devices beside the devices table: entries move with their devices, a
+ * write cut short half way never hides a device from its follow-up, and an index missing
+ * beside devices recorded before it is built once from them.
+ */
+
+const now = new Date('2026-01-01T10:00:00Z');
+
+function tables(): { devices: TableStore<EntityProps>; index: TableStore<EntityProps>; repo: DeviceRepository; name: string } {
+  const connection = inject('storageConnectionString');
+  const name = `wix${randomUUID().replace(/-/g, '')}`;
+  const devices = TableStore.connect<EntityProps>(connection, name);
+  const index = TableStore.connect<EntityProps>(connection, waitingTableOf(name));
+  return { devices, index, repo: new DeviceRepository(devices, index, () => now), name };
+}
+
+const fresh = (serialNumber: string) =>
+  newDevice(
+    { serialNumber, supplierId: 'contoso', batchId: 'b1', line: 2, groupTag: 'MPS-STD', hardwareHash: `HASH-${serialNumber}` },
+    'received',
+    'accepted-from-file',
+    'c1',
+    now,
+  );
+
+async function serialsIn(repo: DeviceRepository, state: DeviceRecord['state']): Promise<string[]> {
+  const found: string[] = [];
+  for await (const device of repo.matching([{ state }])) found.push(device.value.serialNumber);
+  return found.sort();
+}
+
+async function entries(index: TableStore<EntityProps>): Promise<string[]> {
+  const found: string[] = [];
+  for await (const row of index.query()) if (row.partitionKey !== '_index') found.push(`${row.partitionKey}/${row.rowKey}`);
+  return found.sort();
+}
+
+describe('the index of waiting devices', () => {
+  it('moves each entry with its device, leaves none for a settled one, and never loads the hash', async () => {
+    const { repo, index } = tables();
+    await repo.ensure();
+    let device: Versioned<DeviceRecord> = await repo.create(fresh('W/1').record, fresh('W/1').event);
+    expect(await entries(index)).toEqual([`received/${toKey(serialKey('W/1'))}`]);
+    const step = async (to: DeviceRecord['state'], changes: Partial<DeviceRecord> = {}) => {
+      const next = transition(device.value, { to, reason: 'import-submitted', correlationId: 'c', now, changes });
+      device = await repo.save(next.record, device, next.event);
+    };
+    await step('importing', { importId: 'imp-1' });
+    const [importing] = await arrayOf(repo.matching([{ state: 'importing' }]));
+    expect(importing?.value).toMatchObject({ serialNumber: 'W/1', importId: 'imp-1', hardwareHash: undefined });
+    expect(importing?.etag).toBe(device.etag);
+    // Saved from the index, without its hash: the stored hash stays.
+    const fromIndex = transition(importing!.value, {
+      to: 'importing',
+      reason: 'import-submitted',
+      correlationId: 'c',
+      now,
+      changes: { importId: 'imp-2' },
+    });
+    device = await repo.save(fromIndex.record, importing!, fromIndex.event);
+    expect((await repo.get('W/1'))?.value).toMatchObject({ importId: 'imp-2', hardwareHash: 'HASH-W/1' });
+    await step('registered', { autopilotId: 'ap-1', hardwareHash: undefined });
+    expect((await repo.get('W/1'))?.value.hardwareHash).toBeUndefined();
+    expect(await entries(index)).toEqual([`autopilot/${toKey(serialKey('W/1'))}`]);
+    await step('profile-assigned');
+    await step('enrolled');
+    expect(await entries(index)).toEqual([]);
+    expect(await serialsIn(repo, 'registered')).toEqual([]);
+  });
+
+  it('never hides a device whose write stopped half way: before its transaction, or after it', async () => {
+    const { repo, index, devices } = tables();
+    await repo.ensure();
+    // Stopped after step 1 (the pending entry) and before its transaction: the device is still received.
+    const a = await repo.create(fresh('HALF-A').record, fresh('HALF-A').event);
+    const next = transition(a.value, { to: 'importing', reason: 'import-submitted', correlationId: 'c', now });
+    await index.upsert('importing', toKey(serialKey('HALF-A')), {
+      serialNumber: 'HALF-A',
+      state: 'importing',
+      pending: true,
+      indexedAt: now.toISOString(),
+    });
+    expect(await serialsIn(repo, 'received')).toEqual(['HALF-A']);
+    expect(await serialsIn(repo, 'importing')).toEqual([]);
+    // Stopped after its transaction (step 2), before the entries moved: found where it is now, from its record.
+    await devices.update(
+      toKey(serialKey('HALF-A')),
+      'device',
+      { ...(await devices.get(toKey(serialKey('HALF-A')), 'device'))!.value, state: 'importing' },
+      (await repo.get('HALF-A'))!.etag,
+    );
+    expect(await serialsIn(repo, 'importing')).toEqual(['HALF-A']);
+    // The old entry still stands for the old record: saving through it conflicts, and the conflict re-indexes the device.
+    const [stale] = await arrayOf(repo.matching([{ state: 'received' }]));
+    await expect(repo.save(next.record, stale!, next.event)).rejects.toBeInstanceOf(ConcurrencyConflictError);
+    expect(await entries(index)).toEqual([`importing/${toKey(serialKey('HALF-A'))}`]);
+    expect(await serialsIn(repo, 'received')).toEqual([]);
+  });
+
+  it('drops a pending entry whose device never moved, once its writer cannot still be at work', async () => {
+    const { repo, index } = tables();
+    await repo.ensure();
+    await repo.create(fresh('GHOST').record, fresh('GHOST').event);
+    const old = new Date(now.getTime() - 60 * 60_000).toISOString();
+    await index.upsert('importing', toKey(serialKey('GHOST')), {
+      serialNumber: 'GHOST',
+      state: 'importing',
+      pending: true,
+      indexedAt: old,
+    });
+    expect(await serialsIn(repo, 'importing')).toEqual([]);
+    expect(await entries(index)).toEqual([`received/${toKey(serialKey('GHOST'))}`]);
+  });
+
+  it('is built once from the devices recorded before it existed', async () => {
+    const { repo, index, devices, name } = tables();
+    // Devices written the earlier way: a devices table and no index.
+    const earlier = new DeviceRepository(devices, TableStore.connect(inject('storageConnectionString'), `${name}unused`), () => now);
+    await earlier.ensure();
+    for (const serial of ['UP-1', 'UP-2']) await earlier.create(fresh(serial).record, fresh(serial).event);
+    const enrolled = fresh('UP-3');
+    await earlier.create({ ...enrolled.record, state: 'enrolled', hardwareHash: undefined }, enrolled.event);
+    await repo.ensure();
+    expect(await serialsIn(repo, 'received')).toEqual(['UP-1', 'UP-2']);
+    expect(await entries(index)).toHaveLength(2);
+    const [entry] = await arrayOf(repo.matching([{ state: 'received' }]));
+    const { hardwareHash: _hash, ...stored } = (await repo.get(entry!.value.serialNumber))!.value;
+    expect(entry!.value).toEqual({ ...stored, hardwareHash: undefined });
+  });
+});
+
+async function arrayOf<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const found: T[] = [];
+  for await (const item of items) found.push(item);
+  return found;
+}
