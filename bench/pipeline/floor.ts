@@ -1,5 +1,7 @@
 import type { SimSeconds, SimulatorLatencies, ThrottleSettings } from '../../local/graph-simulator/index.js';
-import { ceilingFor, type BudgetLimits } from '../../shared/adapters/graph/budget.js';
+import { ceilingFor } from '../../shared/adapters/graph/budget.js';
+import { fixed } from './format.js';
+import type { AppliedBudget } from './settings.js';
 
 /**
  * The least time any client could take, given only what the simulator imposes: its
@@ -17,8 +19,8 @@ export interface FloorInputs {
   /** Largest page the simulator serves. */
   maxPageSize: number;
   throttle: ThrottleSettings;
-  /** The budget the app applies (its window is taken to be the simulator's). */
-  budget?: BudgetLimits;
+  /** The budget the app applies. */
+  budget?: AppliedBudget;
   /** Devices per import request the app sends (GRAPH_IMPORT_CHUNK_SIZE), for the line on what its own requests need. */
   appImportBatch?: number;
   latencies: SimulatorLatencies;
@@ -32,6 +34,8 @@ export interface Floor {
   explanation: string[];
 }
 
+const round = (seconds: number): number => Math.round(seconds * 10) / 10;
+
 const upper = (seconds: SimSeconds): number => (typeof seconds === 'number' ? seconds : seconds[1]);
 
 /** Extra whole windows needed to send `requests` when `perWindow` fit in each (the first window is free). */
@@ -40,34 +44,40 @@ const extraWindows = (requests: number, perWindow: number): number => Math.max(0
 export function computeFloor(inputs: FloorInputs): Floor {
   const { devices, throttle, latencies, budget } = inputs;
   const window = throttle.windowSeconds;
-  const importWrites = Math.min(throttle.writesPer20s, budget ? ceilingFor(budget.writesPerWindow, budget.shares.import) : Infinity);
-  const statusRequests = Math.min(throttle.requestsPer20s, budget ? ceilingFor(budget.requestsPerWindow, budget.shares.status) : Infinity);
+  const span = budget ? budget.spanMs / 1000 : window;
+  const appImportWrites = budget ? ceilingFor(budget.limits.writesPerWindow, budget.limits.shares.import) : Infinity;
+  const appStatusRequests = budget ? ceilingFor(budget.limits.requestsPerWindow, budget.limits.shares.status) : Infinity;
+  /** Seconds until the last of `requests` may leave: the simulator's aligned windows, or the budget's span, whichever is slower. */
+  const waitFor = (requests: number, simulatorLimit: number, appLimit: number): number =>
+    Math.max(extraWindows(requests, simulatorLimit) * window, Number.isFinite(appLimit) ? extraWindows(requests, appLimit) * span : 0);
   const importPosts = Math.ceil(devices / inputs.maxImportBatch);
-  const submitSeconds = extraWindows(importPosts, importWrites) * window;
+  const submitSeconds = round(waitFor(importPosts, throttle.writesPer20s, appImportWrites));
   const importSeconds = upper(latencies.importSeconds);
   // One listing of every import record after the last one finishes tells all of them.
   const statusPages = Math.ceil(devices / inputs.maxPageSize);
-  const readSeconds = extraWindows(statusPages, statusRequests) * window;
-  const registeredSeconds = submitSeconds + importSeconds + readSeconds;
+  const readSeconds = round(waitFor(statusPages, throttle.requestsPer20s, appStatusRequests));
+  const registeredSeconds = round(submitSeconds + importSeconds + readSeconds);
   const profileSeconds = upper(latencies.groupMembershipSeconds) + upper(latencies.profileAssignmentSeconds);
   const enrolmentSeconds = upper(latencies.enrolmentSeconds);
-  const enrolledSeconds = submitSeconds + importSeconds + profileSeconds + enrolmentSeconds + readSeconds;
-  const budgetText = budget
-    ? ` (the simulator's ${throttle.writesPer20s} writes / ${throttle.requestsPer20s} requests; the app's budget ${budget.writesPerWindow} / ${budget.requestsPerWindow}, of which imports may use ${ceilingFor(budget.writesPerWindow, budget.shares.import)} writes and status reads ${ceilingFor(budget.requestsPerWindow, budget.shares.status)} requests)`
-    : '';
+  const enrolledSeconds = round(submitSeconds + importSeconds + profileSeconds + enrolmentSeconds + readSeconds);
+  const importWrites = Math.min(throttle.writesPer20s, appImportWrites);
+  const statusRequests = Math.min(throttle.requestsPer20s, appStatusRequests);
   const explanation = [
-    `limits per ${window} s: ${importWrites} import writes, ${statusRequests} status requests${budgetText}`,
-    `imports: ceil(${devices} devices / ${inputs.maxImportBatch} per request) = ${importPosts} POSTs; at ${importWrites} writes per ${window} s the last leaves after ${submitSeconds} s`,
-    `import latency: up to ${importSeconds} s; one listing (${statusPages} pages of ${inputs.maxPageSize}, ${readSeconds} s of waiting at ${statusRequests} requests per ${window} s) then shows every outcome`,
+    `limits: the simulator's ${throttle.writesPer20s} writes / ${throttle.requestsPer20s} requests per aligned ${window} s` +
+      (budget
+        ? `; the app's budget grants ${budget.limits.writesPerWindow} / ${budget.limits.requestsPerWindow} (Graph's ${budget.graphLimits.writesPerWindow} / ${budget.graphLimits.requestsPerWindow} less its headroom) in any ${fixed(span, 1)} s (the window, the lease, the clock tolerance and a bucket), of which imports may use ${appImportWrites} writes and status reads ${appStatusRequests} requests`
+        : ''),
+    `imports: ceil(${devices} devices / ${inputs.maxImportBatch} per request) = ${importPosts} POSTs; at ${importWrites} writes per window the last leaves after ${submitSeconds} s`,
+    `import latency: up to ${importSeconds} s; one listing (${statusPages} pages of ${inputs.maxPageSize}, ${readSeconds} s of waiting at ${statusRequests} requests per window) then shows every outcome`,
     `registered floor = ${submitSeconds} + ${importSeconds} + ${readSeconds} = ${registeredSeconds} s`,
     `profile: group membership up to ${upper(latencies.groupMembershipSeconds)} s + assignment up to ${upper(latencies.profileAssignmentSeconds)} s; enrolment ${enrolmentSeconds} s after the profile`,
     `enrolled floor = ${submitSeconds} + ${importSeconds} + ${profileSeconds} + ${enrolmentSeconds} + ${readSeconds} = ${enrolledSeconds} s`,
   ];
   if (inputs.appImportBatch !== undefined && inputs.appImportBatch < inputs.maxImportBatch) {
     const appPosts = Math.ceil(devices / inputs.appImportBatch);
-    const appSubmit = extraWindows(appPosts, importWrites) * window;
+    const appSubmit = round(waitFor(appPosts, throttle.writesPer20s, appImportWrites));
     explanation.push(
-      `(with the app's own ${inputs.appImportBatch} devices per request: ${appPosts} POSTs, the last after ${appSubmit} s, so registered at best ${appSubmit + importSeconds + readSeconds} s)`,
+      `(with the app's own ${inputs.appImportBatch} devices per request: ${appPosts} POSTs, the last after ${appSubmit} s, so registered at best ${round(appSubmit + importSeconds + readSeconds)} s)`,
     );
   }
   return { registeredSeconds, enrolledSeconds, explanation };

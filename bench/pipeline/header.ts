@@ -2,11 +2,11 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_LATENCIES, DEFAULT_THROTTLE } from '../../local/graph-simulator/index.js';
-import type { BudgetLimits } from '../../shared/adapters/graph/budget.js';
 import type { Floor } from './floor.js';
 import { fixed, int, log } from './format.js';
 import { describeLoad, type MachineState } from './machine.js';
 import type { PipelineOptions } from './options.js';
+import type { AppliedBudget } from './settings.js';
 
 /** What the figures were measured on: machine, code, workload, clock, simulator and settings. */
 
@@ -26,7 +26,7 @@ export function codeVersion(): string {
   }
 }
 
-export function printHeader(options: PipelineOptions, floor: Floor, budget: BudgetLimits, machine: MachineState): void {
+export function printHeader(options: PipelineOptions, floor: Floor, budget: AppliedBudget, machine: MachineState): void {
   log('Pipeline benchmark');
   log(`  command   ${options.commandLine}`);
   log(`  date      ${new Date().toISOString()}`);
@@ -51,12 +51,12 @@ export function printHeader(options: PipelineOptions, floor: Floor, budget: Budg
   log(
     `            limits ${DEFAULT_THROTTLE.writesPer20s} writes / ${DEFAULT_THROTTLE.requestsPer20s} requests per ${DEFAULT_THROTTLE.windowSeconds} simulated s`,
   );
+  const { limits, graphLimits } = budget;
   log(
-    `  budget    the app's, from its settings: ${budget.writesPerWindow} writes / ${budget.requestsPerWindow} requests per ${fixed(budget.windowMs / 1000, 0)} s; shares ${Object.entries(
-      budget.shares,
-    )
-      .map(([priority, share]) => `${priority} ${share}`)
-      .join(', ')}`,
+    `  budget    the app's, from its settings: Graph's ${graphLimits.writesPerWindow} writes / ${graphLimits.requestsPerWindow} requests per ${fixed(limits.windowMs / 1000, 0)} s, of which it grants ${limits.writesPerWindow} / ${limits.requestsPerWindow}` +
+      ` in any ${fixed(budget.spanMs / 1000, 1)} simulated s; shares ${Object.entries(limits.shares)
+        .map(([priority, share]) => `${priority} ${share}`)
+        .join(', ')}`,
   );
   if (options.untilRegistered) log('  stop      the product run ends when every device is registered');
   else if (options.untilEnrolled)

@@ -1,11 +1,11 @@
 import type { RequestLogEntry, RequestStats } from '../../local/graph-simulator/index.js';
-import type { BudgetLimits } from '../../shared/adapters/graph/budget.js';
 import type { GraphRequestCounts } from '../../shared/adapters/graph/graph-metrics.js';
 import type { TableOperationCounts, TableOperationKind } from '../../shared/adapters/tables/table-metrics.js';
 import { TABLES } from '../../shared/adapters/tables/table-names.js';
 import { EVENTS } from '../../shared/events.js';
 import { fixed, int, log, table } from './format.js';
 import type { BusTraffic, ProductRun } from './product-run.js';
+import type { AppliedBudget } from './settings.js';
 import { busiestWindows, type WindowPeak } from './windows.js';
 
 /**
@@ -211,12 +211,15 @@ export interface WindowFigures {
   withinBudget: boolean;
 }
 
-export function printBusiest(log_: readonly RequestLogEntry[], stats: RequestStats, t0: number, budget: BudgetLimits): WindowFigures {
-  const windows = busiestWindows(log_, budget.windowMs);
+export function printBusiest(entries: readonly RequestLogEntry[], stats: RequestStats, t0: number, budget: AppliedBudget): WindowFigures {
+  const { limits, graphLimits } = budget;
+  const windows = busiestWindows(entries, limits.windowMs);
   const at = (peak: WindowPeak): string => `t+${int((peak.from - t0) / 1000)} s`;
+  const granted = `${limits.requestsPerWindow} / ${limits.writesPerWindow}`;
+  const graph = `${graphLimits.requestsPerWindow} / ${graphLimits.writesPerWindow}`;
   log(
     table(
-      [`busiest ${fixed(budget.windowMs / 1000, 0)} s (simulated)`, 'requests', 'from', 'writes', 'from', 'app budget'],
+      [`busiest ${fixed(limits.windowMs / 1000, 0)} s (simulated)`, 'requests', 'from', 'writes', 'from', 'budget grants', "Graph's limit"],
       [
         [
           'any interval',
@@ -224,7 +227,8 @@ export function printBusiest(log_: readonly RequestLogEntry[], stats: RequestSta
           at(windows.sliding.requests),
           int(windows.sliding.writes.count),
           at(windows.sliding.writes),
-          `${budget.requestsPerWindow} / ${budget.writesPerWindow}`,
+          granted,
+          graph,
         ],
         [
           'aligned windows',
@@ -232,7 +236,8 @@ export function printBusiest(log_: readonly RequestLogEntry[], stats: RequestSta
           at(windows.aligned.requests),
           int(windows.aligned.writes.count),
           at(windows.aligned.writes),
-          `${budget.requestsPerWindow} / ${budget.writesPerWindow}`,
+          granted,
+          graph,
         ],
       ],
     ),
@@ -240,7 +245,7 @@ export function printBusiest(log_: readonly RequestLogEntry[], stats: RequestSta
   // The simulator may report its own figure (a later addition); shown as it gives it.
   const own = Object.entries(stats as unknown as Record<string, unknown>).filter(([key]) => /^busiest/i.test(key));
   for (const [key, value] of own) log(`  the simulator's own ${key}: ${JSON.stringify(value)}`);
-  const withinBudget = windows.sliding.requests.count <= budget.requestsPerWindow && windows.sliding.writes.count <= budget.writesPerWindow;
+  const withinBudget = windows.sliding.requests.count <= limits.requestsPerWindow && windows.sliding.writes.count <= limits.writesPerWindow;
   return { ...windows, withinBudget };
 }
 

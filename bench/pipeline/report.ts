@@ -1,11 +1,11 @@
 import os from 'node:os';
-import type { BudgetLimits } from '../../shared/adapters/graph/budget.js';
 import type { BaselineRun } from './baseline.js';
 import type { Floor } from './floor.js';
 import { fixed, int, log, ratio, seconds, table } from './format.js';
 import { describeLoad, type MachineState } from './machine.js';
 import type { PipelineOptions } from './options.js';
 import type { ProductRun } from './product-run.js';
+import type { AppliedBudget } from './settings.js';
 import type { TimedState } from './protocol.js';
 import {
   countersAgree,
@@ -48,7 +48,7 @@ export function report(
   options: PipelineOptions,
   workload: Workload,
   floor: Floor,
-  budget: BudgetLimits,
+  budget: AppliedBudget,
   machineAtStart: MachineState,
   product: ProductRun,
   baseline: BaselineRun | undefined,
@@ -114,7 +114,7 @@ export function report(
   ]);
 
   log('');
-  log('== Graph: the busiest 20 s, against the app budget (requests / writes) ==');
+  log("== Graph: the busiest 20 s, against what the app's budget grants (requests / writes) ==");
   const windows = printBusiest(product.requests, product.simulatorStats, product.t0, budget);
 
   log('');
@@ -236,7 +236,7 @@ export function report(
         ],
         [
           'busiest 20 s, any interval (requests / writes)',
-          `≤ ${budget.requestsPerWindow} / ${budget.writesPerWindow}`,
+          `≤ ${budget.limits.requestsPerWindow} / ${budget.limits.writesPerWindow}`,
           `${int(windows.sliding.requests.count)} / ${int(windows.sliding.writes.count)}`,
           verdict(windows.withinBudget),
           '',

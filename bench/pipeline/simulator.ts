@@ -1,5 +1,5 @@
 import { DEFAULT_LATENCIES, DEFAULT_THROTTLE, startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
-import type { BudgetLimits } from '../../shared/adapters/graph/budget.js';
+import type { AppliedBudget } from './settings.js';
 import { computeFloor, type Floor } from './floor.js';
 import { PROFILE_RULE } from './workload.js';
 
@@ -19,7 +19,7 @@ export function startSimulator(scale: number): Promise<GraphSimulator> {
 }
 
 /** The floor for this many devices, under the simulator's limits and the app's budget where lower. */
-export function simulatorFloor(devices: number, budget: BudgetLimits, appImportBatch: number): Floor {
+export function simulatorFloor(devices: number, budget: AppliedBudget, appImportBatch: number): Floor {
   return computeFloor({
     devices,
     // The simulator's defaults for maxImportBatchSize and maxPageSize.
