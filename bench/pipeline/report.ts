@@ -105,7 +105,7 @@ export function report(
   log('== Product: where the requests went ==');
   const lastRequest = product.requests.at(-1)?.simulatedAt ?? product.t0;
   const registeredAt = registered === undefined ? lastRequest + 1 : product.t0 + registered * 1000;
-  const enrolledAt = enrolled === undefined ? lastRequest + 1 : product.t0 + enrolled * 1000;
+  const enrolledAt = enrolled === undefined ? Math.max(lastRequest + 1, registeredAt) : product.t0 + enrolled * 1000;
   const end = Math.max(lastRequest + 1, enrolledAt);
   printPhases(product, [
     { name: 'until every device registered', from: product.t0, to: registeredAt },
