@@ -132,6 +132,7 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
     let settledAt: number | undefined;
     let lastPrint = 0;
     let timedOut = false;
+    let aborted: string | undefined;
     for (;;) {
       // Only decides when to stop: the times come from the product's own log lines.
       await sleep(1_000);
@@ -148,6 +149,12 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
       if (fleet.settled() >= n) settledAt ??= sim.clock.now();
       if (options.untilEnrolled && settledAt !== undefined) break;
       if (settledAt !== undefined && (records === 0 || (sim.clock.now() - settledAt) / 1000 > options.cleanupGraceSeconds)) break;
+      const lost = lostProcess(infrastructure.azurite.pid, workers);
+      if (lost) {
+        aborted = `${lost} during the run: the figures are void`;
+        log(`product: ${aborted}`);
+        break;
+      }
       if (Date.now() - t0Real > options.timeoutMs) {
         timedOut = true;
         log(`product: gave up after ${options.timeoutMinutes} real minutes`);
@@ -155,6 +162,10 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
       }
     }
 
+    if (aborted) {
+      for (const { child } of workers) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      throw new Error(`product run aborted: ${aborted}`);
+    }
     const realSeconds = (Date.now() - t0Real) / 1000;
     log(`product: asking the product to stop at ${elapsed()}`);
     for (const worker of workers) worker.child.send({ type: 'stop' });
@@ -198,6 +209,19 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
     await sim.stop();
     await infrastructure.stop();
   }
+}
+
+/** Azurite or a product process that is no longer there, if any (another program may end them). */
+function lostProcess(azuritePid: number, workers: readonly WorkerProcess[]): string | undefined {
+  try {
+    process.kill(azuritePid, 0);
+  } catch {
+    return `Azurite (pid ${azuritePid}) ended`;
+  }
+  const gone = workers.find(({ child }) => child.exitCode !== null || child.signalCode !== null);
+  return gone
+    ? `product process ${gone.instance} (pid ${gone.child.pid ?? '?'}) ended (${gone.child.signalCode ?? `exit ${gone.child.exitCode ?? '?'}`})`
+    : undefined;
 }
 
 function merge(finals: readonly WorkerFinal[], fleet: Fleet): MergedFinal {
