@@ -77,6 +77,9 @@ export interface ProductRun {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A deadline that does not keep the benchmark alive once what it guards has settled. */
+const deadline = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
 export async function runProduct(options: PipelineOptions, workload: Workload): Promise<ProductRun> {
   const started = Date.now();
   const elapsed = (): string => `${int((Date.now() - started) / 1000)} s`;
@@ -171,7 +174,7 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
     for (const worker of workers) worker.child.send({ type: 'stop' });
     const finals = await Promise.race([
       Promise.all(workers.map((worker) => nextMessage(worker.messages, 'final'))),
-      sleep(180_000).then(() => Promise.reject(new Error('a product process did not report within 3 minutes of being asked to stop'))),
+      deadline(180_000).then(() => Promise.reject(new Error('a product process did not report within 3 minutes of being asked to stop'))),
     ]);
     log(`product: every process reported at ${elapsed()}`);
     const autopilotEnrolledAt = sim
@@ -202,7 +205,7 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
     await Promise.all(
       workers.map(async ({ child }) => {
         if (child.exitCode !== null || child.signalCode !== null) return;
-        await Promise.race([new Promise((resolve) => child.once('exit', resolve)), sleep(15_000)]);
+        await Promise.race([new Promise((resolve) => child.once('exit', resolve)), deadline(15_000)]);
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       }),
     );
