@@ -1,5 +1,6 @@
 import type { RequestLogEntry, SimClock } from '../../local/graph-simulator/index.js';
 import { log } from './format.js';
+import { machineState, type MachineState } from './machine.js';
 import type { PipelineOptions } from './options.js';
 import { SIMULATOR_TOKEN, startSimulator } from './simulator.js';
 import type { Workload, WorkloadDevice } from './workload.js';
@@ -14,8 +15,8 @@ import type { Workload, WorkloadDevice } from './workload.js';
  * Two departures, both in its favour: the module dies on the first 429, this one waits
  * Retry-After and carries on (and counts them); and it treats `pending` as in progress as
  * well as `unknown` (the module checks only `unknown`, so it would report and delete records
- * before Autopilot had finished them). The 10,000 devices go through one run, as if the 20
- * files were merged into one CSV, rather than 20 runs one after the other.
+ * before Autopilot had finished them). All the devices go through one run, as if the files
+ * were merged into one CSV, rather than one run per file.
  */
 
 export interface BaselineResult {
@@ -139,6 +140,7 @@ export async function runImportAutopilotCsvBaseline(options: BaselineOptions): P
 export interface BaselineRun {
   result: BaselineResult;
   requests: readonly RequestLogEntry[];
+  machineAtEnd: MachineState;
 }
 
 /** On a simulator of its own, so that none of the product run's requests or records count against it. */
@@ -157,7 +159,7 @@ export async function runBaseline(options: PipelineOptions, workload: Workload):
         log(`  ${text}`);
       },
     });
-    return { result, requests: sim.requestLog() };
+    return { result, requests: sim.requestLog(), machineAtEnd: machineState() };
   } finally {
     await sim.stop();
   }

@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_LATENCIES, DEFAULT_THROTTLE } from '../../local/graph-simulator/index.js';
 import type { Floor } from './floor.js';
 import { fixed, int, log } from './format.js';
+import { describeLoad, type MachineState } from './machine.js';
 import type { PipelineOptions } from './options.js';
+import type { AppliedBudget } from './settings.js';
 
 /** What the figures were measured on: machine, code, workload, clock, simulator and settings. */
 
@@ -24,20 +26,23 @@ export function codeVersion(): string {
   }
 }
 
-export function printHeader(options: PipelineOptions, floor: Floor): void {
-  const cpus = os.cpus();
+export function printHeader(options: PipelineOptions, floor: Floor, budget: AppliedBudget, machine: MachineState): void {
   log('Pipeline benchmark');
+  log(`  command   ${options.commandLine}`);
   log(`  date      ${new Date().toISOString()}`);
   log(
-    `  machine   ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} logical cores, ${fixed(os.totalmem() / 1024 ** 3, 1)} GiB RAM, ${os.platform()} ${os.release()}, load ${os
-      .loadavg()
-      .map((l) => fixed(l, 2))
-      .join(' ')}`,
+    `  machine   ${machine.cpuModel}, ${machine.cores} cores (nproc), ${fixed(machine.totalGib, 1)} GiB RAM, ${os.platform()} ${os.release()}`,
   );
+  log(`  at start  ${describeLoad(machine)}`);
   log(`  node      ${process.version}`);
   log(`  code      ${codeVersion()}`);
   log(
-    `  workload  ${int(options.devices)} devices in ${options.files} files of ${int(options.devices / options.files)} rows, every row tagged MPS-STD or MPS-KIOSK`,
+    `  workload  ${int(options.devices)} devices in ${options.files} files of ${int(options.rowsPerFile)} rows, every row tagged MPS-STD or MPS-KIOSK`,
+  );
+  log(
+    `  product   ${options.instances} process${options.instances === 1 ? '' : 'es'} (compiled JavaScript) on one Azurite, broker and simulator${
+      options.instances > 1 ? `; file k to instance k mod ${options.instances}, timers on instance 0` : ''
+    }`,
   );
   log(`  clock     ${options.scale}× (simulator and ZTP_TIME_SCALE): 1 real ms = ${fixed(options.scale / 1000, 3)} simulated s`);
   log(
@@ -46,9 +51,18 @@ export function printHeader(options: PipelineOptions, floor: Floor): void {
   log(
     `            limits ${DEFAULT_THROTTLE.writesPer20s} writes / ${DEFAULT_THROTTLE.requestsPer20s} requests per ${DEFAULT_THROTTLE.windowSeconds} simulated s`,
   );
-  if (options.untilRegistered) log('  stop      the product run ends when every device is registered');
+  const { limits, graphLimits } = budget;
   log(
-    `  product   app settings at their defaults${
+    `  budget    the app's, from its settings: Graph's ${graphLimits.writesPerWindow} writes / ${graphLimits.requestsPerWindow} requests per ${fixed(limits.windowMs / 1000, 0)} s, of which it grants ${limits.writesPerWindow} / ${limits.requestsPerWindow}` +
+      ` in any ${fixed(budget.spanMs / 1000, 1)} simulated s; shares ${Object.entries(limits.shares)
+        .map(([priority, share]) => `${priority} ${share}`)
+        .join(', ')}`,
+  );
+  if (options.untilRegistered) log('  stop      the product run ends when every device is registered');
+  else if (options.untilEnrolled)
+    log('  stop      the product run ends when every device is enrolled (the clean-up left is counted, not waited for)');
+  log(
+    `  settings  app settings at their defaults${
       Object.keys(options.overrides).length > 0
         ? ` except ${Object.entries(options.overrides)
             .map(([k, v]) => `${k}=${v}`)

@@ -1,44 +1,47 @@
 import type { InvocationContext } from '@azure/functions';
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { DevHost } from '../../local/dev-host/index.js';
 import { FUNCTIONS } from '../../local/functions.js';
 import { startLocalRuntime } from '../../local/stack.js';
-import { parseEnvelope } from '../../shared/messages/index.js';
+import { graphRequestCounts } from '../../shared/adapters/graph/graph-metrics.js';
+import { tableOperationCounts } from '../../shared/adapters/tables/table-metrics.js';
 import { EVENTS } from '../../shared/events.js';
 import { createLogger } from '../../shared/log.js';
-import {
-  TIMED_STATES,
-  type HandlerTiming,
-  type ParentMessage,
-  type PollRecord,
-  type TimedState,
-  type WorkerFinal,
-  type WorkerMessage,
-} from './protocol.js';
+import { parseEnvelope } from '../../shared/messages/index.js';
+import { startHeapPeakRecorder, type HeapPeakRecorder } from './heap-peak.js';
+import type { HandlerTiming, ParentMessage, PollRecord, Transition, WorkerFinal, WorkerMessage } from './protocol.js';
 
 /**
- * The product as the benchmark runs it, in a process of its own so that its peak RSS and
- * CPU are its own: the runtime built from settings, and the dev host running the real
- * intake, import and follow-up functions. Lifecycle events are read from the product's own
- * log lines (one per transition), so no extra Table Storage reads disturb the timing.
+ * One instance of the product as the benchmark runs it, in a process of its own so that its
+ * peak RSS and CPU are its own: the runtime built from settings, and the dev host running the
+ * real intake, import and follow-up functions. Several of these share one Azurite, broker and
+ * simulator as Functions instances share the app's storage, Service Bus and tenant:
+ * - Service Bus messages go to whichever instance takes them (competing receivers);
+ * - each supplier file goes to one instance, as Event Grid hands each BlobCreated event to one
+ *   (file k to instance k mod N; every instance's watcher sees every blob, the others skip it);
+ * - timer functions (sweeper, health probe) run on instance 0 only, as the Functions host runs
+ *   a timer function on one instance at a time (its singleton lock).
+ * Lifecycle events are read from the product's own log lines (one per transition), so no extra
+ * Table Storage reads disturb the timing.
  *
- * Environment: AzureWebJobsStorage, ServiceBusConnection, BENCH_SETTINGS (JSON of app settings).
+ * Environment: AzureWebJobsStorage, ServiceBusConnection, BENCH_SETTINGS (JSON of app settings),
+ * BENCH_INSTANCE and BENCH_INSTANCES (this instance, 0-based, of how many), BENCH_HEAP_PROFILE_DIR.
  */
+
+const instance = Number(process.env.BENCH_INSTANCE ?? '0');
+const instances = Number(process.env.BENCH_INSTANCES ?? '1');
 
 const send = (message: WorkerMessage, sent?: () => void): void => {
   process.send?.(message, undefined, {}, () => sent?.());
 };
 
-const firstReached = Object.fromEntries(TIMED_STATES.map((state) => [state, new Map<string, number>()])) as Record<
-  TimedState,
-  Map<string, number>
->;
-const latestState = new Map<string, string>();
-const SETTLED = new Set(['enrolled', 'failed', 'stalled']);
 const events: Record<string, number> = {};
 const polls: PollRecord[] = [];
 const handlers: Record<string, HandlerTiming> = {};
+let transitions: Transition[] = [];
+let filesTaken = 0;
 
 const EVENT_NAME = /"event":"([^"]+)"/;
 const POLL_EVENTS = new Set<string>([EVENTS.importPoll, EVENTS.autopilotPoll]);
@@ -56,10 +59,7 @@ function observe(line: string): void {
   }
   const at = Date.parse(String(entry.time));
   if (name === EVENTS.deviceTransition) {
-    const reached = firstReached[entry.to as TimedState] as Map<string, number> | undefined;
-    const serial = String(entry.serial);
-    if (reached && !reached.has(serial)) reached.set(serial, at);
-    latestState.set(serial, String(entry.to));
+    transitions.push([String(entry.serial), String(entry.to), at]);
     return;
   }
   const {
@@ -72,7 +72,7 @@ function observe(line: string): void {
     tick: _tick,
     ...fields
   } = entry;
-  polls.push({ at, tick: name === EVENTS.importPoll ? 'imports' : 'autopilot', fields });
+  polls.push({ at, tick: name === EVENTS.importPoll ? 'imports' : 'autopilot', instance, fields });
 }
 
 let pending = '';
@@ -112,8 +112,28 @@ function invocationKind(functionName: string, input: unknown): string {
   return read.envelope.kind === 'tick' ? `${payload?.tick ?? '?'} poll` : read.envelope.kind;
 }
 
+/** The instance a file's event goes to: by its number in the workload's names (file-07.csv), else by a hash of the name. */
+function instanceFor(blobPath: string): number {
+  const numbered = /file-(\d+)\.csv$/.exec(blobPath);
+  const key = numbered ? Number(numbered[1]) - 1 : createHash('sha256').update(blobPath).digest().readUInt32BE(0);
+  return key % instances;
+}
+
+/** The blob trigger, for this instance's share of the files only. */
+function ownFilesOnly<H extends (input: never, context: InvocationContext) => unknown>(handler: H): H {
+  const wrapped = async (input: never, context: InvocationContext): Promise<unknown> => {
+    const blobPath = String(context.triggerMetadata?.blobTrigger ?? '');
+    if (instanceFor(blobPath) !== instance) return undefined;
+    filesTaken += 1;
+    return handler(input, context);
+  };
+  return wrapped as H;
+}
+
 const rssMib = (): number => process.memoryUsage().rss / 1024 / 1024;
 
+const heapProfileDir = process.env.BENCH_HEAP_PROFILE_DIR;
+const heap: HeapPeakRecorder | undefined = heapProfileDir ? await startHeapPeakRecorder(heapProfileDir, instance) : undefined;
 const settings = JSON.parse(process.env.BENCH_SETTINGS ?? '{}') as Record<string, string>;
 const log = createLogger({ level: 'info' }, sink);
 const connections = {
@@ -124,21 +144,19 @@ const local = await startLocalRuntime(connections, settings, log);
 // Every function the app has, but the HTTP ones (nobody calls them here); timers on the scaled clock.
 const host = new DevHost({ ...connections, log, blobPollMs: 100, timeScale: local.config.timeScale });
 for (const fn of FUNCTIONS) {
-  if (fn.trigger === 'blob') host.storageBlob(fn.name, { ...fn.options, handler: timed(fn.name, fn.options.handler) });
+  if (fn.trigger === 'blob') host.storageBlob(fn.name, { ...fn.options, handler: ownFilesOnly(timed(fn.name, fn.options.handler)) });
   else if (fn.trigger === 'serviceBus') host.serviceBusQueue(fn.name, { ...fn.options, handler: timed(fn.name, fn.options.handler) });
-  else if (fn.trigger === 'timer') host.timer(fn.name, { ...fn.options, handler: timed(fn.name, fn.options.handler) });
+  else if (fn.trigger === 'timer' && instance === 0) host.timer(fn.name, { ...fn.options, handler: timed(fn.name, fn.options.handler) });
 }
 await host.start();
-send({ type: 'ready', rssMib: rssMib() });
+send({ type: 'ready', instance, rssMib: rssMib() });
 
-const reachedCounts = (): Record<TimedState, number> =>
-  Object.fromEntries(TIMED_STATES.map((state) => [state, firstReached[state].size])) as Record<TimedState, number>;
-const settledCount = (): number => {
-  let settled = 0;
-  for (const state of latestState.values()) if (SETTLED.has(state)) settled++;
-  return settled;
+const sendProgress = (): void => {
+  const batch = transitions;
+  transitions = [];
+  send({ type: 'progress', transitions: batch, tableOperations: tableOperationCounts() });
 };
-const progress = setInterval(() => send({ type: 'progress', reached: reachedCounts(), settled: settledCount() }), 250);
+const progress = setInterval(sendProgress, 250);
 
 process.on('message', (message: ParentMessage) => {
   if (message.type !== 'stop') return;
@@ -147,11 +165,15 @@ process.on('message', (message: ParentMessage) => {
     // The figures are sent even when shutting down fails: they are what the run is for.
     const stopped = await Promise.allSettled([host.stop().then(() => local.stop())]);
     for (const outcome of stopped) if (outcome.status === 'rejected') console.error('stopping the product failed:', outcome.reason);
+    const heapPeak = await heap?.stop().catch((error: unknown) => {
+      console.error('writing the heap profile failed:', error);
+      return undefined;
+    });
+    // The last transitions and counts, then the final figures: IPC keeps them in order.
+    sendProgress();
     const final: WorkerFinal = {
       type: 'final',
-      firstReached: Object.fromEntries(
-        TIMED_STATES.map((state) => [state, [...firstReached[state].values()].sort((a, b) => a - b)]),
-      ) as Record<TimedState, number[]>,
+      instance,
       events,
       requeuedDevices,
       cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
@@ -159,6 +181,10 @@ process.on('message', (message: ParentMessage) => {
       polls,
       failedInvocations: events['devhost.invocation-failed'] ?? 0,
       peakRssMib: process.resourceUsage().maxRSS / 1024,
+      filesTaken,
+      tableOperations: tableOperationCounts(),
+      graphRequests: graphRequestCounts(),
+      ...(heapPeak ? { heapPeak } : {}),
     };
     // A large message is still being written when send returns: disconnect once it is out.
     // Then exit, which is also when a CPU profile (--cpu-prof-dir) gets written.

@@ -1,4 +1,7 @@
-/** Messages between the pipeline benchmark and the child process that runs the product. */
+import type { GraphRequestCounts } from '../../shared/adapters/graph/graph-metrics.js';
+import type { TableOperationCounts } from '../../shared/adapters/tables/table-metrics.js';
+
+/** Messages between the pipeline benchmark and the child processes that run the product. */
 
 /** Lifecycle states whose first arrival per device is timed. */
 export const TIMED_STATES = ['received', 'importing', 'registered', 'profile-assigned', 'enrolled', 'failed', 'stalled'] as const;
@@ -16,26 +19,52 @@ export interface PollRecord {
   /** Real ms since epoch when the poll logged its end. */
   at: number;
   tick: 'imports' | 'autopilot';
+  /** The product process that ran it (0-based). */
+  instance: number;
   fields: Record<string, unknown>;
 }
 
+/**
+ * One `device.transition` log line: serial, the state reached, real ms since epoch. Every
+ * transition is sent (not only first arrivals) because with several instances a device's
+ * steps are logged by different processes: only the benchmark sees them all.
+ */
+export type Transition = [serial: string, to: string, at: number];
+
 export interface WorkerProgress {
   type: 'progress';
-  /** Devices that have reached each state at least once. */
-  reached: Record<TimedState, number>;
-  /** Devices whose latest state is enrolled, failed or stalled. */
-  settled: number;
+  /** Transitions logged since the last progress message. */
+  transitions: Transition[];
+  /** This process's Table Storage round trips so far (shared/adapters/tables/table-metrics.ts). */
+  tableOperations: TableOperationCounts;
 }
 
 export interface WorkerReady {
   type: 'ready';
+  instance: number;
   rssMib: number;
+}
+
+/** Where the V8 heap stood when the process's RSS peaked, from the sampling heap profiler. */
+export interface HeapPeak {
+  /** The .heapprofile written (open it in Chrome DevTools, Memory tab). */
+  file: string;
+  /** Real ms since epoch of the sample. */
+  at: number;
+  rssMib: number;
+  heapUsedMib: number;
+  /** What V8 has reserved for its heap, used or not. */
+  heapTotalMib: number;
+  /** Buffers and other memory outside the V8 heap (not in the profile). */
+  externalMib: number;
+  /** Sampled live bytes by allocation site and by package/folder, largest first. */
+  topSites: { site: string; mib: number }[];
+  topModules: { module: string; mib: number }[];
 }
 
 export interface WorkerFinal {
   type: 'final';
-  /** Per state, the real times (ms since epoch) at which each device first reached it, ascending. */
-  firstReached: Record<TimedState, number[]>;
+  instance: number;
   /** Log lines per event name. */
   events: Record<string, number>;
   /** Devices the sweeper put back on the import queue. */
@@ -47,6 +76,12 @@ export interface WorkerFinal {
   /** Invocations that threw (the message is redelivered or dead-lettered). */
   failedInvocations: number;
   peakRssMib: number;
+  /** Supplier files this process ingested; the others went to other instances. */
+  filesTaken: number;
+  tableOperations: TableOperationCounts;
+  /** The product's own count of the Graph requests it sent (shared/adapters/graph/graph-metrics.ts). */
+  graphRequests: GraphRequestCounts;
+  heapPeak?: HeapPeak;
 }
 
 export type WorkerMessage = WorkerReady | WorkerProgress | WorkerFinal;

@@ -66,14 +66,15 @@ function showField(value: unknown): string {
 }
 
 export function printPolls(run: ProductRun): void {
+  const several = run.instances.length > 1;
   const rows = run.final.polls.map((poll) => {
     const fields = Object.entries(poll.fields)
       .map(([key, value]) => `${key} ${showField(value)}`)
       .join(', ');
-    return [`t+${int((run.toSim(poll.at) - run.t0) / 1000)} s`, poll.tick, fields];
+    return [`t+${int((run.toSim(poll.at) - run.t0) / 1000)} s`, several ? `${poll.tick} (${poll.instance})` : poll.tick, fields];
   });
   const shown = rows.length > 60 ? [...rows.slice(0, 40), ['…', '', `${rows.length - 50} more`], ...rows.slice(-10)] : rows;
-  log(table(['poll ended', 'poll', 'what it saw'], shown));
+  log(table(['poll ended', several ? 'poll (instance)' : 'poll', 'what it saw'], shown));
 }
 
 export function printHandlers(run: ProductRun, scale: number): void {

@@ -1,4 +1,5 @@
 import { DEFAULT_LATENCIES, DEFAULT_THROTTLE, startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
+import type { AppliedBudget } from './settings.js';
 import { computeFloor, type Floor } from './floor.js';
 import { PROFILE_RULE } from './workload.js';
 
@@ -17,13 +18,16 @@ export function startSimulator(scale: number): Promise<GraphSimulator> {
   });
 }
 
-export function simulatorFloor(devices: number): Floor {
+/** The floor for this many devices, under the simulator's limits and the app's budget where lower. */
+export function simulatorFloor(devices: number, budget: AppliedBudget, appImportBatch: number): Floor {
   return computeFloor({
     devices,
     // The simulator's defaults for maxImportBatchSize and maxPageSize.
     maxImportBatch: 500,
     maxPageSize: 1000,
     throttle: DEFAULT_THROTTLE,
+    budget,
+    appImportBatch,
     latencies: DEFAULT_LATENCIES,
   });
 }

@@ -1,23 +1,50 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { compileForNode, REPO_ROOT } from '../compile.js';
 import type { WorkerMessage, WorkerProgress } from './protocol.js';
 
-/** The benchmark's side of product-worker.ts: start it, and read what it sends. */
+/** The benchmark's side of product-worker.ts: build it, start it, and read what it sends. */
 
-const WORKER = fileURLToPath(new URL('./product-worker.ts', import.meta.url));
+const ENTRY = 'bench/pipeline/product-worker.ts';
 
-export interface WorkerProcess {
-  child: ChildProcess;
-  messages: AsyncIterableIterator<WorkerMessage>;
-  latest: () => WorkerProgress | undefined;
+/** The product runs as compiled JavaScript, as the function app does (bench/compile.ts says why); returns the file to run. */
+export async function buildProductWorker(): Promise<string> {
+  return (await compileForNode('ztp-bench-pipeline', [ENTRY])).pathOf(ENTRY);
 }
 
-export function startWorker(env: Record<string, string>, cpuProfDir: string | undefined): WorkerProcess {
-  const profile = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER], {
+export interface WorkerProcess {
+  instance: number;
+  child: ChildProcess;
+  /** Every message but progress, in order. */
+  messages: AsyncIterableIterator<WorkerMessage>;
+}
+
+export interface WorkerOptions {
+  /** From buildProductWorker. */
+  file: string;
+  /** 0-based, of `instances`. */
+  instance: number;
+  instances: number;
+  cpuProfDir: string | undefined;
+  heapProfileDir: string | undefined;
+}
+
+export function startWorker(
+  env: Record<string, string>,
+  options: WorkerOptions,
+  onProgress: (progress: WorkerProgress) => void,
+): WorkerProcess {
+  const profile = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+  const child = spawn(process.execPath, [...profile, options.file], {
+    cwd: REPO_ROOT,
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    env: { ...process.env, ...env },
+    env: {
+      ...process.env,
+      ...env,
+      BENCH_INSTANCE: String(options.instance),
+      BENCH_INSTANCES: String(options.instances),
+      ...(options.heapProfileDir ? { BENCH_HEAP_PROFILE_DIR: options.heapProfileDir } : {}),
+    },
   });
   // Outside the Functions host, @azure/functions warns once per registered function: noise here.
   createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -26,10 +53,10 @@ export function startWorker(env: Record<string, string>, cpuProfDir: string | un
   });
   const queue: WorkerMessage[] = [];
   let wake: (() => void) | undefined;
-  let latest: WorkerProgress | undefined;
   let exited = false;
   child.on('message', (message: WorkerMessage) => {
-    if (message.type === 'progress') latest = message;
+    // Progress goes straight to its listener, so that none is lost or held up behind the others.
+    if (message.type === 'progress') onProgress(message);
     else queue.push(message);
     wake?.();
   });
@@ -45,7 +72,7 @@ export function startWorker(env: Record<string, string>, cpuProfDir: string | un
       else await new Promise<void>((resolve) => (wake = resolve));
     }
   })();
-  return { child, messages, latest: () => latest };
+  return { instance: options.instance, child, messages };
 }
 
 export async function nextMessage<T extends WorkerMessage['type']>(

@@ -11,7 +11,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import rhea from 'rhea';
 import type { Connection } from 'rhea';
 import { LinkRouter, type Route } from './links.js';
-import { MessageEntity } from './queue.js';
+import { MessageEntity, type EntityTraffic } from './queue.js';
+
+export type { EntityTraffic } from './queue.js';
 
 export interface BrokerQueueOptions {
   name: string;
@@ -41,6 +43,8 @@ export interface ServiceBusBroker {
   stop(): Promise<void>;
   /** Introspection for tests and the local dev host; not part of the AMQP surface. */
   stats(queue: string): QueueStats;
+  /** Messages sent to, delivered from and completed on a queue since the broker started (its dead-letter sub-queue apart). */
+  traffic(queue: string): EntityTraffic;
   /** Every `$management` request so far, oldest first: the entity (`ztp-import/$DeadLetterQueue`) and the operation (`com.microsoft:peek-message`). */
   managementLog(): ManagementLogEntry[];
 }
@@ -105,6 +109,11 @@ export async function startServiceBusBroker(options: { port?: number; queues: Br
       if (!entities) throw new Error(`Unknown queue ${queue}`);
       const main = entities.main.stats();
       return { active: main.active, scheduled: main.scheduled, locked: main.locked, deadLettered: entities.deadLetter.stats().total };
+    },
+    traffic(queue) {
+      const entities = queues.get(queue.toLowerCase());
+      if (!entities) throw new Error(`Unknown queue ${queue}`);
+      return entities.main.traffic();
     },
     managementLog: () => [...managementLog],
     async stop() {

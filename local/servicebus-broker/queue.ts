@@ -70,14 +70,26 @@ export interface EntityStats {
   total: number;
 }
 
+/** What went through an entity since it started: never decreases, unlike EntityStats. */
+export interface EntityTraffic {
+  /** Messages accepted from senders, scheduled ones included, duplicates not. */
+  sent: number;
+  /** Sent again within the duplicate-detection window, accepted and dropped. */
+  duplicates: number;
+  /** Deliveries to receivers, redeliveries included. */
+  delivered: number;
+  completed: number;
+}
+
 export class MessageEntity {
+  private readonly counters: EntityTraffic = { sent: 0, duplicates: 0, delivered: 0, completed: 0 };
   private readonly messages = new Map<number, StoredMessage>();
   private readonly locks = new Map<string, StoredMessage>();
   private readonly consumers = new Set<Consumer>();
-  /** Where the next dispatch starts among the consumers. */
-  private rotation = 0;
   private readonly recentMessageIds = new Map<string, number>();
   private lastSequenceNumber = 0;
+  /** Where the next dispatch round starts among the consumers. */
+  private rotation = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
   private pendingDispatch: NodeJS.Immediate | undefined;
   private closed = false;
@@ -130,6 +142,7 @@ export class MessageEntity {
 
   complete(lockToken: string): void {
     this.remove(this.lockedMessage(lockToken));
+    this.counters.completed += 1;
   }
 
   abandon(lockToken: string, propertiesToModify?: Record<string, unknown>): void {
@@ -188,6 +201,10 @@ export class MessageEntity {
     };
   }
 
+  traffic(): EntityTraffic {
+    return { ...this.counters };
+  }
+
   close(): void {
     this.closed = true;
     this.consumers.clear();
@@ -204,7 +221,11 @@ export class MessageEntity {
   private add(message: AmqpMessage, scheduledAt: number | undefined): number {
     const sequenceNumber = ++this.lastSequenceNumber;
     // Service Bus accepts a duplicate and silently drops it, so the sender never notices.
-    if (this.isDuplicate(message)) return sequenceNumber;
+    if (this.isDuplicate(message)) {
+      this.counters.duplicates += 1;
+      return sequenceNumber;
+    }
+    this.counters.sent += 1;
     const now = Date.now();
     const scheduled = scheduledAt !== undefined && scheduledAt > now;
     const annotations = { ...message.message_annotations };
@@ -236,10 +257,10 @@ export class MessageEntity {
 
   private dispatch(): void {
     this.dropExpired();
-    // Each dispatch starts at the next receiver: competing receivers (instances of one app) take
-    // turns, as on Service Bus, instead of the first one attached taking every lone message.
+    // Each round starts after the consumer served last, so receivers with room take turns (as
+    // on Service Bus) instead of the first attached taking all it has credit for.
     const attached = [...this.consumers];
-    const start = attached.length === 0 ? 0 : this.rotation++ % attached.length;
+    const start = attached.length > 0 ? this.rotation % attached.length : 0;
     const consumers = [...attached.slice(start), ...attached.slice(0, start)];
     const budget = new Map(consumers.map((c) => [c, c.credit()]));
     let next = this.nextAvailable();
@@ -251,6 +272,7 @@ export class MessageEntity {
         if ((budget.get(consumer) ?? 0) <= 0) continue;
         budget.set(consumer, (budget.get(consumer) ?? 0) - 1);
         consumer.deliver(this.take(next, consumer.mode));
+        this.rotation = attached.indexOf(consumer) + 1;
         progressed = true;
         next = this.nextAvailable();
       }
@@ -267,6 +289,7 @@ export class MessageEntity {
 
   private take(message: StoredMessage, mode: ReceiveMode): Delivered {
     const deliveryCount = message.deliveryCount++;
+    this.counters.delivered += 1;
     if (mode === 'receiveAndDelete') {
       this.messages.delete(message.sequenceNumber);
       return { message: this.view(message, deliveryCount) };

@@ -7,5 +7,6 @@ export { createGraphClient, createGraphClientFromSettings, type GraphClientOptio
 export type { GraphClient } from './graph-client.js';
 export { retryAfter } from './call.js';
 export { createInMemoryBudget, type BudgetLimits, type BudgetRequest, type RequestBudget, type SyncClaim } from './budget.js';
+export { graphRequestCounts, resetGraphRequestCounts, type GraphRequestCounts } from './graph-metrics.js';
 export { createTableBudget } from './table-budget.js';
 export { budgetLimitsFrom, GRAPH_SETTINGS_DEFAULTS, tableBudgetSettingsFrom, type GraphSettings } from './settings.js';

@@ -3,6 +3,7 @@ import type { Context, Middleware, MiddlewareOptions } from '@microsoft/microsof
 import http from 'node:http';
 import https from 'node:https';
 import { GraphTransportError } from '../../errors.js';
+import { countGraphRequest } from './graph-metrics.js';
 
 /**
  * The Graph client's middleware chain, replacing its defaults: a bearer-token step that works
@@ -89,8 +90,15 @@ export class NodeHttpTransport implements Middleware {
     const url = new URL(requestUrl(context));
     const init = context.options ?? {};
     const body = typeof init.body === 'string' || Buffer.isBuffer(init.body) ? init.body : undefined;
+    const method = init.method ?? 'GET';
     const progress = context.middlewareControl?.getMiddlewareOptions(SendProgress) as SendProgress | undefined;
-    context.response = await this.send(url, init.method ?? 'GET', headerRecord(init.headers), body, progress);
+    try {
+      context.response = await this.send(url, method, headerRecord(init.headers), body, progress);
+    } catch (error) {
+      countGraphRequest(method, 0);
+      throw error;
+    }
+    countGraphRequest(method, context.response.status);
   }
 
   close(): void {

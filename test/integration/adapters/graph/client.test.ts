@@ -7,6 +7,8 @@ import {
   createGraphClientFromSettings,
   createInMemoryBudget,
   GRAPH_SETTINGS_DEFAULTS,
+  graphRequestCounts,
+  resetGraphRequestCounts,
   type GraphClient,
   type GraphClientOptions,
 } from '../../../../shared/adapters/graph/index.js';
@@ -254,6 +256,21 @@ describe('Graph client against the simulator (http)', () => {
     const wrong = createGraphClient({ ...GRAPH_SETTINGS_DEFAULTS, baseUrl: sim.baseUrl, staticToken: 'wrong', budget: generousBudget() });
     expect(await wrong.checkReachable()).toMatchObject({ ok: false, kind: 'permanent', status: 401, code: 'InvalidAuthenticationToken' });
     wrong.close();
+  });
+
+  it('counts every request it sends by method and answer, as the simulator logs them', async () => {
+    sim.resetRequestLog();
+    resetGraphRequestCounts();
+    value(await graph.importDevices([input('COUNT-1'), input('COUNT-2'), input('COUNT-3')]));
+    value(await graph.listImportedIdentities());
+    await graph.getImportedIdentity('no-such-record');
+    const logged: Record<string, Record<string, number>> = {};
+    for (const entry of sim.requestLog()) {
+      const byStatus = (logged[entry.method] ??= {});
+      byStatus[String(entry.status)] = (byStatus[String(entry.status)] ?? 0) + 1;
+    }
+    expect(graphRequestCounts()).toEqual(logged);
+    expect(graphRequestCounts().GET?.['404']).toBe(1);
   });
 });
 

@@ -13,6 +13,7 @@ const QUEUES = [
   'receive-delete',
   'subscribe',
   'concurrent',
+  'turns',
   'defer',
   'casing',
 ];
@@ -129,6 +130,7 @@ describe('Service Bus test broker: settlement', () => {
     expect(broker.stats('complete')).toMatchObject({ active: 0, locked: 1 });
     await receiver.completeMessage(message!);
     expect(broker.stats('complete')).toEqual({ active: 0, scheduled: 0, locked: 0, deadLettered: 0 });
+    expect(broker.traffic('complete')).toEqual({ sent: 1, duplicates: 0, delivered: 1, completed: 1 });
     await expectEmpty(receiver);
     await receiver.close();
   });
@@ -274,5 +276,32 @@ describe('Service Bus test broker: receiving', () => {
     expect(broker.stats('concurrent')).toMatchObject({ active: 0, locked: 10 });
     await Promise.all([...a.map((m) => first.completeMessage(m)), ...b.map((m) => second.completeMessage(m))]);
     await Promise.all([first.close(), second.close()]);
+  });
+
+  it('lets subscribed receivers with room take turns when messages come one at a time', async () => {
+    // Two app instances on one queue: neither may take every message just because it attached first.
+    const taken = [0, 0];
+    const receivers = [client.createReceiver('turns'), client.createReceiver('turns')];
+    const subscriptions = receivers.map((receiver, index) =>
+      receiver.subscribe(
+        {
+          processMessage: async () => {
+            taken[index]! += 1;
+          },
+          processError: async () => undefined,
+        },
+        { maxConcurrentCalls: 8 },
+      ),
+    );
+    const sender = client.createSender('turns');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (let i = 0; i < 6; i++) {
+      await sender.sendMessages({ body: i });
+      for (let wait = 0; taken[0]! + taken[1]! <= i && wait < 100; wait++) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await Promise.all(subscriptions.map((subscription) => subscription.close()));
+    await Promise.all([sender.close(), ...receivers.map((receiver) => receiver.close())]);
+    expect(taken[0]! + taken[1]!).toBe(6);
+    expect(taken).toEqual([3, 3]);
   });
 });

@@ -176,6 +176,8 @@ describe('Service Bus test broker: duplicate detection', () => {
     expect(broker.stats('dedup')).toMatchObject({ active: 2, scheduled: 0 });
     const receiver = client.createReceiver('dedup', { receiveMode: 'receiveAndDelete' });
     expect(await receiveBodies(receiver, 2)).toEqual(['first', 'other']);
+    // Receive-and-delete: delivered, never completed.
+    expect(broker.traffic('dedup')).toEqual({ sent: 2, duplicates: 2, delivered: 2, completed: 0 });
 
     await sleep(DEDUP_WINDOW_MS + 50);
     await sender.sendMessages({ body: 'after the window', messageId: 'device-1' });
