@@ -1,5 +1,4 @@
 import type { InvocationContext } from '@azure/functions';
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { DevHost } from '../../local/dev-host/index.js';
@@ -19,19 +18,17 @@ import type { HandlerTiming, ParentMessage, PollRecord, Transition, WorkerFinal,
  * real intake, import and follow-up functions. Several of these share one Azurite, broker and
  * simulator as Functions instances share the app's storage, Service Bus and tenant:
  * - Service Bus messages go to whichever instance takes them (competing receivers);
- * - each supplier file goes to one instance, as Event Grid hands each BlobCreated event to one
- *   (file k to instance k mod N; every instance's watcher sees every blob, the others skip it);
- * - timer functions (sweeper, health probe) run on instance 0 only, as the Functions host runs
- *   a timer function on one instance at a time (its singleton lock).
+ * - each supplier file runs on one instance and each timer occurrence (sweeper, health probe) on
+ *   one: the dev hosts share one host id, so they split them through their receipts in storage
+ *   as Functions instances of one app do.
  * Lifecycle events are read from the product's own log lines (one per transition), so no extra
  * Table Storage reads disturb the timing.
  *
  * Environment: AzureWebJobsStorage, ServiceBusConnection, BENCH_SETTINGS (JSON of app settings),
- * BENCH_INSTANCE and BENCH_INSTANCES (this instance, 0-based, of how many), BENCH_HEAP_PROFILE_DIR.
+ * BENCH_INSTANCE (this instance, 0-based), BENCH_HEAP_PROFILE_DIR.
  */
 
 const instance = Number(process.env.BENCH_INSTANCE ?? '0');
-const instances = Number(process.env.BENCH_INSTANCES ?? '1');
 
 const send = (message: WorkerMessage, sent?: () => void): void => {
   process.send?.(message, undefined, {}, () => sent?.());
@@ -112,18 +109,9 @@ function invocationKind(functionName: string, input: unknown): string {
   return read.envelope.kind === 'tick' ? `${payload?.tick ?? '?'} poll` : read.envelope.kind;
 }
 
-/** The instance a file's event goes to: by its number in the workload's names (file-07.csv), else by a hash of the name. */
-function instanceFor(blobPath: string): number {
-  const numbered = /file-(\d+)\.csv$/.exec(blobPath);
-  const key = numbered ? Number(numbered[1]) - 1 : createHash('sha256').update(blobPath).digest().readUInt32BE(0);
-  return key % instances;
-}
-
-/** The blob trigger, for this instance's share of the files only. */
-function ownFilesOnly<H extends (input: never, context: InvocationContext) => unknown>(handler: H): H {
+/** Counts the files this instance ran: which instance runs a file is the dev host's to decide, as in Azure. */
+function countedFiles<H extends (input: never, context: InvocationContext) => unknown>(handler: H): H {
   const wrapped = async (input: never, context: InvocationContext): Promise<unknown> => {
-    const blobPath = String(context.triggerMetadata?.blobTrigger ?? '');
-    if (instanceFor(blobPath) !== instance) return undefined;
     filesTaken += 1;
     return handler(input, context);
   };
@@ -142,11 +130,12 @@ const connections = {
 };
 const local = await startLocalRuntime(connections, settings, log);
 // Every function the app has, but the HTTP ones (nobody calls them here); timers on the scaled clock.
-const host = new DevHost({ ...connections, log, blobPollMs: 100, timeScale: local.config.timeScale });
+// One host id for every instance: they share blobs and timer runs as instances of one app in Azure.
+const host = new DevHost({ ...connections, log, blobPollMs: 100, timeScale: local.config.timeScale, hostId: 'ztp-bench' });
 for (const fn of FUNCTIONS) {
-  if (fn.trigger === 'blob') host.storageBlob(fn.name, { ...fn.options, handler: ownFilesOnly(timed(fn.name, fn.options.handler)) });
+  if (fn.trigger === 'blob') host.storageBlob(fn.name, { ...fn.options, handler: countedFiles(timed(fn.name, fn.options.handler)) });
   else if (fn.trigger === 'serviceBus') host.serviceBusQueue(fn.name, { ...fn.options, handler: timed(fn.name, fn.options.handler) });
-  else if (fn.trigger === 'timer' && instance === 0) host.timer(fn.name, { ...fn.options, handler: timed(fn.name, fn.options.handler) });
+  else if (fn.trigger === 'timer') host.timer(fn.name, { ...fn.options, handler: timed(fn.name, fn.options.handler) });
 }
 await host.start();
 send({ type: 'ready', instance, rssMib: rssMib() });
