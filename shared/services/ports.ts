@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { BatchRecord } from '../domain/batch.js';
 import type { DeviceEvent, DeviceRecord } from '../domain/device.js';
 import type { IdempotencyRecord } from '../domain/idempotency.js';
-import type { DeviceClause } from '../domain/follow-ups.js';
+import type { DeviceClause, FollowUp } from '../domain/follow-ups.js';
 import type { DeviceState, WaitStep } from '../domain/lifecycle.js';
 import type { OutgoingMessage, QueueName } from '../messages/index.js';
 import type { HealthReport } from './health.js';
@@ -51,6 +51,12 @@ export interface DeviceStore {
    * their hardware hash, which `save` then leaves as stored.
    */
   matching(clauses: readonly StateClause[]): AsyncIterable<Versioned<DeviceRecord>>;
+  /**
+   * Devices about to move under `into` (`followUpOf` of their next state), many at once: what
+   * the store must write before each of their transactions is written for all of them together.
+   * Only saves, which it spares a round trip each; a device announced that does not move is harmless.
+   */
+  announce?(into: FollowUp, serialNumbers: readonly string[]): Promise<void>;
 }
 
 /** Supplier files. EntityExistsError / ConcurrencyConflictError as for devices. */

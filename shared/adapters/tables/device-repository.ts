@@ -227,6 +227,8 @@ export class DeviceRepository implements DeviceStore {
    * step 2 leaves, which the order above already covers), so they gather into large transactions.
    */
   private readonly behind: TableBatcher<EntryRow>;
+  /** Pending entries written ahead for many devices at once (`announce`), by follow-up/row key, each for one save. */
+  private readonly announced = new Set<string>();
 
   constructor(
     private readonly store: TableStore<Row>,
@@ -301,7 +303,7 @@ export class DeviceRepository implements DeviceStore {
     const pk = this.partition(next.serialNumber);
     const from = followUpOf(current.value);
     const into = followUpOf(next);
-    if (into && into !== from) await this.writeEntry(this.ahead, into, next, undefined);
+    if (into && into !== from && !this.announced.delete(`${into}/${pk}`)) await this.writeEntry(this.ahead, into, next, undefined);
     const ops: WriteOp<Row>[] = [
       { kind: 'update', partitionKey: pk, rowKey: DEVICE_ROW, value: rowForSave(next), etag: current.etag, merge: true },
     ];
@@ -361,6 +363,23 @@ export class DeviceRepository implements DeviceStore {
         yield device;
       }
     }
+  }
+
+  /** Step 1 for many devices at once: their pending entries under `into`, in transactions of up to 100. */
+  async announce(into: FollowUp, serialNumbers: readonly string[]): Promise<void> {
+    // A bound on what is remembered: an announced device that never saves is forgotten with the rest.
+    if (this.announced.size > 100_000) this.announced.clear();
+    const indexedAt = this.now().toISOString();
+    await Promise.all(
+      serialNumbers.map((serialNumber) => {
+        const rowKey = this.partition(serialNumber);
+        // A Merge: an entry already there keeps its copy and is only marked for a reader to check.
+        const value: EntryRow = { serialNumber, pending: true, indexedAt };
+        return this.ahead.write({ kind: 'upsert', partitionKey: into, rowKey, value, merge: true }).then(() => {
+          this.announced.add(`${into}/${rowKey}`);
+        });
+      }),
+    );
   }
 
   /** Resolves once every index write this repository has made so far is stored. */

@@ -8,7 +8,7 @@ import type { RetryPolicy } from './work.js';
 
 /** Everything the pipeline handlers need; built once by the runtime. */
 export interface PipelineDeps extends PipelinePolicy {
-  readonly devices: Pick<DeviceStore, 'get' | 'create' | 'save' | 'matching'>;
+  readonly devices: Pick<DeviceStore, 'get' | 'create' | 'save' | 'matching' | 'announce'>;
   /** Each transition's entry in its file's index; without it (tests that never read a batch) none is written. */
   readonly batchIndex?: BatchDeviceIndex;
   readonly graph: AutopilotPort;

@@ -45,6 +45,10 @@ export async function importChunk(
   if (fresh.length === 0 && claimedBefore.length === 0) return DONE;
 
   // Fresh devices first: they need no listing, so a failing listing cannot hold them back.
+  await deps.devices.announce?.(
+    'importing',
+    fresh.map((device) => device.value.serialNumber),
+  );
   const toSubmit = (await mapLimited(fresh, DEVICE_CONCURRENCY, (device) => claim(deps, device, correlationId, log))).filter(
     (device): device is Versioned<DeviceRecord> => device !== undefined,
   );

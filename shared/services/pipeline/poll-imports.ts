@@ -52,6 +52,16 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   const resubmit: string[] = [];
   // Import ids whose devices still wait on their record: those records must stay.
   const pendingImportIds = new Set<string>();
+  // The devices this listing registers, announced together: their index entries go ahead in a few round trips.
+  const registering = waiting.filter((device) => {
+    const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
+    const outcome = record ? interpretImport(record.state).kind : 'pending';
+    return outcome === 'registered' || outcome === 'already-registered';
+  });
+  await deps.devices.announce?.(
+    'autopilot',
+    registering.map((device) => device.value.serialNumber),
+  );
   await forEachLimited(waiting, DEVICE_CONCURRENCY, async (device) => {
     const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
     // Only importing devices keep the poll going; one stalled already waits for a re-drive.

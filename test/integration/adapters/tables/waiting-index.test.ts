@@ -4,6 +4,7 @@ import { DeviceRepository, waitingTableOf } from '../../../../shared/adapters/ta
 import { TableStore, toKey, type EntityProps } from '../../../../shared/adapters/tables/table-store.js';
 import { newDevice, serialKey, transition, type DeviceRecord } from '../../../../shared/domain/device.js';
 import { ConcurrencyConflictError } from '../../../../shared/errors.js';
+import { resetTableOperationCounts, tableOperationCounts } from '../../../../shared/adapters/tables/table-metrics.js';
 import type { Versioned } from '../../../../shared/services/ports.js';
 
 /**
@@ -14,12 +15,17 @@ import type { Versioned } from '../../../../shared/services/ports.js';
 
 const now = new Date('2026-01-01T10:00:00Z');
 
+const tableNames = new WeakMap<DeviceRepository, string>();
+const tableNameOf = (repo: DeviceRepository): string => tableNames.get(repo)!;
+
 function tables(): { devices: TableStore<EntityProps>; index: TableStore<EntityProps>; repo: DeviceRepository; name: string } {
   const connection = inject('storageConnectionString');
   const name = `wix${randomUUID().replace(/-/g, '')}`;
   const devices = TableStore.connect<EntityProps>(connection, name);
   const index = TableStore.connect<EntityProps>(connection, waitingTableOf(name));
-  return { devices, index, repo: new DeviceRepository(devices, index, () => now), name };
+  const repo = new DeviceRepository(devices, index, () => now);
+  tableNames.set(repo, name);
+  return { devices, index, repo, name };
 }
 
 const fresh = (serialNumber: string) =>
@@ -119,6 +125,32 @@ describe('the index of waiting devices', () => {
     });
     expect(await serialsIn(repo, 'importing')).toEqual([]);
     expect(await entries(index, repo)).toEqual([`received/${toKey(serialKey('GHOST'))}`]);
+  });
+
+  it('writes the pending entries of devices announced together ahead of them, and none more per device', async () => {
+    const { repo, index } = tables();
+    await repo.ensure();
+    const serials = Array.from({ length: 30 }, (_, n) => `ANN-${n}`);
+    const created = await Promise.all(serials.map((serial) => repo.create(fresh(serial).record, fresh(serial).event)));
+    await repo.indexWritten();
+    await repo.announce('importing', serials);
+    // Announced, not moved yet: still found where they are, and not where they are going.
+    expect(await serialsIn(repo, 'importing')).toEqual([]);
+    expect(await serialsIn(repo, 'received')).toHaveLength(30);
+    resetTableOperationCounts();
+    await Promise.all(
+      created.map((device) => {
+        const next = transition(device.value, { to: 'importing', reason: 'import-submitted', correlationId: 'c', now });
+        return repo.save(next.record, device, next.event);
+      }),
+    );
+    await repo.indexWritten();
+    // The 30 new entries and the 30 removals, gathered into transactions; nothing ahead of each device.
+    const written = tableOperationCounts()[waitingTableOf(tableNameOf(repo))]?.transaction;
+    expect(written?.entities).toBe(60);
+    expect(written?.requests).toBeLessThan(30);
+    expect(await serialsIn(repo, 'importing')).toHaveLength(30);
+    expect(await entries(index, repo)).toHaveLength(30);
   });
 
   it('is built once from the devices recorded before it existed', async () => {
