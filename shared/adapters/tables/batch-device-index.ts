@@ -73,7 +73,7 @@ export class BatchDeviceRepository implements BatchDeviceIndex {
 
   constructor(private readonly store: TableStore<Row>) {
     // Nobody waits on an entry for long: gather those of a file's devices moving together.
-    this.writes = new TableBatcher(store, 25);
+    this.writes = new TableBatcher(store, 500);
   }
 
   static connect(storage: StorageAccess | string, tableName: string = TABLES.batchDevices): BatchDeviceRepository {

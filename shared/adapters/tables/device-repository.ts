@@ -47,9 +47,14 @@ type EntryRow = Row & { deviceEtag?: string; pending?: boolean; indexedAt?: stri
  */
 const PENDING_GRACE_MS = 10 * 60_000;
 
-/** How long index writes wait for others to go out with (real ms). */
+/**
+ * How long index writes wait for others to go out with (real ms): a moment for the pending
+ * entries a transaction waits on; half a second for those nobody waits on, which is what it
+ * takes a busy store to move enough devices to fill a transaction (a reader in this process
+ * sends them first, and one lost is what a crash after step 2 leaves).
+ */
 const AHEAD_LINGER_MS = 2;
-const BEHIND_LINGER_MS = 25;
+const BEHIND_LINGER_MS = 500;
 
 /** Where the index records that it was built from the devices recorded before it (not a follow-up). */
 const META_PARTITION = '_index';
