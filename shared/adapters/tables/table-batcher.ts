@@ -71,13 +71,12 @@ export class TableBatcher<T extends EntityProps> {
 
   /**
    * Resolves once every write queued so far is stored (or failed): a reader in this process
-   * then sees them, whether or not their writers waited.
+   * then sees them, whether or not their writers waited. Writes queued after the call are not
+   * waited for, so a reader is never held up by writers that keep coming.
    */
   async idle(): Promise<void> {
-    while (this.queued.size > 0 || this.inFlight.size > 0) {
-      if (this.queued.size > 0) this.flushAll();
-      await Promise.allSettled([...this.inFlight]);
-    }
+    if (this.queued.size > 0) this.flushAll();
+    await Promise.allSettled([...this.inFlight]);
   }
 
   private async send(batch: readonly Queued<T>[]): Promise<void> {
