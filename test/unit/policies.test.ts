@@ -31,11 +31,11 @@ describe('graphPolicy', () => {
     expect(graphPolicy(loadConfig(env))).toMatchObject({ budgetWindowMs: 20_000, budgetLeaseMs: 1_000, budgetClockToleranceMs: 1_000 });
     expect(graphPolicy(loadConfig({ ...env, ...simulator, ZTP_TIME_SCALE: '20' }))).toMatchObject({
       budgetWindowMs: 1_000,
-      budgetLeaseMs: 50,
+      budgetLeaseMs: 250,
       budgetClockToleranceMs: 50,
     });
     expect(graphPolicy(loadConfig({ ...env, ...simulator, ZTP_TIME_SCALE: '600' }))).toMatchObject({
-      budgetLeaseMs: 20,
+      budgetLeaseMs: 250,
       budgetClockToleranceMs: 1_000 / 600,
     });
   });
