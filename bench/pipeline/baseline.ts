@@ -2,8 +2,8 @@ import type { RequestLogEntry, SimClock } from '../../local/graph-simulator/inde
 import { log } from './format.js';
 import { machineState, type MachineState } from './machine.js';
 import type { PipelineOptions } from './options.js';
-import { SIMULATOR_TOKEN, startSimulator } from './simulator.js';
-import type { Workload, WorkloadDevice } from './workload.js';
+import { startSimulator } from './simulator.js';
+import { SIMULATOR_TOKEN, type Workload, type WorkloadDevice } from './workload.js';
 
 /**
  * What people run today, for comparison: the WindowsAutopilotIntune module's

@@ -3,8 +3,7 @@ import { tableBudgetSettingsFrom, type BudgetLimits } from '../../shared/adapter
 import { loadConfig, type AppConfig } from '../../shared/config.js';
 import { graphPolicy } from '../../shared/policies.js';
 import type { PipelineOptions } from './options.js';
-import { SIMULATOR_TOKEN } from './simulator.js';
-import { BENCH_SUPPLIER } from './workload.js';
+import { BENCH_SUPPLIER, SIMULATOR_TOKEN } from './workload.js';
 
 /** The app settings the product runs with, and what the app makes of them. */
 

@@ -1,11 +1,9 @@
 import { DEFAULT_LATENCIES, DEFAULT_THROTTLE, startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
 import type { AppliedBudget } from './settings.js';
 import { computeFloor, type Floor } from './floor.js';
-import { PROFILE_RULE } from './workload.js';
+import { PROFILE_RULE, SIMULATOR_TOKEN } from './workload.js';
 
 /** The Graph simulator both runs are measured against, and the floor it imposes. */
-
-export const SIMULATOR_TOKEN = 'bench-pipeline-token';
 
 export function startSimulator(scale: number): Promise<GraphSimulator> {
   return startGraphSimulator({

@@ -63,3 +63,6 @@ export function buildWorkload(fileCount: number, rowsPerFile: number, seed = 202
   }
   return { files, devices };
 }
+
+/** The simulator's fixed bearer token, for the product and the baseline alike. */
+export const SIMULATOR_TOKEN = 'bench-pipeline-token';
