@@ -131,6 +131,11 @@ export class BatchDeviceRepository implements BatchDeviceIndex {
     }
   }
 
+  /** Resolves once every entry this repository has written so far is stored (another reader then sees it). */
+  written(): Promise<void> {
+    return this.writes.idle();
+  }
+
   async *entries(batchId: string): AsyncGenerator<BatchDeviceEntry> {
     // What this process wrote is read back: entries still gathering go out first.
     await this.writes.idle();

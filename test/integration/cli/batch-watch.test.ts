@@ -69,6 +69,8 @@ describe('ztp batch --watch against Azurite', () => {
       saved.set(serialNumber, await recordNewDevice({ devices, batchIndex }, log, input, 'received', 'accepted-from-file', 'c', start));
     }
     await blobs.writeText(RESULTS_CONTAINER, batch.reportBlob!, report.toString());
+    // The CLI reads with a repository of its own: what this process wrote must be stored first.
+    await batchIndex.written();
 
     let clock = start.getTime();
     const move = async (
@@ -118,6 +120,7 @@ describe('ztp batch --watch against Azurite', () => {
         const step = steps.shift();
         if (!step) throw new Error('the watch went on after the file settled');
         await step();
+        await batchIndex.written();
       },
     });
 

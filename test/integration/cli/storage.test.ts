@@ -34,6 +34,8 @@ const silent = createLogger({ level: 'silent' });
 let blobs: BlobStore;
 
 async function run(argv: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}) {
+  // The CLI reads with a repository of its own: what this process wrote must be stored first.
+  await batchIndex.written();
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {
