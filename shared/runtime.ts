@@ -71,7 +71,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const blobs = BlobStore.connect(storage);
   const devices = DeviceRepository.connect(storage);
   const batches = BatchRepository.connect(storage);
-  const batchIndex = BatchDeviceRepository.connect(storage);
+  const batchIndex = BatchDeviceRepository.connect(storage, undefined, now);
   const leases = TickLeaseRepository.connect(storage);
   const cursors = DeadLetterCursorRepository.connect(storage, now);
   const poison = PoisonRepository.connect(storage);
@@ -111,7 +111,7 @@ export async function createRuntime(config: AppConfig, log: Logger = createLogge
   const policy = pipelinePolicy(config);
   const intake: IntakeDeps = { blobs, devices, batchIndex, batches, queue, suppliers: config.suppliers, limits: config.intake, log, now };
   const pipeline: DispatchDeps = { ...policy, devices, batches, batchIndex, graph, queue, ticks, poison, intake, log, now };
-  const settle = { batches, batchIndex, devices, blobs, log, now };
+  const settle = { batches, batchIndex, devices, blobs, log, now, repairAfterMs: sweeperPolicy(config).requeueAfterMs };
   const sweeper: SweeperDeps = {
     devices,
     batches,

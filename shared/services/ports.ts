@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { BatchRecord } from '../domain/batch.js';
+import type { BatchCounts } from '../domain/batch-counts.js';
 import type { DeviceEvent, DeviceRecord } from '../domain/device.js';
 import type { IdempotencyRecord } from '../domain/idempotency.js';
 import type { DeviceClause, FollowUp } from '../domain/follow-ups.js';
@@ -114,6 +115,16 @@ export interface BatchDeviceIndex {
   markMoved(batchId: string, serialNumber: string, movedTo: string): Promise<void>;
   /** Every entry of the batch, its devices' and its rejected rows', in row key order. */
   entries(batchId: string): AsyncIterable<BatchDeviceEntry>;
+  /** The file's devices counted as their entries stand (one read, whatever the file's size). */
+  tally(batchId: string): Promise<BatchTally>;
+  /** The entries a summary lists one by one: every rejected row, and the file's failed and stalled devices. */
+  listed(batchId: string): AsyncIterable<BatchDeviceEntry>;
+}
+
+/** A file's counts (see batch-counts.ts), and when an entry of the file last changed (undefined: none yet). */
+export interface BatchTally {
+  readonly counts: BatchCounts;
+  readonly changedAt: string | undefined;
 }
 
 /** When a poll's next run is due. */

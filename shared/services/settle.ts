@@ -1,4 +1,5 @@
 import type { BatchRecord } from '../domain/batch.js';
+import { awaitingOutcome, awaitsOutcome } from '../domain/batch-counts.js';
 import { RESULTS_CONTAINER } from '../domain/blob-layout.js';
 import type { Clock } from '../domain/clock.js';
 import { parseReport, settledReport, type FinalOutcome } from '../domain/final-report.js';
@@ -32,6 +33,13 @@ export interface SettleDeps {
   readonly blobs: Pick<BlobFiles, 'readText' | 'writeText'>;
   readonly log: Logger;
   readonly now: Clock;
+  /**
+   * A file whose counts still show devices waiting is read whole (and its waiting entries
+   * checked against their records) only once no entry of it has changed for this long: an
+   * index write lost after a transition leaves its file waiting, and the counts alone would
+   * never show it. Until then a run costs the file one read. Undefined: read it every run.
+   */
+  readonly repairAfterMs?: number;
 }
 
 export interface SettleSummary {
@@ -41,13 +49,7 @@ export interface SettleSummary {
   readonly open: number;
 }
 
-const WAITING: ReadonlySet<DeviceState> = new Set(['received', 'importing']);
 const REPORT_CONTENT_TYPE = 'text/csv; charset=utf-8';
-
-/** Whether a device of this file still waits for its Autopilot outcome. */
-export function awaitsOutcome(entry: Pick<BatchDeviceEntry, 'state' | 'movedTo'>): boolean {
-  return entry.movedTo === undefined && WAITING.has(entry.state);
-}
 
 export async function settleBatches(deps: SettleDeps, correlationId: string): Promise<SettleSummary> {
   let settled = 0;
@@ -62,6 +64,7 @@ export async function settleBatches(deps: SettleDeps, correlationId: string): Pr
 /** True when this call settled the batch. */
 export async function settleBatch(deps: SettleDeps, found: Versioned<BatchRecord>, correlationId: string): Promise<boolean> {
   const batch = found.value;
+  if (!(await worthReading(deps, batch.batchId))) return false;
   const log = deps.log.child({ correlationId, batchId: batch.batchId, supplier: batch.supplierId });
   const entries = new Map<number, BatchDeviceEntry>();
   for await (const entry of deps.batchIndex.entries(batch.batchId)) {
@@ -109,6 +112,14 @@ export async function settleBatch(deps: SettleDeps, found: Versioned<BatchRecord
     `file settled: every accepted device has an Autopilot outcome; report ${batch.reportBlob ?? '(none)'} rewritten`,
   );
   return true;
+}
+
+/** Whether the file may be ready to settle, or its entries are due a check against their records. */
+async function worthReading(deps: SettleDeps, batchId: string): Promise<boolean> {
+  if (deps.repairAfterMs === undefined) return true;
+  const { counts, changedAt } = await deps.batchIndex.tally(batchId);
+  if (awaitingOutcome(counts) === 0 || changedAt === undefined) return true;
+  return deps.now().getTime() - Date.parse(changedAt) >= deps.repairAfterMs;
 }
 
 /** A waiting entry checked against its device: brought up to date when the device moved on since. */

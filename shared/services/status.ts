@@ -1,5 +1,6 @@
 import type { BatchRecord } from '../domain/batch.js';
 import { ownerOf, type DeviceEvent, type DeviceRecord } from '../domain/device.js';
+import { ATTENTION_STATES, type BatchCounts } from '../domain/batch-counts.js';
 import type { DeviceState, WaitStep } from '../domain/lifecycle.js';
 import { openRequest, type ReprovisionRequest } from '../domain/reprovision.js';
 import type { BatchDeviceEntry, BatchDeviceIndex, BatchStore, DeviceStore } from './ports.js';
@@ -64,10 +65,14 @@ export interface DeviceStatus {
   readonly history: readonly DeviceEvent[];
 }
 
-/** What the status API and the CLI read: a batch is read from its own index partition, never from the devices table. */
+/**
+ * What the status API and the CLI read: a batch is its record, its counts row and its listed
+ * entries (rejected rows, failed and stalled devices), whatever the file's size; never the
+ * devices table.
+ */
 export interface StatusDeps {
   readonly batches: Pick<BatchStore, 'get'>;
-  readonly batchIndex: Pick<BatchDeviceIndex, 'entries'>;
+  readonly batchIndex: Pick<BatchDeviceIndex, 'tally' | 'listed'>;
 }
 
 /**
@@ -82,9 +87,6 @@ export async function deviceStatus(
   if (found === undefined) return undefined;
   return { device: publicDevice(found.record.value), history: found.history.map(publicEvent) };
 }
-
-/** Devices that will not provision without someone acting on them. */
-export const ATTENTION_STATES: ReadonlySet<DeviceState> = new Set(['rejected', 'failed', 'stalled']);
 
 export interface BatchReject {
   readonly serialNumber: string;
@@ -112,33 +114,34 @@ export interface BatchSummary {
   readonly rejects: readonly BatchReject[];
 }
 
-/** A device as a batch summary sees it: a stored record, or an entry in the file's index (a device's, or a rejected row's). */
-type BatchDevice = Pick<DeviceRecord, 'serialNumber' | 'line' | 'state' | 'reasons' | 'note' | 'waitingFor'> &
-  Partial<Pick<BatchDeviceEntry, 'movedTo' | 'accepted'>>;
+/** A listed entry as a batch summary sees it: a device's entry, or a rejected row's. */
+type ListedEntry = Pick<BatchDeviceEntry, 'serialNumber' | 'line' | 'state' | 'reasons' | 'note' | 'waitingFor' | 'accepted' | 'movedTo'>;
 
+/**
+ * The summary from the file's counts (its accepted devices) and its listed entries: a row the
+ * file rejected is counted here, once per line; a device that needs attention is only listed
+ * (the counts have it).
+ */
 export async function summariseBatch(
   batch: BatchRecord,
-  devices: AsyncIterable<BatchDevice> | Iterable<BatchDevice>,
+  counts: BatchCounts,
+  listed: AsyncIterable<ListedEntry> | Iterable<ListedEntry>,
 ): Promise<BatchSummary> {
-  const byState: Partial<Record<DeviceState, number>> = {};
-  const waitingFor: Partial<Record<WaitStep, number>> = {};
+  const byState: Partial<Record<DeviceState, number>> = { ...counts.byState };
+  const waitingFor: Partial<Record<WaitStep, number>> = { ...counts.waitingFor };
   const rejects: BatchReject[] = [];
   const rejectedLines = new Set<number>();
-  let total = 0;
-  let moved = 0;
-  for await (const device of devices) {
-    if (device.accepted === false) {
+  let total = Object.values(byState).reduce((sum, n) => sum + n, 0);
+  for await (const device of listed) {
+    if (!device.accepted) {
       // A rejected row stays this file's, whatever became of its device. A re-run of the file after a
       // later file took the device writes the row an entry of its own beside its device's: one row.
       if (rejectedLines.has(device.line)) continue;
       rejectedLines.add(device.line);
-    } else if (device.movedTo !== undefined) {
-      moved += 1;
-      continue;
-    }
-    total += 1;
-    if (device.waitingFor !== undefined) waitingFor[device.waitingFor] = (waitingFor[device.waitingFor] ?? 0) + 1;
-    byState[device.state] = (byState[device.state] ?? 0) + 1;
+      total += 1;
+      byState[device.state] = (byState[device.state] ?? 0) + 1;
+      if (device.waitingFor !== undefined) waitingFor[device.waitingFor] = (waitingFor[device.waitingFor] ?? 0) + 1;
+    } else if (device.movedTo !== undefined) continue;
     if (ATTENTION_STATES.has(device.state)) {
       rejects.push({
         serialNumber: device.serialNumber,
@@ -150,12 +153,13 @@ export async function summariseBatch(
     }
   }
   rejects.sort((a, b) => a.line - b.line || a.serialNumber.localeCompare(b.serialNumber));
-  return { batch, devices: { total, byState }, waitingFor, moved, rejects };
+  return { batch, devices: { total, byState }, waitingFor, moved: counts.moved, rejects };
 }
 
 /** Undefined for a batch id no file ever had. */
 export async function batchSummary(deps: StatusDeps, batchId: string): Promise<BatchSummary | undefined> {
   const found = await deps.batches.get(batchId);
   if (found === undefined) return undefined;
-  return summariseBatch(found.value, deps.batchIndex.entries(batchId));
+  const { counts } = await deps.batchIndex.tally(batchId);
+  return summariseBatch(found.value, counts, deps.batchIndex.listed(batchId));
 }

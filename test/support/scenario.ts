@@ -215,7 +215,7 @@ async function createScenario(stack: TestStack, bus: ServiceBusClient, storage: 
   const suffix = randomUUID().replace(/-/g, '').slice(0, 16);
   const devices = DeviceRepository.connect(storage, `scendevices${suffix}`);
   const batches = BatchRepository.connect(storage, `scenbatches${suffix}`);
-  const batchIndex = BatchDeviceRepository.connect(storage, `scenbatchdevices${suffix}`);
+  const batchIndex = BatchDeviceRepository.connect(storage, `scenbatchdevices${suffix}`, now);
   const leases = TickLeaseRepository.connect(storage, `scenticks${suffix}`);
   await Promise.all([devices.ensure(), batches.ensure(), batchIndex.ensure(), leases.ensure()]);
 

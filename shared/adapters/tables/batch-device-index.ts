@@ -1,21 +1,18 @@
 import type { StorageAccess } from '../storage-access.js';
+import { systemClock, type Clock } from '../../domain/clock.js';
 import { serialKey } from '../../domain/device.js';
-import { isDeviceState, type WaitStep } from '../../domain/lifecycle.js';
-import { ConcurrencyConflictError } from '../../errors.js';
-import type { BatchDeviceEntry, BatchDeviceIndex, RejectedRowEntry } from '../../services/ports.js';
-import { TableBatcher } from './table-batcher.js';
+import type { BatchDeviceEntry, BatchDeviceIndex, BatchTally, RejectedRowEntry } from '../../services/ports.js';
+import { CountedEntries, ENTRY_COLUMNS, entryFromRow, entryToRow, isDeviceRow } from './counted-entries.js';
 import { odataString, TableStore, toKey, type EntityProps } from './table-store.js';
 import { TABLES } from './table-names.js';
 
 /**
  * The devices of each file (`batchdevices`): partition = batch id, row key = the device's
- * serial key. Entries are written as Merges, no read first, gathered with those of other
- * devices of the file into one transaction (`TableBatcher`): following a device costs a
- * fraction of a round trip. Of two writes of one entry in a transaction, the higher
- * `eventCount` is kept. Across transactions the later write wins: a device's transitions are
- * ETag-ordered, so its entries arrive in order unless two instances write one device at the
- * same moment, and then the entry is right again at the device's next step (the settle step
- * checks every entry still waiting against its record before it reports).
+ * serial key. Entries are gathered with those of the file's other devices moving at the same
+ * moment and written, ETag-guarded, in one transaction with the file's counts row
+ * (`CountedEntries`): following a device costs a fraction of a round trip, and the file's
+ * summary reads its counts and its listed entries, not the file. A write never replaces an
+ * entry with a higher `eventCount`.
  *
  * A rejected row that recorded no device under the file (no serial, a serial repeated, a
  * device the row leaves alone, a value the storage refused) is keyed by its line instead:
@@ -26,58 +23,27 @@ import { TABLES } from './table-names.js';
 
 type Row = EntityProps;
 
-/** The columns a summary or a report needs; a partition query reads only these. */
-const COLUMNS = ['serialNumber', 'line', 'state', 'reasons', 'note', 'waitingFor', 'eventCount', 'accepted', 'movedTo'];
-
 const rowKeyOf = (line: number): string => `%ROW${String(line).padStart(10, '0')}`;
-
-/** Conflicting writers tolerated on one entry before giving up (the caller logs it). */
-const MAX_ATTEMPTS = 5;
 
 type EntryWrite = Omit<BatchDeviceEntry, 'movedTo' | 'accepted'> & { readonly accepted?: boolean };
 
-function toRow(entry: BatchDeviceEntry): Row {
-  return {
-    serialNumber: entry.serialNumber,
-    line: entry.line,
-    state: entry.state,
-    reasons: JSON.stringify(entry.reasons),
-    note: entry.note,
-    waitingFor: entry.waitingFor,
-    eventCount: entry.eventCount,
-    accepted: entry.accepted,
-    movedTo: entry.movedTo,
-  };
-}
-
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
-
-function fromRow(row: Row): BatchDeviceEntry {
-  const state = String(row.state);
-  if (!isDeviceState(state)) throw new Error(`Stored batch entry has an unknown state "${state}"`);
-  return {
-    serialNumber: String(row.serialNumber),
-    line: typeof row.line === 'number' ? row.line : 0,
-    state,
-    reasons: JSON.parse(String(row.reasons ?? '[]')) as string[],
-    note: str(row.note),
-    waitingFor: str(row.waitingFor) as WaitStep | undefined,
-    eventCount: typeof row.eventCount === 'number' ? row.eventCount : 0,
-    accepted: row.accepted !== false,
-    movedTo: str(row.movedTo),
-  };
-}
-
 export class BatchDeviceRepository implements BatchDeviceIndex {
-  private readonly writes: TableBatcher<Row>;
+  private readonly writes: CountedEntries;
 
-  constructor(private readonly store: TableStore<Row>) {
+  constructor(
+    private readonly store: TableStore<Row>,
+    now: Clock = systemClock,
+  ) {
     // Nobody waits on an entry for long: gather those of a file's devices moving together.
-    this.writes = new TableBatcher(store, 500);
+    this.writes = new CountedEntries(store, now, 500);
   }
 
-  static connect(storage: StorageAccess | string, tableName: string = TABLES.batchDevices): BatchDeviceRepository {
-    return new BatchDeviceRepository(TableStore.connect<Row>(storage, tableName));
+  static connect(
+    storage: StorageAccess | string,
+    tableName: string = TABLES.batchDevices,
+    now: Clock = systemClock,
+  ): BatchDeviceRepository {
+    return new BatchDeviceRepository(TableStore.connect<Row>(storage, tableName), now);
   }
 
   ensure(): Promise<void> {
@@ -85,21 +51,11 @@ export class BatchDeviceRepository implements BatchDeviceIndex {
   }
 
   record(batchId: string, entry: EntryWrite): Promise<void> {
-    const value: Row = {
-      serialNumber: entry.serialNumber,
-      line: entry.line,
-      state: entry.state,
-      reasons: JSON.stringify(entry.reasons),
-      // A Merge keeps what it is not given: '' clears (and reads back as undefined).
-      note: entry.note ?? '',
-      waitingFor: entry.waitingFor ?? '',
-      eventCount: entry.eventCount,
-      ...(entry.accepted === undefined ? {} : { accepted: entry.accepted }),
-    };
-    return this.writes.write(
-      { kind: 'upsert', partitionKey: toKey(batchId), rowKey: toKey(serialKey(entry.serialNumber)), value, merge: true },
-      entry.eventCount,
-    );
+    return this.writes.change(toKey(batchId), toKey(serialKey(entry.serialNumber)), (stored) => {
+      if (stored !== undefined && stored.eventCount > entry.eventCount) return undefined;
+      // Whether the file accepted the device is decided by the write that brings it into the file; a move is kept.
+      return { ...entry, accepted: entry.accepted ?? stored?.accepted ?? true, movedTo: stored?.movedTo };
+    });
   }
 
   async recordRejectedRow(batchId: string, row: RejectedRowEntry): Promise<void> {
@@ -113,22 +69,13 @@ export class BatchDeviceRepository implements BatchDeviceIndex {
       accepted: false,
       movedTo: undefined,
     };
-    await this.store.upsert(toKey(batchId), rowKeyOf(row.line), toRow(entry));
+    await this.store.upsert(toKey(batchId), rowKeyOf(row.line), entryToRow(entry));
   }
 
-  async markMoved(batchId: string, serialNumber: string, movedTo: string): Promise<void> {
-    const pk = toKey(batchId);
-    const rk = toKey(serialKey(serialNumber));
-    for (let attempt = 1; ; attempt++) {
-      const stored = await this.store.get(pk, rk);
-      if (!stored || fromRow(stored.value).movedTo === movedTo) return;
-      try {
-        await this.store.update(pk, rk, { ...stored.value, movedTo }, stored.etag);
-        return;
-      } catch (error) {
-        if (!(error instanceof ConcurrencyConflictError) || attempt >= MAX_ATTEMPTS) throw error;
-      }
-    }
+  markMoved(batchId: string, serialNumber: string, movedTo: string): Promise<void> {
+    return this.writes.change(toKey(batchId), toKey(serialKey(serialNumber)), (stored) =>
+      stored === undefined || stored.movedTo === movedTo ? undefined : { ...stored, movedTo },
+    );
   }
 
   /** Resolves once every entry this repository has written so far is stored (another reader then sees it). */
@@ -136,9 +83,22 @@ export class BatchDeviceRepository implements BatchDeviceIndex {
     return this.writes.idle();
   }
 
+  async tally(batchId: string): Promise<BatchTally> {
+    await this.writes.idle();
+    return this.writes.counts(toKey(batchId));
+  }
+
+  async *listed(batchId: string): AsyncGenerator<BatchDeviceEntry> {
+    await this.writes.idle();
+    yield* this.writes.listed(toKey(batchId));
+    for await (const row of this.store.partition(toKey(batchId), '%ROW')) yield entryFromRow(row.value);
+  }
+
   async *entries(batchId: string): AsyncGenerator<BatchDeviceEntry> {
     // What this process wrote is read back: entries still gathering go out first.
     await this.writes.idle();
-    for await (const row of this.store.query(`PartitionKey eq ${odataString(toKey(batchId))}`, COLUMNS)) yield fromRow(row.value);
+    for await (const row of this.store.query(`PartitionKey eq ${odataString(toKey(batchId))}`, [...ENTRY_COLUMNS, 'RowKey'])) {
+      if (isDeviceRow(row.rowKey) || row.rowKey.startsWith('%ROW')) yield entryFromRow(row.value);
+    }
   }
 }

@@ -172,8 +172,10 @@ export class TableStore<T extends EntityProps> {
     countTableOperation(this.tableName, 'transaction', ops.length);
     try {
       const response = await this.client.submitTransaction(actions);
+      // Answers come in the order of the operations; a created row's key, where given, is read off
+      // its URL (escaped: `%` comes back as `%25`), so the operation's own key is the one to trust.
       response.subResponses.forEach((sub, index) => {
-        const rowKey = sub.rowKey ?? ops[index]?.rowKey;
+        const rowKey = ops[index]?.rowKey;
         if (rowKey !== undefined && sub.etag) etags.set(rowKey, sub.etag);
       });
       return etags;

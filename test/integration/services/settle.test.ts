@@ -154,15 +154,19 @@ describe('the batch summary', () => {
     const { batchId, serials } = await fileOfOutcomes(s, 'SU');
     // A device record naming this batch that never went through the lifecycle: not in the index, not counted.
     await s.given('SU-STRAY', 'failed', { batchId });
-    let partitions = 0;
-    const counting: Pick<BatchDeviceIndex, 'entries'> = {
-      entries: (id) => {
-        partitions++;
-        return s.batchIndex.entries(id);
+    const reads: string[] = [];
+    const counting: Pick<BatchDeviceIndex, 'tally' | 'listed'> = {
+      tally: (id) => {
+        reads.push('tally');
+        return s.batchIndex.tally(id);
+      },
+      listed: (id) => {
+        reads.push('listed');
+        return s.batchIndex.listed(id);
       },
     };
     const before = await batchSummary({ batches: s.batches, batchIndex: counting }, batchId);
-    expect(partitions).toBe(1);
+    expect(reads).toEqual(['tally', 'listed']);
     expect(before?.devices).toEqual({ total: 5, byState: { received: 4, rejected: 1 } });
     expect(before?.rejects).toEqual([{ serialNumber: 'SU-BAD', line: 6, state: 'rejected', reasons: ['invalid-hash'], note: undefined }]);
 
@@ -183,6 +187,8 @@ describe('the batch summary', () => {
     const failing: BatchDeviceIndex = {
       ...s.batchIndex,
       entries: (id) => s.batchIndex.entries(id),
+      tally: (id) => s.batchIndex.tally(id),
+      listed: (id) => s.batchIndex.listed(id),
       markMoved: (...args) => s.batchIndex.markMoved(...args),
       recordRejectedRow: (...args) => s.batchIndex.recordRejectedRow(...args),
       record: async () => {
@@ -211,5 +217,48 @@ describe('the batch summary', () => {
       rejected: 1,
     });
     expect((await reportRows(s, reportBlob)).map((row) => row[2])).toEqual(['registered', 'registered', 'failed', 'failed', 'rejected']);
+  });
+
+  it('costs a waiting file one read per run, and reads it whole once its entries stop moving, to repair what a lost index write left', async () => {
+    const s = await scenarios.scenario({ simulator: { otherTenantSerials: ['RP-808'] } });
+    const { batchId, serials } = await fileOfOutcomes(s, 'RP');
+    const lossy: BatchDeviceIndex = {
+      entries: (id) => s.batchIndex.entries(id),
+      tally: (id) => s.batchIndex.tally(id),
+      listed: (id) => s.batchIndex.listed(id),
+      markMoved: (...args) => s.batchIndex.markMoved(...args),
+      recordRejectedRow: (...args) => s.batchIndex.recordRejectedRow(...args),
+      record: async () => {
+        throw new Error('table unavailable');
+      },
+    };
+    await importChunk(
+      { ...s.deps, batchIndex: lossy },
+      { source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: serials },
+      s.correlationId,
+      0,
+    );
+    s.advance(2 * MINUTE);
+    await pollImports({ ...s.deps, batchIndex: lossy }, { tick: 'imports', at: s.now().toISOString(), idle: 0 }, s.correlationId, 0);
+    expect((await s.device('RP-OK')).state).toBe('registered');
+
+    let wholeReads = 0;
+    const counted: BatchDeviceIndex = {
+      ...lossy,
+      record: (...args) => s.batchIndex.record(...args),
+      entries: (id) => {
+        wholeReads++;
+        return s.batchIndex.entries(id);
+      },
+    };
+    const deps: SettleDeps = { ...settleDeps(s), batchIndex: counted, repairAfterMs: 10 * MINUTE };
+    // The counts still show the devices received: the file is not read.
+    expect(await settleBatches(deps, s.correlationId)).toEqual({ settled: 0, open: 1 });
+    expect(wholeReads).toBe(0);
+    // Ten minutes on and no entry changed: read whole, each waiting entry checked against its record, and settled.
+    s.advance(10 * MINUTE);
+    expect(await settleBatches(deps, s.correlationId)).toEqual({ settled: 1, open: 0 });
+    expect(wholeReads).toBe(1);
+    expect((await s.batchIndex.tally(batchId)).counts.byState).toEqual({ registered: 2, failed: 2 });
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BatchRecord } from '../../../shared/domain/batch.js';
+import { countEntries, isListed } from '../../../shared/domain/batch-counts.js';
 import { newDevice, transition, type DeviceRecord } from '../../../shared/domain/device.js';
 import type { BatchDeviceEntry } from '../../../shared/services/ports.js';
 import { publicDevice, publicEvent, summariseBatch } from '../../../shared/services/status.js';
@@ -78,6 +79,8 @@ describe('publicDevice and publicEvent', () => {
 
 describe('summariseBatch', () => {
   const batch = { batchId: 'b1', status: 'complete' } as BatchRecord;
+  /** A file's entries as the index keeps them: the accepted devices counted, the rejected rows and attention cases listed. */
+  const summarise = async (entries: readonly BatchDeviceEntry[]) => summariseBatch(batch, countEntries(entries), entries.filter(isListed));
 
   it('counts devices per current state and lists rejected, failed and stalled ones in file order', async () => {
     const devices = [
@@ -87,10 +90,8 @@ describe('summariseBatch', () => {
       device('S2', 3, { state: 'enrolled' }),
       device('S5', 5, { state: 'stalled', reasons: [] }),
     ];
-    async function* stream(): AsyncGenerator<DeviceRecord> {
-      yield* devices;
-    }
-    const summary = await summariseBatch(batch, stream());
+    const entries = devices.map((record): BatchDeviceEntry => ({ ...record, accepted: record.state !== 'rejected', movedTo: undefined }));
+    const summary = await summarise(entries);
     expect(summary.devices).toEqual({ total: 5, byState: { received: 1, enrolled: 1, rejected: 1, failed: 1, stalled: 1 } });
     expect(summary.rejects.map((reject) => [reject.line, reject.serialNumber, reject.state])).toEqual([
       [5, 'S3', 'rejected'],
@@ -122,7 +123,7 @@ describe('summariseBatch', () => {
     });
     const rejectedRow = (serialNumber: string, line: number, reasons: string[], fields: Partial<BatchDeviceEntry> = {}) =>
       entry(serialNumber, line, { state: 'rejected', accepted: false, reasons, ...fields });
-    const summary = await summariseBatch(batch, [
+    const summary = await summarise([
       entry('S1', 2),
       // Accepted here, taken by a later file: moved.
       entry('S2', 3, { state: 'importing', movedTo: 'b2' }),
@@ -143,6 +144,6 @@ describe('summariseBatch', () => {
   });
 
   it('is empty for a batch without devices', async () => {
-    expect(await summariseBatch(batch, [])).toEqual({ batch, devices: { total: 0, byState: {} }, waitingFor: {}, moved: 0, rejects: [] });
+    expect(await summarise([])).toEqual({ batch, devices: { total: 0, byState: {} }, waitingFor: {}, moved: 0, rejects: [] });
   });
 });

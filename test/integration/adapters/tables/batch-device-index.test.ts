@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { BatchDeviceRepository } from '../../../../shared/adapters/tables/batch-device-index.js';
+import { TableStore, toKey } from '../../../../shared/adapters/tables/table-store.js';
+import { countEntries, isListed } from '../../../../shared/domain/batch-counts.js';
 import { resetTableOperationCounts, tableOperationCounts } from '../../../../shared/adapters/tables/table-metrics.js';
 import type { BatchDeviceEntry } from '../../../../shared/services/ports.js';
 
@@ -54,9 +56,11 @@ describe('BatchDeviceRepository against Azurite', () => {
   it('writes the entries of many devices of a file in a few transactions', async () => {
     resetTableOperationCounts();
     await Promise.all(Array.from({ length: 250 }, (_, n) => index.record('b-many', entry(`SER-M${n}`, 1, { line: n + 2 }))));
-    expect(await all(index, 'b-many')).toHaveLength(250);
     const writes = tableOperationCounts()[tableName]!;
-    expect(writes.transaction).toEqual({ requests: 3, entities: 250 });
+    expect(await all(index, 'b-many')).toHaveLength(250);
+    // 98 entries and the file's counts row in each, after one read of the new file's partition.
+    expect(writes.transaction).toEqual({ requests: 3, entities: 253 });
+    expect(writes['partition-query']).toEqual({ requests: 1, entities: 0 });
     expect(writes.upsert).toBeUndefined();
   });
 
@@ -104,5 +108,125 @@ describe('BatchDeviceRepository against Azurite', () => {
       rejected(5, 'SER-8', ['owned-by-other-supplier']),
       { ...entry('%ROW0000000005', 1, { line: 6 }), movedTo: undefined },
     ]);
+  });
+});
+
+describe('the counts kept with the entries of each file', () => {
+  const tableName = `bcnt${randomUUID().replace(/-/g, '')}`;
+  let connection: string;
+  let index: BatchDeviceRepository;
+
+  beforeAll(async () => {
+    connection = inject('storageConnectionString');
+    index = BatchDeviceRepository.connect(connection, tableName);
+    await index.ensure();
+  });
+
+  /** The counts a recount of the stored entries gives, and the entries a summary lists. */
+  async function recount(batchId: string) {
+    const entries = (await all(index, batchId)).filter((found) => found.eventCount > 0);
+    return { counts: countEntries(entries), listed: entries.filter(isListed).length };
+  }
+
+  it('equal a recount of the entries after intake, transitions, moves and rejected rows; a summary reads one row and the listed ones', async () => {
+    const devices = Array.from({ length: 300 }, (_, n) => `SER-C${n}`);
+    await Promise.all(devices.map((serial, n) => index.record('b-count', entry(serial, 1, { line: n + 2 }))));
+    await Promise.all(
+      devices
+        .slice(0, 150)
+        .map((serial, n) => index.record('b-count', entry(serial, 2, { line: n + 2, state: 'importing', waitingFor: 'import' }))),
+    );
+    await Promise.all(devices.slice(0, 10).map((serial, n) => index.record('b-count', entry(serial, 3, { line: n + 2, state: 'failed' }))));
+    // Two of the failed are retried and leave the list; five devices move to a later file.
+    await Promise.all(
+      devices.slice(0, 2).map((serial, n) => index.record('b-count', entry(serial, 4, { line: n + 2, state: 'received' }))),
+    );
+    await Promise.all(devices.slice(200, 205).map((serial) => index.markMoved('b-count', serial, 'b-later')));
+    await index.record('b-count', entry('SER-REJ', 1, { line: 400, state: 'rejected', accepted: false, reasons: ['invalid-hash'] }));
+    await index.recordRejectedRow('b-count', { line: 401, serialNumber: '', reasons: ['missing-serial'] });
+    await index.written();
+
+    const { counts, changedAt } = await index.tally('b-count');
+    expect(counts).toEqual((await recount('b-count')).counts);
+    expect(counts).toEqual({
+      byState: { received: 147, importing: 140, failed: 8 },
+      waitingFor: { import: 140 },
+      moved: 5,
+    });
+    expect(changedAt).toBeDefined();
+
+    resetTableOperationCounts();
+    await index.tally('b-count');
+    const listed: BatchDeviceEntry[] = [];
+    for await (const found of index.listed('b-count')) listed.push(found);
+    expect(listed.map((found) => [found.serialNumber, found.state]).sort()).toEqual(
+      [['', 'rejected'], ['SER-REJ', 'rejected'], ...devices.slice(2, 10).map((serial) => [serial, 'failed'])].sort(),
+    );
+    const reads = tableOperationCounts()[tableName]!;
+    const entitiesRead = Object.values(reads).reduce((sum, kind) => sum + kind.entities, 0);
+    // The counts row, the listed copies (the eight failed, the rejected device, two gone since) and the rejected row: never the 300 other entries.
+    expect(entitiesRead).toBeLessThanOrEqual(1 + 10 + 2);
+    expect(reads.scan).toBeUndefined();
+  });
+
+  it('count each device once when two instances write one file at the same moment', async () => {
+    const other = BatchDeviceRepository.connect(connection, tableName);
+    const devices = Array.from({ length: 120 }, (_, n) => `SER-T${n}`);
+    await Promise.all(devices.map((serial, n) => index.record('b-two', entry(serial, 1, { line: n + 2 }))));
+    await index.written();
+    // Each instance moves its own half, and both write the first twenty (as a redelivery would).
+    await Promise.all([
+      ...devices
+        .slice(0, 70)
+        .map((serial, n) => index.record('b-two', entry(serial, 2, { line: n + 2, state: 'importing', waitingFor: 'import' }))),
+      ...devices.slice(0, 20).map((serial, n) => other.record('b-two', entry(serial, 3, { line: n + 2, state: 'registered' }))),
+      ...devices
+        .slice(70)
+        .map((serial, n) => other.record('b-two', entry(serial, 2, { line: n + 72, state: 'stalled', waitingFor: 'import' }))),
+    ]);
+    await Promise.all([index.written(), other.written()]);
+    // And the first instance writes again a device the second moved since: it is counted from what is stored.
+    await index.record('b-two', entry(devices[100]!, 3, { line: 102, state: 'importing', waitingFor: 'import' }));
+    await index.written();
+
+    const stored = await all(index, 'b-two');
+    expect(stored.filter((found) => found.state === 'registered')).toHaveLength(20);
+    expect((await index.tally('b-two')).counts).toEqual((await recount('b-two')).counts);
+    expect((await index.tally('b-two')).counts).toEqual({
+      byState: { registered: 20, importing: 51, stalled: 49 },
+      waitingFor: { import: 100 },
+      moved: 0,
+    });
+  });
+
+  it('never moves an entry back to an earlier version of its device, whichever transaction comes last', async () => {
+    await index.record('b-back', entry('SER-B', 5, { state: 'registered' }));
+    await index.written();
+    await index.record('b-back', entry('SER-B', 3, { state: 'importing', waitingFor: 'import' }));
+    await index.written();
+    expect(await all(index, 'b-back')).toMatchObject([{ eventCount: 5, state: 'registered' }]);
+    expect((await index.tally('b-back')).counts.byState).toEqual({ registered: 1 });
+  });
+
+  it('are taken from the entries of a file written before counts were kept, listed entries with them', async () => {
+    const raw = TableStore.connect(connection, tableName);
+    const row = (serialNumber: string, state: string, line: number) => ({
+      serialNumber,
+      line,
+      state,
+      reasons: '[]',
+      waitingFor: state === 'importing' ? 'import' : '',
+      eventCount: 2,
+      accepted: true,
+    });
+    await raw.upsert(toKey('b-old'), 'SER-O1', row('SER-O1', 'importing', 2));
+    await raw.upsert(toKey('b-old'), 'SER-O2', row('SER-O2', 'failed', 3));
+    await raw.upsert(toKey('b-old'), 'SER-O3', row('SER-O3', 'registered', 4));
+    await index.record('b-old', entry('SER-O1', 3, { line: 2, state: 'registered' }));
+    await index.written();
+    expect((await index.tally('b-old')).counts).toEqual({ byState: { registered: 2, failed: 1 }, waitingFor: {}, moved: 0 });
+    const listed: string[] = [];
+    for await (const found of index.listed('b-old')) listed.push(found.serialNumber);
+    expect(listed).toEqual(['SER-O2']);
   });
 });
