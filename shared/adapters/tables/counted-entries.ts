@@ -70,7 +70,7 @@ export interface StoredCounts {
 const MAX_OPERATIONS = 100;
 const MAX_ATTEMPTS = 8;
 /** Rows kept in memory across all partitions; the oldest partitions are forgotten beyond it (and read again if written). */
-const MAX_KNOWN_ROWS = 200_000;
+const MAX_KNOWN_ROWS = 60_000;
 /** Unknown rows beyond this many are loaded with the whole partition rather than one by one. */
 const POINT_READS_BEFORE_LOAD = 20;
 
@@ -154,7 +154,7 @@ export class CountedEntries {
     return { counts: countsFromRow(stored?.value), changedAt: str(stored?.value.changedAt) };
   }
 
-  /** The entries the summary lists, in file order. */
+  /** The entries the summary lists (in key order; the summary puts them in file order). */
   async *listed(partitionKey: string): AsyncGenerator<BatchDeviceEntry> {
     for await (const row of this.store.partition(partitionKey, LISTED_PREFIX)) {
       if (row.value.gone !== true) yield entryFromRow(row.value);
@@ -214,7 +214,8 @@ export class CountedEntries {
       for (const pending of piece) {
         const stored = state.rows.get(pending.rowKey);
         const after = pending.changes.reduce<BatchDeviceEntry | undefined>((entry, change) => change(entry) ?? entry, stored?.entry);
-        const changed = after !== undefined && after !== stored?.entry;
+        // A change that leaves the entry as stored (a redelivery, a repair of an entry already right) writes nothing.
+        const changed = after !== undefined && (stored === undefined || !sameEntry(after, stored.entry));
         const rowOps: WriteOp<Row>[] = !changed
           ? []
           : [
@@ -351,6 +352,10 @@ export class CountedEntries {
       total -= state.rows.size + state.absent.size;
     }
   }
+}
+
+function sameEntry(a: BatchDeviceEntry, b: BatchDeviceEntry): boolean {
+  return JSON.stringify(entryToRow(a)) === JSON.stringify(entryToRow(b));
 }
 
 /** The listed copy an entry's change writes: the entry's copy while it is listed, `gone` once it no longer is. */
