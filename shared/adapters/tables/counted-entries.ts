@@ -2,7 +2,7 @@ import { countChange, countEntries, isListed, NO_COUNTS, type BatchCounts } from
 import type { Clock } from '../../domain/clock.js';
 import { isDeviceState, type WaitStep } from '../../domain/lifecycle.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
-import type { BatchDeviceEntry } from '../../services/ports.js';
+import type { BatchDeviceEntry, BatchTally } from '../../services/ports.js';
 import type { EntityProps, TableStore, WriteOp } from './table-store.js';
 
 /**
@@ -34,7 +34,6 @@ export const COUNTS_ROW = '%COUNTS';
 export const LISTED_PREFIX = '%ATT';
 /** Rows of another kind sharing the partition (rejected rows without a device: `%ROW`). */
 const OTHER_ROWS = '%';
-
 export const ENTRY_COLUMNS = ['serialNumber', 'line', 'state', 'reasons', 'note', 'waitingFor', 'eventCount', 'accepted', 'movedTo'];
 
 /** A change to one entry: from what is stored (undefined: none) to what should be (undefined: leave it). */
@@ -59,12 +58,6 @@ interface Pending {
   readonly rowKey: string;
   readonly changes: EntryChange[];
   readonly waiters: { resolve: () => void; reject: (error: unknown) => void }[];
-}
-
-export interface StoredCounts {
-  readonly counts: BatchCounts;
-  /** When a device's entry last changed (undefined: the file has no counted entry yet). */
-  readonly changedAt: string | undefined;
 }
 
 const MAX_OPERATIONS = 100;
@@ -149,7 +142,7 @@ export class CountedEntries {
   }
 
   /** The file's counts as stored (one point read). */
-  async counts(partitionKey: string): Promise<StoredCounts> {
+  async counts(partitionKey: string): Promise<BatchTally> {
     const stored = await this.store.get(partitionKey, COUNTS_ROW);
     return { counts: countsFromRow(stored?.value), changedAt: str(stored?.value.changedAt) };
   }

@@ -48,6 +48,29 @@ function settleDeps(s: Scenario): SettleDeps {
   return { batches: s.batches, batchIndex: s.batchIndex, devices: s.devices, blobs: s.intakeDeps.blobs, log: s.deps.log, now: s.now };
 }
 
+/** The file's import and its poll, with every index write of a device failing (the transitions are saved); returns that index. */
+async function importLosingIndexWrites(s: Scenario, batchId: string, serials: string[]): Promise<BatchDeviceIndex> {
+  const lossy: BatchDeviceIndex = {
+    entries: (id) => s.batchIndex.entries(id),
+    tally: (id) => s.batchIndex.tally(id),
+    listed: (id) => s.batchIndex.listed(id),
+    markMoved: (...args) => s.batchIndex.markMoved(...args),
+    recordRejectedRow: (...args) => s.batchIndex.recordRejectedRow(...args),
+    record: async () => {
+      throw new Error('table unavailable');
+    },
+  };
+  await importChunk(
+    { ...s.deps, batchIndex: lossy },
+    { source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: serials },
+    s.correlationId,
+    0,
+  );
+  s.advance(2 * MINUTE);
+  await pollImports({ ...s.deps, batchIndex: lossy }, { tick: 'imports', at: s.now().toISOString(), idle: 0 }, s.correlationId, 0);
+  return lossy;
+}
+
 /** A file with a good device, an 806, an 808, an 802 and a row rejected at intake, taken through intake and the import. */
 async function fileOfOutcomes(s: Scenario, prefix: string) {
   const [ok, known, foreign, badHash] = ['OK', '806', '808', '802'].map((tag) =>
@@ -184,25 +207,7 @@ describe('the batch summary', () => {
   it('keeps a transition whose index write fails, and the settle step repairs the entry', async () => {
     const s = await scenarios.scenario({ simulator: { otherTenantSerials: ['IX-808'] } });
     const { batchId, reportBlob, serials } = await fileOfOutcomes(s, 'IX');
-    const failing: BatchDeviceIndex = {
-      ...s.batchIndex,
-      entries: (id) => s.batchIndex.entries(id),
-      tally: (id) => s.batchIndex.tally(id),
-      listed: (id) => s.batchIndex.listed(id),
-      markMoved: (...args) => s.batchIndex.markMoved(...args),
-      recordRejectedRow: (...args) => s.batchIndex.recordRejectedRow(...args),
-      record: async () => {
-        throw new Error('table unavailable');
-      },
-    };
-    await importChunk(
-      { ...s.deps, batchIndex: failing },
-      { source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: serials },
-      s.correlationId,
-      0,
-    );
-    s.advance(2 * MINUTE);
-    await pollImports({ ...s.deps, batchIndex: failing }, { tick: 'imports', at: s.now().toISOString(), idle: 0 }, s.correlationId, 0);
+    await importLosingIndexWrites(s, batchId, serials);
     expect((await s.device('IX-OK')).state).toBe('registered');
     expect(s.logEvents(EVENTS.batchIndexFailed).length).toBeGreaterThanOrEqual(4);
     expect((await batchSummary({ batches: s.batches, batchIndex: s.batchIndex }, batchId))?.devices.byState).toEqual({
@@ -222,24 +227,7 @@ describe('the batch summary', () => {
   it('costs a waiting file one read per run, and reads it whole once its entries stop moving, to repair what a lost index write left', async () => {
     const s = await scenarios.scenario({ simulator: { otherTenantSerials: ['RP-808'] } });
     const { batchId, serials } = await fileOfOutcomes(s, 'RP');
-    const lossy: BatchDeviceIndex = {
-      entries: (id) => s.batchIndex.entries(id),
-      tally: (id) => s.batchIndex.tally(id),
-      listed: (id) => s.batchIndex.listed(id),
-      markMoved: (...args) => s.batchIndex.markMoved(...args),
-      recordRejectedRow: (...args) => s.batchIndex.recordRejectedRow(...args),
-      record: async () => {
-        throw new Error('table unavailable');
-      },
-    };
-    await importChunk(
-      { ...s.deps, batchIndex: lossy },
-      { source: { kind: 'file', batchId, chunk: 0 }, serialNumbers: serials },
-      s.correlationId,
-      0,
-    );
-    s.advance(2 * MINUTE);
-    await pollImports({ ...s.deps, batchIndex: lossy }, { tick: 'imports', at: s.now().toISOString(), idle: 0 }, s.correlationId, 0);
+    const lossy = await importLosingIndexWrites(s, batchId, serials);
     expect((await s.device('RP-OK')).state).toBe('registered');
 
     let wholeReads = 0;
