@@ -19,6 +19,13 @@ import { buildWorkload } from './workload.js';
  * floor the simulator and the app's budget impose. See README.md, "bench/pipeline".
  */
 
+// A connection the emulators or a product process drop while the run winds down (Azurite
+// ending under load, a process exiting) must not take the report of what was measured with it.
+process.on('uncaughtException', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') throw error;
+  log(`benchmark: a connection was dropped (${error.code} on ${error.syscall ?? '?'}); going on to the report`);
+});
+
 const options = readOptions();
 const machineAtStart = machineState();
 const config = productConfig(options);

@@ -146,7 +146,8 @@ export interface TickLeaseStore {
   get(tick: string): Promise<TickLease>;
   set(tick: string, scheduledFor: string, etag: string | undefined): Promise<void>;
   getLock(tick: string): Promise<TickRunLock>;
-  setLock(tick: string, lock: Omit<TickRunLock, 'etag'>, etag: string | undefined): Promise<void>;
+  /** Resolves to the lock's new ETag. */
+  setLock(tick: string, lock: Omit<TickRunLock, 'etag'>, etag: string | undefined): Promise<string>;
 }
 
 /** How far the dead letters of one queue have been reported. */

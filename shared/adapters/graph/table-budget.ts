@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../../domain/clock.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
 import { EVENTS } from '../../events.js';
 import type { Logger } from '../../log.js';
-import type { EntityProps, TableStore } from '../tables/table-store.js';
+import type { EntityProps, StoredEntity, TableStore } from '../tables/table-store.js';
 import type { BudgetDecision, BudgetPriority, RequestBudget, SyncClaim } from './budget.js';
 import {
   bucketOf,
@@ -33,6 +33,13 @@ import { GRAPH_SETTINGS_DEFAULTS } from './settings.js';
  * another (the pages of a listing). A slot may be used for the lease time after it was
  * decided and then expires; the ledger counts it over all that time, so the guarantee of
  * budget-ledger.ts holds for leased slots too.
+ *
+ * The ledger row this instance last read or wrote is kept with its ETag, and a decision
+ * starts from it: while no other instance has written since, a lease costs one round trip
+ * (the write), not two. A write from a stale copy fails on its ETag and the row is read
+ * again, so the copy only ever saves a read, never changes a decision's outcome. A refusal
+ * from the copy stands without a read: grants are only added and a hold only lengthens, so
+ * the row as stored would refuse too.
  */
 
 const PARTITION = 'graph-budget';
@@ -121,6 +128,24 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
   const waiting: Waiter[] = [];
   let pumping = false;
   let clockBeyondTolerance = false;
+  /** The ledger row as this instance last read or wrote it. */
+  let known: StoredEntity<BudgetRow> | undefined;
+  const readLedger = async (): Promise<StoredEntity<BudgetRow> | undefined> => {
+    known = await store.get(PARTITION, LEDGER_ROW);
+    return known;
+  };
+  /** Writes the ledger row at the ETag it was read at, and keeps what was written. */
+  const writeLedger = async (existing: StoredEntity<BudgetRow> | undefined, row: BudgetRow): Promise<void> => {
+    try {
+      const etag = existing
+        ? await store.update(PARTITION, LEDGER_ROW, row, existing.etag)
+        : await store.insert(PARTITION, LEDGER_ROW, row);
+      known = { partitionKey: PARTITION, rowKey: LEDGER_ROW, value: row, etag };
+    } catch (error) {
+      if (isConflict(error)) known = undefined;
+      throw error;
+    }
+  };
 
   const noteGrant = (request: BudgetRequest, time: number): void => {
     const times = (recent.get(keyOf(request)) ?? []).filter((t) => t > time - leaseMs);
@@ -176,7 +201,8 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
   const lease = async (demand: ReadonlyMap<Key, number>): Promise<Lease> => {
     await store.ensureTable();
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const existing = await store.get(PARTITION, LEDGER_ROW);
+      const fromCopy = known !== undefined;
+      const existing = known ?? (await readLedger());
       const time = now();
       const stored = existing?.value ?? {};
       const heldUntil = Number(stored.blockedUntil ?? 0) + toleranceMs;
@@ -208,12 +234,12 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
         ...(stored.blockedUntil !== undefined ? { blockedUntil: stored.blockedUntil } : {}),
       };
       try {
-        if (existing) await store.update(PARTITION, LEDGER_ROW, row, existing.etag);
-        else await store.insert(PARTITION, LEDGER_ROW, row);
+        await writeLedger(existing, row);
         return { kind: 'decided', decidedAt: time, granted, retryAt };
       } catch (error) {
         if (!isConflict(error)) throw error;
-        await pause(attempt);
+        // A stale copy: someone else wrote since, so the row is read as it is now, at once.
+        if (!fromCopy) await pause(attempt);
       }
     }
     return { kind: 'lost' };
@@ -314,13 +340,13 @@ export function createTableBudget(options: TableBudgetOptions): RequestBudget {
       pool = [];
       await store.ensureTable();
       for (let attempt = 0; attempt < maxAttempts; attempt++) {
-        const existing = await store.get(PARTITION, LEDGER_ROW);
+        // Read afresh: a hold some other instance already stored is left as it is.
+        const existing = await readLedger();
         const stored = existing?.value ?? {};
         if (Number(stored.blockedUntil ?? 0) >= until) return;
         const row: BudgetRow = { ...stored, blockedUntil: String(until) };
         try {
-          if (existing) await store.update(PARTITION, LEDGER_ROW, row, existing.etag);
-          else await store.insert(PARTITION, LEDGER_ROW, row);
+          await writeLedger(existing, row);
           log?.info(
             { event: EVENTS.graphHold, retryAfterMs, until: new Date(until).toISOString() },
             'Graph asked the app to wait: no instance sends until then',

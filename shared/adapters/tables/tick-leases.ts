@@ -37,10 +37,9 @@ export class TickLeaseRepository implements TickLeaseStore {
   }
 
   /** Conflict errors when another instance moved first. */
-  async setLock(tick: string, lock: Omit<TickRunLock, 'etag'>, etag: string | undefined): Promise<void> {
+  async setLock(tick: string, lock: Omit<TickRunLock, 'etag'>, etag: string | undefined): Promise<string> {
     const value = { owner: lock.owner ?? '', until: lock.until ?? '', rerun: lock.rerun };
-    if (etag === undefined) await this.store.insert('lock', tick, value);
-    else await this.store.update('lock', tick, value, etag);
+    return etag === undefined ? this.store.insert('lock', tick, value) : this.store.update('lock', tick, value, etag);
   }
 
   /** Conflict errors (EntityExistsError / ConcurrencyConflictError) when another instance moved first. */

@@ -75,7 +75,7 @@ async function runTick(deps: DispatchDeps, tick: TickPayload, correlationId: str
   }
   const startedAt = deps.now();
   log.debug({ event: EVENTS.pollRunStarted, owner: begun.owner }, `${tick.tick} poll run started`);
-  const held = keepTickRun(deps.ticks, tick.tick, begun.owner, () =>
+  const held = keepTickRun(deps.ticks, tick.tick, begun.owner, begun.written, () =>
     log.warn(
       { event: EVENTS.pollRunLockLost, owner: begun.owner },
       `${tick.tick} poll run lost its lock: another run may have started beside it`,
@@ -86,8 +86,8 @@ async function runTick(deps: DispatchDeps, tick: TickPayload, correlationId: str
     // A poll's failures back off with its idle count; its messages carry no attempt.
     result = await POLLS[tick.tick](deps, tick, correlationId, tick.idle);
   } finally {
-    await held.stop();
-    const rerun = await endTickRun(deps.ticks, tick.tick, begun.owner);
+    const written = await held.stop();
+    const rerun = await endTickRun(deps.ticks, tick.tick, begun.owner, written);
     log.debug(
       {
         event: EVENTS.pollRunEnded,

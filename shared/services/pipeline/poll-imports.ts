@@ -176,22 +176,33 @@ interface Cleanup {
 }
 
 /**
- * Deletes records in turn until the clean-up share of the budget refuses, or `stopAt` passes; a 404 is done too.
+ * Clean-up deletes sent at once. They ask the budget together, so one round trip to its
+ * ledger grants the whole group instead of one or three slots a trip.
+ */
+const CLEANUP_GROUP = DEVICE_CONCURRENCY;
+
+/**
+ * Deletes records a group at a time until the clean-up share of the budget refuses, or
+ * `stopAt` passes; a 404 is done too. What a group could not delete is left, with the
+ * longest wait any of its answers asked for.
  */
 async function deleteRecords(deps: PipelineDeps, ids: readonly string[], stopAt?: number): Promise<Cleanup> {
   let deleted = 0;
-  for (const [index, id] of ids.entries()) {
-    if (stopAt !== undefined && deps.now().getTime() >= stopAt) return { deleted, left: ids.slice(index) };
-    const result = await deps.graph.deleteImportedIdentity(id);
-    if (result.ok || result.kind === 'not-found') {
-      deleted++;
-      continue;
+  for (let start = 0; start < ids.length; start += CLEANUP_GROUP) {
+    if (stopAt !== undefined && deps.now().getTime() >= stopAt) return { deleted, left: ids.slice(start) };
+    const group = ids.slice(start, start + CLEANUP_GROUP);
+    const results = await Promise.all(group.map((id) => deps.graph.deleteImportedIdentity(id)));
+    const waits: number[] = [];
+    const undone = group.filter((_, index) => {
+      const result = results[index]!;
+      if (result.ok || result.kind === 'not-found') return false;
+      waits.push(result.kind === 'throttled' ? result.retryAfterMs : deps.retry.firstRetryMs);
+      return true;
+    });
+    deleted += group.length - undone.length;
+    if (undone.length > 0) {
+      return { deleted, left: [...undone, ...ids.slice(start + CLEANUP_GROUP)], retryMs: Math.max(1, ...waits) };
     }
-    return {
-      deleted,
-      left: ids.slice(index),
-      retryMs: Math.max(result.kind === 'throttled' ? result.retryAfterMs : deps.retry.firstRetryMs, 1),
-    };
   }
   return { deleted, left: [] };
 }

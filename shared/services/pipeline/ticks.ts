@@ -68,7 +68,19 @@ export const RUN_RENEW_MS = 10_000;
  * must not vanish either, in case the other is dead: the run is looked at again at `until`.
  */
 export type TickRun =
-  { readonly kind: 'run'; readonly owner: string } | { readonly kind: 'stand-down' } | { readonly kind: 'wait'; readonly until: Date };
+  | { readonly kind: 'run'; readonly owner: string; readonly written: TickLockWritten }
+  | { readonly kind: 'stand-down' }
+  | { readonly kind: 'wait'; readonly until: Date };
+
+/**
+ * The run lock as its run last wrote it. While no one else has written it since, the run's
+ * next write (a renewal, the release) goes at this ETag without reading the lock first; a
+ * conflict means someone did (a run standing down asked for a rerun), and the lock is read.
+ */
+export interface TickLockWritten {
+  readonly etag: string;
+  readonly rerun: boolean;
+}
 
 /** Which scheduled run a delivery belongs to: every delivery of one message has the same. */
 function runOf(tick: TickPayload): string {
@@ -102,8 +114,8 @@ export async function beginTickRun(deps: TickDeps, tick: TickPayload, delivery: 
       }
       // Taking over from a delivery of the same run that died keeps any rerun asked of it.
       const rerun = lock.owner !== undefined && isDeliveryOf(lock.owner, run) && lock.rerun;
-      await deps.leases.setLock(tick.tick, { owner, until: new Date(now + RUN_LEASE_MS).toISOString(), rerun }, lock.etag);
-      return { kind: 'run', owner };
+      const etag = await deps.leases.setLock(tick.tick, { owner, until: new Date(now + RUN_LEASE_MS).toISOString(), rerun }, lock.etag);
+      return { kind: 'run', owner, written: { etag, rerun } };
     } catch (error) {
       if (!(error instanceof ConcurrencyConflictError) && !(error instanceof EntityExistsError)) throw error;
     }
@@ -114,37 +126,41 @@ export async function beginTickRun(deps: TickDeps, tick: TickPayload, delivery: 
 /**
  * Renews the run lock every RUN_RENEW_MS until stopped. `onLost` is told once if the lock is
  * found in other hands: this run could not renew it for RUN_LEASE_MS, so another run may have
- * started beside it.
+ * started beside it. `stop` resolves to the lock as last written, for the release.
  */
 export function keepTickRun(
   deps: TickDeps,
   tick: TickName,
   owner: string,
+  written: TickLockWritten,
   onLost: () => void,
   everyMs: number = RUN_RENEW_MS,
-): { stop(): Promise<void> } {
+): { stop(): Promise<TickLockWritten | undefined> } {
   let stopped = false;
+  let last: TickLockWritten | undefined = written;
   let renewing: Promise<void> = Promise.resolve();
   const renew = async (): Promise<void> => {
     for (let attempt = 0; attempt < 3 && !stopped; attempt++) {
-      const lock = await deps.leases.getLock(tick);
-      if (stopped) return;
-      if (lock.owner !== owner) {
-        stopped = true;
-        clearInterval(timer);
-        onLost();
-        return;
+      let at = last;
+      if (!at) {
+        const lock = await deps.leases.getLock(tick);
+        if (stopped) return;
+        if (lock.owner !== owner) {
+          stopped = true;
+          clearInterval(timer);
+          onLost();
+          return;
+        }
+        at = { etag: lock.etag!, rerun: lock.rerun };
       }
       try {
         // A rerun asked for meanwhile is kept: the note is for this run to act on when it ends.
-        await deps.leases.setLock(
-          tick,
-          { owner, until: new Date(deps.now().getTime() + RUN_LEASE_MS).toISOString(), rerun: lock.rerun },
-          lock.etag,
-        );
+        const until = new Date(deps.now().getTime() + RUN_LEASE_MS).toISOString();
+        last = { etag: await deps.leases.setLock(tick, { owner, until, rerun: at.rerun }, at.etag), rerun: at.rerun };
         return;
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError)) throw error;
+        last = undefined;
       }
     }
   };
@@ -155,24 +171,30 @@ export function keepTickRun(
   timer.unref();
   return {
     /** Resolves once no renewal is under way, so the lock can be released after it. */
-    stop() {
+    async stop() {
       stopped = true;
       clearInterval(timer);
-      return renewing;
+      await renewing;
+      return last;
     },
   };
 }
 
-/** Releases the run lock; true when another run was asked for while this one ran. */
-export async function endTickRun(deps: TickDeps, tick: TickName, owner: string): Promise<boolean> {
+/**
+ * Releases the run lock; true when another run was asked for while this one ran. `written` (the
+ * lock as this run last wrote it) saves the read unless someone else has written since.
+ */
+export async function endTickRun(deps: TickDeps, tick: TickName, owner: string, written?: TickLockWritten): Promise<boolean> {
+  let known = written;
   for (let attempt = 0; attempt < 8; attempt++) {
-    const lock = await deps.leases.getLock(tick);
+    const lock = known ? { owner, etag: known.etag, rerun: known.rerun } : await deps.leases.getLock(tick);
     if (lock.owner !== owner) return false;
     try {
       await deps.leases.setLock(tick, { owner: undefined, until: undefined, rerun: false }, lock.etag);
       return lock.rerun;
     } catch (error) {
       if (!(error instanceof ConcurrencyConflictError)) throw error;
+      known = undefined;
     }
   }
   return false;

@@ -447,6 +447,31 @@ describe('Table round trips', () => {
     expect(one.tableRequests()).toBeLessThanOrEqual(9);
   });
 
+  it('calls further apart than the lease cost one round trip each: the write, from the ledger as last written', async () => {
+    const clock = new TrueClock(START);
+    const one = instance(uniqueTable(), roomy, clock);
+    for (let call = 0; call < 10; call++) {
+      expect((await one.budget.acquire(importWrite)).granted).toBe(true);
+      clock.advance(LEASE + 1);
+    }
+    // The table created, the ledger read once, then one write per lease; a read and a write each would be 21.
+    expect(one.tableRequests()).toBeLessThanOrEqual(12);
+  });
+
+  it("a copy of the ledger gone stale never grants past another instance's grants", async () => {
+    const clock = new TrueClock(START);
+    const table = uniqueTable();
+    const limits: BudgetLimits = { writesPerWindow: 4, requestsPerWindow: 1000, windowMs: WINDOW, shares };
+    const a = instance(table, limits, clock);
+    const b = instance(table, limits, clock);
+    expect((await a.budget.acquire(importWrite)).granted).toBe(true);
+    clock.advance(LEASE + 1);
+    // B takes the rest of the window; A's copy still shows one grant.
+    expect(await hammer(b.budget, importWrite, 3)).toBe(3);
+    clock.advance(LEASE + 1);
+    expect((await a.budget.acquire(importWrite)).granted).toBe(false);
+  });
+
   it('once the budget is spent, refusals are answered without going back to the table', async () => {
     const clock = new TrueClock(START);
     const limits: BudgetLimits = { writesPerWindow: 4, requestsPerWindow: 1000, windowMs: WINDOW, shares };

@@ -374,6 +374,52 @@ describe('pollImports', () => {
     expect(await s.messages()).toEqual([scheduledTick('imports', s.at(2 * MINUTE + 10 * SECOND))]);
   });
 
+  it('deletes finished records a group at a time, and carries what Graph throttled to the next run', async () => {
+    // Ten writes per window: the import below is in an earlier window, so ten deletes get through.
+    const s = await scenarios.scenario({ simulator: { throttle: { writesPer20s: 10 } } });
+    const hash = (await s.given('PI9A', 'registered')).value.hardwareHash ?? 'aGFzaA==';
+    await s.graph.importDevices(
+      Array.from({ length: 25 }, (_, i) => ({ serialNumber: `PI9R${i}`, hardwareIdentifier: hash, importId: `ztp-earlier-${i}` })),
+    );
+    s.advance(2 * MINUTE);
+    s.resetGraphCalls();
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const deps: PipelineDeps = {
+      ...s.deps,
+      graph: {
+        ...s.graph,
+        deleteImportedIdentity: async (id, options) => {
+          mostInFlight = Math.max(mostInFlight, ++inFlight);
+          try {
+            return await s.graph.deleteImportedIdentity(id, options);
+          } finally {
+            inFlight--;
+          }
+        },
+      },
+    };
+
+    expect(await pollImports(deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    // One group of 16 went out together (the budget is asked once for all of them); 6 of it
+    // were throttled, so the second group was not sent.
+    expect(mostInFlight).toBe(16);
+    const calls = s.graphCalls();
+    expect(calls.filter((c) => c === `${DELETE_IMPORTED} 204`)).toHaveLength(10);
+    expect(calls.filter((c) => c === `${DELETE_IMPORTED} 429`)).toHaveLength(6);
+    const left = s
+      .importedRecords()
+      .map((r) => r.id)
+      .sort();
+    expect(left).toHaveLength(15);
+    const [next] = await s.messages();
+    expect(next?.payload).toMatchObject({ tick: 'imports' });
+    expect([...((next?.payload as TickPayload).cleanup ?? [])].sort()).toEqual(left);
+    // Not before Graph's Retry-After: the rest of the 20 s window.
+    expect(next?.scheduledFor).toBe(s.at(2 * MINUTE + 20 * SECOND).toISOString());
+  });
+
   it('turns a throttled listing into a retry at Retry-After, touching no device', async () => {
     const s = await scenarios.scenario({ simulator: { throttle: { requestsPer20s: 0 } } });
     const device = await s.given('PI8A', 'importing');

@@ -158,7 +158,7 @@ describe('ensureTick', () => {
     const first = { tick: 'autopilot' as const, at: at(0).toISOString(), idle: 0 };
     const second = { tick: 'autopilot' as const, at: at(1).toISOString(), idle: 0 };
     const running = await beginTickRun(deps, first, 'delivery-1');
-    expect(running).toEqual({ kind: 'run', owner: `autopilot:${first.at}/delivery-1` });
+    expect(running).toMatchObject({ kind: 'run', owner: `autopilot:${first.at}/delivery-1` });
     expect(await beginTickRun(deps, second)).toEqual({ kind: 'stand-down' });
     // The first run's message back while it still runs (its message lock was lost): it never runs beside it.
     expect(await beginTickRun(deps, first, 'delivery-2')).toEqual({
@@ -182,7 +182,7 @@ describe('ensureTick', () => {
       expect((await beginTickRun(deps, dead, 'redelivered')).kind).toBe('wait');
       clock = new Date(started.getTime() + RUN_LEASE_MS + 1);
       const takeover = await beginTickRun(deps, dead, 'redelivered');
-      expect(takeover).toEqual({ kind: 'run', owner: `reprovision:${dead.at}/redelivered` });
+      expect(takeover).toMatchObject({ kind: 'run', owner: `reprovision:${dead.at}/redelivered` });
       // The crashed delivery cannot release what it no longer holds.
       expect(await endTickRun(deps, 'reprovision', `reprovision:${dead.at}/crashed`)).toBe(false);
       expect(await endTickRun(deps, 'reprovision', `reprovision:${dead.at}/redelivered`)).toBe(true);
@@ -191,14 +191,52 @@ describe('ensureTick', () => {
     }
   });
 
+  it('renews and releases its lock without reading it first, and still sees a rerun asked for meanwhile', async () => {
+    let reads = 0;
+    const counting: TickDeps = {
+      ...deps,
+      leases: {
+        get: (tick) => leases.get(tick),
+        set: (tick, scheduledFor, etag) => leases.set(tick, scheduledFor, etag),
+        setLock: (tick, lock, etag) => leases.setLock(tick, lock, etag),
+        getLock: (tick) => {
+          reads++;
+          return leases.getLock(tick);
+        },
+      },
+    };
+    const quiet = { tick: 'autopilot' as const, at: at(20).toISOString(), idle: 0 };
+    const begun = await beginTickRun(counting, quiet, 'quiet');
+    if (begun.kind !== 'run') throw new Error(`expected a run, got ${begun.kind}`);
+    const held = keepTickRun(counting, 'autopilot', begun.owner, begun.written, () => undefined, 20);
+    const renewed = Date.parse((await leases.getLock('autopilot')).until!);
+    clock = new Date(clock.getTime() + 1000);
+    try {
+      await expect.poll(async () => Date.parse((await leases.getLock('autopilot')).until!), { timeout: 5_000 }).toBeGreaterThan(renewed);
+    } finally {
+      clock = new Date(clock.getTime() - 1000);
+    }
+    expect(await endTickRun(counting, 'autopilot', begun.owner, await held.stop())).toBe(false);
+    // The one read is beginTickRun's own.
+    expect(reads).toBe(1);
+
+    // Another run asks for a rerun while this one runs: the release at the old ETag conflicts, reads, and reports it.
+    const busy = { tick: 'autopilot' as const, at: at(21).toISOString(), idle: 0 };
+    const running = await beginTickRun(counting, busy, 'busy');
+    if (running.kind !== 'run') throw new Error(`expected a run, got ${running.kind}`);
+    expect(await beginTickRun(counting, { ...busy, at: at(22).toISOString() })).toEqual({ kind: 'stand-down' });
+    expect(await endTickRun(counting, 'autopilot', running.owner, running.written)).toBe(true);
+    expect((await leases.getLock('autopilot')).owner).toBeUndefined();
+  });
+
   it('keeps the lock while the run renews it, and says so when another run has taken it', async () => {
     const run = { tick: 'imports' as const, at: at(7).toISOString(), idle: 0 };
     const begun = await beginTickRun(deps, run, 'long');
-    expect(begun.kind).toBe('run');
-    const owner = (begun as { owner: string }).owner;
+    if (begun.kind !== 'run') throw new Error(`expected a run, got ${begun.kind}`);
+    const owner = begun.owner;
     const started = clock;
     let lost = 0;
-    const held = keepTickRun(deps, 'imports', owner, () => lost++, 50);
+    const held = keepTickRun(deps, 'imports', owner, begun.written, () => lost++, 50);
     try {
       // Time passes on the lock's clock; each renewal moves its end on.
       clock = new Date(started.getTime() + RUN_LEASE_MS - 10);
