@@ -144,6 +144,11 @@ export interface TickRunLock {
 /** One lease and one run lock per poll; writes fail with a conflict error when another instance moved first. */
 export interface TickLeaseStore {
   get(tick: string): Promise<TickLease>;
+  /**
+   * The lease as this instance last read or wrote it, without a round trip; stale when another
+   * instance has written since (a write at its ETag then fails).
+   */
+  lastKnown(tick: string): TickLease | undefined;
   set(tick: string, scheduledFor: string, etag: string | undefined): Promise<void>;
   getLock(tick: string): Promise<TickRunLock>;
   /** Resolves to the lock's new ETag. */

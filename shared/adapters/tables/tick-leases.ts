@@ -11,6 +11,9 @@ import { TABLES } from './table-names.js';
 type Row = EntityProps & { scheduledFor?: string; owner?: string; until?: string; rerun?: boolean };
 
 export class TickLeaseRepository implements TickLeaseStore {
+  /** Each lease as this instance last read or wrote it. */
+  private readonly known = new Map<string, TickLease>();
+
   constructor(private readonly store: TableStore<Row>) {}
 
   static connect(storage: StorageAccess | string, tableName: string = TABLES.ticks): TickLeaseRepository {
@@ -23,7 +26,13 @@ export class TickLeaseRepository implements TickLeaseStore {
 
   async get(tick: string): Promise<TickLease> {
     const row = await this.store.get('tick', tick);
-    return { scheduledFor: row?.value.scheduledFor || undefined, etag: row?.etag };
+    const lease = { scheduledFor: row?.value.scheduledFor || undefined, etag: row?.etag };
+    this.known.set(tick, lease);
+    return lease;
+  }
+
+  lastKnown(tick: string): TickLease | undefined {
+    return this.known.get(tick);
   }
 
   async getLock(tick: string): Promise<TickRunLock> {
@@ -44,7 +53,15 @@ export class TickLeaseRepository implements TickLeaseStore {
 
   /** Conflict errors (EntityExistsError / ConcurrencyConflictError) when another instance moved first. */
   async set(tick: string, scheduledFor: string, etag: string | undefined): Promise<void> {
-    if (etag === undefined) await this.store.insert('tick', tick, { scheduledFor });
-    else await this.store.update('tick', tick, { scheduledFor }, etag);
+    try {
+      const written =
+        etag === undefined
+          ? await this.store.insert('tick', tick, { scheduledFor })
+          : await this.store.update('tick', tick, { scheduledFor }, etag);
+      this.known.set(tick, { scheduledFor, etag: written });
+    } catch (error) {
+      this.known.delete(tick);
+      throw error;
+    }
   }
 }

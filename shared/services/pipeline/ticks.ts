@@ -32,22 +32,39 @@ export async function ensureTick(
   at: Date,
   options: { idle?: number; replacing?: string; correlationId: string; cleanup?: readonly string[] },
 ): Promise<void> {
-  const lease = await deps.leases.get(tick);
-  const due = lease.scheduledFor ? Date.parse(lease.scheduledFor) : undefined;
-  const pendingRun = due !== undefined && lease.scheduledFor !== options.replacing && due > deps.now().getTime();
-  if (pendingRun && due <= at.getTime()) return;
   const payload: TickPayload = {
     tick,
     at: at.toISOString(),
     idle: options.idle ?? 0,
     ...(options.cleanup?.length ? { cleanup: [...options.cleanup] } : {}),
   };
-  await deps.queue.schedule(tickQueue, [tickMessage(payload, options.correlationId)], at);
+  const send = (): Promise<void> => deps.queue.schedule(tickQueue, [tickMessage(payload, options.correlationId)], at);
+  // A run asking for its successor, when this instance last saw the lease naming that run:
+  // what a read would show unless someone wrote since, and then the write at its ETag fails.
+  const known = deps.leases.lastKnown(tick);
+  let sent = false;
+  if (options.replacing !== undefined && known?.etag !== undefined && known.scheduledFor === options.replacing) {
+    await send();
+    sent = true;
+    if (await setLease(deps, tick, at, known.etag)) return;
+  }
+  const lease = await deps.leases.get(tick);
+  const due = lease.scheduledFor ? Date.parse(lease.scheduledFor) : undefined;
+  const pendingRun = due !== undefined && lease.scheduledFor !== options.replacing && due > deps.now().getTime();
+  if (pendingRun && due <= at.getTime()) return;
+  if (!sent) await send();
+  // Another caller moved the lease meanwhile: both runs exist and merge.
+  await setLease(deps, tick, at, lease.etag);
+}
+
+/** Writes the lease at `etag`; false when another caller moved it first. */
+async function setLease(deps: TickDeps, tick: TickName, at: Date, etag: string | undefined): Promise<boolean> {
   try {
-    await deps.leases.set(tick, at.toISOString(), lease.etag);
+    await deps.leases.set(tick, at.toISOString(), etag);
+    return true;
   } catch (error) {
-    // Another caller moved the lease meanwhile: both runs exist and merge.
     if (!(error instanceof ConcurrencyConflictError) && !(error instanceof EntityExistsError)) throw error;
+    return false;
   }
 }
 

@@ -191,12 +191,60 @@ describe('ensureTick', () => {
     }
   });
 
+  it('a chain of runs each scheduling its successor reads the lease once; a copy gone stale reads it again', async () => {
+    const table = `ticks${randomUUID().replace(/-/g, '')}`;
+    const own = new TickLeaseRepository(TableStore.connect(inject('storageConnectionString'), table));
+    const other = new TickLeaseRepository(TableStore.connect(inject('storageConnectionString'), table));
+    await own.ensure();
+    let reads = 0;
+    const counting: TickDeps = {
+      ...deps,
+      leases: {
+        get: (tick) => {
+          reads++;
+          return own.get(tick);
+        },
+        lastKnown: (tick) => own.lastKnown(tick),
+        set: (tick, scheduledFor, etag) => own.set(tick, scheduledFor, etag),
+        setLock: (tick, lock, etag) => own.setLock(tick, lock, etag),
+        getLock: (tick) => own.getLock(tick),
+      },
+    };
+    const started = clock;
+    const t = (minutes: number): Date => new Date(started.getTime() + minutes * 60_000);
+    try {
+      await ensureTick(counting, 'reprovision', t(30), { correlationId: 'chain' });
+      for (let run = 30; run < 35; run++) {
+        clock = new Date(t(run).getTime() + 100); // run `run` is executing
+        await ensureTick(counting, 'reprovision', t(run + 1), { replacing: t(run).toISOString(), correlationId: 'chain' });
+      }
+      expect(reads).toBe(1);
+      expect((await other.get('reprovision')).scheduledFor).toBe(t(35).toISOString());
+
+      // Another instance asks for a run sooner than the one this instance last wrote.
+      clock = new Date(t(34).getTime() + 100);
+      const lease = await other.get('reprovision');
+      await other.set('reprovision', t(34.5).toISOString(), lease.etag);
+      // This instance, on its copy, takes itself for run 35 asking for its successor: the write
+      // at the copy's ETag fails, the read shows the sooner run pending, and the lease stays.
+      const before = (await onQueue()).length;
+      await ensureTick(counting, 'reprovision', t(36), { replacing: t(35).toISOString(), correlationId: 'chain' });
+      expect(reads).toBe(2);
+      expect((await other.get('reprovision')).scheduledFor).toBe(t(34.5).toISOString());
+      // The message sent before the write is an extra run, which merges into the chain.
+      expect((await onQueue()).length).toBe(before + 1);
+    } finally {
+      clock = started;
+    }
+  });
+
   it('renews and releases its lock without reading it first, and still sees a rerun asked for meanwhile', async () => {
     let reads = 0;
     const counting: TickDeps = {
       ...deps,
       leases: {
         get: (tick) => leases.get(tick),
+        lastKnown: (tick) => leases.lastKnown(tick),
         set: (tick, scheduledFor, etag) => leases.set(tick, scheduledFor, etag),
         setLock: (tick, lock, etag) => leases.setLock(tick, lock, etag),
         getLock: (tick) => {
