@@ -3,7 +3,7 @@ import { QUEUES } from '../shared/messages/index.js';
 import { loadConfig, type AppConfig } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { createRuntime, useRuntime, type Runtime } from '../shared/runtime.js';
-import { startAzurite, type AzuriteInstance } from './azurite.js';
+import { startAzurite, type AzuriteInstance, type AzuriteOptions } from './azurite.js';
 import { startServiceBusBroker, type BrokerQueueOptions, type ServiceBusBroker } from './servicebus-broker/index.js';
 
 /**
@@ -41,8 +41,10 @@ export function pipelineQueueOptions(overrides: Partial<BrokerQueueOptions> = {}
   }));
 }
 
-export async function startLocalInfrastructure(options: { queues?: BrokerQueueOptions[] } = {}): Promise<LocalInfrastructure> {
-  const azurite = await startAzurite();
+export async function startLocalInfrastructure(
+  options: { queues?: BrokerQueueOptions[]; azurite?: AzuriteOptions } = {},
+): Promise<LocalInfrastructure> {
+  const azurite = await startAzurite(options.azurite);
   let broker: ServiceBusBroker;
   try {
     broker = await startServiceBusBroker({ queues: options.queues ?? pipelineQueueOptions() });
@@ -56,8 +58,12 @@ export async function startLocalInfrastructure(options: { queues?: BrokerQueueOp
     storageConnectionString: azurite.connectionString,
     serviceBusConnectionString: broker.connectionString,
     async stop() {
-      await broker.stop();
-      await azurite.stop();
+      // Azurite is stopped even when the broker's stop fails (a socket reset as its clients die).
+      try {
+        await broker.stop();
+      } finally {
+        await azurite.stop();
+      }
     },
   };
 }

@@ -16,6 +16,7 @@ export interface PipelineOptions {
   untilEnrolled: boolean;
   cleanupGraceSeconds: number;
   cpuProfDir: string | undefined;
+  azuriteCpuProfDir: string | undefined;
   heapProfileDir: string | undefined;
   /** As given, for the message when the run gives up. */
   timeoutMinutes: string;
@@ -54,6 +55,7 @@ export function readOptions(argv: readonly string[] = process.argv.slice(2)): Pi
       'cleanup-grace': { type: 'string', default: '14400' },
       /** Write a V8 CPU profile of each product process into this directory. */
       'cpu-prof-dir': { type: 'string' },
+      'azurite-cpu-prof-dir': { type: 'string' },
       /** Write a V8 sampling heap profile of each product process, taken at its peak RSS, into this directory. */
       'heap-profile-dir': { type: 'string' },
       /** Give up on the product run after this many real minutes. */
@@ -88,6 +90,7 @@ export function readOptions(argv: readonly string[] = process.argv.slice(2)): Pi
     untilEnrolled: flags['until-enrolled'] === true,
     cleanupGraceSeconds: Number(flags['cleanup-grace']),
     cpuProfDir: flags['cpu-prof-dir'],
+    azuriteCpuProfDir: flags['azurite-cpu-prof-dir'],
     heapProfileDir: flags['heap-profile-dir'],
     timeoutMinutes: flags['timeout-minutes'],
     timeoutMs: Number(flags['timeout-minutes']) * 60_000,

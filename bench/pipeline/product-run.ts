@@ -85,7 +85,7 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
   const elapsed = (): string => `${int((Date.now() - started) / 1000)} s`;
   const workerFile = await buildProductWorker();
   log(`product: compiled at ${elapsed()}`);
-  const infrastructure = await startLocalInfrastructure();
+  const infrastructure = await startLocalInfrastructure({ azurite: { cpuProfDir: options.azuriteCpuProfDir } });
   const sim = await startSimulator(options.scale);
   const azuriteCpuAtStart = processCpuSeconds(infrastructure.azurite.pid);
   const ownCpuAtStart = process.cpuUsage();
@@ -177,6 +177,8 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
       deadline(180_000).then(() => Promise.reject(new Error('a product process did not report within 3 minutes of being asked to stop'))),
     ]);
     log(`product: every process reported at ${elapsed()}`);
+    for (const final of finals)
+      if (final.stopped !== 'stopped') log(`product: process ${final.instance} reported without a clean stop (${final.stopped})`);
     const autopilotEnrolledAt = sim
       .managedDevices()
       .map((device) => Date.parse(String(device.enrolledDateTime)))
@@ -206,11 +208,24 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
       workers.map(async ({ child }) => {
         if (child.exitCode !== null || child.signalCode !== null) return;
         await Promise.race([new Promise((resolve) => child.once('exit', resolve)), deadline(15_000)]);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        await Promise.race([new Promise((resolve) => child.once('exit', resolve)), deadline(5_000)]);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }),
     );
-    await sim.stop();
-    await infrastructure.stop();
+    // An emulator still busy with what the product left behind must not keep the report waiting.
+    const stopping = async (what: string, stop: Promise<void>): Promise<void> => {
+      const outcome = await Promise.race([stop.then(() => 'stopped'), deadline(30_000).then(() => 'timeout')]);
+      if (outcome === 'timeout') log(`product: ${what} did not stop within 30 s; going on`);
+    };
+    await stopping('the simulator', sim.stop());
+    await stopping('Azurite and the broker', infrastructure.stop());
+    try {
+      process.kill(infrastructure.azurite.pid, 'SIGKILL');
+    } catch {
+      // Already gone, as it should be.
+    }
   }
 }
 

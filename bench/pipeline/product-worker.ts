@@ -147,13 +147,26 @@ const sendProgress = (): void => {
 };
 const progress = setInterval(sendProgress, 250);
 
+/** How long the product gets to finish what it is running once asked to stop (real ms). */
+const STOP_WAIT_MS = 60_000;
+
 process.on('message', (message: ParentMessage) => {
   if (message.type !== 'stop') return;
   clearInterval(progress);
   void (async () => {
-    // The figures are sent even when shutting down fails: they are what the run is for.
-    const stopped = await Promise.allSettled([host.stop().then(() => local.stop())]);
-    for (const outcome of stopped) if (outcome.status === 'rejected') console.error('stopping the product failed:', outcome.reason);
+    // The figures are sent even when shutting down fails or hangs (a store too slow to answer the
+    // invocations still running): they are what the run is for.
+    const stopped = await Promise.race([
+      host
+        .stop()
+        .then(() => local.stop())
+        .then(
+          () => 'stopped',
+          (error: unknown) => `failed: ${String(error)}`,
+        ),
+      new Promise<string>((resolve) => setTimeout(resolve, STOP_WAIT_MS, `still stopping after ${STOP_WAIT_MS / 1000} s`).unref()),
+    ]);
+    if (stopped !== 'stopped') console.error(`the product ${stopped}; reporting what was measured`);
     const heapPeak = await heap?.stop().catch((error: unknown) => {
       console.error('writing the heap profile failed:', error);
       return undefined;
@@ -162,6 +175,7 @@ process.on('message', (message: ParentMessage) => {
     sendProgress();
     const final: WorkerFinal = {
       type: 'final',
+      stopped,
       instance,
       events,
       requeuedDevices,

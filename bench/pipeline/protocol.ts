@@ -65,6 +65,8 @@ export interface HeapPeak {
 export interface WorkerFinal {
   type: 'final';
   instance: number;
+  /** How its stop went: `stopped`, or why the figures were sent without a clean stop. */
+  stopped: string;
   /** Log lines per event name. */
   events: Record<string, number>;
   /** Devices the sweeper put back on the import queue. */

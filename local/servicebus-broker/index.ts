@@ -152,7 +152,10 @@ function route(queues: Map<string, QueueEntities>, address: string): Route {
  */
 async function closeSockets(sockets: Set<Socket>, connections: Connection[]): Promise<void> {
   const open = [...sockets];
-  const allClosed = Promise.all(open.map((socket) => (socket.destroyed ? undefined : once(socket, 'close'))));
+  // 'close' follows an 'error' (a client reset as it dies); `once` would reject on the error instead.
+  const allClosed = Promise.all(
+    open.map((socket) => (socket.destroyed ? undefined : new Promise<void>((resolve) => socket.once('close', () => resolve())))),
+  );
   const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), SOCKET_CLOSE_GRACE_MS).unref());
   if ((await Promise.race([allClosed, timeout])) !== 'timeout') return;
   for (const socket of open) socket.destroy();
