@@ -55,6 +55,7 @@ export function readOptions(argv: readonly string[] = process.argv.slice(2)): Pi
       'cleanup-grace': { type: 'string', default: '14400' },
       /** Write a V8 CPU profile of each product process into this directory. */
       'cpu-prof-dir': { type: 'string' },
+      /** Write a V8 CPU profile of Azurite into this directory when it stops. */
       'azurite-cpu-prof-dir': { type: 'string' },
       /** Write a V8 sampling heap profile of each product process, taken at its peak RSS, into this directory. */
       'heap-profile-dir': { type: 'string' },

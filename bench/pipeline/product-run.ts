@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { RequestLogEntry, RequestStats } from '../../local/graph-simulator/index.js';
 import type { EntityTraffic } from '../../local/servicebus-broker/index.js';
@@ -206,12 +207,9 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
     // Each product process exits by itself once it has reported (writing its profiles, if asked).
     await Promise.all(
       workers.map(async ({ child }) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        await Promise.race([new Promise((resolve) => child.once('exit', resolve)), deadline(15_000)]);
-        if (child.exitCode !== null || child.signalCode !== null) return;
+        if (await exitedWithin(child, 15_000)) return;
         child.kill('SIGTERM');
-        await Promise.race([new Promise((resolve) => child.once('exit', resolve)), deadline(5_000)]);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        if (!(await exitedWithin(child, 5_000))) child.kill('SIGKILL');
       }),
     );
     // An emulator still busy with what the product left behind must not keep the report waiting.
@@ -227,6 +225,13 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
       // Already gone, as it should be.
     }
   }
+}
+
+/** Whether the process has ended, or ends within `ms`. */
+async function exitedWithin(child: ChildProcess, ms: number): Promise<boolean> {
+  const ended = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  if (!ended()) await Promise.race([new Promise((resolve) => child.once('exit', resolve)), deadline(ms)]);
+  return ended();
 }
 
 /** Azurite or a product process that is no longer there, if any (another program may end them). */
