@@ -47,8 +47,16 @@ export function pipelinePolicy(config: Pick<AppConfig, 'timeScale' | 'pipeline' 
     importChunkSize: config.intake.importChunkSize,
     importIdPrefix: config.intake.importIdPrefix,
     perDeviceReadLimit: p.perDeviceReadLimit,
+    pollPageSize: POLL_PAGE_SIZE,
   };
 }
+
+/**
+ * One Table Storage query page: a poll reads no further ahead than the devices it is moving
+ * on, so its memory stays flat however many wait, and it learns between pages whether its
+ * run lock is still its own.
+ */
+const POLL_PAGE_SIZE = 1000;
 
 /**
  * A ledger round trip takes real time, and on a busy store (an emulator sharing two cores) well

@@ -32,4 +32,6 @@ export interface PipelinePolicy {
   readonly claimGraceMs: number;
   /** Below this many waiting devices, per-device reads are cheaper than listing the tenant. */
   readonly perDeviceReadLimit: number;
+  /** Waiting devices a poll run holds at once: it moves a page on, checks its lock, reads the next. */
+  readonly pollPageSize: number;
 }

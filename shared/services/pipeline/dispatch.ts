@@ -84,7 +84,7 @@ async function runTick(deps: DispatchDeps, tick: TickPayload, correlationId: str
   let result: WorkResult;
   try {
     // A poll's failures back off with its idle count; its messages carry no attempt.
-    result = await POLLS[tick.tick](deps, tick, correlationId, tick.idle);
+    result = await POLLS[tick.tick](deps, tick, correlationId, tick.idle, held);
   } finally {
     const written = await held.stop();
     const rerun = await endTickRun(deps.ticks, tick.tick, begun.owner, written);

@@ -10,9 +10,9 @@ import { applyTransition } from '../device-lifecycle.js';
 import type { GraphFailure } from '../graph-result.js';
 import type { Versioned } from '../ports.js';
 import type { PipelineDeps } from './context.js';
-import { ensureTick, type TickPayload } from './ticks.js';
+import { ensureTick, UNLOCKED, type PollRun, type TickPayload } from './ticks.js';
 import { WATCHED } from './watched.js';
-import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } from './work.js';
+import { DEVICE_CONCURRENCY, DONE, forEachLimited, inPages, retryFor, type WorkResult } from './work.js';
 
 /**
  * The Autopilot poll: reads the registered devices' Autopilot identities (beta, for the
@@ -20,79 +20,120 @@ import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } f
  * enrolled — or to `stalled` past its deadline. Many waiting devices: one paged listing
  * answers them all; a few: one read each is cheaper than listing the tenant.
  */
-export async function pollAutopilot(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
+export async function pollAutopilot(
+  deps: PipelineDeps,
+  tick: TickPayload,
+  correlationId: string,
+  attempt: number,
+  run: PollRun = UNLOCKED,
+): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
-  const waiting: Versioned<DeviceRecord>[] = [];
-  for await (const device of deps.devices.matching(WATCHED.autopilot)) if (device.value.autopilotId) waiting.push(device);
-  if (waiting.length === 0) return DONE;
+  // A page of waiting devices at a time, so memory stays flat however many wait.
+  const pages = inPages(withAutopilotId(deps.devices.matching(WATCHED.autopilot)), deps.pollPageSize);
+  try {
+    const first = await pages.next();
+    if (first.done) return DONE;
+    // A few devices, all of them in the first page: one read each is cheaper than listing the tenant.
+    const perDevice = first.value.length <= deps.perDeviceReadLimit && first.value.length < deps.pollPageSize;
+    const identities = new Map<string, AutopilotIdentity>();
+    // Reads that failed (not "not found"): those devices wait for the next poll.
+    const unreadable = new Set<string>();
+    let deferred: WorkResult | undefined;
+    if (perDevice) {
+      // A failed read only leaves that device for the next poll, and throttling stops the
+      // reads but not the work on what was already read.
+      for (const device of first.value) {
+        const read = await deps.graph.getAutopilotIdentity(device.value.autopilotId!);
+        if (read.ok) identities.set(read.value.id, read.value);
+        else if (read.kind === 'throttled') {
+          deferred = retryFor(read, attempt, deps.retry, deps.now(), 'reading Autopilot identities');
+          break;
+        } else if (read.kind !== 'not-found') unreadable.add(device.value.serialNumber);
+        // Not found: Autopilot no longer has the device; its deadline still applies.
+      }
+    } else {
+      const listed = await deps.graph.listAutopilotIdentities();
+      if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing Autopilot identities');
+      for (const identity of listed.value) identities.set(identity.id, identity);
+    }
 
-  const identities = new Map<string, AutopilotIdentity>();
-  // Reads that failed (not "not found"): those devices wait for the next poll.
-  const unreadable = new Set<string>();
-  let deferred: WorkResult | undefined;
-  if (waiting.length <= deps.perDeviceReadLimit) {
-    // One read each; a failed read only leaves that device for the next poll, and
-    // throttling stops the reads but not the work on what was already read.
-    for (const device of waiting) {
-      const read = await deps.graph.getAutopilotIdentity(device.value.autopilotId!);
-      if (read.ok) identities.set(read.value.id, read.value);
-      else if (read.kind === 'throttled') {
-        deferred = retryFor(read, attempt, deps.retry, deps.now(), 'reading Autopilot identities');
+    let watched = 0;
+    let unread = 0;
+    let pageCount = 0;
+    let lockLost = false;
+    let progressed = 0;
+    let stillWaiting = 0;
+    for (let page: IteratorResult<Versioned<DeviceRecord>[]> = first; !page.done; page = await pages.next()) {
+      // Another run has the lock: it reads Autopilot afresh and goes on with these devices.
+      if (!(await run.stillHeld())) {
+        lockLost = true;
         break;
-      } else if (read.kind !== 'not-found') unreadable.add(device.value.serialNumber);
-      // Not found: Autopilot no longer has the device; its deadline still applies.
+      }
+      pageCount++;
+      watched += page.value.length;
+      const notRead = new Set(page.value.filter((d) => !identities.has(d.value.autopilotId!)).map((d) => d.value.serialNumber));
+      unread += notRead.size;
+      await forEachLimited(page.value, DEVICE_CONCURRENCY, async (device) => {
+        if ((deferred && notRead.has(device.value.serialNumber)) || unreadable.has(device.value.serialNumber)) {
+          stillWaiting++;
+          return;
+        }
+        try {
+          const { moved, state, failure } = await advance(deps, device, identities.get(device.value.autopilotId!), correlationId, log);
+          if (moved) progressed++;
+          if (failure?.kind === 'throttled') deferred ??= retryFor(failure, attempt, deps.retry, deps.now(), 'updating group tags');
+          // A re-tag recorded meanwhile asks for its own run (the retag handler ensures the poll).
+          if (state !== 'enrolled' && state !== 'failed') stillWaiting++;
+        } catch (error) {
+          // Changed under us, or one device's trouble: the next poll looks again; the others go on.
+          if (!(error instanceof ConcurrencyConflictError))
+            log.error(
+              { event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error },
+              'Autopilot poll could not handle a device',
+            );
+          stillWaiting++;
+        }
+      });
     }
-  } else {
-    const listed = await deps.graph.listAutopilotIdentities();
-    if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing Autopilot identities');
-    for (const identity of listed.value) identities.set(identity.id, identity);
-  }
-  const unread = new Set(waiting.filter((d) => !identities.has(d.value.autopilotId!)).map((d) => d.value.serialNumber));
 
-  let progressed = 0;
-  let stillWaiting = 0;
-  await forEachLimited(waiting, DEVICE_CONCURRENCY, async (device) => {
-    if ((deferred && unread.has(device.value.serialNumber)) || unreadable.has(device.value.serialNumber)) {
-      stillWaiting++;
-      return;
+    if (lockLost) {
+      // No successor: the run holding the lock now schedules the next.
+      log.info(
+        { event: EVENTS.autopilotPoll, watched, progressed, unread, pages: pageCount, lockLost },
+        'Autopilot poll stopped: another run holds its lock',
+      );
+      return DONE;
     }
-    try {
-      const { moved, state, failure } = await advance(deps, device, identities.get(device.value.autopilotId!), correlationId, log);
-      if (moved) progressed++;
-      if (failure?.kind === 'throttled') deferred ??= retryFor(failure, attempt, deps.retry, deps.now(), 'updating group tags');
-      // A re-tag recorded meanwhile asks for its own run (the retag handler ensures the poll).
-      if (state !== 'enrolled' && state !== 'failed') stillWaiting++;
-    } catch (error) {
-      // Changed under us, or one device's trouble: the next poll looks again; the others go on.
-      if (!(error instanceof ConcurrencyConflictError))
-        log.error(
-          { event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error },
-          'Autopilot poll could not handle a device',
-        );
-      stillWaiting++;
+    if (deferred) {
+      log.info({ event: EVENTS.autopilotPoll, watched, progressed, unread, pages: pageCount }, 'Autopilot poll partly done');
+      return deferred;
     }
-  });
+    if (stillWaiting > 0) {
+      const idle = progressed > 0 ? 0 : tick.idle + 1;
+      const next = new Date(deps.now().getTime() + backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs));
+      await ensureTick(deps.ticks, 'autopilot', next, { idle, replacing: tick.at, correlationId });
+    }
+    log.info(
+      {
+        event: EVENTS.autopilotPoll,
+        watched,
+        progressed,
+        stillWaiting,
+        pages: pageCount,
+        read: perDevice ? 'per-device' : 'listing',
+      },
+      'Autopilot poll done',
+    );
+    return DONE;
+  } finally {
+    // Ends the device query when the run stops early (deferred, lock lost, or a failure).
+    await pages.return(undefined);
+  }
+}
 
-  if (deferred) {
-    log.info({ event: EVENTS.autopilotPoll, watched: waiting.length, progressed, unread: unread.size }, 'Autopilot poll partly done');
-    return deferred;
-  }
-  if (stillWaiting > 0) {
-    const idle = progressed > 0 ? 0 : tick.idle + 1;
-    const next = new Date(deps.now().getTime() + backoffMs(idle, deps.waits.firstPollMs, deps.waits.maxPollIntervalMs));
-    await ensureTick(deps.ticks, 'autopilot', next, { idle, replacing: tick.at, correlationId });
-  }
-  log.info(
-    {
-      event: EVENTS.autopilotPoll,
-      watched: waiting.length,
-      progressed,
-      stillWaiting,
-      read: waiting.length <= deps.perDeviceReadLimit ? 'per-device' : 'listing',
-    },
-    'Autopilot poll done',
-  );
-  return DONE;
+/** Waiting devices Autopilot knows by id: the only ones its identities can answer. */
+async function* withAutopilotId(devices: AsyncIterable<Versioned<DeviceRecord>>): AsyncGenerator<Versioned<DeviceRecord>> {
+  for await (const device of devices) if (device.value.autopilotId) yield device;
 }
 
 type Advanced = { moved: boolean; state: DeviceRecord['state']; failure?: GraphFailure };

@@ -12,9 +12,9 @@ import { applyTransition } from '../device-lifecycle.js';
 import type { Versioned } from '../ports.js';
 import { newImportId } from './import-chunk.js';
 import type { PipelineDeps } from './context.js';
-import { ensureTick, type TickPayload } from './ticks.js';
+import { ensureTick, UNLOCKED, type PollRun, type TickPayload } from './ticks.js';
 import { STALLED_ON_IMPORT, WATCHED } from './watched.js';
-import { DEVICE_CONCURRENCY, DONE, forEachLimited, retryFor, type WorkResult } from './work.js';
+import { DEVICE_CONCURRENCY, DONE, forEachLimited, inPages, retryFor, type WorkResult } from './work.js';
 
 /** Finished records carried to the next run, at most: a Service Bus message stays small. */
 const CARRIED_CLEANUP = 1000;
@@ -28,7 +28,13 @@ const CARRIED_CLEANUP = 1000;
  * being listed again. Devices stalled on their import are looked at in passing (a late result
  * still moves them on, and their records are kept for a re-drive) but keep no run going.
  */
-export async function pollImports(deps: PipelineDeps, tick: TickPayload, correlationId: string, attempt: number): Promise<WorkResult> {
+export async function pollImports(
+  deps: PipelineDeps,
+  tick: TickPayload,
+  correlationId: string,
+  attempt: number,
+  run: PollRun = UNLOCKED,
+): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, tick: tick.tick });
   if (tick.cleanup?.length && !(await anyWaitingForImport(deps))) return cleanUpCarried(deps, tick, tick.cleanup, correlationId, log);
   // Listing first, devices second: a device claimed in between then has no finished record
@@ -39,63 +45,87 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
   const records = listed.value;
   const listedAt = performance.now();
-  const waiting = await waitingForImport(deps);
-  const scannedAt = performance.now();
   // A claimed device's record is known by its import id alone (the record id is kept only
   // once the device has moved on).
   const byImportId = new Map(records.map((r) => [r.importId, r]));
 
+  let watched = 0;
+  let pages = 0;
+  let lockLost = false;
   let progressed = 0;
   let stillWaiting = 0;
   let stalledSeen = 0;
   let registeredAny = false;
-  const resubmit: string[] = [];
+  let resubmitted = 0;
   // Import ids whose devices still wait on their record: those records must stay.
   const pendingImportIds = new Set<string>();
-  // The devices this listing registers, announced together: their index entries go ahead in a few round trips.
-  const registering = waiting.filter((device) => {
-    const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
-    const outcome = record ? interpretImport(record.state).kind : 'pending';
-    return outcome === 'registered' || outcome === 'already-registered';
-  });
-  await deps.devices.announce?.(
-    'autopilot',
-    registering.map((device) => device.value.serialNumber),
-  );
-  await forEachLimited(waiting, DEVICE_CONCURRENCY, async (device) => {
-    const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
-    // Only importing devices keep the poll going; one stalled already waits for a re-drive.
-    const importing = device.value.state === 'importing';
-    if (!importing) stalledSeen++;
-    try {
-      const result = await resolve(deps, device, record, correlationId, log);
-      // A stalled device's record stays too: a re-drive looks for it by import id.
-      if (result === 'waiting' || result === 'resubmit' || result === 'stalled') {
+  // A page of waiting devices at a time: moved on, its resubmits sent, before the next is read.
+  for await (const page of inPages(deps.devices.matching([...WATCHED.imports, STALLED_ON_IMPORT]), deps.pollPageSize)) {
+    // Another run has the lock: it lists afresh and goes on with these devices, so this one stops.
+    if (!(await run.stillHeld())) {
+      lockLost = true;
+      break;
+    }
+    pages++;
+    watched += page.length;
+    const resubmit: string[] = [];
+    // The devices this listing registers, announced together: their index entries go ahead in a few round trips.
+    const registering = page.filter((device) => {
+      const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
+      const outcome = record ? interpretImport(record.state).kind : 'pending';
+      return outcome === 'registered' || outcome === 'already-registered';
+    });
+    await deps.devices.announce?.(
+      'autopilot',
+      registering.map((device) => device.value.serialNumber),
+    );
+    await forEachLimited(page, DEVICE_CONCURRENCY, async (device) => {
+      const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
+      // Only importing devices keep the poll going; one stalled already waits for a re-drive.
+      const importing = device.value.state === 'importing';
+      if (!importing) stalledSeen++;
+      try {
+        const result = await resolve(deps, device, record, correlationId, log);
+        // A stalled device's record stays too: a re-drive looks for it by import id.
+        if (result === 'waiting' || result === 'resubmit' || result === 'stalled') {
+          if (device.value.importId) pendingImportIds.add(device.value.importId);
+        }
+        if (result === 'waiting') {
+          if (importing) stillWaiting++;
+        } else progressed++;
+        if (result === 'registered') registeredAny = true;
+        if (result === 'resubmit') resubmit.push(device.value.serialNumber);
+      } catch (error) {
+        // Changed under us, or one device's trouble: the next poll looks again; the others go on.
+        if (!(error instanceof ConcurrencyConflictError))
+          log.error(
+            { event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error },
+            'import poll could not handle a device',
+          );
+        if (importing) stillWaiting++;
         if (device.value.importId) pendingImportIds.add(device.value.importId);
       }
-      if (result === 'waiting') {
-        if (importing) stillWaiting++;
-      } else progressed++;
-      if (result === 'registered') registeredAny = true;
-      if (result === 'resubmit') resubmit.push(device.value.serialNumber);
-    } catch (error) {
-      // Changed under us, or one device's trouble: the next poll looks again; the others go on.
-      if (!(error instanceof ConcurrencyConflictError))
-        log.error(
-          { event: EVENTS.deviceStepFailed, serial: device.value.serialNumber, err: error },
-          'import poll could not handle a device',
-        );
-      if (importing) stillWaiting++;
-      if (device.value.importId) pendingImportIds.add(device.value.importId);
-    }
-  });
-
-  const chunks = [];
-  for (let start = 0; start < resubmit.length; start += deps.importRequestSize) {
-    chunks.push(resubmitMessage(tick.at, start, resubmit.slice(start, start + deps.importRequestSize), correlationId));
+    });
+    await sendResubmits(deps, tick, resubmitted, resubmit, correlationId);
+    resubmitted += resubmit.length;
   }
-  await deps.queue.send(importChunkQueue, chunks);
   const resolvedAt = performance.now();
+  if (lockLost) {
+    // No clean-up, sync or successor: the run holding the lock now does all three from its own listing.
+    log.info(
+      {
+        event: EVENTS.importPoll,
+        watched: watched - stalledSeen,
+        stalled: stalledSeen,
+        progressed,
+        pages,
+        lockLost,
+        records: records.length,
+      },
+      'import poll stopped: another run holds its lock',
+    );
+    return DONE;
+  }
 
   // Clean-up: our finished records whose devices have moved on.
   const finished = records.filter(
@@ -130,24 +160,24 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   } else if (leftToClean > 0) {
     await scheduleCleanup(deps, tick, cleanup, correlationId);
   }
-  // Real milliseconds spent listing, reading the waiting devices, moving them on, and the rest.
+  // Real milliseconds spent listing, reading and moving on the waiting devices, and the rest.
   // A stopwatch, not a clock: what each part of the run cost, for the log line.
   const ms = {
     list: Math.round(listedAt - started),
-    scan: Math.round(scannedAt - listedAt),
-    resolve: Math.round(resolvedAt - scannedAt),
+    devices: Math.round(resolvedAt - listedAt),
     rest: Math.round(performance.now() - resolvedAt),
   };
   log.info(
     {
       event: EVENTS.importPoll,
-      watched: waiting.length - stalledSeen,
+      watched: watched - stalledSeen,
       stalled: stalledSeen,
       progressed,
       stillWaiting,
       deleted: cleanup.deleted,
       leftToClean,
       records: records.length,
+      pages,
       ms,
     },
     'import poll done',
@@ -155,17 +185,29 @@ export async function pollImports(deps: PipelineDeps, tick: TickPayload, correla
   return DONE;
 }
 
+/**
+ * Devices whose import is to be tried again, sent as import chunks of the Graph request size.
+ * `offset` counts those this run sent before: each chunk's id stays unique within the run.
+ */
+async function sendResubmits(
+  deps: PipelineDeps,
+  tick: TickPayload,
+  offset: number,
+  serials: readonly string[],
+  correlationId: string,
+): Promise<void> {
+  if (serials.length === 0) return;
+  const chunks = [];
+  for (let start = 0; start < serials.length; start += deps.importRequestSize) {
+    chunks.push(resubmitMessage(tick.at, offset + start, serials.slice(start, start + deps.importRequestSize), correlationId));
+  }
+  await deps.queue.send(importChunkQueue, chunks);
+}
+
 /** Whether any device is importing: the first match answers, no whole scan. */
 async function anyWaitingForImport(deps: PipelineDeps): Promise<boolean> {
   for await (const _device of deps.devices.matching(WATCHED.imports)) return true;
   return false;
-}
-
-/** Devices whose import the listing answers: importing, and (in passing) stalled while waiting on it. */
-async function waitingForImport(deps: PipelineDeps): Promise<Versioned<DeviceRecord>[]> {
-  const waiting: Versioned<DeviceRecord>[] = [];
-  for await (const device of deps.devices.matching([...WATCHED.imports, STALLED_ON_IMPORT])) waiting.push(device);
-  return waiting;
 }
 
 interface Cleanup {

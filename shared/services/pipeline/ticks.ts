@@ -141,9 +141,23 @@ export async function beginTickRun(deps: TickDeps, tick: TickPayload, delivery: 
 }
 
 /**
+ * What a poll knows of its run lock. A poll that works through its devices a page at a time
+ * asks before each page, and stops when another run has taken the lock over: that run goes on
+ * with the work, so two runs never move the same devices side by side for long.
+ */
+export interface PollRun {
+  /** Whether this run still holds its lock; renews it first when its last renewal is not recent. */
+  stillHeld(): Promise<boolean>;
+}
+
+/** A poll called outside any run lock (a direct call): it always goes on. */
+export const UNLOCKED: PollRun = { stillHeld: () => Promise.resolve(true) };
+
+/**
  * Renews the run lock every RUN_RENEW_MS until stopped. `onLost` is told once if the lock is
  * found in other hands: this run could not renew it for RUN_LEASE_MS, so another run may have
- * started beside it. `stop` resolves to the lock as last written, for the release.
+ * started beside it. `stillHeld` answers the poll between its pages; `stop` resolves to the lock
+ * as last written, for the release.
  */
 export function keepTickRun(
   deps: TickDeps,
@@ -152,9 +166,13 @@ export function keepTickRun(
   written: TickLockWritten,
   onLost: () => void,
   everyMs: number = RUN_RENEW_MS,
-): { stop(): Promise<TickLockWritten | undefined> } {
+): PollRun & { stop(): Promise<TickLockWritten | undefined> } {
   let stopped = false;
+  let lost = false;
   let last: TickLockWritten | undefined = written;
+  // When the lock was last written by this run (on the lock's clock): until half a lease later,
+  // no other run can have taken it, so a page needs no renewal of its own.
+  let writtenAt = deps.now().getTime();
   let renewing: Promise<void> = Promise.resolve();
   const renew = async (): Promise<void> => {
     for (let attempt = 0; attempt < 3 && !stopped; attempt++) {
@@ -164,6 +182,7 @@ export function keepTickRun(
         if (stopped) return;
         if (lock.owner !== owner) {
           stopped = true;
+          lost = true;
           clearInterval(timer);
           onLost();
           return;
@@ -172,8 +191,10 @@ export function keepTickRun(
       }
       try {
         // A rerun asked for meanwhile is kept: the note is for this run to act on when it ends.
-        const until = new Date(deps.now().getTime() + RUN_LEASE_MS).toISOString();
+        const now = deps.now().getTime();
+        const until = new Date(now + RUN_LEASE_MS).toISOString();
         last = { etag: await deps.leases.setLock(tick, { owner, until, rerun: at.rerun }, at.etag), rerun: at.rerun };
+        writtenAt = now;
         return;
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError)) throw error;
@@ -181,12 +202,16 @@ export function keepTickRun(
       }
     }
   };
-  const timer = setInterval(() => {
-    // One renewal at a time; a failed one is tried again at the next beat, well inside the lease.
-    renewing = renewing.then(renew).catch(() => undefined);
-  }, everyMs);
+  // One renewal at a time; a failed one is tried again at the next beat, well inside the lease.
+  const renewSoon = (): Promise<void> => (renewing = renewing.then(renew).catch(() => undefined));
+  const timer = setInterval(() => void renewSoon(), everyMs);
   timer.unref();
   return {
+    async stillHeld() {
+      if (lost || deps.now().getTime() - writtenAt < RUN_LEASE_MS / 2) return !lost;
+      await renewSoon();
+      return !lost;
+    },
     /** Resolves once no renewal is under way, so the lock can be released after it. */
     async stop() {
       stopped = true;

@@ -70,3 +70,19 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, work
   });
   await Promise.all(lanes);
 }
+
+/**
+ * Groups `items` into arrays of at most `size`, reading ahead no further than the page being
+ * filled: a poll then holds one page of waiting devices at a time, whatever the fleet.
+ */
+export async function* inPages<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let page: T[] = [];
+  for await (const item of items) {
+    page.push(item);
+    if (page.length >= size) {
+      yield page;
+      page = [];
+    }
+  }
+  if (page.length > 0) yield page;
+}

@@ -333,6 +333,23 @@ describe('pollAutopilot', () => {
     expect(s.sim.requestLog()[0]!.url).toMatch(/^\/beta\//);
     for (const serial of ['PA8A', 'PA8B', 'PA8C']) expect((await s.device(serial)).state).toBe('profile-assigned');
   });
+
+  it('answers waiting devices beyond one page from one listing, a page of devices at a time', async () => {
+    const s = await scenarios.scenario();
+    const serials = ['PA8D', 'PA8E', 'PA8F', 'PA8G', 'PA8H'];
+    for (const serial of serials) {
+      const identity = s.sim.addAutopilotIdentity({ serialNumber: serial, groupTag: 'MPS-STD' });
+      await s.given(serial, 'registered', { autopilotId: identity.id });
+    }
+    s.advance(16 * MINUTE);
+
+    // Fewer devices than per-device reads would allow, but more than a page: one listing.
+    expect(await pollAutopilot({ ...s.deps, pollPageSize: 2 }, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    expect(s.graphCalls()).toEqual([`${LIST_IDENTITIES} 200`]);
+    for (const serial of serials) expect((await s.device(serial)).state).toBe('profile-assigned');
+    expect(s.logEvents(EVENTS.autopilotPoll)).toEqual([expect.objectContaining({ watched: 5, progressed: 5, pages: 3, read: 'listing' })]);
+  });
 });
 
 describe('advance', () => {

@@ -7,6 +7,7 @@ import type { TickPayload } from '../../../../shared/messages/index.js';
 import type { PipelineDeps } from '../../../../shared/services/pipeline/context.js';
 import { pollAutopilot } from '../../../../shared/services/pipeline/poll-autopilot.js';
 import { pollImports } from '../../../../shared/services/pipeline/poll-imports.js';
+import { beginTickRun, keepTickRun, RUN_LEASE_MS } from '../../../../shared/services/pipeline/ticks.js';
 import { DONE } from '../../../../shared/services/pipeline/work.js';
 import { HOUR, MINUTE, scheduledTick, SECOND, startScenarioStack, type Scenario, type ScenarioStack } from '../../../support/scenario.js';
 
@@ -80,6 +81,31 @@ function listingAlsoShows(s: Scenario, record: ImportedIdentity): PipelineDeps {
         const listed = await s.graph.listImportedIdentities(options);
         return listed.ok ? { ok: true, value: [...listed.value, record] } : listed;
       },
+    },
+  };
+}
+
+/**
+ * The scenario's device store, telling `order` when the poll reads a waiting device and when it
+ * saves one; `beforeRead` runs before the n-th device (from 1) is handed over.
+ */
+function recordingDevices(s: Scenario, order: string[], beforeRead?: (n: number) => Promise<void>): PipelineDeps['devices'] {
+  const store = s.deps.devices;
+  return {
+    get: (serialNumber) => store.get(serialNumber),
+    create: (record, event) => store.create(record, event),
+    save: (next, current, event) => {
+      order.push(`save ${next.serialNumber}`);
+      return store.save(next, current, event);
+    },
+    announce: (into, serials) => store.announce!(into, serials),
+    async *matching(clauses) {
+      let n = 0;
+      for await (const device of store.matching(clauses)) {
+        await beforeRead?.(++n);
+        order.push(`read ${device.value.serialNumber}`);
+        yield device;
+      }
     },
   };
 }
@@ -418,6 +444,67 @@ describe('pollImports', () => {
     expect([...((next?.payload as TickPayload).cleanup ?? [])].sort()).toEqual(left);
     // Not before Graph's Retry-After: the rest of the 20 s window.
     expect(next?.scheduledFor).toBe(s.at(2 * MINUTE + 20 * SECOND).toISOString());
+  });
+
+  it('works a page of waiting devices at a time: the first page moves on before the next is read', async () => {
+    const s = await scenarios.scenario();
+    const serials = ['PIPA1', 'PIPA2', 'PIPA3', 'PIPA4', 'PIPA5'];
+    for (const serial of serials) await s.given(serial, 'importing');
+    await importsFinished(s, ...serials);
+    const order: string[] = [];
+
+    const deps = { ...s.deps, pollPageSize: 2, devices: recordingDevices(s, order) };
+    expect(await pollImports(deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+    for (const serial of serials) expect((await s.device(serial)).state).toBe('registered');
+    const read = serials.map((serial) => order.indexOf(`read ${serial}`));
+    const saved = serials.map((serial) => order.indexOf(`save ${serial}`));
+    // Each page's devices are saved before the next page's first device is read.
+    expect(Math.max(saved[0]!, saved[1]!)).toBeLessThan(Math.min(read[2]!, read[3]!));
+    expect(Math.max(saved[2]!, saved[3]!)).toBeLessThan(read[4]!);
+    expect(s.logEvents(EVENTS.importPoll)).toEqual([expect.objectContaining({ watched: 5, progressed: 5, pages: 3 })]);
+  });
+
+  it('stops at the next page when another run has taken its lock over: no clean-up, no sync, no successor', async () => {
+    const s = await scenarios.scenario();
+    const serials = ['PIPB1', 'PIPB2', 'PIPB3', 'PIPB4', 'PIPB5'];
+    for (const serial of serials) await s.given(serial, 'importing');
+    await importsFinished(s, ...serials);
+    const tick = tickNow(s);
+    const begun = await beginTickRun(s.deps.ticks, tick, 'slow');
+    if (begun.kind !== 'run') throw new Error(`expected a run, got ${begun.kind}`);
+    let lost = 0;
+    const held = keepTickRun(s.deps.ticks, 'imports', begun.owner, begun.written, () => lost++, 3_600_000);
+    // While the second page is read, this run has gone without renewing past its lease and
+    // another run has taken the lock (as when the instance was starved of CPU).
+    const takenOver = async (n: number): Promise<void> => {
+      if (n !== 3) return;
+      s.advance(RUN_LEASE_MS + SECOND);
+      const lock = await s.deps.ticks.leases.getLock('imports');
+      await s.deps.ticks.leases.setLock(
+        'imports',
+        { owner: 'imports:later/other', until: s.at(HOUR).toISOString(), rerun: false },
+        lock.etag,
+      );
+    };
+    const order: string[] = [];
+    const records = s.importedRecords().length;
+    try {
+      const deps = { ...s.deps, pollPageSize: 2, devices: recordingDevices(s, order, takenOver) };
+      expect(await pollImports(deps, tick, s.correlationId, 0, held)).toEqual(DONE);
+    } finally {
+      await held.stop();
+    }
+
+    expect(lost).toBe(1);
+    expect((await s.device('PIPB1')).state).toBe('registered');
+    expect((await s.device('PIPB2')).state).toBe('registered');
+    // The run holding the lock now moves these on from its own listing.
+    for (const serial of ['PIPB3', 'PIPB4', 'PIPB5']) expect((await s.device(serial)).state).toBe('importing');
+    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`]);
+    expect(s.importedRecords()).toHaveLength(records);
+    expect(await s.messages()).toEqual([]);
+    expect(s.logEvents(EVENTS.importPoll)).toEqual([expect.objectContaining({ progressed: 2, pages: 1, lockLost: true })]);
   });
 
   it('turns a throttled listing into a retry at Retry-After, touching no device', async () => {

@@ -305,4 +305,53 @@ describe('ensureTick', () => {
     }
     expect(await endTickRun(deps, 'imports', owner)).toBe(false);
   });
+
+  it('answers a poll between its pages: no write while the lock is fresh, a renewal when not, false once another run has it', async () => {
+    let writes = 0;
+    const counting: TickDeps = {
+      ...deps,
+      leases: Object.assign(Object.create(leases) as TickLeaseRepository, {
+        setLock: (...args: Parameters<TickLeaseRepository['setLock']>) => {
+          writes++;
+          return leases.setLock(...args);
+        },
+      }),
+    };
+    const run = { tick: 'reprovision' as const, at: at(30).toISOString(), idle: 0 };
+    const begun = await beginTickRun(counting, run, 'paged');
+    if (begun.kind !== 'run') throw new Error(`expected a run, got ${begun.kind}`);
+    const started = clock;
+    let lost = 0;
+    // No beat within the test: every write seen is one the poll's question made.
+    const held = keepTickRun(counting, 'reprovision', begun.owner, begun.written, () => lost++, 3_600_000);
+    writes = 0;
+    try {
+      expect(await held.stillHeld()).toBe(true);
+      expect(writes).toBe(0);
+
+      // Half a lease on: the answer renews the lock first, and the next page needs no write.
+      clock = new Date(started.getTime() + RUN_LEASE_MS / 2 + 1);
+      expect(await held.stillHeld()).toBe(true);
+      expect(writes).toBe(1);
+      expect(Date.parse((await leases.getLock('reprovision')).until!)).toBe(clock.getTime() + RUN_LEASE_MS);
+      expect(await held.stillHeld()).toBe(true);
+      expect(writes).toBe(1);
+
+      // Another run took the lock over: the next answer that looks (its renewal conflicts, the
+      // lock is read) says so, and so do all after it, without another round trip.
+      const lock = await leases.getLock('reprovision');
+      await leases.setLock('reprovision', { owner: 'reprovision:other/x', until: lock.until, rerun: false }, lock.etag);
+      writes = 0;
+      clock = new Date(clock.getTime() + RUN_LEASE_MS / 2 + 1);
+      expect(await held.stillHeld()).toBe(false);
+      expect(lost).toBe(1);
+      expect(writes).toBe(1);
+      expect(await held.stillHeld()).toBe(false);
+      expect(writes).toBe(1);
+      expect((await leases.getLock('reprovision')).owner).toBe('reprovision:other/x');
+    } finally {
+      await held.stop();
+      clock = started;
+    }
+  });
 });
