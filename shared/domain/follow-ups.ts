@@ -2,8 +2,8 @@ import type { DeviceRecord } from './device.js';
 import type { DeviceState, WaitStep } from './lifecycle.js';
 
 /**
- * Which follow-up a device waits on, as one name: the index of waiting devices keeps one
- * partition per name, so every poll, the sweeper and a re-drive read only the devices they
+ * Which follow-up a device waits on, as one name: the index of waiting devices keeps each
+ * name's devices apart (a range of partitions per name), so every poll, the sweeper and a re-drive read only the devices they
  * concern. A settled device (enrolled with nothing to wait for, failed, rejected,
  * deregistered) has none, so the settled fleet is never read.
  */
@@ -21,7 +21,7 @@ const WAIT_STEPS: readonly WaitStep[] = ['import', 'group-tag', 'profile-assignm
 /** Every follow-up a stalled device can be under. */
 export const STALLED_FOLLOW_UPS: readonly FollowUp[] = [...WAIT_STEPS.map((step) => `stalled-${step}` as const), 'stalled'];
 
-/** Every follow-up, each a partition of the index. */
+/** Every follow-up, each a range of partitions of the index. */
 export const FOLLOW_UPS: readonly FollowUp[] = ['received', 'importing', 'autopilot', 'reprovisioning', ...STALLED_FOLLOW_UPS];
 
 export function followUpOf(device: Pick<DeviceRecord, 'state' | 'waitingFor'>): FollowUp | undefined {

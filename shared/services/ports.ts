@@ -57,7 +57,7 @@ export interface DeviceStore {
    * the store must write before each of their transactions is written for all of them together.
    * Only saves, which it spares a round trip each; a device announced that does not move is harmless.
    */
-  announce?(into: FollowUp, serialNumbers: readonly string[]): Promise<void>;
+  announce?(into: FollowUp, devices: readonly Pick<DeviceRecord, 'serialNumber' | 'batchId' | 'line'>[]): Promise<void>;
 }
 
 /** Supplier files. EntityExistsError / ConcurrencyConflictError as for devices. */

@@ -2,7 +2,7 @@ import type { StorageAccess } from '../storage-access.js';
 import type { DeviceEvent, DeviceRecord } from '../../domain/device.js';
 import { serialKey } from '../../domain/device.js';
 import { isDeviceState, type DeviceState } from '../../domain/lifecycle.js';
-import { followUpOf, followUpsFor, holdsHardwareHash, matchesClause, type FollowUp } from '../../domain/follow-ups.js';
+import { FOLLOW_UPS, followUpOf, followUpsFor, holdsHardwareHash, matchesClause, type FollowUp } from '../../domain/follow-ups.js';
 import { ConcurrencyConflictError, EntityExistsError } from '../../errors.js';
 import type { ReprovisionRequest } from '../../domain/reprovision-request.js';
 import type { DeviceStore, DeviceWithHistory, StateClause, Versioned } from '../../services/ports.js';
@@ -15,11 +15,13 @@ import { TABLES } from './table-names.js';
  * (record update guarded by ETag + history event insert) is one atomic transaction.
  * Row keys: `device` for the record, `event-000001`… for the history in order.
  *
- * Beside them, the index of waiting devices (`waiting`): one partition per follow-up
- * (`followUpOf`: received, importing, autopilot, reprovisioning, stalled-<step>), row key the
- * serial key, holding a copy of the record without its hardware hash and the ETag of the
- * record it copies. Polls, the sweeper and re-drives read those partitions only, so what they
- * read grows with the devices waiting, never with the settled fleet, and no hash is loaded.
+ * Beside them, the index of waiting devices (`waiting`): an entry per waiting device under its
+ * follow-up (`followUpOf`: received, importing, autopilot, reprovisioning, stalled-<step>), row
+ * key the serial key, holding a copy of the record without its hardware hash and the ETag of the
+ * record it copies. A follow-up's entries are spread over partitions by file and range of lines
+ * (`indexPartitionOf`), read as one range of keys. Polls, the sweeper and re-drives read those
+ * ranges only, so what they read grows with the devices waiting, never with the settled fleet,
+ * and no hash is loaded; a re-drive or a file's summary reads only its file's partitions.
  *
  * A table transaction cannot span partitions, so the index is written around the device's
  * transaction, in an order that never loses a device:
@@ -58,7 +60,46 @@ const BEHIND_LINGER_MS = 500;
 
 /** Where the index records that it was built from the devices recorded before it (not a follow-up). */
 const META_PARTITION = '_index';
-const BUILT_ROW = 'built';
+/** Marks the index built in its present layout; `built` marked the earlier one, a partition per follow-up. */
+const BUILT_ROW = 'built-by-file';
+
+/**
+ * Lines of one file whose devices share an index partition. Table Storage serves each partition
+ * from one server, with a target of 2,000 entities a second (its scalability targets), and an
+ * emulator's cost per write grows with the partition it lands in: one partition per follow-up
+ * would hold every device of a delivery. Devices that move together (an import chunk, a page of
+ * a listing) are neighbouring lines of one file, so their index writes still share transactions.
+ */
+const LINES_PER_PARTITION = 1000;
+
+/**
+ * The index partition of a device under a follow-up: `<follow-up>|<file>~<n>`, n counting ranges
+ * of lines. A follow-up is the range of keys starting `<follow-up>|` (no follow-up's name is another's
+ * followed by `|`), a file's share of it the range starting `<follow-up>|<file>~`.
+ */
+export function indexPartitionOf(followUp: FollowUp, device: Pick<DeviceRecord, 'batchId' | 'line'>): string {
+  const line = Number.isFinite(device.line) && device.line > 0 ? device.line : 0;
+  return `${indexPrefixOf(followUp, device.batchId ?? '')}${Math.floor(line / LINES_PER_PARTITION)}`;
+}
+
+/** The start of every key of a follow-up's partitions, or of those of one file when `batchId` is given. */
+function indexPrefixOf(followUp: FollowUp, batchId?: string): string {
+  return batchId === undefined ? `${followUp}|` : `${followUp}|${toKey(batchId)}~`;
+}
+
+/** The index partition a record belongs in, if it waits on anything. */
+function entryPartitionOf(record: DeviceRecord): string | undefined {
+  const followUp = followUpOf(record);
+  return followUp ? indexPartitionOf(followUp, record) : undefined;
+}
+
+/** Key ranges covering every clause, none inside another (a file's range inside its follow-up's). */
+function rangesFor(clauses: readonly StateClause[]): string[] {
+  const prefixes = [
+    ...new Set(clauses.flatMap((clause) => followUpsFor(clause.state, clause.waitingFor).map((f) => indexPrefixOf(f, clause.batchId)))),
+  ].sort();
+  return prefixes.filter((prefix, at) => !prefixes.slice(0, at).some((shorter) => prefix.startsWith(shorter)));
+}
 
 /** Every column of a device row but its hash: what an index entry copies. */
 const INDEXED_COLUMNS = [
@@ -253,16 +294,21 @@ export class DeviceRepository implements DeviceStore {
 
   /**
    * Creates the tables, and the index of waiting devices the first time it is missing beside
-   * devices recorded before it existed (an upgrade): one scan of the devices table, once, marked
-   * done in the index. Every step is idempotent, so instances starting together may all do it.
+   * devices recorded before it existed, or is in its earlier layout (an upgrade): the earlier
+   * layout's entries removed, then one scan of the devices table, once, marked done in the index.
+   * Every step is idempotent, so instances starting together may all do it.
    */
   async ensure(): Promise<void> {
     await Promise.all([this.store.ensureTable(), this.index.ensureTable()]);
     if (await this.index.get(META_PARTITION, BUILT_ROW)) return;
+    for (const followUp of FOLLOW_UPS)
+      for await (const row of this.index.partition(followUp))
+        void this.behind.write({ kind: 'delete', partitionKey: followUp, rowKey: row.rowKey }).catch(() => undefined);
+    await this.behind.idle();
     for await (const row of this.store.query(`RowKey eq '${DEVICE_ROW}'`, INDEXED_COLUMNS)) {
       const record = fromDeviceRow(row.value);
-      const followUp = followUpOf(record);
-      if (followUp) this.writeBehind(followUp, record, row.etag);
+      const partition = entryPartitionOf(record);
+      if (partition) this.writeBehind(partition, record, row.etag);
     }
     await this.behind.idle();
     await this.index.upsert(META_PARTITION, BUILT_ROW, { builtAt: this.now().toISOString() });
@@ -280,7 +326,7 @@ export class DeviceRepository implements DeviceStore {
   /** Records a device seen for the first time; EntityExistsError if someone else did first. */
   async create(record: DeviceRecord, event: DeviceEvent): Promise<Versioned<DeviceRecord>> {
     const pk = this.partition(record.serialNumber);
-    const into = followUpOf(record);
+    const into = entryPartitionOf(record);
     // No pending entry first: a new device is `received`, and what follows it up is its file's
     // import message, sent once the file is recorded; a crash before the entry below stops that
     // too, and the intake's run again of the file sends it.
@@ -306,8 +352,8 @@ export class DeviceRepository implements DeviceStore {
    */
   async save(next: DeviceRecord, current: Versioned<DeviceRecord>, event?: DeviceEvent): Promise<Versioned<DeviceRecord>> {
     const pk = this.partition(next.serialNumber);
-    const from = followUpOf(current.value);
-    const into = followUpOf(next);
+    const from = entryPartitionOf(current.value);
+    const into = entryPartitionOf(next);
     if (into && into !== from && !this.announced.delete(`${into}/${pk}`)) await this.writeEntry(this.ahead, into, next, undefined);
     const ops: WriteOp<Row>[] = [
       { kind: 'update', partitionKey: pk, rowKey: DEVICE_ROW, value: rowForSave(next), etag: current.etag, merge: true },
@@ -351,17 +397,17 @@ export class DeviceRepository implements DeviceStore {
   }
 
   /**
-   * Devices matching any of the clauses, read from the index partitions that can hold them:
-   * nothing settled is read. Their records come without the hardware hash; `save` keeps it.
+   * Devices matching any of the clauses, read from the index partitions that can hold them (of
+   * the clause's file only, when it names one): nothing settled is read. Their records come
+   * without the hardware hash; `save` keeps it.
    */
   async *matching(clauses: readonly StateClause[]): AsyncGenerator<Versioned<DeviceRecord>> {
     // What this process wrote is read back: entries still gathering go out first.
     await this.behind.idle();
-    const followUps = new Set(clauses.flatMap(({ state, waitingFor }) => followUpsFor(state, waitingFor)));
     const seen = new Set<string>();
-    for (const followUp of followUps) {
-      for await (const row of this.index.partition(followUp)) {
-        const device = await this.fromEntry(followUp, row);
+    for (const range of rangesFor(clauses)) {
+      for await (const row of this.index.partitionsStartingWith(range)) {
+        const device = await this.fromEntry(row);
         if (device === undefined || seen.has(device.value.serialNumber)) continue;
         if (!clauses.some((clause) => matchesClause(device.value, clause))) continue;
         seen.add(device.value.serialNumber);
@@ -371,17 +417,18 @@ export class DeviceRepository implements DeviceStore {
   }
 
   /** Step 1 for many devices at once: their pending entries under `into`, in transactions of up to 100. */
-  async announce(into: FollowUp, serialNumbers: readonly string[]): Promise<void> {
+  async announce(into: FollowUp, devices: readonly Pick<DeviceRecord, 'serialNumber' | 'batchId' | 'line'>[]): Promise<void> {
     // A bound on what is remembered: an announced device that never saves is forgotten with the rest.
     if (this.announced.size > 100_000) this.announced.clear();
     const indexedAt = this.now().toISOString();
     await Promise.all(
-      serialNumbers.map((serialNumber) => {
+      devices.map(({ serialNumber, batchId, line }) => {
+        const partitionKey = indexPartitionOf(into, { batchId, line });
         const rowKey = this.partition(serialNumber);
         // A Merge: an entry already there keeps its copy and is only marked for a reader to check.
         const value: EntryRow = { serialNumber, pending: true, indexedAt };
-        return this.ahead.write({ kind: 'upsert', partitionKey: into, rowKey, value, merge: true }).then(() => {
-          this.announced.add(`${into}/${rowKey}`);
+        return this.ahead.write({ kind: 'upsert', partitionKey, rowKey, value, merge: true }).then(() => {
+          this.announced.add(`${partitionKey}/${rowKey}`);
         });
       }),
     );
@@ -393,13 +440,13 @@ export class DeviceRepository implements DeviceStore {
   }
 
   /**
-   * Puts the device's entry where its stored record says, and removes it from the follow-ups
+   * Puts the device's entry where its stored record says, and removes it from the index partitions
    * named (those a failed write may have left it under). Run after a conflict, so costs nothing
    * on the way that works.
    */
-  async reindex(serialNumber: string, suspects: readonly (FollowUp | undefined)[]): Promise<Versioned<DeviceRecord> | undefined> {
+  private async reindex(serialNumber: string, suspects: readonly (string | undefined)[]): Promise<Versioned<DeviceRecord> | undefined> {
     const stored = await this.get(serialNumber);
-    const into = stored ? followUpOf(stored.value) : undefined;
+    const into = stored ? entryPartitionOf(stored.value) : undefined;
     await Promise.all([
       stored && into ? this.writeEntry(this.behind, into, stored.value, stored.etag) : undefined,
       ...[...new Set(suspects)]
@@ -410,28 +457,28 @@ export class DeviceRepository implements DeviceStore {
   }
 
   /** An entry as the device it stands for: a pending one checked against the record first. */
-  private async fromEntry(followUp: FollowUp, row: StoredEntity<EntryRow>): Promise<Versioned<DeviceRecord> | undefined> {
+  private async fromEntry(row: StoredEntity<EntryRow>): Promise<Versioned<DeviceRecord> | undefined> {
     const etag = row.value.deviceEtag;
     if (row.value.pending !== true && typeof etag === 'string' && etag !== '') return { value: fromDeviceRow(row.value), etag };
     const stored = await this.get(String(row.value.serialNumber));
-    if (stored && followUpOf(stored.value) === followUp) {
-      this.writeBehind(followUp, stored.value, stored.etag);
+    if (stored && entryPartitionOf(stored.value) === row.partitionKey) {
+      this.writeBehind(row.partitionKey, stored.value, stored.etag);
       return stored;
     }
     const age = this.now().getTime() - Date.parse(String(row.value.indexedAt ?? ''));
     if (!(age < PENDING_GRACE_MS))
-      await this.deleteEntry(followUp, stored?.value ?? { serialNumber: String(row.value.serialNumber), eventCount: 0 });
+      await this.deleteEntry(row.partitionKey, stored?.value ?? { serialNumber: String(row.value.serialNumber), eventCount: 0 });
     return undefined;
   }
 
   /** Index writes that nobody waits for: a lost one is what a crash would leave, and a reader repairs it. */
-  private writeBehind(followUp: FollowUp, record: DeviceRecord, deviceEtag: string): void {
-    void this.writeEntry(this.behind, followUp, record, deviceEtag).catch(() => undefined);
+  private writeBehind(partition: string, record: DeviceRecord, deviceEtag: string): void {
+    void this.writeEntry(this.behind, partition, record, deviceEtag).catch(() => undefined);
   }
 
   private writeEntry(
     batcher: TableBatcher<EntryRow>,
-    followUp: FollowUp,
+    partition: string,
     record: DeviceRecord,
     deviceEtag: string | undefined,
   ): Promise<void> {
@@ -442,7 +489,7 @@ export class DeviceRepository implements DeviceStore {
     });
     // Of two writes of one entry in a transaction, the later version of the device wins.
     return batcher.write(
-      { kind: 'upsert', partitionKey: followUp, rowKey: this.partition(record.serialNumber), value },
+      { kind: 'upsert', partitionKey: partition, rowKey: this.partition(record.serialNumber), value },
       record.eventCount * 2 + (deviceEtag === undefined ? 0 : 1),
     );
   }
@@ -451,8 +498,8 @@ export class DeviceRepository implements DeviceStore {
    * The entry's removal as of this version of the device: of two writes of one entry going out
    * together, the later version wins, so a device back under a follow-up a moment after leaving it keeps its entry.
    */
-  private deleteEntry(followUp: FollowUp, as: Pick<DeviceRecord, 'serialNumber' | 'eventCount'>): Promise<void> {
-    return this.behind.write({ kind: 'delete', partitionKey: followUp, rowKey: this.partition(as.serialNumber) }, as.eventCount * 2 + 1);
+  private deleteEntry(partition: string, as: Pick<DeviceRecord, 'serialNumber' | 'eventCount'>): Promise<void> {
+    return this.behind.write({ kind: 'delete', partitionKey: partition, rowKey: this.partition(as.serialNumber) }, as.eventCount * 2 + 1);
   }
 
   private async versioned(record: DeviceRecord, etags: Map<string, string>): Promise<Versioned<DeviceRecord>> {

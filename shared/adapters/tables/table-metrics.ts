@@ -1,8 +1,9 @@
 /**
  * Table Storage round trips this process made, by table and kind, and the entities they
  * carried: what the benchmark prints per device and what the scale tests assert. A query is a
- * `partition-query` when its filter pins one partition and a `scan` otherwise — a scan's cost
- * on the service grows with the whole table, whatever the filter returns.
+ * `partition-query` when its filter pins one partition or a range of partition keys (served from
+ * the table's key index: its cost grows with what it returns) and a `scan` otherwise — a scan's
+ * cost on the service grows with the whole table, whatever the filter returns.
  */
 
 export type TableOperationKind = 'get' | 'insert' | 'update' | 'upsert' | 'delete' | 'transaction' | 'partition-query' | 'scan';
@@ -34,9 +35,16 @@ export function resetTableOperationCounts(): void {
   counts = {};
 }
 
-/** Whether an OData filter confines a query to one partition (`PartitionKey eq '…'` at its top level). */
+const LITERAL = "'(?:[^']|'')*'";
+const PINNED_KEYS = new RegExp(
+  `^\\s*\\(?\\s*(?:PartitionKey eq ${LITERAL}|PartitionKey ge ${LITERAL}\\s+and\\s+PartitionKey lt ${LITERAL})\\s*\\)?\\s*(and\\b|$)`,
+);
+
+/**
+ * Whether an OData filter confines a query to one partition or one range of partition keys
+ * (`PartitionKey eq '…'`, or `PartitionKey ge '…' and PartitionKey lt '…'`, at its top level).
+ * Only a leading one joined by `and` pins the keys: `… or PartitionKey eq` does not.
+ */
 export function isPartitionFilter(filter: string | undefined): boolean {
-  if (filter === undefined) return false;
-  // Only a leading `PartitionKey eq` joined by `and` pins the partition: `… or PartitionKey eq` does not.
-  return /^\s*\(?\s*PartitionKey eq '(?:[^']|'')*'\s*\)?\s*(and\b|$)/.test(filter);
+  return filter !== undefined && PINNED_KEYS.test(filter);
 }

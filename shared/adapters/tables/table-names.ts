@@ -5,7 +5,7 @@
 export const TABLES = {
   /** Device records and their history, one partition per device. */
   devices: 'devices',
-  /** Devices waiting on a follow-up, one partition per follow-up (the index the polls read). */
+  /** Devices waiting on a follow-up, partitions by follow-up, file and range of lines (the index the polls read). */
   waiting: 'waiting',
   /** Supplier files, one row each. */
   batches: 'batches',

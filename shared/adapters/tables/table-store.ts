@@ -206,6 +206,11 @@ export class TableStore<T extends EntityProps> {
     yield* this.query(filter);
   }
 
+  /** Every entity whose partition key starts with `prefix`: one range of keys, read in key order. */
+  async *partitionsStartingWith(prefix: string): AsyncGenerator<StoredEntity<T>> {
+    yield* this.query(`PartitionKey ge ${odataString(prefix)} and PartitionKey lt ${odataString(`${prefix}\uffff`)}`);
+  }
+
   private toStored(entity: TableEntityResult<T>): StoredEntity<T> {
     const { partitionKey, rowKey, etag, timestamp: _timestamp, ...rest } = entity as TableEntityResult<T> & { timestamp?: string };
     const value: Record<string, EntityValue> = {};

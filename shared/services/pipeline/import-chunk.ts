@@ -47,7 +47,7 @@ export async function importChunk(
   // Fresh devices first: they need no listing, so a failing listing cannot hold them back.
   await deps.devices.announce?.(
     'importing',
-    fresh.map((device) => device.value.serialNumber),
+    fresh.map((device) => device.value),
   );
   const toSubmit = (await mapLimited(fresh, DEVICE_CONCURRENCY, (device) => claim(deps, device, correlationId, log))).filter(
     (device): device is Versioned<DeviceRecord> => device !== undefined,

@@ -77,7 +77,7 @@ export async function pollImports(
     });
     await deps.devices.announce?.(
       'autopilot',
-      registering.map((device) => device.value.serialNumber),
+      registering.map((device) => device.value),
     );
     await forEachLimited(page, DEVICE_CONCURRENCY, async (device) => {
       const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;

@@ -98,7 +98,7 @@ function recordingDevices(s: Scenario, order: string[], beforeRead?: (n: number)
       order.push(`save ${next.serialNumber}`);
       return store.save(next, current, event);
     },
-    announce: (into, serials) => store.announce!(into, serials),
+    announce: (into, devices) => store.announce!(into, devices),
     async *matching(clauses) {
       let n = 0;
       for await (const device of store.matching(clauses)) {
