@@ -3,8 +3,8 @@ import type { DeviceState, WaitStep } from './lifecycle.js';
 
 /**
  * Which follow-up a device waits on, as one name: the index of waiting devices keeps each
- * name's devices apart (a range of partitions per name), so every poll, the sweeper and a re-drive read only the devices they
- * concern. A settled device (enrolled with nothing to wait for, failed, rejected,
+ * name's devices apart (a range of partitions per name), so every poll, the sweeper and a
+ * re-drive read only the devices they concern. A settled device (enrolled with nothing to wait for, failed, rejected,
  * deregistered) has none, so the settled fleet is never read.
  */
 export type FollowUp =
