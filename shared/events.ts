@@ -29,6 +29,7 @@ export const EVENTS = {
   importPoll: 'pipeline.import-poll',
   importRetry: 'pipeline.import-retry',
   importBisected: 'pipeline.import-bisected',
+  importInDoubt: 'pipeline.import-in-doubt',
   autopilotPoll: 'pipeline.autopilot-poll',
   retagDeferred: 'pipeline.retag-deferred',
   profileAssignmentFailed: 'pipeline.profile-assignment-failed',

@@ -20,8 +20,12 @@ export function scaled(config: Pick<AppConfig, 'timeScale'>, ms: number): number
 
 export function pipelinePolicy(config: Pick<AppConfig, 'timeScale' | 'pipeline' | 'graph' | 'intake'>): PipelinePolicy {
   const p = config.pipeline;
-  // An import call may be in flight this long (real time: network, not Autopilot's clock).
-  const claimGraceMs = Math.max(2 * config.graph.requestTimeoutMs, scaled(config, p.firstPollMs));
+  // A claim is sent only while this young; a chunk held back longer (the budget, Retry-After)
+  // claims its devices afresh first. Real time: queues and the budget, not Autopilot's clock.
+  const claimSendMs = Math.max(config.graph.requestTimeoutMs, scaled(config, p.firstPollMs));
+  // Past this, a claim's call has been sent and answered, or never will be: two request
+  // timeouts beyond the last moment it could leave, for the send and the listing's margin.
+  const claimGraceMs = claimSendMs + 2 * config.graph.requestTimeoutMs;
   return {
     waits: {
       firstPollMs: scaled(config, p.firstPollMs),
@@ -42,6 +46,7 @@ export function pipelinePolicy(config: Pick<AppConfig, 'timeScale' | 'pipeline' 
       maxRetryMs: scaled(config, p.maxRetryMs),
       maxTransientRetries: p.maxTransientRetries,
     },
+    claimSendMs,
     claimGraceMs,
     importRequestSize: config.graph.importChunkSize,
     importChunkSize: config.intake.importChunkSize,

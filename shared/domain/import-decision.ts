@@ -43,20 +43,21 @@ export function stallIfLate(device: Pick<DeviceRecord, 'state' | 'deadlineAt'>, 
 
 /**
  * `record` is the imported record carrying the device's import id, if the listing had one.
- * `claimGraceMs`: how long an import call may still be in flight after a claim.
+ * `lostIfClaimedBefore`: a claim made before this (the listing's start less the claim grace)
+ * had its import call answered before the listing began, so no record means none was made.
  */
 export function decideImport(
   device: WaitingDevice,
   record: { readonly state: ImportState } | undefined,
   now: Date,
-  claimGraceMs: number,
+  lostIfClaimedBefore: Date,
 ): ImportDecision {
   if (!record) {
     // Claimed but never seen by Autopilot (the import call failed before it arrived). Give an
     // import call in flight time to return before presuming it lost; past the deadline, stall.
     if (isPastDeadline(device.deadlineAt, now)) return { kind: stallIfLate(device, now) };
     const claimedAt = Date.parse(device.waitingSince ?? device.updatedAt);
-    return device.state === 'importing' && now.getTime() - claimedAt > claimGraceMs ? { kind: 'resubmit' } : { kind: 'wait' };
+    return device.state === 'importing' && claimedAt < lostIfClaimedBefore.getTime() ? { kind: 'resubmit' } : { kind: 'wait' };
   }
   const outcome = interpretImport(record.state);
   switch (outcome.kind) {

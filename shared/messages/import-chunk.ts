@@ -44,11 +44,13 @@ const currentShape = z.object({
   source,
   serialNumbers: z.array(z.string().min(1)).min(1).max(1000),
   /**
-   * On a rescheduled copy: the import ids this work claimed before its call failed. Those
-   * devices are this work's own, with no call of theirs still in flight, so the retry may
-   * reconcile and resubmit them at once.
+   * Claims (serial -> import id) known never to have reached Autopilot: those a rescheduled
+   * copy's call was refused or never sent, and those the import poll found no record of past
+   * the claim grace. A device still holding its claim is submitted under it at once, with no
+   * listing. Earlier copies named their claims `claims`, which may have reached Autopilot:
+   * that field is dropped, and the import poll reconciles those devices.
    */
-  claims: z.record(z.string(), z.string()).optional(),
+  unsent: z.record(z.string(), z.string()).optional(),
 });
 
 export const importChunkPayloadSchema = z.preprocess(fromEarlierShape, currentShape);
@@ -101,14 +103,21 @@ export function redriveImportMessage(
   return message(id, correlationId, { source: { kind: 'redrive' }, serialNumbers });
 }
 
-/** Devices one import-poll run sends back, `start` being the first one's index: a redelivered run sends the same ids. */
+/**
+ * Claims one import-poll run sends back (serial -> import id Autopilot has no record of),
+ * `start` being the first one's index: a redelivered run sends the same ids.
+ */
 export function resubmitMessage(
   pollAt: string,
   start: number,
-  serialNumbers: readonly string[],
+  unsent: Readonly<Record<string, string>>,
   correlationId: string,
 ): ImportChunkMessage {
-  return message(`resubmit:${pollAt}:${start}`, correlationId, { source: { kind: 'resubmit', pollAt }, serialNumbers: [...serialNumbers] });
+  return message(`resubmit:${pollAt}:${start}`, correlationId, {
+    source: { kind: 'resubmit', pollAt },
+    serialNumbers: Object.keys(unsent),
+    unsent: { ...unsent },
+  });
 }
 
 /** For log lines: where a chunk came from. */

@@ -25,10 +25,13 @@ export interface CallOptions {
 
 /**
  * Result of importDevices. Chunks are sent one after another; when one fails, the failure says
- * which devices Graph accepted before it (`imported`) and which were never submitted.
+ * which devices Graph accepted before it (`imported`), which Autopilot certainly does not have
+ * (`notSubmitted`: never sent, refused by the budget, or answered 429 or 4xx), and which may
+ * have reached it (`inDoubt`: the failed request left, then a fault or timeout hid the answer).
  */
 export type ImportResult =
-  { ok: true; value: ImportedIdentity[] } | (GraphFailure & { imported: ImportedIdentity[]; notSubmitted: ImportDeviceInput[] });
+  | { ok: true; value: ImportedIdentity[] }
+  | (GraphFailure & { imported: ImportedIdentity[]; inDoubt: ImportDeviceInput[]; notSubmitted: ImportDeviceInput[] });
 
 export interface AutopilotPort {
   /** POST importedWindowsAutopilotDeviceIdentities/import, in Graph-sized chunks. Default priority: import. */

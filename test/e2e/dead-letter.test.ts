@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importDevicesOptions } from '../../functions/import-devices.js';
+import { followUpOptions } from '../../functions/follow-up.js';
 import { DevHost } from '../../local/dev-host/index.js';
 import { startGraphSimulator, type GraphSimulator } from '../../local/graph-simulator/index.js';
 import { Random, sampleDevice } from '../../local/sample-data.js';
 import { QUEUES } from '../../shared/messages/index.js';
-import { newDevice } from '../../shared/domain/device.js';
+import { newDevice, transition } from '../../shared/domain/device.js';
 import type { PoisonRecord } from '../../shared/services/ports.js';
 import { pipelineQueueOptions } from '../../local/stack.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
@@ -37,7 +37,7 @@ describe('transient faults that never end', () => {
       serviceBusConnectionString: stack.broker.connectionString,
       storageConnectionString: stack.storageConnectionString,
       log: stack.runtime.log,
-    }).serviceBusQueue('importDevices', importDevicesOptions);
+    }).serviceBusQueue('followUp', followUpOptions);
     await host.start();
   });
 
@@ -64,18 +64,28 @@ describe('transient faults that never end', () => {
       'c',
       now,
     );
-    await stack.runtime.devices.create(record, event);
-    await stack.runtime.queue.send(QUEUES.import, [
-      {
-        kind: 'import-chunk',
-        correlationId: 'dlq-test',
-        messageId: 'chunk-1',
-        payload: { source: { kind: 'file', batchId: 'b', chunk: 0 }, serialNumbers: [device.serialNumber] },
-      },
+    // Registered in Autopilot under no tag, while its file asks for MPS-STD: a re-tag to do,
+    // whose first step (reading the identity) meets a 5xx every time.
+    let saved = await stack.runtime.devices.create(record, event);
+    for (const [to, reason] of [
+      ['importing', 'import-submitted'],
+      ['registered', 'import-complete'],
+    ] as const) {
+      const next = transition(saved.value, {
+        to,
+        reason,
+        correlationId: 'c',
+        now,
+        changes: to === 'registered' ? { autopilotId: 'ap-1' } : {},
+      });
+      saved = await stack.runtime.devices.save(next.record, saved, next.event);
+    }
+    await stack.runtime.queue.send(QUEUES.followup, [
+      { kind: 'retag', correlationId: 'dlq-test', messageId: 'retag-1', payload: { serialNumber: device.serialNumber, generation: 1 } },
     ]);
 
     const parked = async (): Promise<PoisonRecord | undefined> => {
-      for await (const found of stack.runtime.pipelineDeps().poison.list()) if (found.messageId === 'chunk-1#3') return found;
+      for await (const found of stack.runtime.pipelineDeps().poison.list()) if (found.messageId === 'retag-1#3') return found;
       return undefined;
     };
     await expect.poll(parked, { timeout: 30_000, interval: 100 }).toBeDefined();
@@ -85,16 +95,16 @@ describe('transient faults that never end', () => {
     await host.idle();
 
     expect(await parked()).toMatchObject({
-      queue: QUEUES.import,
-      kind: 'import-chunk',
+      queue: QUEUES.followup,
+      kind: 'retag',
       correlationId: 'dlq-test',
       reason: 'retries-exhausted',
       description: expect.stringContaining('after 3 transient retries'),
     });
     const exhausted = stack.logLines.filter((l) => l.event === 'message.retries-exhausted');
-    expect(exhausted).toEqual([expect.objectContaining({ messageId: 'chunk-1#3', attempt: 3, maxTransientRetries: 3, level: 'error' })]);
+    expect(exhausted).toEqual([expect.objectContaining({ messageId: 'retag-1#3', attempt: 3, maxTransientRetries: 3, level: 'error' })]);
     // Completed, not dead-lettered, not redelivered.
-    expect(stack.broker.stats(QUEUES.import)).toEqual({ active: 0, scheduled: 0, locked: 0, deadLettered: 0 });
+    expect(stack.broker.stats(QUEUES.followup)).toEqual({ active: 0, scheduled: 0, locked: 0, deadLettered: 0 });
     expect(stack.logLines.filter((l) => l.event === 'devhost.invocation-failed')).toEqual([]);
     const rescheduled = stack.logLines.filter((l) => l.event === 'message.rescheduled' && l.reason === 'transient');
     expect(rescheduled.map((l) => l.attempt)).toEqual([1, 2, 3]);
@@ -102,10 +112,10 @@ describe('transient faults that never end', () => {
     // Backoff grows: 30 s, 60 s, 120 s of real-world time at 600x.
     expect(times[1]!).toBeGreaterThan(times[0]!);
     expect(times[2]!).toBeGreaterThan(times[1]!);
-    // Claimed for import but never confirmed: the next import or poll reconciles it.
-    expect((await stack.runtime.devices.get(device.serialNumber))?.value.state).toBe('importing');
-    // One Graph request per attempt (the import, then a listing of the imported records for
-    // each retry), and none after the last: 4 in all, each answered with a 5xx.
+    // Left where it was, its tag still to do: the Autopilot poll reconciles it.
+    expect((await stack.runtime.devices.get(device.serialNumber))?.value).toMatchObject({ state: 'registered', groupTag: 'MPS-STD' });
+    // One Graph request per attempt (a read of the identity), and none after the last: 4 in
+    // all, each answered with a 5xx.
     expect(sim.stats()).toMatchObject({ total: 4, injected5xx: 4 });
   });
 });

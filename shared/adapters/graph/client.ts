@@ -43,7 +43,7 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
   const call = callOf(send);
   const paging = createPaging(call, origin, options);
   return {
-    ...importedIdentityOperations(call, paging, options.importChunkSize),
+    ...importedIdentityOperations(send, paging, options.importChunkSize),
     ...autopilotIdentityOperations(call, paging, { budget: options.budget, send, intervalMs: options.syncIntervalMs }),
     ...managedDeviceOperations(call, paging),
     close: () => transport.close(),

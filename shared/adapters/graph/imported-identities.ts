@@ -1,4 +1,4 @@
-import type { Call } from './call.js';
+import { callOf, type Send } from './call.js';
 import type { GraphClient } from './graph-client.js';
 import type { Paging } from './paging.js';
 import { getEntity, remove } from './requests.js';
@@ -14,7 +14,8 @@ type ImportedIdentityOperations = Pick<
   'importDevices' | 'getImportedIdentity' | 'listImportedIdentities' | 'deleteImportedIdentity'
 >;
 
-export function importedIdentityOperations(call: Call, paging: Paging, importChunkSize: number): ImportedIdentityOperations {
+export function importedIdentityOperations(send: Send, paging: Paging, importChunkSize: number): ImportedIdentityOperations {
+  const call = callOf(send);
   return {
     async importDevices(devices, callOptions) {
       const priority = callOptions?.priority ?? 'import';
@@ -22,9 +23,15 @@ export function importedIdentityOperations(call: Call, paging: Paging, importChu
       for (let start = 0; start < devices.length; start += importChunkSize) {
         const chunk = devices.slice(start, start + importChunkSize);
         const body = { importedWindowsAutopilotDeviceIdentities: chunk.map(importPayload) };
-        const reply = await call('POST', 'v1.0', `${IMPORTED}/import`, priority, body);
+        const { result: reply, sent } = await send('POST', 'v1.0', `${IMPORTED}/import`, priority, body);
         const records = reply.ok ? parseWith(importAnswerSchema, reply.value.body, 'import answer') : reply;
-        if (!records.ok) return { ...records, imported, notSubmitted: devices.slice(start) };
+        if (!records.ok) {
+          // A request that left may have been imported unless Graph refused it (429 or 4xx):
+          // after a fault or timeout nobody knows, and an unreadable 2xx was taken.
+          const doubtful = sent && (reply.ok || reply.kind === 'transient');
+          const inDoubt = doubtful ? chunk : [];
+          return { ...records, imported, inDoubt, notSubmitted: devices.slice(start + inDoubt.length) };
+        }
         imported.push(...records.value.value);
       }
       return { ok: true, value: imported };

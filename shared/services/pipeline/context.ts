@@ -28,7 +28,12 @@ export interface PipelinePolicy {
   readonly importRequestSize: number;
   /** Devices per import message (ZTP_IMPORT_CHUNK_SIZE, as the intake queues them). */
   readonly importChunkSize: number;
-  /** How long a claimed device may wait for its import call before it is presumed lost (real ms). */
+  /** How long after its claim an import chunk may still send a device under it (real ms). */
+  readonly claimSendMs: number;
+  /**
+   * How old a claim must be, when the import poll lists the records, for its absence from
+   * the listing to mean its call never reached Autopilot (real ms; past claimSendMs).
+   */
   readonly claimGraceMs: number;
   /** Below this many waiting devices, per-device reads are cheaper than listing the tenant. */
   readonly perDeviceReadLimit: number;

@@ -27,10 +27,13 @@ export function newImportId(deps: Pick<PipelineDeps, 'importIdPrefix'>): string 
  * Devices are claimed (received -> importing, with a fresh importId) before Graph is called,
  * so two deliveries never submit the same device twice; the claims of a chunk are written
  * side by side, and nothing more is written before the import poll finds the records by
- * importId. A claimed device whose import may have been lost (crash, throttling, timeout) is
- * submitted again only when the imported records do not show its importId, its last claim is
- * older than any import call could still be in flight (claimGraceMs), and it wins a new
- * ETag-guarded claim.
+ * importId. The chunk submits only claims known never to have reached Autopilot: its fresh
+ * ones, and those its message carries as unsent (a retry's, or the import poll's, which found
+ * no record of them). A claim is sent only within claimSendMs of being made, so once a claim
+ * is older than the claim grace its call has been answered or never will be; an older unsent
+ * claim is made afresh first (ETag-guarded, so of two deliveries only one sends it). Anything
+ * else importing — a call in doubt, a claim this work does not hold — is the import poll's,
+ * which reconciles it from the listing it makes anyway.
  */
 export async function importChunk(
   deps: PipelineDeps,
@@ -40,66 +43,64 @@ export async function importChunk(
 ): Promise<WorkResult> {
   const log = deps.log.child({ correlationId, ...describeSource(payload.source) });
   const devices = await mapLimited(payload.serialNumbers, DEVICE_CONCURRENCY, (serialNumber) => deps.devices.get(serialNumber));
+  const unsent = payload.unsent ?? {};
   const fresh = devices.filter((device): device is Versioned<DeviceRecord> => device?.value.state === 'received');
-  const claimedBefore = devices.filter((device): device is Versioned<DeviceRecord> => device?.value.state === 'importing');
-  if (fresh.length === 0 && claimedBefore.length === 0) return DONE;
+  const held = devices.filter(
+    (device): device is Versioned<DeviceRecord> =>
+      device?.value.state === 'importing' &&
+      device.value.importId !== undefined &&
+      unsent[device.value.serialNumber] === device.value.importId,
+  );
+  // Devices importing under claims this work does not hold: the import poll's, which must be on its way.
+  const others = devices.some((device) => device?.value.state === 'importing' && !held.includes(device));
+  if (fresh.length === 0 && held.length === 0 && !others) return DONE;
 
-  // Fresh devices first: they need no listing, so a failing listing cannot hold them back.
   await deps.devices.announce?.(
     'importing',
     fresh.map((device) => device.value),
   );
-  const toSubmit = (await mapLimited(fresh, DEVICE_CONCURRENCY, (device) => claim(deps, device, correlationId, log))).filter(
+  const claimed = await mapLimited(fresh, DEVICE_CONCURRENCY, (device) => claim(deps, device, correlationId, log));
+  const now = deps.now().getTime();
+  const stale = (device: Versioned<DeviceRecord>): boolean =>
+    now - Date.parse(device.value.waitingSince ?? device.value.updatedAt) >= deps.claimSendMs;
+  const renewed = await mapLimited(held.filter(stale), DEVICE_CONCURRENCY, (device) => reclaim(deps, device, log));
+  const toSubmit = [...claimed, ...held.filter((device) => !stale(device)), ...renewed].filter(
     (device): device is Versioned<DeviceRecord> => device !== undefined,
   );
-  let deferred: WorkResult | undefined;
-  const now = deps.now().getTime();
-  const own = payload.claims ?? {};
-  // This work's own earlier claims, and claims old enough that no call for them can still be in flight.
-  const settled = claimedBefore.filter(
-    (d) =>
-      own[d.value.serialNumber] === d.value.importId || now - Date.parse(d.value.waitingSince ?? d.value.updatedAt) > deps.claimGraceMs,
-  );
-  if (settled.length > 0) {
-    const listed = await deps.graph.listImportedIdentities();
-    if (!listed.ok) deferred = retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
-    else {
-      const seen = new Set(listed.value.map((record) => record.importId));
-      // Autopilot has the others: the import poll takes them from here.
-      const lost = settled.filter((device) => !seen.has(device.value.importId ?? ''));
-      const reclaimed = await mapLimited(lost, DEVICE_CONCURRENCY, (device) => reclaim(deps, device, log));
-      for (const device of reclaimed) if (device) toSubmit.push(device);
-    }
-  }
 
-  let claims: Record<string, string> = {};
-  if (toSubmit.length > 0) {
-    const sent = await submit(deps, toSubmit.map(importInput), log);
-    const byImportId = new Map(toSubmit.map((device) => [device.value.importId!, device]));
-    for (const { input, failure } of sent.refused) {
-      const device = byImportId.get(input.importId ?? '');
-      if (device) await failDevice(deps, device, correlationId, failure, log);
-    }
-    // Devices neither accepted nor refused stay `importing` under their claim: the retry reconciles them.
-    for (const input of sent.unsent) claims[input.serialNumber] = input.importId ?? '';
-    if (sent.stoppedBy) {
-      deferred ??= retryFor(
-        sent.stoppedBy.kind === 'permanent'
-          ? { ok: false, kind: 'transient', message: `${sent.stoppedBy.status} ${sent.stoppedBy.code}` }
-          : sent.stoppedBy,
-        attempt,
-        deps.retry,
-        deps.now(),
-        'importing devices',
-      );
-    }
-  }
   await ensureTick(deps.ticks, 'imports', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
-  if (!deferred || deferred.kind === 'done') return DONE;
-  // Claims this work still holds (and those it held before) travel with its retry.
-  claims = { ...Object.fromEntries(Object.entries(own).filter(([serial]) => payload.serialNumbers.includes(serial))), ...claims };
-  return { ...deferred, payload: { ...payload, claims } };
+  if (toSubmit.length === 0) return DONE;
+  const sendBy = Math.min(...toSubmit.map((device) => Date.parse(device.value.waitingSince ?? device.value.updatedAt))) + deps.claimSendMs;
+  const sent = await submit(deps, toSubmit.map(importInput), sendBy, log);
+  const byImportId = new Map(toSubmit.map((device) => [device.value.importId!, device]));
+  for (const { input, failure } of sent.refused) {
+    const device = byImportId.get(input.importId ?? '');
+    if (device) await failDevice(deps, device, correlationId, failure, log);
+  }
+  if (sent.inDoubt.length > 0) {
+    log.warn(
+      { event: EVENTS.importInDoubt, rows: sent.inDoubt.length },
+      `an import request of ${sent.inDoubt.length} may or may not have reached Autopilot: the import poll reconciles its devices`,
+    );
+  }
+  if (!sent.stoppedBy || sent.unsent.length === 0) return DONE;
+  const retry = retryFor(
+    sent.stoppedBy.kind === 'permanent'
+      ? { ok: false, kind: 'transient', message: `${sent.stoppedBy.status} ${sent.stoppedBy.code}` }
+      : sent.stoppedBy,
+    attempt,
+    deps.retry,
+    deps.now(),
+    'importing devices',
+  );
+  if (retry.kind === 'done') return DONE;
+  // The claims never sent travel with the retry, which sends them without asking Autopilot.
+  const claims = Object.fromEntries(sent.unsent.map((input) => [input.serialNumber, input.importId ?? '']));
+  return { ...retry, payload: { ...payload, serialNumbers: Object.keys(claims), unsent: claims } };
 }
+
+/** Claims are sent only while young (claimSendMs): past that, the rest waits for the retry to claim it afresh. */
+const PAST_SEND_WINDOW: GraphFailure = { ok: false, kind: 'transient', message: 'claims past their send window' };
 
 /** A 400 is Autopilot refusing the request itself; any other failure is retried and reconciled. */
 type Refusal = Extract<GraphFailure, { kind: 'permanent' }>;
@@ -110,12 +111,15 @@ interface Submitted {
   readonly refused: { readonly input: ImportDeviceInput; readonly failure: Refusal }[];
   /** Rows neither accepted nor refused: the run stopped before it could send them (again). */
   readonly unsent: ImportDeviceInput[];
+  /** Rows of a request that left and got no clear answer: Autopilot may have them. */
+  readonly inDoubt: ImportDeviceInput[];
   /** Why it stopped: throttling or a fault (a non-400 refusal is treated as one). */
   readonly stoppedBy?: GraphFailure;
 }
 
 /**
- * Sends the devices in Graph-sized requests. A request Autopilot refuses with 400 fails as a
+ * Sends the devices in Graph-sized requests, none after `sendBy` (the oldest claim's send
+ * window): what is left then goes to the retry, which claims it afresh. A request Autopilot refuses with 400 fails as a
  * whole, whichever of its rows it could not read, so it is bisected: each half is sent on its
  * own, a half refused again is split again, and a row refused on its own is the one that fails
  * (never sent again). With one such row among n that costs about 2·log2(n) requests (a request
@@ -123,25 +127,31 @@ interface Submitted {
  * once, 2n − 1 requests in all. Throttling or a fault stops the run: whatever it has not
  * decided yet is left for the retry, which bisects again only what is refused again.
  */
-async function submit(deps: PipelineDeps, inputs: readonly ImportDeviceInput[], log: Logger): Promise<Submitted> {
+async function submit(deps: PipelineDeps, inputs: readonly ImportDeviceInput[], sendBy: number, log: Logger): Promise<Submitted> {
   const refused: { input: ImportDeviceInput; failure: Refusal }[] = [];
   const unsent: ImportDeviceInput[] = [];
+  const inDoubt: ImportDeviceInput[] = [];
   let stoppedBy: GraphFailure | undefined;
   let pending = inputs;
   while (pending.length > 0) {
-    // The adapter sends Graph-sized requests in turn and says which it got through.
-    const answer = await deps.graph.importDevices(pending);
-    if (answer.ok) break;
+    if (deps.now().getTime() >= sendBy) {
+      unsent.push(...pending);
+      stoppedBy = PAST_SEND_WINDOW;
+      break;
+    }
+    // One request at a time, so none leaves after the window.
+    const request = pending.slice(0, deps.importRequestSize);
+    pending = pending.slice(request.length);
+    const answer = await deps.graph.importDevices(request);
+    if (answer.ok) continue;
     if (!isRefusal(answer)) {
-      unsent.push(...answer.notSubmitted);
+      unsent.push(...answer.notSubmitted, ...pending);
+      inDoubt.push(...answer.inDoubt);
       stoppedBy = answer;
       break;
     }
-    // Only the request it refused; the requests after it were never sent.
-    const request = answer.notSubmitted.slice(0, deps.importRequestSize);
-    pending = answer.notSubmitted.slice(request.length);
     logRefusal(log, answer, request.length);
-    const split = await bisect(deps, request, answer, log);
+    const split = await bisect(deps, request, answer, sendBy, log);
     refused.push(...split.refused);
     log.info(
       {
@@ -156,13 +166,14 @@ async function submit(deps: PipelineDeps, inputs: readonly ImportDeviceInput[], 
       },
       `a refused import request of ${request.length} split: ${split.refused.length} refused on their own, ${split.unsent.length} left for the retry`,
     );
+    inDoubt.push(...split.inDoubt);
     if (split.stoppedBy) {
       unsent.push(...split.unsent, ...pending);
       stoppedBy = split.stoppedBy;
       break;
     }
   }
-  return { refused, unsent, ...(stoppedBy ? { stoppedBy } : {}) };
+  return { refused, unsent, inDoubt, ...(stoppedBy ? { stoppedBy } : {}) };
 }
 
 /** Splits a refused request (`rows`, refused with `refusal`) until the rows Autopilot refuses are alone. */
@@ -170,10 +181,12 @@ async function bisect(
   deps: PipelineDeps,
   rows: readonly ImportDeviceInput[],
   refusal: Refusal,
+  sendBy: number,
   log: Logger,
 ): Promise<Submitted & { requests: number }> {
   const refused: { input: ImportDeviceInput; failure: Refusal }[] = [];
   const unsent: ImportDeviceInput[] = [];
+  const inDoubt: ImportDeviceInput[] = [];
   let stoppedBy: GraphFailure | undefined;
   let requests = 0;
   const split = async (group: readonly ImportDeviceInput[], answer: Refusal): Promise<void> => {
@@ -184,6 +197,7 @@ async function bisect(
     }
     const middle = Math.ceil(group.length / 2);
     for (const half of [group.slice(0, middle), group.slice(middle)]) {
+      if (!stoppedBy && deps.now().getTime() >= sendBy) stoppedBy = PAST_SEND_WINDOW;
       if (stoppedBy) {
         unsent.push(...half);
         continue;
@@ -199,11 +213,12 @@ async function bisect(
       } else {
         stoppedBy = sent;
         unsent.push(...sent.notSubmitted);
+        inDoubt.push(...sent.inDoubt);
       }
     }
   };
   await split(rows, refusal);
-  return { refused, unsent, requests, ...(stoppedBy ? { stoppedBy } : {}) };
+  return { refused, unsent, inDoubt, requests, ...(stoppedBy ? { stoppedBy } : {}) };
 }
 
 function logRefusal(log: Logger, refusal: Refusal, rows: number): void {

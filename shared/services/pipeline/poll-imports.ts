@@ -41,6 +41,9 @@ export async function pollImports(
   // in this listing, so clean-up can never delete a record a waiting device still needs.
   const started = performance.now();
   const runStart = deps.now().getTime();
+  // A claim older than the grace when the listing began had its call answered before it: a
+  // record it lacks was never made. Judged from the start, however long the listing takes.
+  const listedFrom = new Date(runStart);
   const listed = await deps.graph.listImportedIdentities();
   if (!listed.ok) return retryFor(listed, attempt, deps.retry, deps.now(), 'listing imported identities');
   const records = listed.value;
@@ -68,7 +71,8 @@ export async function pollImports(
     }
     pages++;
     watched += page.length;
-    const resubmit: string[] = [];
+    // Claims Autopilot has no record of (serial -> import id), sent back to be imported under them.
+    const resubmit: Record<string, string> = {};
     // The devices this listing registers, announced together: their index entries go ahead in a few round trips.
     const registering = page.filter((device) => {
       const record = device.value.importId ? byImportId.get(device.value.importId) : undefined;
@@ -85,16 +89,16 @@ export async function pollImports(
       const importing = device.value.state === 'importing';
       if (!importing) stalledSeen++;
       try {
-        const result = await resolve(deps, device, record, correlationId, log);
+        const result = await resolve(deps, device, record, listedFrom, correlationId, log);
         // A stalled device's record stays too: a re-drive looks for it by import id.
-        if (result === 'waiting' || result === 'resubmit' || result === 'stalled') {
+        if (result === 'waiting' || typeof result === 'object' || result === 'stalled') {
           if (device.value.importId) pendingImportIds.add(device.value.importId);
         }
         if (result === 'waiting') {
           if (importing) stillWaiting++;
         } else progressed++;
         if (result === 'registered') registeredAny = true;
-        if (result === 'resubmit') resubmit.push(device.value.serialNumber);
+        if (typeof result === 'object') resubmit[device.value.serialNumber] = result.resubmit;
       } catch (error) {
         // Changed under us, or one device's trouble: the next poll looks again; the others go on.
         if (!(error instanceof ConcurrencyConflictError))
@@ -107,7 +111,7 @@ export async function pollImports(
       }
     });
     await sendResubmits(deps, tick, resubmitted, resubmit, correlationId);
-    resubmitted += resubmit.length;
+    resubmitted += Object.keys(resubmit).length;
   }
   const resolvedAt = performance.now();
   if (lockLost) {
@@ -193,13 +197,15 @@ async function sendResubmits(
   deps: PipelineDeps,
   tick: TickPayload,
   offset: number,
-  serials: readonly string[],
+  claims: Readonly<Record<string, string>>,
   correlationId: string,
 ): Promise<void> {
-  if (serials.length === 0) return;
+  const entries = Object.entries(claims);
+  if (entries.length === 0) return;
   const chunks = [];
-  for (let start = 0; start < serials.length; start += deps.importRequestSize) {
-    chunks.push(resubmitMessage(tick.at, offset + start, serials.slice(start, start + deps.importRequestSize), correlationId));
+  for (let start = 0; start < entries.length; start += deps.importRequestSize) {
+    const slice = Object.fromEntries(entries.slice(start, start + deps.importRequestSize));
+    chunks.push(resubmitMessage(tick.at, offset + start, slice, correlationId));
   }
   await deps.queue.send(importChunkQueue, chunks);
 }
@@ -298,31 +304,35 @@ function isProductImport(deps: Pick<PipelineDeps, 'importIdPrefix'>, record: Imp
   return record.importId.startsWith(deps.importIdPrefix);
 }
 
-type Resolution = 'waiting' | 'registered' | 'failed' | 'resubmit' | 'stalled';
+/** `resubmit`: the claim (import id) to import the device under again. */
+type Resolution = 'waiting' | 'registered' | 'failed' | 'stalled' | { readonly resubmit: string };
 
 /** Carries out what the device's imported record means for it (`decideImport`). */
 async function resolve(
   deps: PipelineDeps,
   device: Versioned<DeviceRecord>,
   record: ImportedIdentity | undefined,
+  listedFrom: Date,
   correlationId: string,
   log: Logger,
 ): Promise<Resolution> {
   const now = deps.now();
   const d = device.value;
-  const decision = decideImport(d, record, now, deps.claimGraceMs);
+  const decision = decideImport(d, record, now, new Date(listedFrom.getTime() - deps.claimGraceMs));
   switch (decision.kind) {
     case 'wait':
       return 'waiting';
     case 'stall':
       return stall(deps, device, correlationId, log);
     case 'resubmit':
-      return 'resubmit';
-    case 'retry-import':
+      return { resubmit: d.importId ?? '' };
+    case 'retry-import': {
       log.warn({ event: EVENTS.importRetry, serial: d.serialNumber, code: decision.code }, 'Autopilot asked to retry the import');
-      // A fresh import id: the failed record is cleaned up, the device submitted again.
-      await deps.devices.save({ ...d, importId: newImportId(deps), updatedAt: now.toISOString() }, device);
-      return 'resubmit';
+      // A fresh claim: the failed record is cleaned up, the device submitted again under it.
+      const importId = newImportId(deps);
+      await deps.devices.save({ ...d, importId, waitingSince: now.toISOString(), updatedAt: now.toISOString() }, device);
+      return { resubmit: importId };
+    }
     case 'register': {
       let autopilotId = decision.autopilotId;
       let autopilotGroupTag: string | undefined = record?.groupTag || undefined;

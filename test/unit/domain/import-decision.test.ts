@@ -10,6 +10,8 @@ import { DEVICE_STATES, type DeviceState } from '../../../shared/domain/lifecycl
 
 const NOW = new Date('2026-03-02T12:00:00.000Z');
 const GRACE_MS = 5 * 60_000;
+/** Claims made before this had their calls answered before the listing (at NOW) began. */
+const LOST_IF_BEFORE = new Date(NOW.getTime() - GRACE_MS);
 const BEFORE_DEADLINE = '2026-03-02T18:00:00.000Z';
 const AT_DEADLINE = '2026-03-02T12:00:00.000Z';
 const PAST_DEADLINE = '2026-03-02T11:00:00.000Z';
@@ -51,7 +53,7 @@ describe('decideImport: no imported record carries the import id', () => {
     ['stalled, claimed long ago', { state: 'stalled', waitingSince: '2026-03-01T09:00:00.000Z' }, 'wait'],
     ['stalled past the deadline', { state: 'stalled', deadlineAt: PAST_DEADLINE }, 'wait'],
   ])('%s: $2', (_, overrides, kind) => {
-    expect(decideImport(waiting(overrides), undefined, NOW, GRACE_MS)).toEqual({ kind });
+    expect(decideImport(waiting(overrides), undefined, NOW, LOST_IF_BEFORE)).toEqual({ kind });
   });
 
   it.each([
@@ -59,7 +61,14 @@ describe('decideImport: no imported record carries the import id', () => {
     [10 * 60_000, 'wait'],
     [60 * 60_000, 'wait'],
   ] as const)('measures a claim of ten minutes ago against a grace of %i ms: %s', (grace, kind) => {
-    expect(decideImport(waiting(), undefined, NOW, grace)).toEqual({ kind });
+    expect(decideImport(waiting(), undefined, NOW, new Date(NOW.getTime() - grace))).toEqual({ kind });
+  });
+
+  it('judges a claim by when the listing began, not by when its device is read', () => {
+    // Claimed at 11:50; the listing began at 11:54 (less than the 5-minute grace after the
+    // claim) and took until 12:00: the call may have landed while it was being read.
+    const listingBegan = new Date('2026-03-02T11:54:00.000Z');
+    expect(decideImport(waiting(), undefined, NOW, new Date(listingBegan.getTime() - GRACE_MS))).toEqual({ kind: 'wait' });
   });
 });
 
@@ -78,7 +87,7 @@ describe.each<[string, ImportState]>([
     ['importing with no deadline', { deadlineAt: undefined }, 'wait'],
     ['stalled past the deadline', { state: 'stalled', deadlineAt: PAST_DEADLINE }, 'wait'],
   ])('a device %s: $2', (_label, overrides, kind) => {
-    expect(decideImport(waiting(overrides), { state }, NOW, GRACE_MS)).toEqual({ kind });
+    expect(decideImport(waiting(overrides), { state }, NOW, LOST_IF_BEFORE)).toEqual({ kind });
   });
 });
 
@@ -153,12 +162,17 @@ describe('decideImport: finished records', () => {
 
   describe.each(WAITERS)('for a device %s', (_, overrides) => {
     it.each(CASES)('%s', (_label, state, decision) => {
-      expect(decideImport(waiting(overrides), { state }, NOW, GRACE_MS)).toEqual(decision);
+      expect(decideImport(waiting(overrides), { state }, NOW, LOST_IF_BEFORE)).toEqual(decision);
     });
   });
 
   it('names no error code on a plain completion', () => {
-    const decision = decideImport(waiting(), { state: { deviceImportStatus: 'complete', deviceRegistrationId: 'ap-1' } }, NOW, GRACE_MS);
+    const decision = decideImport(
+      waiting(),
+      { state: { deviceImportStatus: 'complete', deviceRegistrationId: 'ap-1' } },
+      NOW,
+      LOST_IF_BEFORE,
+    );
     expect(decision).not.toHaveProperty('code');
   });
 });
@@ -183,7 +197,7 @@ describe('decideImport: Autopilot asks to try again (StorageError)', () => {
   describe.each(STORAGE_ERRORS)('%s', (_, state, code) => {
     it.each(WAITERS)('a device %s: $2', (_label, overrides, kind) => {
       const expected: ImportDecision = kind === 'retry-import' ? { kind, code } : { kind };
-      expect(decideImport(waiting(overrides), { state }, NOW, GRACE_MS)).toEqual(expected);
+      expect(decideImport(waiting(overrides), { state }, NOW, LOST_IF_BEFORE)).toEqual(expected);
     });
   });
 });

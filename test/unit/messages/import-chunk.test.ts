@@ -125,12 +125,12 @@ describe('requeueMessage', () => {
 });
 
 describe('resubmitMessage', () => {
-  it('names the poll run and the first device’s index', () => {
-    expect(resubmitMessage(POLL_AT, 100, ['SN-1'], 'corr-1')).toEqual({
+  it('names the poll run and the first device’s index, and carries the claims Autopilot has no record of', () => {
+    expect(resubmitMessage(POLL_AT, 100, { 'SN-1': 'ztp-1' }, 'corr-1')).toEqual({
       kind: IMPORT_CHUNK,
       correlationId: 'corr-1',
       messageId: `resubmit:${POLL_AT}:100`,
-      payload: { source: { kind: 'resubmit', pollAt: POLL_AT }, serialNumbers: ['SN-1'] },
+      payload: { source: { kind: 'resubmit', pollAt: POLL_AT }, serialNumbers: ['SN-1'], unsent: { 'SN-1': 'ztp-1' } },
     });
   });
 
@@ -140,13 +140,13 @@ describe('resubmitMessage', () => {
     ['the next run', '2026-03-02T12:05:00.000Z', 0, false],
     ['the next slice of the run', POLL_AT, 100, false],
   ] as const)('%s: same id $3', (_, pollAt, start, same) => {
-    const a = resubmitMessage(POLL_AT, 0, ['SN-1'], 'corr-1').messageId;
-    const b = resubmitMessage(pollAt, start, ['SN-2'], 'corr-2').messageId;
+    const a = resubmitMessage(POLL_AT, 0, { 'SN-1': 'ztp-1' }, 'corr-1').messageId;
+    const b = resubmitMessage(pollAt, start, { 'SN-2': 'ztp-2' }, 'corr-2').messageId;
     expect(a === b).toBe(same);
   });
 
   it('stays within the id limit', () => {
-    expect(resubmitMessage(POLL_AT, 999_999, ['SN-1'], 'c').messageId.length).toBeLessThanOrEqual(MAX_ID);
+    expect(resubmitMessage(POLL_AT, 999_999, { 'SN-1': 'ztp-1' }, 'c').messageId.length).toBeLessThanOrEqual(MAX_ID);
   });
 });
 
@@ -234,10 +234,10 @@ describe('chunks queued before payloads named their source', () => {
       correlationId: 'corr',
       payload: { ...earlier, serialNumbers: ['PF3K-0042'], claims: { 'PF3K-0042': 'ztp-1' } },
     });
-    expect(parsed).toMatchObject({
-      ok: true,
-      message: { payload: { source, serialNumbers: ['PF3K-0042'], claims: { 'PF3K-0042': 'ztp-1' } } },
-    });
+    // Claims of that time may have reached Autopilot: dropped, for the import poll to reconcile.
+    expect(parsed).toMatchObject({ ok: true, message: { payload: { source, serialNumbers: ['PF3K-0042'] } } });
+    expect(parsed.ok && parsed.message.payload).not.toHaveProperty('claims');
+    expect(parsed.ok && parsed.message.payload).not.toHaveProperty('unsent');
   });
 
   it('still refuses an earlier-shaped chunk without serials', () => {

@@ -101,7 +101,7 @@ const BAD_PAYLOADS: Readonly<Record<string, { queue: QueueName; cases: readonly 
         { source: { kind: 'sweeper' }, serialNumbers: ['PF3K-0042', { token: SECRET }] },
         'payload.serialNumbers.1',
       ],
-      ['claims as a list', { source: { kind: 'sweeper' }, serialNumbers: ['PF3K-0042'], claims: [SECRET] }, 'payload.claims'],
+      ['unsent claims as a list', { source: { kind: 'sweeper' }, serialNumbers: ['PF3K-0042'], unsent: [SECRET] }, 'payload.unsent'],
     ],
   },
   retag: {
@@ -173,17 +173,17 @@ describe.each(Object.entries(BAD_PAYLOADS))('parseMessage: an invalid %s payload
   });
 });
 
-// Past payload.claims the path goes on with the claim's key (a serial from the body), so only the prefix is held to.
-it('names a bad claim under payload.claims, without the claim', () => {
+// Past payload.unsent the path goes on with the claim's key (a serial from the body), so only the prefix is held to.
+it('names a bad claim under payload.unsent, without the claim', () => {
   const body = envelope('import-chunk', {
     source: { kind: 'sweeper' },
     serialNumbers: ['PF3K-0042'],
-    claims: { 'PF3K-0042': { id: SECRET } },
+    unsent: { 'PF3K-0042': { id: SECRET } },
   });
   const read = parseMessage(QUEUES.import, body);
   expect(read).toMatchObject({ ok: false, reason: 'invalid-payload' });
   if (read.ok) return;
-  expect(read.description).toContain('payload.claims.');
+  expect(read.description).toContain('payload.unsent.');
   expect(read.description).not.toContain(SECRET);
 });
 
@@ -192,10 +192,10 @@ describe('parseMessage: valid messages', () => {
     ['a file chunk', 'import-chunk', QUEUES.import, VALID['import-chunk']],
     ['a sweeper chunk', 'import-chunk', QUEUES.import, { source: { kind: 'sweeper' }, serialNumbers: ['PF3K-0042', 'pf3k-0043 '] }],
     [
-      'a resubmission with claims',
+      'a resubmission with its claims',
       'import-chunk',
       QUEUES.import,
-      { source: { kind: 'resubmit', pollAt: '2026-03-02T12:00:00.000Z' }, serialNumbers: ['PF3K-0042'], claims: { 'PF3K-0042': 'imp-1' } },
+      { source: { kind: 'resubmit', pollAt: '2026-03-02T12:00:00.000Z' }, serialNumbers: ['PF3K-0042'], unsent: { 'PF3K-0042': 'imp-1' } },
     ],
     [
       'a full chunk',

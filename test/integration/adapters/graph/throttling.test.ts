@@ -109,14 +109,16 @@ describe('throttling', () => {
 });
 
 describe('transient faults', () => {
-  it('never retries a POST that failed with 5xx', async () => {
+  it('never retries a POST that failed with 5xx, and says its rows may have been imported', async () => {
     const { sim, graph } = await setup({ faults: { errorRate5xx: 1 } });
-    const result = await graph.importDevices([device('F-1')]);
+    const result = await graph.importDevices([device('F-1'), device('F-1B')]);
     expect(result).toMatchObject({
       ok: false,
       kind: 'transient',
       imported: [],
-      notSubmitted: [expect.objectContaining({ serialNumber: 'F-1' })],
+      // A 5xx after the request left: nobody knows whether Autopilot took it.
+      inDoubt: [expect.objectContaining({ serialNumber: 'F-1' }), expect.objectContaining({ serialNumber: 'F-1B' })],
+      notSubmitted: [],
     });
     expect(result.ok ? 0 : 'status' in result ? result.status : 0).toBeGreaterThanOrEqual(500);
     expect(sim.stats().total).toBe(1);
@@ -149,7 +151,16 @@ describe('transient faults', () => {
     if (result.ok) return;
     expect(result.kind).toBe('throttled');
     expect(result.imported.map((r) => r.serialNumber)).toEqual(['C-1', 'C-2', 'C-3', 'C-4']);
+    // The budget refused the third request before it left: certainly not imported.
     expect(result.notSubmitted.map((d) => d.serialNumber)).toEqual(['C-5']);
+    expect(result.inDoubt).toEqual([]);
+  });
+
+  it('counts a request Graph answered 429 as not imported, never in doubt', async () => {
+    const { graph } = await setup({ throttle: { writesPer20s: 0 } });
+    const result = await graph.importDevices([device('C-6')]);
+    expect(result).toMatchObject({ ok: false, kind: 'throttled', source: 'graph', inDoubt: [] });
+    expect(result.ok ? [] : result.notSubmitted.map((d) => d.serialNumber)).toEqual(['C-6']);
   });
 });
 
@@ -167,6 +178,13 @@ describe('budget store trouble', () => {
       message: expect.stringContaining('budget unavailable'),
     });
     expect(await graph.syncAutopilot()).toMatchObject({ ok: false, kind: 'transient' });
+    // An import the budget could not admit never left: not in doubt.
+    expect(await graph.importDevices([device('U-1')])).toMatchObject({
+      ok: false,
+      kind: 'transient',
+      inDoubt: [],
+      notSubmitted: [expect.objectContaining({ serialNumber: 'U-1' })],
+    });
     expect(sim.stats().total).toBe(0);
   });
 });

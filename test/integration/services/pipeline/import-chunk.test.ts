@@ -12,7 +12,6 @@ import { MINUTE, scheduledTick, SECOND, startScenarioStack, type Scenario, type 
  */
 
 const IMPORT = 'POST importedWindowsAutopilotDeviceIdentities/import';
-const LIST_IMPORTED = 'GET importedWindowsAutopilotDeviceIdentities';
 
 let scenarios: ScenarioStack;
 
@@ -102,7 +101,7 @@ describe('importChunk', () => {
     }
   });
 
-  it('leaves a claim younger than the grace alone, without asking Autopilot', async () => {
+  it('leaves a claim it does not hold to the import poll, without asking Autopilot', async () => {
     const s = await scenarios.scenario();
     // Claimed at T0 by a delivery whose import call may still be on its way.
     const claimed = await s.given('IC3A', 'importing');
@@ -116,27 +115,108 @@ describe('importChunk', () => {
     expect(await s.messages()).toEqual([scheduledTick('imports', s.at(30 * SECOND + 1 * MINUTE))]);
   });
 
-  it('past the grace, resubmits a claim Autopilot never saw and leaves one it has to the import poll', async () => {
+  it('leaves old claims it does not hold to the import poll too, with no listing of the tenant', async () => {
     const s = await scenarios.scenario();
     const lost = await s.given('IC4A', 'importing', { importId: 'ztp-lost-IC4A' });
     const kept = await s.given('IC4B', 'importing', { importId: 'ztp-kept-IC4B' });
     // Autopilot has IC4B's import (its call got through); IC4A's call never arrived.
     expect((await s.graph.importDevices(s.importInputs(kept.value))).ok).toBe(true);
     s.resetGraphCalls();
-    s.advance(61 * SECOND); // the grace is 60 s
+    s.advance(10 * MINUTE);
 
+    // A re-queue that names them but holds neither claim: whether either call arrived is
+    // known only from the listing, which the import poll makes anyway.
     const payload: ImportChunkPayload = { source: { kind: 'sweeper' }, serialNumbers: ['IC4A', 'IC4B'] };
     expect(await importChunk(s.deps, payload, s.correlationId, 0)).toEqual(DONE);
 
-    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${IMPORT} 200`]);
-    const resubmitted = await s.device('IC4A');
-    expect(resubmitted).toMatchObject({ state: 'importing', waitingSince: s.at(61 * SECOND).toISOString() });
-    expect(resubmitted.importId).toMatch(/^ztp-/);
-    expect(resubmitted.importId).not.toBe(lost.value.importId);
-    // A new import id for the same claim: no transition, so no history event.
-    expect(await s.newEvents('IC4A')).toEqual([]);
+    expect(s.graphCalls()).toEqual([]);
+    expect((await s.devices.get('IC4A'))?.etag).toBe(lost.etag);
     expect((await s.devices.get('IC4B'))?.etag).toBe(kept.etag);
-    expect(recordsBySerial(s)).toEqual({ IC4A: [resubmitted.importId], IC4B: ['ztp-kept-IC4B'] });
+    expect(await s.messages()).toEqual([scheduledTick('imports', s.at(10 * MINUTE + 1 * MINUTE))]);
+  });
+
+  it('submits the claims its message says never reached Autopilot at once, and a stale one under a fresh claim', async () => {
+    const s = await scenarios.scenario();
+    // The import poll found no record of either claim (made at T0).
+    const young = await s.given('IC8A', 'importing', { importId: 'ztp-unsent-IC8A', waitingSince: s.at(0).toISOString() });
+    s.advance(2 * MINUTE);
+    const old = await s.given('IC8B', 'importing', { importId: 'ztp-unsent-IC8B', waitingSince: s.at(0).toISOString() });
+    const moved = await s.given('IC8C', 'importing', { importId: 'ztp-newer-IC8C' });
+    // IC8A's claim was made afresh 30 s ago; IC8B's is two minutes old, past the 60 s a claim may be sent in.
+    await s.devices.save({ ...young.value, waitingSince: s.at(90 * SECOND).toISOString() }, young);
+    expect(s.deps.claimSendMs).toBe(60 * SECOND);
+
+    const payload: ImportChunkPayload = {
+      source: { kind: 'resubmit', pollAt: s.at(0).toISOString() },
+      serialNumbers: ['IC8A', 'IC8B', 'IC8C'],
+      // IC8C has been claimed again since (another import id): not this message's to send.
+      unsent: { IC8A: 'ztp-unsent-IC8A', IC8B: 'ztp-unsent-IC8B', IC8C: 'ztp-unsent-IC8C' },
+    };
+    expect(await importChunk(s.deps, payload, s.correlationId, 0)).toEqual(DONE);
+
+    expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
+    const a = await s.device('IC8A');
+    const b = await s.device('IC8B');
+    expect(a.importId).toBe('ztp-unsent-IC8A');
+    expect(b.importId).toMatch(/^ztp-/);
+    expect(b.importId).not.toBe(old.value.importId);
+    expect(b.waitingSince).toBe(s.at(2 * MINUTE).toISOString());
+    expect(recordsBySerial(s)).toEqual({ IC8A: ['ztp-unsent-IC8A'], IC8B: [b.importId] });
+    expect((await s.devices.get('IC8C'))?.etag).toBe(moved.etag);
+    // A fresh import id for the same claim: no transition.
+    for (const serial of ['IC8A', 'IC8B']) expect(await s.newEvents(serial)).toEqual([]);
+  });
+
+  it('does not send a request again whose answer was lost: its devices stay claimed for the import poll', async () => {
+    // The import takes effect, then the connection drops: nobody knows whether it arrived.
+    const s = await scenarios.scenario({ simulator: { faults: { dropAfterEffectRate: 1 } } });
+    for (const serial of ['IC9A', 'IC9B']) await s.given(serial, 'received');
+
+    expect(await importChunk(s.deps, fromFile('IC9A', 'IC9B'), s.correlationId, 0)).toEqual(DONE);
+
+    const claimed = await Promise.all(['IC9A', 'IC9B'].map((serial) => s.device(serial)));
+    expect(claimed.map((device) => device.state)).toEqual(['importing', 'importing']);
+    // Autopilot has them, once each; no retry that would send them again.
+    expect(recordsBySerial(s)).toEqual(Object.fromEntries(claimed.map((d) => [d.serialNumber, [d.importId]])));
+    expect(s.logEvents(EVENTS.importInDoubt)).toEqual([expect.objectContaining({ rows: 2 })]);
+    expect(await s.messages()).toEqual([scheduledTick('imports', s.at(1 * MINUTE))]);
+  });
+
+  it('sends no request once its claims are past their send window: the rest goes to the retry, claimed afresh there', async () => {
+    // Requests of two; the first takes so long (on the scenario clock) that the window closes.
+    const s = await scenarios.scenario({ importChunkSize: 2 });
+    const serials = ['ICW1', 'ICW2', 'ICW3', 'ICW4'];
+    for (const serial of serials) await s.given(serial, 'received');
+    const slow: PipelineDeps = {
+      ...s.deps,
+      graph: {
+        ...s.deps.graph,
+        importDevices: async (devices, options) => {
+          const answer = await s.deps.graph.importDevices(devices, options);
+          s.advance(61 * SECOND);
+          return answer;
+        },
+      },
+    };
+
+    const result = await importChunk(slow, fromFile(...serials), s.correlationId, 0);
+
+    expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
+    const left = await Promise.all(['ICW3', 'ICW4'].map((serial) => s.device(serial)));
+    expect(result).toMatchObject({
+      kind: 'retry',
+      reason: 'transient',
+      payload: { serialNumbers: ['ICW3', 'ICW4'], unsent: { ICW3: left[0]!.importId, ICW4: left[1]!.importId } },
+    });
+
+    s.resetGraphCalls();
+    const retried = result.kind === 'retry' ? (result.payload as ImportChunkPayload) : fromFile(...serials);
+    expect(await importChunk(s.deps, retried, s.correlationId, 1)).toEqual(DONE);
+    expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
+    const imported = await Promise.all(serials.map((serial) => s.device(serial)));
+    // Sent under fresh claims, each device once.
+    expect(imported[2]!.importId).not.toBe(left[0]!.importId);
+    expect(recordsBySerial(s)).toEqual(Object.fromEntries(imported.map((d) => [d.serialNumber, [d.importId]])));
   });
 
   it('splits a request Autopilot refuses for its size until the halves go through, and sends the chunk after it', async () => {
@@ -233,7 +313,10 @@ describe('importChunk', () => {
       kind: 'retry',
       reason: 'throttled',
       at: s.at(20 * SECOND),
-      payload: { ...fromFile(...serials), claims: { ICT2: left[0]!.importId, ICT3: left[1]!.importId, ICT4: left[2]!.importId } },
+      payload: {
+        ...fromFile('ICT2', 'ICT3', 'ICT4'),
+        unsent: { ICT2: left[0]!.importId, ICT3: left[1]!.importId, ICT4: left[2]!.importId },
+      },
     });
     expect(s.logEvents(EVENTS.importBisected)).toEqual([expect.objectContaining({ rows: 4, refused: 1, imported: 0, unsent: 3 })]);
 
@@ -241,13 +324,15 @@ describe('importChunk', () => {
     s.resetGraphCalls();
     const retried = result.kind === 'retry' ? (result.payload as ImportChunkPayload) : fromFile(...serials);
     expect(await importChunk(s.deps, retried, s.correlationId, 0)).toEqual(DONE);
-    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${IMPORT} 200`]);
+    // Throttled requests were never imported: sent under the same claims, with no listing.
+    expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
     const imported = await Promise.all(['ICT2', 'ICT3', 'ICT4'].map((serial) => s.device(serial)));
+    expect(imported.map((d) => d.importId)).toEqual(left.map((d) => d.importId));
     expect(recordsBySerial(s)).toEqual(Object.fromEntries(imported.map((d) => [d.serialNumber, [d.importId]])));
     expect((await s.device('ICT1')).state).toBe('failed');
   });
 
-  it('turns throttling into a retry at Retry-After that carries its claims, which the retry resubmits at once', async () => {
+  it('turns throttling into a retry at Retry-After that carries its unsent claims, which the retry submits at once', async () => {
     const s = await scenarios.scenario({ simulator: { throttle: { writesPer20s: 0 } } });
     for (const serial of ['IC6A', 'IC6B']) await s.given(serial, 'received');
     const payload = fromFile('IC6A', 'IC6B');
@@ -263,22 +348,20 @@ describe('importChunk', () => {
       reason: 'throttled',
       at: s.at(20 * SECOND),
       detail: 'importing devices: throttled (graph)',
-      payload: { ...payload, claims: { IC6A: claimed[0]!.importId, IC6B: claimed[1]!.importId } },
+      payload: { ...payload, unsent: { IC6A: claimed[0]!.importId, IC6B: claimed[1]!.importId } },
     });
     expect(await s.messages()).toEqual([scheduledTick('imports', s.at(1 * MINUTE))]);
 
-    // The retry comes 20 s later, well inside the claim grace: its own claims are
-    // reconciled against Autopilot's records at once and submitted again.
+    // The retry comes 20 s later, inside the claims' send window: a 429 is Graph refusing the
+    // request, so the claims are sent again as they are, without asking Autopilot first.
     s.sim.setThrottle({ writesPer20s: 100 });
     s.advance(20 * SECOND);
     s.resetGraphCalls();
     const retried = result.kind === 'retry' ? (result.payload as ImportChunkPayload) : payload;
     expect(await importChunk(s.deps, retried, s.correlationId, 1)).toEqual(DONE);
 
-    expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`, `${IMPORT} 200`]);
-    const resubmitted = await Promise.all(['IC6A', 'IC6B'].map((serial) => s.device(serial)));
-    expect(recordsBySerial(s)).toEqual({ IC6A: [resubmitted[0]!.importId], IC6B: [resubmitted[1]!.importId] });
-    expect(resubmitted[0]!.importId).not.toBe(claimed[0]!.importId);
+    expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
+    expect(recordsBySerial(s)).toEqual({ IC6A: [claimed[0]!.importId], IC6B: [claimed[1]!.importId] });
   });
 
   it('does nothing for a chunk whose devices have all moved on', async () => {

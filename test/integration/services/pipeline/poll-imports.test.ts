@@ -242,7 +242,8 @@ describe('pollImports', () => {
     expect(after.state).toBe('importing');
     expect(after.importId).toMatch(/^ztp-/);
     expect(after.importId).not.toBe(device.value.importId);
-    // Still the same claim: a new import id is no transition.
+    // A fresh claim, made now, which the import step sends as it is: no transition.
+    expect(after.waitingSince).toBe(s.at(2 * MINUTE).toISOString());
     expect(await s.newEvents('PI4A')).toEqual([]);
     expect(s.logEvents(EVENTS.importRetry)).toEqual([expect.objectContaining({ serial: 'PI4A', code: '640 StorageError' })]);
     expect(await s.messages()).toEqual([
@@ -250,7 +251,7 @@ describe('pollImports', () => {
         queue: 'ztp-import',
         kind: 'import-chunk',
         messageId: `resubmit:${tick.at}:0`,
-        payload: { source: { kind: 'resubmit', pollAt: tick.at }, serialNumbers: ['PI4A'] },
+        payload: { source: { kind: 'resubmit', pollAt: tick.at }, serialNumbers: ['PI4A'], unsent: { PI4A: after.importId } },
       },
     ]);
     // The failed record is the one the device waited on when the run began: it stays for the
@@ -271,22 +272,31 @@ describe('pollImports', () => {
     const next = scheduledTick('imports', s.at(40 * SECOND), { idle: 1 });
     expect(await s.messages()).toEqual([next]);
 
-    s.advance(31 * SECOND); // 61 s after the claim; the grace is 60 s
+    // The grace: the 60 s a claim may be sent in, and two request timeouts for its call.
+    expect(s.deps.claimGraceMs).toBe(120 * SECOND);
+    s.advance(90 * SECOND); // 120 s after the claim: not yet past the grace
+    expect(await pollImports(s.deps, next.payload as TickPayload, s.correlationId, 0)).toEqual(DONE);
+    const waitedOn = scheduledTick('imports', s.at(140 * SECOND), { idle: 2 });
+    expect(await s.messages()).toEqual([next, waitedOn]);
+
+    s.advance(1 * SECOND); // 121 s after the claim
     s.resetGraphCalls();
     expect(await pollImports(s.deps, next.payload as TickPayload, s.correlationId, 0)).toEqual(DONE);
 
-    // Submitted again as claimed: the same import id, no transition.
+    // Sent back as claimed: the same import id, no transition; the import step sends it.
     expect((await s.devices.get('PI5A'))?.etag).toBe(claimed.etag);
     expect(s.graphCalls()).toEqual([`${LIST_IMPORTED} 200`]);
     // Sent now, named after the run; and no further import poll: the import step asks for one.
+    const pollAt = s.at(40 * SECOND).toISOString();
     expect(await s.messages()).toEqual([
       {
         queue: 'ztp-import',
         kind: 'import-chunk',
-        messageId: `resubmit:${s.at(40 * SECOND).toISOString()}:0`,
-        payload: { source: { kind: 'resubmit', pollAt: s.at(40 * SECOND).toISOString() }, serialNumbers: ['PI5A'] },
+        messageId: `resubmit:${pollAt}:0`,
+        payload: { source: { kind: 'resubmit', pollAt }, serialNumbers: ['PI5A'], unsent: { PI5A: claimed.value.importId } },
       },
       next,
+      waitedOn,
     ]);
   });
 
