@@ -21,6 +21,12 @@ export type BudgetPriority = 'import' | 'status' | 'cleanup';
 /** Overrides the budget priority an operation uses by default. */
 export interface CallOptions {
   priority?: BudgetPriority;
+  /**
+   * A request that cannot leave within this many real ms of the call is not sent at all
+   * (checked once the budget has admitted it, just before it is written): answered as
+   * throttled by the budget, not sent. A duration, so the caller's clock need not be the adapter's.
+   */
+  sendWithinMs?: number;
 }
 
 /**

@@ -19,6 +19,8 @@ export type Call = (
   path: string,
   priority: BudgetPriority,
   body?: unknown,
+  /** Not sent at all once this passes (a `performance.now()` time), however long the budget took to admit it. */
+  sendBy?: number,
 ) => Promise<GraphResult<Reply>>;
 
 /** A call's result, and whether its request left for Graph (not when the budget refused it or it failed before it was written). */
@@ -36,7 +38,7 @@ export function callOf(send: Send): Call {
 export function createSend(graph: Client, budget: RequestBudget, defaultRetryAfterMs: number): Send {
   const unsent = (result: GraphResult<Reply>): Exchange => ({ result, sent: false });
   const sent = (result: GraphResult<Reply>): Exchange => ({ result, sent: true });
-  return async (method, version, path, priority, body) => {
+  return async (method, version, path, priority, body, sendBy) => {
     let decision: Awaited<ReturnType<RequestBudget['acquire']>>;
     try {
       decision = await budget.acquire({ kind: method === 'GET' ? 'read' : 'write', priority });
@@ -44,6 +46,9 @@ export function createSend(graph: Client, budget: RequestBudget, defaultRetryAft
       return unsent({ ok: false, kind: 'transient', message: `request budget unavailable: ${describeThrown(error)}` });
     }
     if (!decision.granted) return unsent({ ok: false, kind: 'throttled', retryAfterMs: decision.retryAfterMs, source: 'budget' });
+    // The slot came too late for a caller whose request must leave by then (an import claim's window).
+    if (sendBy !== undefined && performance.now() >= sendBy)
+      return unsent({ ok: false, kind: 'throttled', retryAfterMs: 0, source: 'budget' });
     const progress = new SendProgress();
     let response: Response;
     try {

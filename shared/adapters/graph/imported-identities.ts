@@ -19,11 +19,12 @@ export function importedIdentityOperations(send: Send, paging: Paging, importChu
   return {
     async importDevices(devices, callOptions) {
       const priority = callOptions?.priority ?? 'import';
+      const sendBy = callOptions?.sendWithinMs === undefined ? undefined : performance.now() + callOptions.sendWithinMs;
       const imported: ImportedIdentity[] = [];
       for (let start = 0; start < devices.length; start += importChunkSize) {
         const chunk = devices.slice(start, start + importChunkSize);
         const body = { importedWindowsAutopilotDeviceIdentities: chunk.map(importPayload) };
-        const { result: reply, sent } = await send('POST', 'v1.0', `${IMPORTED}/import`, priority, body);
+        const { result: reply, sent } = await send('POST', 'v1.0', `${IMPORTED}/import`, priority, body, sendBy);
         const records = reply.ok ? parseWith(importAnswerSchema, reply.value.body, 'import answer') : reply;
         if (!records.ok) {
           // A request that left may have been imported unless Graph refused it (429 or 4xx):

@@ -29,11 +29,11 @@ export function newImportId(deps: Pick<PipelineDeps, 'importIdPrefix'>): string 
  * side by side, and nothing more is written before the import poll finds the records by
  * importId. The chunk submits only claims known never to have reached Autopilot: its fresh
  * ones, and those its message carries as unsent (a retry's, or the import poll's, which found
- * no record of them). A claim is sent only within claimSendMs of being made, so once a claim
- * is older than the claim grace its call has been answered or never will be; an older unsent
- * claim is made afresh first (ETag-guarded, so of two deliveries only one sends it). Anything
- * else importing — a call in doubt, a claim this work does not hold — is the import poll's,
- * which reconciles it from the listing it makes anyway.
+ * no record of them), each made afresh first (ETag-guarded, so of two deliveries only one
+ * sends it). A claim is sent only within claimSendMs of being made (the adapter checks just
+ * before the request leaves), so once a claim is older than the claim grace its call has been
+ * answered or never will be. Anything else importing — a call in doubt, a claim this work
+ * does not hold — is the import poll's, which reconciles it from the listing it makes anyway.
  */
 export async function importChunk(
   deps: PipelineDeps,
@@ -60,13 +60,10 @@ export async function importChunk(
     fresh.map((device) => device.value),
   );
   const claimed = await mapLimited(fresh, DEVICE_CONCURRENCY, (device) => claim(deps, device, correlationId, log));
-  const now = deps.now().getTime();
-  const stale = (device: Versioned<DeviceRecord>): boolean =>
-    now - Date.parse(device.value.waitingSince ?? device.value.updatedAt) >= deps.claimSendMs;
-  const renewed = await mapLimited(held.filter(stale), DEVICE_CONCURRENCY, (device) => reclaim(deps, device, log));
-  const toSubmit = [...claimed, ...held.filter((device) => !stale(device)), ...renewed].filter(
-    (device): device is Versioned<DeviceRecord> => device !== undefined,
-  );
+  // A carried claim is spent by the delivery that sends it: made afresh first, so a redelivery
+  // of this message (after a crash mid-send) finds another import id and leaves it to the poll.
+  const renewed = await mapLimited(held, DEVICE_CONCURRENCY, (device) => reclaim(deps, device, log));
+  const toSubmit = [...claimed, ...renewed].filter((device): device is Versioned<DeviceRecord> => device !== undefined);
 
   await ensureTick(deps.ticks, 'imports', new Date(deps.now().getTime() + deps.waits.firstPollMs), { correlationId });
   if (toSubmit.length === 0) return DONE;
@@ -99,8 +96,11 @@ export async function importChunk(
   return { ...retry, payload: { ...payload, serialNumbers: Object.keys(claims), unsent: claims } };
 }
 
-/** Claims are sent only while young (claimSendMs): past that, the rest waits for the retry to claim it afresh. */
-const PAST_SEND_WINDOW: GraphFailure = { ok: false, kind: 'transient', message: 'claims past their send window' };
+/**
+ * Claims are sent only while young (claimSendMs): past that, the rest goes to a retry at once,
+ * which claims it afresh. Slowness, not a fault: rescheduled as throttling is, no attempt spent.
+ */
+const PAST_SEND_WINDOW: GraphFailure = { ok: false, kind: 'throttled', retryAfterMs: 0, source: 'budget' };
 
 /** A 400 is Autopilot refusing the request itself; any other failure is retried and reconciled. */
 type Refusal = Extract<GraphFailure, { kind: 'permanent' }>;
@@ -142,7 +142,7 @@ async function submit(deps: PipelineDeps, inputs: readonly ImportDeviceInput[], 
     // One request at a time, so none leaves after the window.
     const request = pending.slice(0, deps.importRequestSize);
     pending = pending.slice(request.length);
-    const answer = await deps.graph.importDevices(request);
+    const answer = await deps.graph.importDevices(request, { sendWithinMs: sendBy - deps.now().getTime() });
     if (answer.ok) continue;
     if (!isRefusal(answer)) {
       unsent.push(...answer.notSubmitted, ...pending);
@@ -204,7 +204,7 @@ async function bisect(
       }
       // A half is never larger than one request.
       requests += 1;
-      const sent = await deps.graph.importDevices(half);
+      const sent = await deps.graph.importDevices(half, { sendWithinMs: sendBy - deps.now().getTime() });
       if (sent.ok) continue;
       if (isRefusal(sent)) {
         logRefusal(log, sent, sent.notSubmitted.length);

@@ -10,7 +10,6 @@ import type { Logger } from '../../log.js';
 import { reasonText } from '../../domain/reason-codes.js';
 import { applyTransition } from '../device-lifecycle.js';
 import type { Versioned } from '../ports.js';
-import { newImportId } from './import-chunk.js';
 import type { PipelineDeps } from './context.js';
 import { ensureTick, UNLOCKED, type PollRun, type TickPayload } from './ticks.js';
 import { STALLED_ON_IMPORT, WATCHED } from './watched.js';
@@ -326,13 +325,11 @@ async function resolve(
       return stall(deps, device, correlationId, log);
     case 'resubmit':
       return { resubmit: d.importId ?? '' };
-    case 'retry-import': {
+    case 'retry-import':
       log.warn({ event: EVENTS.importRetry, serial: d.serialNumber, code: decision.code }, 'Autopilot asked to retry the import');
-      // A fresh claim: the failed record is cleaned up, the device submitted again under it.
-      const importId = newImportId(deps);
-      await deps.devices.save({ ...d, importId, waitingSince: now.toISOString(), updatedAt: now.toISOString() }, device);
-      return { resubmit: importId };
-    }
+      // Sent back under this claim, which the import step makes afresh before sending: the
+      // failed record is cleaned up once the device holds another import id.
+      return { resubmit: d.importId ?? '' };
     case 'register': {
       let autopilotId = decision.autopilotId;
       let autopilotGroupTag: string | undefined = record?.groupTag || undefined;

@@ -156,6 +156,15 @@ describe('transient faults', () => {
     expect(result.inDoubt).toEqual([]);
   });
 
+  it('does not send an import that cannot leave within its window once the budget admits it', async () => {
+    const { sim, graph } = await setup({});
+    const result = await graph.importDevices([device('C-7')], { sendWithinMs: 0 });
+    expect(result).toMatchObject({ ok: false, kind: 'throttled', source: 'budget', inDoubt: [] });
+    expect(result.ok ? [] : result.notSubmitted.map((d) => d.serialNumber)).toEqual(['C-7']);
+    expect(sim.stats().total).toBe(0);
+    expect((await graph.importDevices([device('C-8')], { sendWithinMs: 60_000 })).ok).toBe(true);
+  });
+
   it('counts a request Graph answered 429 as not imported, never in doubt', async () => {
     const { graph } = await setup({ throttle: { writesPer20s: 0 } });
     const result = await graph.importDevices([device('C-6')]);

@@ -135,16 +135,13 @@ describe('importChunk', () => {
     expect(await s.messages()).toEqual([scheduledTick('imports', s.at(10 * MINUTE + 1 * MINUTE))]);
   });
 
-  it('submits the claims its message says never reached Autopilot at once, and a stale one under a fresh claim', async () => {
+  it('submits the claims its message says never reached Autopilot, each under a claim made afresh, with no listing', async () => {
     const s = await scenarios.scenario();
     // The import poll found no record of either claim (made at T0).
-    const young = await s.given('IC8A', 'importing', { importId: 'ztp-unsent-IC8A', waitingSince: s.at(0).toISOString() });
-    s.advance(2 * MINUTE);
-    const old = await s.given('IC8B', 'importing', { importId: 'ztp-unsent-IC8B', waitingSince: s.at(0).toISOString() });
+    const a0 = await s.given('IC8A', 'importing', { importId: 'ztp-unsent-IC8A' });
+    const b0 = await s.given('IC8B', 'importing', { importId: 'ztp-unsent-IC8B' });
     const moved = await s.given('IC8C', 'importing', { importId: 'ztp-newer-IC8C' });
-    // IC8A's claim was made afresh 30 s ago; IC8B's is two minutes old, past the 60 s a claim may be sent in.
-    await s.devices.save({ ...young.value, waitingSince: s.at(90 * SECOND).toISOString() }, young);
-    expect(s.deps.claimSendMs).toBe(60 * SECOND);
+    s.advance(3 * MINUTE);
 
     const payload: ImportChunkPayload = {
       source: { kind: 'resubmit', pollAt: s.at(0).toISOString() },
@@ -157,11 +154,15 @@ describe('importChunk', () => {
     expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
     const a = await s.device('IC8A');
     const b = await s.device('IC8B');
-    expect(a.importId).toBe('ztp-unsent-IC8A');
-    expect(b.importId).toMatch(/^ztp-/);
-    expect(b.importId).not.toBe(old.value.importId);
-    expect(b.waitingSince).toBe(s.at(2 * MINUTE).toISOString());
-    expect(recordsBySerial(s)).toEqual({ IC8A: ['ztp-unsent-IC8A'], IC8B: [b.importId] });
+    for (const [after, before] of [
+      [a, a0],
+      [b, b0],
+    ] as const) {
+      expect(after.importId).toMatch(/^ztp-/);
+      expect(after.importId).not.toBe(before.value.importId);
+      expect(after.waitingSince).toBe(s.at(3 * MINUTE).toISOString());
+    }
+    expect(recordsBySerial(s)).toEqual({ IC8A: [a.importId], IC8B: [b.importId] });
     expect((await s.devices.get('IC8C'))?.etag).toBe(moved.etag);
     // A fresh import id for the same claim: no transition.
     for (const serial of ['IC8A', 'IC8B']) expect(await s.newEvents(serial)).toEqual([]);
@@ -203,9 +204,11 @@ describe('importChunk', () => {
 
     expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
     const left = await Promise.all(['ICW3', 'ICW4'].map((serial) => s.device(serial)));
+    // Slowness, not a fault: rescheduled at once, as throttling is, with no attempt spent.
     expect(result).toMatchObject({
       kind: 'retry',
-      reason: 'transient',
+      reason: 'throttled',
+      at: s.at(61 * SECOND),
       payload: { serialNumbers: ['ICW3', 'ICW4'], unsent: { ICW3: left[0]!.importId, ICW4: left[1]!.importId } },
     });
 
@@ -324,10 +327,11 @@ describe('importChunk', () => {
     s.resetGraphCalls();
     const retried = result.kind === 'retry' ? (result.payload as ImportChunkPayload) : fromFile(...serials);
     expect(await importChunk(s.deps, retried, s.correlationId, 0)).toEqual(DONE);
-    // Throttled requests were never imported: sent under the same claims, with no listing.
+    // Throttled requests were never imported: sent again, with no listing, each under a claim
+    // made afresh (so a redelivery of the retry finds it spent).
     expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
     const imported = await Promise.all(['ICT2', 'ICT3', 'ICT4'].map((serial) => s.device(serial)));
-    expect(imported.map((d) => d.importId)).toEqual(left.map((d) => d.importId));
+    imported.forEach((d, n) => expect(d.importId).not.toBe(left[n]!.importId));
     expect(recordsBySerial(s)).toEqual(Object.fromEntries(imported.map((d) => [d.serialNumber, [d.importId]])));
     expect((await s.device('ICT1')).state).toBe('failed');
   });
@@ -352,8 +356,8 @@ describe('importChunk', () => {
     });
     expect(await s.messages()).toEqual([scheduledTick('imports', s.at(1 * MINUTE))]);
 
-    // The retry comes 20 s later, inside the claims' send window: a 429 is Graph refusing the
-    // request, so the claims are sent again as they are, without asking Autopilot first.
+    // The retry comes 20 s later: a 429 is Graph refusing the request, so the devices are sent
+    // again without asking Autopilot first, under claims made afresh.
     s.sim.setThrottle({ writesPer20s: 100 });
     s.advance(20 * SECOND);
     s.resetGraphCalls();
@@ -361,7 +365,17 @@ describe('importChunk', () => {
     expect(await importChunk(s.deps, retried, s.correlationId, 1)).toEqual(DONE);
 
     expect(s.graphCalls()).toEqual([`${IMPORT} 200`]);
-    expect(recordsBySerial(s)).toEqual({ IC6A: [claimed[0]!.importId], IC6B: [claimed[1]!.importId] });
+    const resubmitted = await Promise.all(['IC6A', 'IC6B'].map((serial) => s.device(serial)));
+    expect(resubmitted[0]!.importId).not.toBe(claimed[0]!.importId);
+    expect(recordsBySerial(s)).toEqual({ IC6A: [resubmitted[0]!.importId], IC6B: [resubmitted[1]!.importId] });
+    expect(resubmitted.map((d) => d.waitingSince)).toEqual([s.at(20 * SECOND).toISOString(), s.at(20 * SECOND).toISOString()]);
+
+    // A redelivery of the same retry (its first delivery crashed after sending) sends nothing:
+    // the claims it carries are spent, and the import poll has the devices.
+    s.resetGraphCalls();
+    expect(await importChunk(s.deps, retried, s.correlationId, 1)).toEqual(DONE);
+    expect(s.graphCalls()).toEqual([]);
+    expect(recordsBySerial(s)).toEqual({ IC6A: [resubmitted[0]!.importId], IC6B: [resubmitted[1]!.importId] });
   });
 
   it('does nothing for a chunk whose devices have all moved on', async () => {
