@@ -75,3 +75,16 @@ export function countEntries(entries: Iterable<CountedEntry>): BatchCounts {
   for (const entry of entries) counts = countChange(counts, undefined, entry);
   return counts;
 }
+
+/** Counts kept in parts (a file's ranges of lines), taken together. */
+export function sumCounts(parts: Iterable<BatchCounts>): BatchCounts {
+  let sum = NO_COUNTS;
+  for (const part of parts) {
+    let byState = sum.byState;
+    for (const [state, count] of Object.entries(part.byState) as [DeviceState, number][]) byState = bump(byState, state, count);
+    let waitingFor = sum.waitingFor;
+    for (const [step, count] of Object.entries(part.waitingFor) as [WaitStep, number][]) waitingFor = bump(waitingFor, step, count);
+    sum = { byState, waitingFor, moved: sum.moved + part.moved };
+  }
+  return sum;
+}

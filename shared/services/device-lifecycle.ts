@@ -31,7 +31,7 @@ export async function applyTransition(
   const { record, event } = transition(current.value, input);
   const saved = await writes.devices.save(record, current, event);
   logTransition(log, record, event);
-  await indexDevice(writes.batchIndex, log, record, event, current.value.batchId);
+  await indexDevice(writes.batchIndex, log, record, event, current.value);
   return saved;
 }
 
@@ -58,7 +58,7 @@ export async function indexDevice(
   log: Logger,
   record: DeviceRecord,
   event: Pick<DeviceEvent, 'reason'>,
-  previousBatchId: string | undefined,
+  previous: Pick<DeviceRecord, 'batchId' | 'line'> | undefined,
 ): Promise<void> {
   if (index === undefined || record.batchId === '') return;
   const failed = (error: unknown): void =>
@@ -75,16 +75,16 @@ export async function indexDevice(
     waitingFor: record.waitingFor,
     eventCount: record.eventCount,
     // Whether the file accepted the device is decided by the write that brings it into the file.
-    ...(previousBatchId !== record.batchId ? { accepted: event.reason !== 'rejected-from-file' } : {}),
+    ...(previous?.batchId !== record.batchId ? { accepted: event.reason !== 'rejected-from-file' } : {}),
   });
-  if (!previousBatchId || previousBatchId === record.batchId) {
+  if (!previous?.batchId || previous.batchId === record.batchId) {
     // Not waited for: it goes out with the entries of the file's other devices moving now.
     written.catch(failed);
     return;
   }
   try {
     await written;
-    await index.markMoved(previousBatchId, record.serialNumber, record.batchId);
+    await index.markMoved(previous.batchId, { serialNumber: record.serialNumber, line: previous.line }, record.batchId);
   } catch (error) {
     failed(error);
   }

@@ -111,11 +111,11 @@ export interface BatchDeviceIndex {
    * entry the file did not accept, at event count 0; it never is, or replaces, a device's entry.
    */
   recordRejectedRow(batchId: string, row: RejectedRowEntry): Promise<void>;
-  /** Marks the device's entry in `batchId` as moved to `movedTo` (nothing when it has none). */
-  markMoved(batchId: string, serialNumber: string, movedTo: string): Promise<void>;
-  /** Every entry of the batch, its devices' and its rejected rows', in row key order. */
+  /** Marks the device's entry (at its `line` of the file) in `batchId` as moved to `movedTo` (nothing when it has none). */
+  markMoved(batchId: string, device: Pick<BatchDeviceEntry, 'serialNumber' | 'line'>, movedTo: string): Promise<void>;
+  /** Every entry of the batch, its devices' and its rejected rows' (in no set order). */
   entries(batchId: string): AsyncIterable<BatchDeviceEntry>;
-  /** The file's devices counted as their entries stand (one read, whatever the file's size). */
+  /** The file's devices counted as their entries stand (a read per 1,000 lines, not per device). */
   tally(batchId: string): Promise<BatchTally>;
   /** The entries a summary lists one by one: every rejected row, and the file's failed and stalled devices. */
   listed(batchId: string): AsyncIterable<BatchDeviceEntry>;

@@ -127,7 +127,7 @@ async function repaired(deps: SettleDeps, log: Logger, batchId: string, entry: B
   const device = (await deps.devices.get(entry.serialNumber))?.value;
   if (device === undefined || device.eventCount <= entry.eventCount) return entry;
   if (device.batchId !== batchId) {
-    await deps.batchIndex.markMoved(batchId, entry.serialNumber, device.batchId);
+    await deps.batchIndex.markMoved(batchId, entry, device.batchId);
     log.info({ event: EVENTS.batchIndexRepaired, serial: entry.serialNumber, movedTo: device.batchId }, 'index entry repaired: moved');
     return { ...entry, movedTo: device.batchId };
   }

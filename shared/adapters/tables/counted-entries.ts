@@ -6,9 +6,9 @@ import type { BatchDeviceEntry, BatchTally } from '../../services/ports.js';
 import type { EntityProps, TableStore, WriteOp } from './table-store.js';
 
 /**
- * The device entries of each file's partition written together with the file's counts row,
- * in one transaction, so the counts always equal what the entries say: a file's summary reads
- * one row, not the file.
+ * The device entries of a partition (a file's range of lines) written together with its counts
+ * row, in one transaction, so the counts always equal what the entries say: a file's summary
+ * reads a row per range, not the file.
  *
  * Every write is ETag-guarded: an entry is inserted when it is known to be absent and
  * replaced only at the ETag it was read or written at; the counts row likewise. So each change
@@ -62,8 +62,11 @@ interface Pending {
 
 const MAX_OPERATIONS = 100;
 const MAX_ATTEMPTS = 8;
-/** Rows kept in memory across all partitions; the oldest partitions are forgotten beyond it (and read again if written). */
-const MAX_KNOWN_ROWS = 60_000;
+/**
+ * Rows kept in memory across all partitions; the oldest partitions are forgotten beyond it (and
+ * read again if written). Twenty ranges of 1,000 lines: the files moving now, not the fleet.
+ */
+const MAX_KNOWN_ROWS = 20_000;
 /** Unknown rows beyond this many are loaded with the whole partition rather than one by one. */
 const POINT_READS_BEFORE_LOAD = 20;
 

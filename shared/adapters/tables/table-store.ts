@@ -206,9 +206,9 @@ export class TableStore<T extends EntityProps> {
     yield* this.query(filter);
   }
 
-  /** Every entity whose partition key starts with `prefix`: one range of keys, read in key order. */
-  async *partitionsStartingWith(prefix: string): AsyncGenerator<StoredEntity<T>> {
-    yield* this.query(`PartitionKey ge ${odataString(prefix)} and PartitionKey lt ${odataString(`${prefix}\uffff`)}`);
+  /** Every entity whose partition key starts with `prefix`: one range of keys, read in key order; `select` projects. */
+  async *partitionsStartingWith(prefix: string, select?: string[]): AsyncGenerator<StoredEntity<T>> {
+    yield* this.query(`PartitionKey ge ${odataString(prefix)} and PartitionKey lt ${odataString(`${prefix}\uffff`)}`, select);
   }
 
   private toStored(entity: TableEntityResult<T>): StoredEntity<T> {

@@ -58,10 +58,12 @@ describe('BatchDeviceRepository against Azurite', () => {
     await Promise.all(Array.from({ length: 250 }, (_, n) => index.record('b-many', entry(`SER-M${n}`, 1, { line: n + 2 }))));
     const writes = tableOperationCounts()[tableName]!;
     expect(await all(index, 'b-many')).toHaveLength(250);
-    // 98 entries and the file's counts row in each, after one read of the new file's partition.
+    // 98 entries and the range's counts row in each, after one look at the new file's own
+    // partition (no entries there: a file spread over ranges), the range named there, and one
+    // read of the range's partition.
     expect(writes.transaction).toEqual({ requests: 3, entities: 253 });
-    expect(writes['partition-query']).toEqual({ requests: 1, entities: 0 });
-    expect(writes.upsert).toBeUndefined();
+    expect(writes['partition-query']).toEqual({ requests: 2, entities: 0 });
+    expect(writes.upsert).toEqual({ requests: 1, entities: 1 });
   });
 
   it('leaves the state of the latest of many concurrent writes', async () => {
@@ -79,8 +81,8 @@ describe('BatchDeviceRepository against Azurite', () => {
 
   it('marks a device a later file took, and keeps its last state in the earlier file', async () => {
     await index.record('b-first', entry('SER-6', 4, { state: 'stalled', waitingFor: 'import' }));
-    await index.markMoved('b-first', 'SER-6', 'b-second');
-    await index.markMoved('b-first', 'SER-UNKNOWN', 'b-second');
+    await index.markMoved('b-first', { serialNumber: 'SER-6', line: 2 }, 'b-second');
+    await index.markMoved('b-first', { serialNumber: 'SER-UNKNOWN', line: 2 }, 'b-second');
     await index.record('b-first', entry('SER-6', 5, { state: 'stalled' }));
     expect(await all(index, 'b-first')).toEqual([{ ...entry('SER-6', 5, { state: 'stalled' }), movedTo: 'b-second' }]);
   });
@@ -95,7 +97,7 @@ describe('BatchDeviceRepository against Azurite', () => {
     // A device whose serial looks like a row key keeps an entry of its own.
     await index.record('b-rows', entry('%ROW0000000005', 1, { line: 6 }));
     await index.recordRejectedRow('b-rows', row(5, 'SER-8', ['owned-by-other-supplier']));
-    await index.markMoved('b-rows', 'SER-7', 'b-later');
+    await index.markMoved('b-rows', { serialNumber: 'SER-7', line: 2 }, 'b-later');
     const rejected = (line: number, serialNumber: string, reasons: string[]): BatchDeviceEntry => ({
       ...entry(serialNumber, 0, { line, state: 'rejected', accepted: false, reasons }),
       movedTo: undefined,
@@ -128,7 +130,7 @@ describe('the counts kept with the entries of each file', () => {
     return { counts: countEntries(entries), listed: entries.filter(isListed).length };
   }
 
-  it('equal a recount of the entries after intake, transitions, moves and rejected rows; a summary reads one row and the listed ones', async () => {
+  it('equal a recount of the entries after intake, transitions, moves and rejected rows; a summary reads a row per range and the listed ones', async () => {
     const devices = Array.from({ length: 300 }, (_, n) => `SER-C${n}`);
     await Promise.all(devices.map((serial, n) => index.record('b-count', entry(serial, 1, { line: n + 2 }))));
     await Promise.all(
@@ -141,7 +143,9 @@ describe('the counts kept with the entries of each file', () => {
     await Promise.all(
       devices.slice(0, 2).map((serial, n) => index.record('b-count', entry(serial, 4, { line: n + 2, state: 'received' }))),
     );
-    await Promise.all(devices.slice(200, 205).map((serial) => index.markMoved('b-count', serial, 'b-later')));
+    await Promise.all(
+      devices.slice(200, 205).map((serial, n) => index.markMoved('b-count', { serialNumber: serial, line: n + 202 }, 'b-later')),
+    );
     await index.record('b-count', entry('SER-REJ', 1, { line: 400, state: 'rejected', accepted: false, reasons: ['invalid-hash'] }));
     await index.recordRejectedRow('b-count', { line: 401, serialNumber: '', reasons: ['missing-serial'] });
     await index.written();
@@ -164,8 +168,9 @@ describe('the counts kept with the entries of each file', () => {
     );
     const reads = tableOperationCounts()[tableName]!;
     const entitiesRead = Object.values(reads).reduce((sum, kind) => sum + kind.entities, 0);
-    // The counts row, the listed copies (the eight failed, the rejected device, two gone since) and the rejected row: never the 300 other entries.
-    expect(entitiesRead).toBeLessThanOrEqual(1 + 10 + 2);
+    // The range's counts row, the listed copies (the eight failed, the rejected device, two gone
+    // since), the rejected row, and the file's one range named to each read: never the 300 other entries.
+    expect(entitiesRead).toBeLessThanOrEqual(1 + 10 + 2 + 2);
     expect(reads.scan).toBeUndefined();
   });
 
@@ -228,5 +233,44 @@ describe('the counts kept with the entries of each file', () => {
     const listed: string[] = [];
     for await (const found of index.listed('b-old')) listed.push(found.serialNumber);
     expect(listed).toEqual(['SER-O2']);
+    // Still one partition: the file's own, where its entries were.
+    const partitions = new Set<string>();
+    for await (const found of raw.partitionsStartingWith(toKey('b-old'))) partitions.add(found.partitionKey);
+    expect([...partitions]).toEqual([toKey('b-old')]);
+  });
+
+  it('spread a file over partitions of 1,000 lines, each with its own counts; the summary sums them and lists across them', async () => {
+    const raw = TableStore.connect(connection, tableName);
+    const devices = Array.from({ length: 2500 }, (_, n) => `SER-S${n}`);
+    await Promise.all(devices.map((serial, n) => index.record('b-wide', entry(serial, 1, { line: n + 2 }))));
+    // One failed device in each range of lines; a hundred registered in the last.
+    const failed = [10, 1500, 2400];
+    await Promise.all(failed.map((n) => index.record('b-wide', entry(devices[n]!, 2, { line: n + 2, state: 'failed' }))));
+    await Promise.all(
+      devices.slice(2300, 2400).map((serial, n) => index.record('b-wide', entry(serial, 2, { line: n + 2302, state: 'registered' }))),
+    );
+    await index.markMoved('b-wide', { serialNumber: devices[5]!, line: 7 }, 'b-later');
+    await index.written();
+
+    const byPartition = new Map<string, number>();
+    for await (const found of raw.partitionsStartingWith(toKey('b-wide'))) {
+      if (!found.rowKey.startsWith('%')) byPartition.set(found.partitionKey, (byPartition.get(found.partitionKey) ?? 0) + 1);
+    }
+    // Lines 2-999, 1000-1999, 2000-2501.
+    expect(Object.fromEntries(byPartition)).toEqual({
+      [`${toKey('b-wide')}~0`]: 998,
+      [`${toKey('b-wide')}~1`]: 1000,
+      [`${toKey('b-wide')}~2`]: 502,
+    });
+
+    const { counts } = await index.tally('b-wide');
+    expect(counts).toEqual((await recount('b-wide')).counts);
+    expect(counts).toEqual({ byState: { received: 2396, failed: 3, registered: 100 }, waitingFor: {}, moved: 1 });
+    const listed: string[] = [];
+    for await (const found of index.listed('b-wide')) listed.push(found.serialNumber);
+    expect(listed.sort()).toEqual(failed.map((n) => devices[n]!).sort());
+    // A fresh reader of the same table (another instance) sums the same.
+    const other = BatchDeviceRepository.connect(connection, tableName);
+    expect((await other.tally('b-wide')).counts).toEqual(counts);
   });
 });
