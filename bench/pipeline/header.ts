@@ -70,6 +70,7 @@ export function printHeader(options: PipelineOptions, floor: Floor, budget: Appl
         : ''
     }`,
   );
+  if (options.nodeArgs.length > 0) log(`  node args ${options.nodeArgs.join(' ')} (each product process)`);
   log(`  floor     registered ${int(floor.registeredSeconds)} s, enrolled ${int(floor.enrolledSeconds)} s (simulated)`);
   log('');
 }

@@ -16,6 +16,8 @@ export interface PipelineOptions {
   untilEnrolled: boolean;
   cleanupGraceSeconds: number;
   cpuProfDir: string | undefined;
+  /** Node.js options for each product process, from --node-arg (e.g. a heap cap, to see what it does to peak RSS). */
+  nodeArgs: string[];
   azuriteCpuProfDir: string | undefined;
   heapProfileDir: string | undefined;
   /** As given, for the message when the run gives up. */
@@ -55,6 +57,8 @@ export function readOptions(argv: readonly string[] = process.argv.slice(2)): Pi
       'cleanup-grace': { type: 'string', default: '14400' },
       /** Write a V8 CPU profile of each product process into this directory. */
       'cpu-prof-dir': { type: 'string' },
+      /** A Node.js option for each product process, e.g. --node-arg=--max-old-space-size=192 (repeatable). */
+      'node-arg': { type: 'string', multiple: true, default: [] },
       /** Write a V8 CPU profile of Azurite into this directory when it stops. */
       'azurite-cpu-prof-dir': { type: 'string' },
       /** Write a V8 sampling heap profile of each product process, taken at its peak RSS, into this directory. */
@@ -78,6 +82,8 @@ export function readOptions(argv: readonly string[] = process.argv.slice(2)): Pi
   );
   if (!Number.isInteger(instances) || instances < 1) throw new Error('--instances must be a whole number ≥ 1');
   if (!(scale > 0)) throw new Error('--scale must be positive');
+  const nodeArgs = flags['node-arg'] ?? [];
+  for (const arg of nodeArgs) if (!arg.startsWith('--')) throw new Error(`--node-arg wants a Node.js option, got "${arg}"`);
 
   return {
     devices,
@@ -91,6 +97,7 @@ export function readOptions(argv: readonly string[] = process.argv.slice(2)): Pi
     untilEnrolled: flags['until-enrolled'] === true,
     cleanupGraceSeconds: Number(flags['cleanup-grace']),
     cpuProfDir: flags['cpu-prof-dir'],
+    nodeArgs,
     azuriteCpuProfDir: flags['azurite-cpu-prof-dir'],
     heapProfileDir: flags['heap-profile-dir'],
     timeoutMinutes: flags['timeout-minutes'],

@@ -114,6 +114,7 @@ export async function runProduct(options: PipelineOptions, workload: Workload): 
             instance,
             instances: options.instances,
             cpuProfDir: options.cpuProfDir,
+            nodeArgs: options.nodeArgs,
             heapProfileDir: options.heapProfileDir,
           },
           (progress) => fleet.add(instance, progress),

@@ -26,6 +26,7 @@ export interface WorkerOptions {
   instance: number;
   instances: number;
   cpuProfDir: string | undefined;
+  nodeArgs: readonly string[];
   heapProfileDir: string | undefined;
 }
 
@@ -35,7 +36,7 @@ export function startWorker(
   onProgress: (progress: WorkerProgress) => void,
 ): WorkerProcess {
   const profile = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
-  const child = spawn(process.execPath, [...profile, options.file], {
+  const child = spawn(process.execPath, [...options.nodeArgs, ...profile, options.file], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     env: {
