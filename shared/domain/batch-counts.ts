@@ -79,12 +79,17 @@ export function countEntries(entries: Iterable<CountedEntry>): BatchCounts {
 /** Counts kept in parts (a file's ranges of lines), taken together. */
 export function sumCounts(parts: Iterable<BatchCounts>): BatchCounts {
   let sum = NO_COUNTS;
-  for (const part of parts) {
-    let byState = sum.byState;
-    for (const [state, count] of Object.entries(part.byState) as [DeviceState, number][]) byState = bump(byState, state, count);
-    let waitingFor = sum.waitingFor;
-    for (const [step, count] of Object.entries(part.waitingFor) as [WaitStep, number][]) waitingFor = bump(waitingFor, step, count);
-    sum = { byState, waitingFor, moved: sum.moved + part.moved };
-  }
+  for (const part of parts)
+    sum = {
+      byState: bumpAll(sum.byState, part.byState),
+      waitingFor: bumpAll(sum.waitingFor, part.waitingFor),
+      moved: sum.moved + part.moved,
+    };
   return sum;
+}
+
+function bumpAll<K extends string>(record: Partial<Record<K, number>>, by: Partial<Record<K, number>>): Partial<Record<K, number>> {
+  let next = record;
+  for (const [key, count] of Object.entries(by) as [K, number][]) next = bump(next, key, count);
+  return next;
 }

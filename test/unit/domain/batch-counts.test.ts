@@ -6,6 +6,7 @@ import {
   countEntries,
   isListed,
   NO_COUNTS,
+  sumCounts,
   type CountedEntry,
 } from '../../../shared/domain/batch-counts.js';
 
@@ -61,6 +62,19 @@ describe('batch counts', () => {
       rows.set(key, after);
     }
     expect(counts).toEqual(countEntries(rows.values()));
+  });
+
+  it('sums counts kept in parts to the count of all their entries, with no zero left behind', () => {
+    const first = [entry(), entry({ state: 'importing', waitingFor: 'import' }), entry({ state: 'enrolled', movedTo: 'b2' })];
+    const second = [
+      entry({ state: 'importing', waitingFor: 'import' }),
+      entry({ state: 'failed' }),
+      entry({ state: 'rejected', accepted: false }),
+    ];
+    expect(sumCounts([countEntries(first), countEntries(second), NO_COUNTS])).toEqual(countEntries([...first, ...second]));
+    expect(sumCounts([])).toEqual(NO_COUNTS);
+    const moved = countChange(countEntries([entry()]), entry(), undefined);
+    expect(sumCounts([moved, countEntries([entry({ state: 'failed' })])])).toEqual({ byState: { failed: 1 }, waitingFor: {}, moved: 0 });
   });
 
   it('lists the rows the file rejected and the devices that need attention, not the rest', () => {
