@@ -3,7 +3,8 @@ import type { ImportedIdentity } from '../../../../shared/domain/autopilot.js';
 import type { DeviceRecord } from '../../../../shared/domain/device.js';
 import { reasonText } from '../../../../shared/domain/reason-codes.js';
 import { EVENTS } from '../../../../shared/events.js';
-import type { TickPayload } from '../../../../shared/messages/index.js';
+import type { ImportChunkPayload, TickPayload } from '../../../../shared/messages/index.js';
+import { importChunk } from '../../../../shared/services/pipeline/import-chunk.js';
 import type { PipelineDeps } from '../../../../shared/services/pipeline/context.js';
 import { pollAutopilot } from '../../../../shared/services/pipeline/poll-autopilot.js';
 import { pollImports } from '../../../../shared/services/pipeline/poll-imports.js';
@@ -295,6 +296,49 @@ describe('pollImports', () => {
       waitedOn,
     ]);
   });
+
+  it.each([
+    ['after its resubmitted import', 'after'],
+    ['between the resubmit and the import it asks for', 'before'],
+  ] as const)(
+    'registers once a device whose timed-out import Autopilot takes in only past the claim grace, %s: one identity, both records cleaned up',
+    async (_, lateArrives) => {
+      const s = await scenarios.scenario();
+      // Claimed at T0; its import call timed out, and Autopilot holds nothing for it yet.
+      const first = await s.given('PI5L', 'importing');
+      s.advance(121 * SECOND);
+      expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+      const [resubmit] = await s.messages();
+      expect(resubmit?.payload).toMatchObject({ unsent: { PI5L: first.value.importId } });
+
+      // The first call, held up somewhere on its way, reaches Autopilot after all.
+      const arriveLate = async () => expect((await s.graph.importDevices(s.importInputs(first.value))).ok).toBe(true);
+      if (lateArrives === 'before') await arriveLate();
+      expect(await importChunk(s.deps, resubmit!.payload as ImportChunkPayload, s.correlationId, 0)).toEqual(DONE);
+      const second = await s.device('PI5L');
+      expect(second.importId).not.toBe(first.value.importId);
+      if (lateArrives === 'after') await arriveLate();
+      expect(
+        s
+          .importedRecords()
+          .map((r) => r.importId)
+          .sort(),
+      ).toEqual([first.value.importId, second.importId].sort());
+
+      // Both imports finish: the later of the two finds the identity the earlier made (806).
+      s.advance(2 * MINUTE);
+      expect(await pollImports(s.deps, tickNow(s), s.correlationId, 0)).toEqual(DONE);
+
+      const identities = s.sim.autopilotIdentities().filter((i) => i.serialNumber === 'PI5L');
+      expect(identities).toHaveLength(1);
+      expect(await s.device('PI5L')).toMatchObject({ state: 'registered', autopilotId: identities[0]!.id });
+      // A claim made afresh is no transition: registered is the one step in its history.
+      expect((await s.newEvents('PI5L')).map((e) => e.to)).toEqual(['registered']);
+      // Neither record is waited on any more: the run deletes both, and sends nothing back to be imported.
+      expect(s.importedRecords()).toEqual([]);
+      expect((await s.messages()).filter((m) => m.kind === 'import-chunk')).toEqual([resubmit]);
+    },
+  );
 
   it('stalls devices past the import deadline, and registers one whose import finishes late when a run looks again', async () => {
     // Imports that take ten hours: longer than the two-hour import deadline.
