@@ -61,6 +61,14 @@ param storageSkuName string = 'Standard_LRS'
 @description('Flex Consumption instance ceiling. Graph throughput is bounded by the tenant-wide budget, not by instances.')
 param maximumInstanceCount int = 40
 
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory of each Flex Consumption instance, in MB; the Node.js heap the app may grow to follows it (3/8 of it).')
+param instanceMemoryMB int = 2048
+
 param resourceGroupName string = ''
 
 var abbrs = loadJsonContent('./abbreviations.json')
@@ -220,6 +228,7 @@ module functionApp 'app/function-app.bicep' = {
     ztpTimeScale: '1'
     enableReprovisioning: enableReprovisioning
     maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
   }
   // The app resolves its Key Vault references and pulls its package with these roles at start.
   dependsOn: [

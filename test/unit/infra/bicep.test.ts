@@ -607,6 +607,8 @@ describe('Function App', () => {
       'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
       // The Functions host's cap on a request body (the supplier upload API streams large files).
       'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT',
+      // The arguments the Functions host starts the Node.js worker with.
+      'languageWorkers__node__arguments',
     ];
     for (const name of settings.keys()) {
       expect(readByProduct.has(name) || platform.includes(name), `${name} is read by someone`).toBe(true);
@@ -635,6 +637,20 @@ describe('Function App', () => {
         expect(match[0], `${file} outputs no key`).not.toMatch(/listKeys|AccountKey|[Ss]ecret\b(?!Uri)/);
       }
     }
+  });
+
+  it("caps the Node.js worker's old space at 3/8 of the instance's memory: 192 MiB on a 512 MB instance", () => {
+    expect(settings.get('languageWorkers__node__arguments')).toBe("'--max-old-space-size=${nodeMaxOldSpaceMB}'");
+    const rule = /^var nodeMaxOldSpaceMB = instanceMemoryMB \* (\d+) \/ (\d+)$/m.exec(functionApp);
+    expect(rule, 'the cap follows instanceMemoryMB').not.toBeNull();
+    const capOf = (memoryMB: number) => Math.trunc((memoryMB * Number(rule![1])) / Number(rule![2]));
+    // The cap the 50,000-device benchmark ran with, and room for the host beside the worker.
+    expect([512, 2048, 4096].map(capOf)).toEqual([192, 768, 1536]);
+    // One choice of instance size, made in main.bicep and passed on, among the sizes Flex Consumption offers.
+    for (const text of [main, functionApp]) {
+      expect(text).toMatch(/@allowed\(\[\s*512\s+2048\s+4096\s*\]\)\s*(?:@description\('[^']*'\)\s*)?param instanceMemoryMB int = 2048\n/);
+    }
+    expect(main).toMatch(/\n\s*instanceMemoryMB: instanceMemoryMB\n/);
   });
 
   it('sets nothing Flex Consumption rejects, and no simulator-only setting', () => {
