@@ -39,6 +39,8 @@ export interface MilestoneFigures {
 export interface MergedFinal {
   firstReached: Record<TimedState, number[]>;
   events: Record<string, number>;
+  /** Each instance's first warning and error lines, prefixed with the instance. */
+  warnings: string[];
   requeuedDevices: number;
   cpuSeconds: number;
   handlers: Record<string, HandlerTiming>;
@@ -269,6 +271,7 @@ function merge(finals: readonly WorkerFinal[], fleet: Fleet): MergedFinal {
   return {
     firstReached: fleet.firstReached(),
     events,
+    warnings: finals.flatMap((final) => final.warnings.map((line) => `instance ${final.instance}: ${line}`)),
     requeuedDevices: sum((final) => final.requeuedDevices),
     cpuSeconds: sum((final) => final.cpuSeconds),
     handlers,

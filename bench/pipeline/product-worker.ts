@@ -43,11 +43,16 @@ let filesTaken = 0;
 const EVENT_NAME = /"event":"([^"]+)"/;
 const POLL_EVENTS = new Set<string>([EVENTS.importPoll, EVENTS.autopilotPoll]);
 let requeuedDevices = 0;
+/** Lines at pino's warn level (40) or above; the first few are kept whole enough to say what went wrong. */
+const WARNING_LEVEL = /"level":(?:[4-9]\d)/;
+const KEPT_WARNINGS = 10;
+const warnings: string[] = [];
 
 function observe(line: string): void {
   const name = EVENT_NAME.exec(line)?.[1];
   if (name === undefined) return;
   events[name] = (events[name] ?? 0) + 1;
+  if (warnings.length < KEPT_WARNINGS && WARNING_LEVEL.test(line)) warnings.push(warningOf(line));
   if (name !== EVENTS.deviceTransition && name !== EVENTS.sweeperRequeued && !POLL_EVENTS.has(name)) return;
   const entry = JSON.parse(line) as Record<string, unknown>;
   if (name === EVENTS.sweeperRequeued) {
@@ -70,6 +75,13 @@ function observe(line: string): void {
     ...fields
   } = entry;
   polls.push({ at, tick: name === EVENTS.importPoll ? 'imports' : 'autopilot', instance, fields });
+}
+
+/** A warning line as event, message and its error's name, code and message. */
+function warningOf(line: string): string {
+  const entry = JSON.parse(line) as { event?: string; msg?: string; err?: { type?: string; code?: string; message?: string } };
+  const err = entry.err ? ` — ${[entry.err.type, entry.err.code, entry.err.message].filter(Boolean).join(' ')}` : '';
+  return `${entry.event ?? '?'}: ${entry.msg ?? ''}${err}`.slice(0, 400);
 }
 
 let pending = '';
@@ -178,6 +190,7 @@ process.on('message', (message: ParentMessage) => {
       stopped,
       instance,
       events,
+      warnings,
       requeuedDevices,
       cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
       handlers,

@@ -69,6 +69,8 @@ export interface WorkerFinal {
   stopped: string;
   /** Log lines per event name. */
   events: Record<string, number>;
+  /** The first warning and error lines, each as event, message and error (the run's oddities, to read without its whole log). */
+  warnings: string[];
   /** Devices the sweeper put back on the import queue. */
   requeuedDevices: number;
   /** CPU seconds (user + system) the product process used. */

@@ -152,6 +152,7 @@ export function report(
   const events = Object.entries(product.final.events).sort((a, b) => b[1] - a[1]);
   log(`  ${events.map(([name, count]) => `${name} ${int(count)}`).join(', ')}`);
   log(`  devices re-queued by the sweeper: ${int(product.final.requeuedDevices)}`);
+  for (const warning of product.final.warnings) log(`  warning: ${warning}`);
 
   log('');
   log('== Product: polls ==');
