@@ -6,7 +6,9 @@ import type { EntityProps, TableStore, WriteOp } from './table-store.js';
  * index written beside every device costs a fraction of a round trip per device. A write
  * resolves once it is stored. A transaction refused as a whole (a delete of a row already
  * gone fails every operation with it) is retried one write at a time, so one write never
- * fails another.
+ * fails another. A transaction that writes a row still being written by one sent before waits
+ * for it: two requests in flight may be served in either order, and an entry's upsert landing
+ * after its delete would leave behind an entry its device has left.
  */
 
 export type BatchedWrite<T extends EntityProps> = Extract<WriteOp<T>, { kind: 'upsert' | 'delete' }>;
@@ -24,6 +26,8 @@ export class TableBatcher<T extends EntityProps> {
   private readonly queued = new Map<string, Map<string, Queued<T>>>();
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  /** The transaction in flight for each row (by partition, then row key), for a later write of the row to wait on. */
+  private readonly writing = new Map<string, Map<string, Promise<void>>>();
 
   constructor(
     private readonly store: TableStore<T>,
@@ -61,7 +65,15 @@ export class TableBatcher<T extends EntityProps> {
       this.timer = undefined;
     }
     const batch = [...rows.values()];
-    const sent = this.send(batch).then(
+    const writing = this.writing.get(partitionKey) ?? new Map<string, Promise<void>>();
+    this.writing.set(partitionKey, writing);
+    const before = new Set(batch.map((item) => writing.get(item.write.rowKey)).filter((p): p is Promise<void> => p !== undefined));
+    const stored = (before.size > 0 ? Promise.allSettled([...before]).then(() => this.send(batch)) : this.send(batch)).finally(() => {
+      for (const item of batch) if (writing.get(item.write.rowKey) === stored) writing.delete(item.write.rowKey);
+      if (writing.size === 0 && this.writing.get(partitionKey) === writing) this.writing.delete(partitionKey);
+    });
+    for (const item of batch) writing.set(item.write.rowKey, stored);
+    const sent = stored.then(
       () => batch.forEach((item) => item.waiters.forEach((waiter) => waiter.resolve())),
       (error: unknown) => batch.forEach((item) => item.waiters.forEach((waiter) => waiter.reject(error))),
     );
